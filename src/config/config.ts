@@ -1,0 +1,106 @@
+// Configuration from the environment, validated once at start-up. Every
+// problem is reported on a line of its own, naming the variable to fix.
+import { NAMESPACE_PREFIX_PATTERN } from '../domain/naming.ts';
+
+export type Config = {
+  port: number;
+  host: string;
+  databaseUrl: string | null;
+  dataDir: string;
+  adminToken: string | null;
+  logLevel: string;
+  defaultContainerImage: string;
+  defaultVmImage: string;
+  maxCpuPerInstance: number;
+  maxMemoryPerInstance: number;
+  maxInstancesPerCluster: number;
+  allowNodePort: boolean;
+  reconcileConcurrency: number;
+  reconcilerEnabled: boolean;
+  bodyLimitBytes: number;
+  workerId: string;
+  installation: string;
+  namespacePrefix: string;
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.map((p) => `configuration: ${p}`).join('\n'));
+  }
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const problems: string[] = [];
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name}=${JSON.stringify(raw)} must be a whole number from ${min} to ${max}`);
+      return fallback;
+    }
+    return n;
+  };
+  const num = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      problems.push(`${name}=${JSON.stringify(raw)} must be a number from ${min} to ${max}`);
+      return fallback;
+    }
+    return n;
+  };
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = env[name]?.toLowerCase();
+    if (raw === undefined || raw === '') return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    problems.push(`${name}=${JSON.stringify(env[name])} must be true or false`);
+    return fallback;
+  };
+
+  const databaseUrl = env.DATABASE_URL || null;
+  if (databaseUrl && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    problems.push('DATABASE_URL must start with postgres:// or postgresql:// (unset it to use the embedded database)');
+  }
+  const adminToken = env.KUBEKLOUD_ADMIN_TOKEN || null;
+  if (adminToken !== null && adminToken.length < 16) {
+    problems.push('KUBEKLOUD_ADMIN_TOKEN must be at least 16 characters');
+  }
+  const installation = env.KUBEKLOUD_INSTALLATION || 'default';
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(installation)) {
+    problems.push('KUBEKLOUD_INSTALLATION must be a DNS-1123 label of at most 63 characters');
+  }
+  const namespacePrefix = env.KUBEKLOUD_NAMESPACE_PREFIX || 'kk';
+  if (!NAMESPACE_PREFIX_PATTERN.test(namespacePrefix)) {
+    problems.push('KUBEKLOUD_NAMESPACE_PREFIX must be 1 to 8 lower-case letters, digits or "-", starting with a letter');
+  }
+  const logLevel = env.LOG_LEVEL || 'info';
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const config: Config = {
+    port: int('PORT', 8000, 0, 65535),
+    host: env.HOST || '0.0.0.0',
+    databaseUrl,
+    dataDir: env.KUBEKLOUD_DATA_DIR || './data',
+    adminToken,
+    logLevel,
+    defaultContainerImage: env.KUBEKLOUD_DEFAULT_CONTAINER_IMAGE || 'docker.io/nginxinc/nginx-unprivileged:1.27-alpine',
+    defaultVmImage: env.KUBEKLOUD_DEFAULT_VM_IMAGE || 'quay.io/containerdisks/ubuntu:24.04',
+    maxCpuPerInstance: num('KUBEKLOUD_MAX_CPU_PER_INSTANCE', 32, 0.001, 1024),
+    maxMemoryPerInstance: num('KUBEKLOUD_MAX_MEMORY_PER_INSTANCE', 128, 0.001, 4096),
+    maxInstancesPerCluster: int('KUBEKLOUD_MAX_INSTANCES_PER_CLUSTER', 100, 1, 1000),
+    allowNodePort: bool('KUBEKLOUD_ALLOW_NODEPORT', false),
+    reconcileConcurrency: int('KUBEKLOUD_RECONCILE_CONCURRENCY', 16, 1, 256),
+    reconcilerEnabled: bool('KUBEKLOUD_RECONCILER', true),
+    bodyLimitBytes: int('KUBEKLOUD_BODY_LIMIT_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
+    installation,
+    namespacePrefix,
+    workerId: env.KUBEKLOUD_WORKER_ID || env.HOSTNAME || `kubekloud-${process.pid}`,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

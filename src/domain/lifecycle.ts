@@ -1,0 +1,106 @@
+// The instance state machine. Operations are judged against what the instance
+// was last asked to be (its desired state), so "stop" followed at once by
+// "start" is accepted and the instance converges to the latest request.
+
+export const OPERATIONS = ['start', 'stop', 'suspend', 'resume', 'restart'] as const;
+export type Operation = (typeof OPERATIONS)[number];
+
+export type Desired = 'running' | 'stopped' | 'suspended' | 'deleted';
+export type InstanceStatus =
+  | 'pending'
+  | 'starting'
+  | 'running'
+  | 'stopping'
+  | 'stopped'
+  | 'suspended'
+  | 'failed'
+  | 'deleting';
+export type InstanceKind = 'vm' | 'container';
+
+const TRANSITIONS: Record<Operation, { from: Desired; to: Desired }> = {
+  start: { from: 'stopped', to: 'running' },
+  stop: { from: 'running', to: 'stopped' },
+  suspend: { from: 'running', to: 'suspended' },
+  resume: { from: 'suspended', to: 'running' },
+  restart: { from: 'running', to: 'running' },
+};
+
+export type TransitionResult = { ok: true; desired: Desired } | { ok: false; reason: string };
+
+/** Whether `operation` may be applied to an instance whose desired state is `desired`. */
+export function planTransition(operation: Operation, desired: Desired, status: InstanceStatus): TransitionResult {
+  if (desired === 'deleted') {
+    return { ok: false, reason: `Cannot ${operation} instance: it is being deleted` };
+  }
+  const rule = TRANSITIONS[operation];
+  if (rule.from !== desired) {
+    return {
+      ok: false,
+      reason: `Cannot ${operation} instance in status '${status}': ${operation} is allowed only from '${rule.from}'`,
+    };
+  }
+  return { ok: true, desired: rule.to };
+}
+
+/** What Kubernetes last told us about the object behind an instance. */
+export type Observed = {
+  /** A pod (container) or a VirtualMachine status (vm) has been seen. */
+  present: boolean;
+  phase: string | null; // pod phase
+  ready: boolean;
+  vmStatus: string | null; // VirtualMachine status.printableStatus
+};
+
+export type StatusInputs = {
+  kind: InstanceKind;
+  desired: Desired;
+  /** The reconciler has applied the desired state at least once. */
+  applied: boolean;
+  observed: Observed;
+  /** A provisioning failure the reconciler could not get past (Kubernetes reason). */
+  failure: string | null;
+};
+
+const VM_FAILED = new Set([
+  'CrashLoopBackOff',
+  'ErrorUnschedulable',
+  'ErrImagePull',
+  'ImagePullBackOff',
+  'ErrorPvcNotFound',
+  'DataVolumeError',
+  'Unknown',
+]);
+
+/** The status a user sees: a pure function of desired state and observations. */
+export function deriveStatus(s: StatusInputs): InstanceStatus {
+  if (s.desired === 'deleted') return 'deleting';
+  if (s.failure) return 'failed';
+  return s.kind === 'container' ? containerStatus(s) : vmStatus(s);
+}
+
+function containerStatus({ desired, applied, observed }: StatusInputs): InstanceStatus {
+  if (desired === 'running') {
+    if (observed.present && observed.phase === 'Failed') return 'failed';
+    if (observed.present && observed.phase === 'Running' && observed.ready) return 'running';
+    return applied ? 'starting' : 'pending';
+  }
+  // stopped or suspended: the pod must be gone.
+  if (observed.present) return 'stopping';
+  return desired === 'suspended' ? 'suspended' : 'stopped';
+}
+
+function vmStatus({ desired, applied, observed }: StatusInputs): InstanceStatus {
+  const printable = observed.vmStatus;
+  if (desired === 'running') {
+    if (printable && VM_FAILED.has(printable)) return 'failed';
+    if (printable === 'Running' && observed.ready) return 'running';
+    return applied ? 'starting' : 'pending';
+  }
+  if (printable === null || printable === 'Stopped') return desired === 'suspended' ? 'suspended' : 'stopped';
+  return 'stopping';
+}
+
+/** Whether Kubernetes should run the workload for this desired state. */
+export function shouldRun(desired: Desired): boolean {
+  return desired === 'running';
+}

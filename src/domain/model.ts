@@ -1,0 +1,37 @@
+// The shapes of a cluster and an instance as the domain sees them.
+import type { Desired, InstanceKind, InstanceStatus } from './lifecycle.ts';
+
+export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
+export type PortSpec = { port: number; protocol: 'TCP' | 'UDP'; name?: string };
+
+export type ClusterSpec = {
+  id: number;
+  ownerId: number;
+  name: string;
+  namespace: string;
+  kind: InstanceKind;
+  cpuMilli: number;
+  memoryMib: number;
+  instanceCount: number;
+  image: string;
+  ports: PortSpec[];
+  serviceType: ServiceType;
+  volumeSizeGb: number | null;
+  env: Record<string, string>;
+  sshKeys: string[];
+  userData: string | null;
+  /** Which KubeKloud installation owns the objects (several may share one Kubernetes). */
+  installation: string;
+};
+
+export type InstanceSpec = {
+  id: number;
+  clusterId: number;
+  ordinal: number;
+  name: string;
+  desired: Desired;
+  /** Bumped by each restart; part of the rendered pod template so a change rolls the pod. */
+  restartCount: number;
+};
+
+export type InstanceView = InstanceSpec & { status: InstanceStatus };

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/config.ts';
+
+describe('configuration', () => {
+  it('has working defaults', () => {
+    const c = loadConfig({});
+    expect(c.port).toBe(8000);
+    expect(c.databaseUrl).toBeNull();
+    expect(c.allowNodePort).toBe(false);
+  });
+  it('names every problem on a line of its own', () => {
+    try {
+      loadConfig({ PORT: 'eighty', DATABASE_URL: 'mysql://x', KUBEKLOUD_ADMIN_TOKEN: 'short', LOG_LEVEL: 'loud' });
+      expect.unreachable();
+    } catch (err) {
+      expect(err).toBeInstanceOf(ConfigError);
+      const lines = (err as Error).message.split('\n');
+      expect(lines).toHaveLength(4);
+      expect(lines.join('\n')).toContain('PORT');
+      expect(lines.join('\n')).toContain('DATABASE_URL');
+      expect(lines.join('\n')).toContain('KUBEKLOUD_ADMIN_TOKEN must be at least 16 characters');
+      expect(lines.join('\n')).toContain('LOG_LEVEL');
+    }
+  });
+});

@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { summariseCluster } from '../../src/domain/clusterStatus.ts';
+import { deriveStatus, planTransition, type Observed, type StatusInputs } from '../../src/domain/lifecycle.ts';
+
+describe('operations are judged against the desired state', () => {
+  it.each([
+    ['start', 'stopped', 'running'],
+    ['stop', 'running', 'stopped'],
+    ['suspend', 'running', 'suspended'],
+    ['resume', 'suspended', 'running'],
+    ['restart', 'running', 'running'],
+  ] as const)('%s from %s heads to %s', (op, from, to) => {
+    expect(planTransition(op, from, 'running')).toEqual({ ok: true, desired: to });
+  });
+  it.each([
+    ['start', 'running'],
+    ['stop', 'stopped'],
+    ['stop', 'suspended'],
+    ['suspend', 'stopped'],
+    ['resume', 'running'],
+    ['restart', 'stopped'],
+  ] as const)('refuses %s when desired is %s, naming the current status', (op, desired) => {
+    const r = planTransition(op, desired, 'stopping');
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.reason).toContain("status 'stopping'");
+  });
+  it('accepts stop then start at once, converging to the latest request', () => {
+    const stop = planTransition('stop', 'running', 'running');
+    expect(stop).toEqual({ ok: true, desired: 'stopped' });
+    expect(planTransition('start', 'stopped', 'stopping')).toEqual({ ok: true, desired: 'running' });
+  });
+  it('refuses everything on an instance being deleted', () => {
+    expect(planTransition('start', 'deleted', 'deleting').ok).toBe(false);
+  });
+});
+
+const none: Observed = { present: false, phase: null, ready: false, vmStatus: null };
+const base = (over: Partial<StatusInputs>): StatusInputs => ({ kind: 'container', desired: 'running', applied: false, observed: none, failure: null, ...over });
+
+describe('status derivation', () => {
+  it('is pending before anything is applied, starting after', () => {
+    expect(deriveStatus(base({}))).toBe('pending');
+    expect(deriveStatus(base({ applied: true }))).toBe('starting');
+  });
+  it('is running only when the pod runs and is ready', () => {
+    expect(deriveStatus(base({ applied: true, observed: { ...none, present: true, phase: 'Running', ready: false } }))).toBe('starting');
+    expect(deriveStatus(base({ applied: true, observed: { ...none, present: true, phase: 'Running', ready: true } }))).toBe('running');
+  });
+  it('is stopping while the pod still exists, stopped once gone', () => {
+    const pod = { ...none, present: true, phase: 'Running', ready: true };
+    expect(deriveStatus(base({ desired: 'stopped', applied: true, observed: pod }))).toBe('stopping');
+    expect(deriveStatus(base({ desired: 'stopped', applied: true }))).toBe('stopped');
+    expect(deriveStatus(base({ desired: 'suspended', applied: true }))).toBe('suspended');
+  });
+  it('shows failures with priority, and deleting above all', () => {
+    expect(deriveStatus(base({ failure: 'rejected' }))).toBe('failed');
+    expect(deriveStatus(base({ applied: true, observed: { ...none, present: true, phase: 'Failed' } }))).toBe('failed');
+    expect(deriveStatus(base({ desired: 'deleted', failure: 'x' }))).toBe('deleting');
+  });
+  it('reads VirtualMachine printableStatus', () => {
+    const vm = (vmStatus: string, ready = false) => base({ kind: 'vm', applied: true, observed: { ...none, present: true, vmStatus, ready } });
+    expect(deriveStatus(vm('Running', true))).toBe('running');
+    expect(deriveStatus(vm('Starting'))).toBe('starting');
+    expect(deriveStatus(vm('ErrImagePull'))).toBe('failed');
+    expect(deriveStatus({ ...vm('Running', true), desired: 'stopped' })).toBe('stopping');
+    expect(deriveStatus({ ...vm('Stopped'), desired: 'stopped' })).toBe('stopped');
+  });
+});
+
+describe('cluster status', () => {
+  it('summarises its instances', () => {
+    expect(summariseCluster('active', ['running', 'running'])).toBe('running');
+    expect(summariseCluster('active', ['running', 'starting'])).toBe('provisioning');
+    expect(summariseCluster('active', ['stopped', 'suspended'])).toBe('stopped');
+    expect(summariseCluster('active', ['suspended'])).toBe('suspended');
+    expect(summariseCluster('active', ['running', 'failed'])).toBe('degraded');
+    expect(summariseCluster('active', [])).toBe('pending');
+    expect(summariseCluster('deleting', ['running'])).toBe('deleting');
+  });
+});
