@@ -1,0 +1,111 @@
+// Clusters: the tenant's desired state plus the reconciler's bookkeeping.
+// Every read of a tenant's cluster is scoped by owner in SQL (ownerScope null = admin).
+import type { Queryable } from './db.ts';
+import type { PortSpec, ServiceType } from '../domain/model.ts';
+
+export type ClusterRow = {
+  id: number;
+  owner_id: number;
+  name: string;
+  namespace: string;
+  instance_type: 'vm' | 'container';
+  cpu_milli: number;
+  memory_mib: number;
+  instance_count: number;
+  image: string;
+  ports: PortSpec[];
+  service_type: ServiceType;
+  volume_size_gb: number | null;
+  env: Record<string, string>;
+  ssh_keys: string[];
+  user_data: string | null;
+  state: 'active' | 'deleting';
+  desired_gen: number;
+  synced_gen: number;
+  attempts: number;
+  message: string | null;
+  created_at: Date;
+  updated_at: Date;
+};
+
+export type NewCluster = Omit<
+  ClusterRow,
+  'id' | 'namespace' | 'state' | 'desired_gen' | 'synced_gen' | 'attempts' | 'message' | 'created_at' | 'updated_at'
+>;
+
+/** Inserts the row; the namespace is derived from the id, so it is set in the same statement. */
+export async function insertCluster(q: Queryable, c: NewCluster, namespaceOf: (id: number) => string): Promise<ClusterRow> {
+  const [{ id }] = (await q.query<{ id: number }>("SELECT nextval('clusters_id_seq')::int AS id")) as [{ id: number }];
+  const rows = await q.query<ClusterRow>(
+    `INSERT INTO clusters (id, owner_id, name, namespace, instance_type, cpu_milli, memory_mib, instance_count,
+                           image, ports, service_type, volume_size_gb, env, ssh_keys, user_data)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
+    [
+      id,
+      c.owner_id,
+      c.name,
+      namespaceOf(id),
+      c.instance_type,
+      c.cpu_milli,
+      c.memory_mib,
+      c.instance_count,
+      c.image,
+      JSON.stringify(c.ports),
+      c.service_type,
+      c.volume_size_gb,
+      JSON.stringify(c.env),
+      JSON.stringify(c.ssh_keys),
+      c.user_data,
+    ],
+  );
+  return rows[0]!;
+}
+
+const scope = (ownerScope: number | null, param: string) => (ownerScope === null ? 'TRUE' : `owner_id = ${param}`);
+
+export async function findCluster(
+  q: Queryable,
+  id: number,
+  ownerScope: number | null,
+  opts: { lock?: boolean } = {},
+): Promise<ClusterRow | null> {
+  const rows = await q.query<ClusterRow>(
+    `SELECT * FROM clusters WHERE id = $1 AND ${scope(ownerScope, '$2')}${opts.lock ? ' FOR UPDATE' : ''}`,
+    ownerScope === null ? [id] : [id, ownerScope],
+  );
+  return rows[0] ?? null;
+}
+
+export async function listClusters(
+  q: Queryable,
+  ownerScope: number | null,
+  limit: number,
+  offset: number,
+): Promise<{ rows: ClusterRow[]; total: number }> {
+  const params = ownerScope === null ? [limit, offset] : [limit, offset, ownerScope];
+  const rows = await q.query<ClusterRow & { total: number }>(
+    `SELECT *, count(*) OVER ()::int AS total FROM clusters WHERE ${scope(ownerScope, '$3')}
+      ORDER BY id LIMIT $1 OFFSET $2`,
+    params,
+  );
+  if (rows.length > 0) return { rows, total: rows[0]!.total };
+  const count = await q.query<{ n: number }>(
+    `SELECT count(*)::int AS n FROM clusters WHERE ${scope(ownerScope, '$1')}`,
+    ownerScope === null ? [] : [ownerScope],
+  );
+  return { rows: [], total: count[0]?.n ?? 0 };
+}
+
+/** Asks the reconciler to look at the cluster again. */
+export async function touchCluster(q: Queryable, id: number, fields: { state?: 'deleting'; instanceCount?: number } = {}) {
+  await q.query(
+    `UPDATE clusters SET desired_gen = desired_gen + 1, next_attempt_at = now(), attempts = 0, updated_at = now(),
+            state = COALESCE($2, state), instance_count = COALESCE($3, instance_count)
+      WHERE id = $1`,
+    [id, fields.state ?? null, fields.instanceCount ?? null],
+  );
+}
+
+export async function deleteClusterRow(q: Queryable, id: number): Promise<void> {
+  await q.query('DELETE FROM clusters WHERE id = $1', [id]);
+}

@@ -1,0 +1,107 @@
+// Instances: desired state, observed status, and reconcile bookkeeping.
+import type { Desired, InstanceStatus } from '../domain/lifecycle.ts';
+import type { Queryable } from './db.ts';
+
+export type InstanceRow = {
+  id: number;
+  cluster_id: number;
+  ordinal: number;
+  name: string;
+  desired: Desired;
+  status: InstanceStatus;
+  restart_count: number;
+  obs_present: boolean;
+  obs_phase: string | null;
+  obs_ready: boolean;
+  obs_vm_status: string | null;
+  ip: string | null;
+  node: string | null;
+  failure: string | null;
+  message: string | null;
+  conditions: unknown[];
+  applied: boolean;
+  applied_restart_count: number;
+  desired_gen: number;
+  synced_gen: number;
+  attempts: number;
+  created_at: Date;
+  updated_at: Date;
+};
+
+/** Instance rows joined with what the domain needs of their cluster. */
+export type InstanceWithCluster = InstanceRow & { owner_id: number; instance_type: 'vm' | 'container' };
+
+export async function insertInstances(
+  q: Queryable,
+  clusterId: number,
+  entries: { ordinal: number; name: string }[],
+): Promise<InstanceRow[]> {
+  if (entries.length === 0) return [];
+  return q.query<InstanceRow>(
+    `INSERT INTO instances (cluster_id, ordinal, name, desired)
+     SELECT $1, o, n, 'running' FROM unnest($2::int[], $3::text[]) AS x(o, n)
+     RETURNING *`,
+    [clusterId, entries.map((e) => e.ordinal), entries.map((e) => e.name)],
+  );
+}
+
+export async function listInstancesOf(q: Queryable, clusterIds: number[]): Promise<InstanceRow[]> {
+  if (clusterIds.length === 0) return [];
+  return q.query<InstanceRow>('SELECT * FROM instances WHERE cluster_id = ANY($1::int[]) ORDER BY cluster_id, ordinal', [
+    clusterIds,
+  ]);
+}
+
+export async function findInstance(
+  q: Queryable,
+  id: number,
+  ownerScope: number | null,
+  opts: { lock?: boolean } = {},
+): Promise<InstanceWithCluster | null> {
+  const rows = await q.query<InstanceWithCluster>(
+    `SELECT i.*, c.owner_id, c.instance_type FROM instances i JOIN clusters c ON c.id = i.cluster_id
+      WHERE i.id = $1 ${ownerScope === null ? '' : 'AND c.owner_id = $2'}${opts.lock ? ' FOR UPDATE OF i' : ''}`,
+    ownerScope === null ? [id] : [id, ownerScope],
+  );
+  return rows[0] ?? null;
+}
+
+/** Records a new desired state and asks the reconciler to converge to it. */
+export async function setDesired(
+  q: Queryable,
+  id: number,
+  desired: Desired,
+  status: InstanceStatus,
+  opts: { restart?: boolean } = {},
+): Promise<void> {
+  await q.query(
+    `UPDATE instances SET desired = $2, status = $3, restart_count = restart_count + $4,
+            obs_ready = CASE WHEN $4 > 0 THEN false ELSE obs_ready END,
+            failure = NULL, desired_gen = desired_gen + 1, next_attempt_at = now(), attempts = 0, updated_at = now()
+      WHERE id = $1`,
+    [id, desired, status, opts.restart ? 1 : 0],
+  );
+}
+
+/**
+ * Marks the `count` highest-numbered live instances of a cluster for deletion
+ * (scale-in; a cluster delete marks them all). Returns how many were marked.
+ */
+export async function markInstancesDeleted(q: Queryable, clusterId: number, count: number | 'all'): Promise<number> {
+  const rows = await q.query(
+    `UPDATE instances SET desired = 'deleted', status = 'deleting', desired_gen = desired_gen + 1,
+            next_attempt_at = now(), attempts = 0, updated_at = now()
+      WHERE id IN (SELECT id FROM instances WHERE cluster_id = $1 AND desired <> 'deleted'
+                    ORDER BY ordinal DESC LIMIT $2)
+      RETURNING id`,
+    [clusterId, count === 'all' ? null : count],
+  );
+  return rows.length;
+}
+
+export async function maxOrdinal(q: Queryable, clusterId: number): Promise<number> {
+  const rows = await q.query<{ m: number | null }>('SELECT max(ordinal)::int AS m FROM instances WHERE cluster_id = $1', [
+    clusterId,
+  ]);
+  return rows[0]?.m ?? 0;
+}

@@ -1,0 +1,61 @@
+// What the watches saw, written back to instance rows, and the user-facing
+// status recomputed from it under the row lock.
+import { deriveStatus, type InstanceStatus } from '../domain/lifecycle.ts';
+import type { Db, Queryable } from './db.ts';
+import type { InstanceWithCluster } from './instances.ts';
+
+export type Observation = {
+  present: boolean;
+  phase?: string | null;
+  ready: boolean;
+  vmStatus?: string | null;
+  ip?: string | null;
+  node?: string | null;
+  message?: string | null;
+  conditions?: unknown[];
+};
+
+/** Recomputes and stores an instance's status; returns it (null when the row is gone). */
+export async function refreshStatus(q: Queryable, id: number): Promise<InstanceStatus | null> {
+  const rows = await q.query<InstanceWithCluster>(
+    `SELECT i.*, c.owner_id, c.instance_type FROM instances i JOIN clusters c ON c.id = i.cluster_id
+      WHERE i.id = $1 FOR UPDATE OF i`,
+    [id],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  const status = deriveStatus({
+    kind: row.instance_type,
+    desired: row.desired,
+    applied: row.applied,
+    failure: row.failure,
+    observed: { present: row.obs_present, phase: row.obs_phase, ready: row.obs_ready, vmStatus: row.obs_vm_status },
+  });
+  if (status !== row.status) {
+    await q.query('UPDATE instances SET status = $2, updated_at = now() WHERE id = $1', [id, status]);
+  }
+  return status;
+}
+
+export async function recordObservation(db: Db, instanceId: number, o: Observation): Promise<InstanceStatus | null> {
+  return db.transaction(async (tx) => {
+    const updated = await tx.query(
+      `UPDATE instances SET obs_present = $2, obs_phase = $3, obs_ready = $4, obs_vm_status = $5,
+              ip = $6, node = $7, message = COALESCE($8, message), conditions = COALESCE($9, conditions)
+        WHERE id = $1 RETURNING id`,
+      [
+        instanceId,
+        o.present,
+        o.phase ?? null,
+        o.ready,
+        o.vmStatus ?? null,
+        o.ip ?? null,
+        o.node ?? null,
+        o.message ?? null,
+        o.conditions ? JSON.stringify(o.conditions) : null,
+      ],
+    );
+    if (updated.length === 0) return null;
+    return refreshStatus(tx, instanceId);
+  });
+}

@@ -1,0 +1,72 @@
+// Bearer tokens, stored only as SHA-256 hashes.
+import type { Queryable } from './db.ts';
+import type { UserRow } from './users.ts';
+
+export type TokenRow = {
+  id: number;
+  user_id: number;
+  name: string;
+  token_hash: string;
+  created_at: Date;
+  expires_at: Date | null;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+};
+
+export async function insertToken(
+  q: Queryable,
+  t: { userId: number; name: string; hash: string; expiresAt: Date | null },
+): Promise<TokenRow> {
+  const rows = await q.query<TokenRow>(
+    'INSERT INTO tokens (user_id, name, token_hash, expires_at) VALUES ($1, $2, $3, $4) RETURNING *',
+    [t.userId, t.name, t.hash, t.expiresAt],
+  );
+  return rows[0]!;
+}
+
+export type TokenLookup = { token: TokenRow; user: UserRow };
+
+/** The live token with this hash and its user; revoked and expired tokens are not found. */
+export async function findLiveToken(q: Queryable, hash: string): Promise<TokenLookup | null> {
+  const rows = await q.query<{ t: TokenRow; u: UserRow }>(
+    `SELECT row_to_json(t.*) AS t, row_to_json(u.*) AS u
+       FROM tokens t JOIN users u ON u.id = t.user_id
+      WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now())`,
+    [hash],
+  );
+  const row = rows[0];
+  if (!row) return null;
+  return { token: reviveDates(row.t), user: reviveDates(row.u) };
+}
+
+function reviveDates<T>(o: T): T {
+  const out = { ...o } as Record<string, unknown>;
+  for (const k of ['created_at', 'updated_at', 'expires_at', 'revoked_at', 'last_used_at']) {
+    if (typeof out[k] === 'string') out[k] = new Date(out[k] as string);
+  }
+  return out as T;
+}
+
+export async function listTokens(q: Queryable, userId: number): Promise<TokenRow[]> {
+  return q.query<TokenRow>('SELECT * FROM tokens WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id', [userId]);
+}
+
+/** Revokes a token of this user; another user's token id is simply not found. */
+export async function revokeToken(q: Queryable, userId: number, tokenId: number): Promise<boolean> {
+  const rows = await q.query(
+    'UPDATE tokens SET revoked_at = now() WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL RETURNING id',
+    [tokenId, userId],
+  );
+  return rows.length > 0;
+}
+
+export async function revokeTokensNamed(q: Queryable, userId: number, name: string): Promise<void> {
+  await q.query('UPDATE tokens SET revoked_at = now() WHERE user_id = $1 AND name = $2 AND revoked_at IS NULL', [userId, name]);
+}
+
+export async function touchToken(q: Queryable, tokenId: number): Promise<void> {
+  await q.query(
+    `UPDATE tokens SET last_used_at = now() WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')`,
+    [tokenId],
+  );
+}
