@@ -1,0 +1,75 @@
+// Builds the Fastify app: infrastructure (errors, ids, metrics, audit, docs),
+// then the routes. main.ts owns the process; tests call buildApp directly.
+import Fastify, { type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { randomUUID } from 'node:crypto';
+import type { Kube } from '../kube/client.ts';
+import type { Services } from '../service/context.ts';
+import { handleError, sendProblem } from './errors.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
+import { SHARED_SCHEMAS } from './schemas.ts';
+import { healthRoutes } from './routes/health.ts';
+import { userRoutes } from './routes/users.ts';
+import { clusterRoutes } from './routes/clusters.ts';
+import { instanceRoutes } from './routes/instances.ts';
+import { recordAudit } from './audit.ts';
+
+export type AppDeps = Services & {
+  kube: Kube | null;
+  metrics?: Metrics;
+  logger?: boolean | object;
+};
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: deps.config.bodyLimitBytes,
+    routerOptions: { ignoreTrailingSlash: true },
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    ajv: { customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true } },
+    return503OnClosing: true,
+  });
+  const metrics = deps.metrics ?? createMetrics(deps.db);
+  for (const s of SHARED_SCHEMAS) app.addSchema(s);
+
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((req, reply) => sendProblem(reply, 404, `No route ${req.method} ${req.url.split('?')[0]}`));
+  app.addHook('onRequest', async (req, reply) => {
+    reply.header('x-request-id', req.id);
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('x-frame-options', 'DENY');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('cache-control', 'no-store');
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.observeHttp(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS' && route !== 'unmatched') {
+      void recordAudit(deps.db, req, reply).catch((err) => req.log.warn({ err }, 'audit record failed'));
+    }
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'KubeKloud API', version: '1.0.0', description: 'Self-service clusters of VMs and containers on Kubernetes.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _base, _frag, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(healthRoutes(deps, metrics));
+  await app.register(userRoutes(deps), { prefix: '/api/v1/users' });
+  await app.register(clusterRoutes(deps), { prefix: '/api/v1/clusters' });
+  await app.register(instanceRoutes(deps), { prefix: '/api/v1/instances' });
+  return app;
+}

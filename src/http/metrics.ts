@@ -1,0 +1,77 @@
+// Prometheus metrics: one registry per app, so tests can run several.
+import client from 'prom-client';
+import type { Db } from '../store/db.ts';
+import { queueDepth } from '../store/work.ts';
+
+export type Metrics = ReturnType<typeof createMetrics>;
+
+export function createMetrics(db: Db) {
+  const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry });
+  const httpDuration = new client.Histogram({
+    name: 'kubekloud_http_request_duration_seconds',
+    help: 'HTTP request duration by route and status',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const httpErrors = new client.Counter({
+    name: 'kubekloud_http_errors_total',
+    help: 'HTTP responses with status >= 400 by route and status',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    registers: [registry],
+  });
+  const kubeDuration = new client.Histogram({
+    name: 'kubekloud_kube_request_duration_seconds',
+    help: 'Kubernetes API call duration by verb, kind and outcome',
+    labelNames: ['verb', 'kind', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [registry],
+  });
+  const reconcileDuration = new client.Histogram({
+    name: 'kubekloud_reconcile_duration_seconds',
+    help: 'Reconcile duration by object kind and outcome',
+    labelNames: ['kind', 'outcome'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  new client.Gauge({
+    name: 'kubekloud_db_pool_connections',
+    help: 'Database pool connections by state',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      const s = db.poolStats();
+      this.set({ state: 'in_use' }, s.total - s.idle);
+      this.set({ state: 'idle' }, s.idle);
+      this.set({ state: 'waiting' }, s.waiting);
+    },
+  });
+  const depth = new client.Gauge({ name: 'kubekloud_reconcile_queue_depth', help: 'Rows waiting for the reconciler', registers: [registry] });
+  const lag = new client.Gauge({ name: 'kubekloud_reconcile_queue_lag_seconds', help: 'Age of the oldest due row', registers: [registry] });
+
+  return {
+    registry,
+    observeHttp(method: string, route: string, status: number, seconds: number) {
+      const labels = { method, route, status_code: String(status) };
+      httpDuration.observe(labels, seconds);
+      if (status >= 400) httpErrors.inc(labels);
+    },
+    observeKube(verb: string, kind: string, seconds: number, ok: boolean) {
+      kubeDuration.observe({ verb, kind, outcome: ok ? 'ok' : 'error' }, seconds);
+    },
+    observeReconcile(kind: string, seconds: number, ok: boolean) {
+      reconcileDuration.observe({ kind, outcome: ok ? 'ok' : 'error' }, seconds);
+    },
+    async render(): Promise<string> {
+      try {
+        const q = await queueDepth(db);
+        depth.set(q.depth);
+        lag.set(q.lagSeconds);
+      } catch {
+        // The database may be down; the other metrics still answer.
+      }
+      return registry.metrics();
+    },
+  };
+}

@@ -1,0 +1,116 @@
+// /api/v1/clusters
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import * as clusters from '../../service/clusters.ts';
+import type { Services } from '../../service/context.ts';
+import { waitUntil } from '../../service/wait.ts';
+import { authenticate, principalOf } from '../auth.ts';
+import { ClusterWithInstances, CreateCluster, errors, IdParams, Message, PageQuery, ScaleCluster, WaitQuery } from '../schemas.ts';
+
+const Waited = Type.Object({ converged: Type.Boolean(), waited_seconds: Type.Number() });
+
+export const clusterRoutes =
+  (s: Services): FastifyPluginAsync =>
+  async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+    app.addHook('preHandler', async (req) => {
+      await authenticate(s, req);
+    });
+    const tags = ['clusters'];
+    const WithWait = Type.Intersect([ClusterWithInstances, Type.Object({ wait: Type.Optional(Waited) })]);
+
+    app.post(
+      '/',
+      {
+        schema: {
+          tags,
+          summary: 'Create a cluster',
+          description: 'Records the cluster and reserves quota at once; instances start pending and converge in the background.',
+          body: CreateCluster,
+          querystring: WaitQuery,
+          response: { 201: WithWait, ...errors(400, 401, 403, 422) },
+        },
+      },
+      async (req, reply) => {
+        const p = principalOf(req);
+        const created = await clusters.createCluster(s, p, req.body);
+        if (!req.query.wait) return reply.code(201).send(created);
+        const wait = await waitUntil(() => clusters.clusterConverged(s, created.id, 'running'), req.query.wait);
+        return reply.code(201).send({ ...(await clusters.getCluster(s, p, created.id)), wait });
+      },
+    );
+    app.get(
+      '/',
+      {
+        schema: {
+          tags,
+          summary: "List the caller's clusters",
+          description: 'The total count is in the X-Total-Count header.',
+          querystring: PageQuery,
+          response: { 200: Type.Array(Type.Ref('Cluster')), ...errors(401, 422) },
+        },
+      },
+      async (req, reply) => {
+        const { items, total } = await clusters.listClusters(s, principalOf(req), req.query.limit ?? 100, req.query.offset ?? 0);
+        reply.header('X-Total-Count', String(total));
+        return items;
+      },
+    );
+    app.get(
+      '/:id',
+      { schema: { tags, summary: 'A cluster with its instances', params: IdParams, response: { 200: ClusterWithInstances, ...errors(401, 404, 422) } } },
+      async (req) => clusters.getCluster(s, principalOf(req), req.params.id),
+    );
+    app.patch(
+      '/:id',
+      {
+        schema: {
+          tags,
+          summary: 'Scale a cluster',
+          description: 'Scale-out reserves quota; scale-in removes the highest-numbered instances and releases theirs.',
+          params: IdParams,
+          querystring: WaitQuery,
+          body: ScaleCluster,
+          response: { 200: Type.Intersect([ClusterWithInstances, Type.Object({ detail: Type.Record(Type.String(), Type.Number()), wait: Type.Optional(Waited) })]), ...errors(400, 401, 403, 404, 422) },
+        },
+      },
+      async (req) => {
+        const p = principalOf(req);
+        const out = await clusters.scaleCluster(s, p, req.params.id, req.body.instance_count);
+        if (!req.query.wait) return { ...out.cluster, detail: out.detail };
+        const wait = await waitUntil(() => clusters.clusterConverged(s, req.params.id, 'running'), req.query.wait);
+        return { ...(await clusters.getCluster(s, p, req.params.id)), detail: out.detail, wait };
+      },
+    );
+    const MessageWithWait = Type.Intersect([Message, Type.Object({ wait: Type.Optional(Waited) })]);
+    app.delete(
+      '/:id',
+      { schema: { tags, summary: 'Delete a cluster', params: IdParams, querystring: WaitQuery, response: { 200: MessageWithWait, ...errors(400, 401, 404, 422) } } },
+      async (req) => {
+        const out = await clusters.deleteCluster(s, principalOf(req), req.params.id);
+        if (!req.query.wait) return out;
+        return { ...out, wait: await waitUntil(() => clusters.clusterConverged(s, req.params.id, 'gone'), req.query.wait) };
+      },
+    );
+    for (const action of ['suspend', 'resume'] as const) {
+      app.post(
+        `/:id/${action}`,
+        {
+          schema: {
+            tags,
+            summary: action === 'suspend' ? 'Suspend every running instance' : 'Resume every suspended instance',
+            params: IdParams,
+            querystring: WaitQuery,
+            response: { 200: MessageWithWait, ...errors(400, 401, 404, 422) },
+          },
+        },
+        async (req) => {
+          const out = await clusters.suspendOrResume(s, principalOf(req), req.params.id, action);
+          if (!req.query.wait) return out;
+          const target = action === 'suspend' ? 'suspended' : 'running';
+          return { ...out, wait: await waitUntil(() => clusters.clusterConverged(s, req.params.id, target), req.query.wait) };
+        },
+      );
+    }
+  };

@@ -1,0 +1,47 @@
+// /api/v1/instances
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Operation } from '../../domain/lifecycle.ts';
+import type { Services } from '../../service/context.ts';
+import * as instances from '../../service/instances.ts';
+import { waitUntil } from '../../service/wait.ts';
+import { authenticate, principalOf } from '../auth.ts';
+import { errors, IdParams, Message, Operate, WaitQuery } from '../schemas.ts';
+
+export const instanceRoutes =
+  (s: Services): FastifyPluginAsync =>
+  async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+    app.addHook('preHandler', async (req) => {
+      await authenticate(s, req);
+    });
+    const tags = ['instances'];
+    app.get(
+      '/:id',
+      { schema: { tags, summary: 'An instance', params: IdParams, response: { 200: Type.Ref('Instance'), ...errors(401, 404, 422) } } },
+      async (req) => instances.getInstance(s, principalOf(req), req.params.id),
+    );
+    app.post(
+      '/:id/operate',
+      {
+        schema: {
+          tags,
+          summary: 'Start, stop, suspend, resume or restart an instance',
+          description: "Judged against the instance's desired state; the answer names the state it is now headed to.",
+          params: IdParams,
+          querystring: WaitQuery,
+          body: Operate,
+          response: {
+            200: Type.Intersect([Message, Type.Object({ wait: Type.Optional(Type.Object({ converged: Type.Boolean(), waited_seconds: Type.Number() })) })]),
+            ...errors(400, 401, 404, 422),
+          },
+        },
+      },
+      async (req) => {
+        const out = await instances.operateInstance(s, principalOf(req), req.params.id, req.body.operation as Operation);
+        if (!req.query.wait) return out;
+        return { ...out, wait: await waitUntil(() => instances.instanceConverged(s, req.params.id), req.query.wait) };
+      },
+    );
+  };

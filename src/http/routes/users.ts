@@ -1,0 +1,67 @@
+// /api/v1/users
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Services } from '../../service/context.ts';
+import * as users from '../../service/users.ts';
+import { authenticate, principalOf } from '../auth.ts';
+import { CreatedUser, CreateToken, CreateUser, errors, IdParams, Message, PageQuery, PatchUser, Quota } from '../schemas.ts';
+
+export const userRoutes =
+  (s: Services): FastifyPluginAsync =>
+  async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+    app.addHook('preHandler', async (req) => {
+      await authenticate(s, req);
+    });
+    const admin = async (req: Parameters<typeof principalOf>[0]) => users.requireAdmin(principalOf(req));
+    const tags = ['users'];
+
+    app.post(
+      '/',
+      {
+        preHandler: admin,
+        schema: { tags, summary: 'Create a user (admin)', body: CreateUser, response: { 201: CreatedUser, ...errors(400, 401, 403, 422) } },
+      },
+      async (req, reply) => reply.code(201).send(await users.createUser(s, req.body)),
+    );
+    app.get(
+      '/',
+      { preHandler: admin, schema: { tags, summary: 'List users (admin)', querystring: PageQuery, response: { 200: Type.Array(Type.Ref('User')), ...errors(401, 403, 422) } } },
+      async (req) => users.listAllUsers(s, req.query.limit ?? 100, req.query.offset ?? 0),
+    );
+    app.get('/me', { schema: { tags, summary: 'The caller', response: { 200: Type.Ref('User'), ...errors(401) } } }, async (req) =>
+      users.me(s, principalOf(req)),
+    );
+    app.get('/me/quota', { schema: { tags, summary: "The caller's quota", response: { 200: Quota, ...errors(401) } } }, async (req) =>
+      users.myQuota(s, principalOf(req)),
+    );
+    app.patch(
+      '/:id',
+      {
+        preHandler: admin,
+        schema: { tags, summary: 'Change quotas or role (admin)', params: IdParams, body: PatchUser, response: { 200: Type.Ref('User'), ...errors(400, 401, 403, 404, 422) } },
+      },
+      async (req) => users.patchUser(s, principalOf(req), req.params.id, req.body),
+    );
+    app.delete(
+      '/:id',
+      { preHandler: admin, schema: { tags, summary: 'Delete a user who owns no clusters (admin)', params: IdParams, response: { 200: Message, ...errors(400, 401, 403, 404, 422) } } },
+      async (req) => users.deleteUser(s, principalOf(req), req.params.id),
+    );
+
+    const Created = Type.Intersect([Type.Ref('Token'), Type.Object({ token: Type.String({ description: 'Shown once' }) })]);
+    app.post(
+      '/me/tokens',
+      { schema: { tags, summary: 'Create a named token', body: CreateToken, response: { 201: Created, ...errors(401, 422) } } },
+      async (req, reply) => reply.code(201).send(await users.createToken(s, principalOf(req), req.body)),
+    );
+    app.get('/me/tokens', { schema: { tags, summary: 'List my tokens', response: { 200: Type.Array(Type.Ref('Token')), ...errors(401) } } }, async (req) =>
+      users.listMyTokens(s, principalOf(req)),
+    );
+    app.delete(
+      '/me/tokens/:id',
+      { schema: { tags, summary: 'Revoke a token', params: IdParams, response: { 200: Message, ...errors(401, 404, 422) } } },
+      async (req) => users.revokeMyToken(s, principalOf(req), req.params.id),
+    );
+  };

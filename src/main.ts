@@ -1,0 +1,86 @@
+// The process: configuration, database, Kubernetes, reconciler, HTTP server,
+// and a graceful shutdown on SIGTERM / SIGINT.
+import { loadConfig, ConfigError, type Config } from './config/config.ts';
+import { buildApp } from './http/app.ts';
+import { createMetrics } from './http/metrics.ts';
+import { createKube, loadKubeConfig, type Kube } from './kube/client.ts';
+import { Reconciler } from './reconciler/reconciler.ts';
+import { bootstrapAdmin } from './service/bootstrap.ts';
+import { openPglite, openPostgres, type Db } from './store/db.ts';
+import { migrate } from './store/migrate.ts';
+
+export type Server = { url: string; close(): Promise<void> };
+
+export async function startServer(config: Config): Promise<Server> {
+  const db: Db = config.databaseUrl ? openPostgres(config.databaseUrl) : await openPglite(config.dataDir);
+  await migrate(db);
+  if (config.adminToken) await bootstrapAdmin(db, config.adminToken);
+
+  const metrics = createMetrics(db);
+  let kube: Kube | null = null;
+  try {
+    kube = createKube(loadKubeConfig(), metrics.observeKube);
+  } catch (err) {
+    throw new ConfigError([`Kubernetes: no usable kubeconfig or in-cluster account (${(err as Error).message}); set KUBECONFIG`]);
+  }
+  const logger = { level: config.logLevel, redact: ['req.headers.authorization'] };
+  let reconciler: Reconciler | null = null;
+  const app = await buildApp({ db, config, kube, metrics, logger, wake: () => reconciler?.wake() });
+  if (config.reconcilerEnabled) {
+    reconciler = new Reconciler({
+      db,
+      kube,
+      workerId: config.workerId,
+      installation: config.installation,
+      concurrency: config.reconcileConcurrency,
+      log: app.log,
+      onReconcile: metrics.observeReconcile,
+    });
+    reconciler.start();
+  }
+  const url = await app.listen({ port: config.port, host: config.host });
+  return {
+    url,
+    async close() {
+      await app.close(); // stops accepting, drains in-flight requests
+      await reconciler?.stop();
+      await db.close();
+    },
+  };
+}
+
+async function main() {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(2);
+    }
+    throw err;
+  }
+  let server: Server;
+  try {
+    server = await startServer(config);
+  } catch (err) {
+    console.error(err instanceof ConfigError ? err.message : `start-up failed: ${(err as Error).message}`);
+    process.exit(1);
+  }
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    console.error(JSON.stringify({ level: 30, msg: `${signal}: draining and stopping` }));
+    const force = setTimeout(() => process.exit(1), 25_000);
+    force.unref();
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) void main();

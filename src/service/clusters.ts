@@ -1,0 +1,177 @@
+// Use cases for clusters: each records intent (and reserves or releases quota)
+// in one transaction, wakes the reconciler, and returns at once.
+import { conflict, invalidField, notFound, quotaExceeded } from '../domain/errors.ts';
+import { available, demandOf, quotaExceededMessage } from '../domain/quota.ts';
+import { clusterNamespace, instanceName } from '../domain/naming.ts';
+import { coresToMilli, gibToMib, milliToCores, mibToGib } from '../domain/units.ts';
+import * as clusters from '../store/clusters.ts';
+import type { Queryable } from '../store/db.ts';
+import { isUniqueViolation } from '../store/errors.ts';
+import * as instances from '../store/instances.ts';
+import { refreshStatus } from '../store/observations.ts';
+import * as users from '../store/users.ts';
+import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
+import { ownerScope, type Principal, type Services } from './context.ts';
+import { clusterView, clusterWithInstancesView } from './views.ts';
+import { waitUntil } from './wait.ts';
+
+async function reserveOrExplain(tx: Queryable, userId: number, demand: ReturnType<typeof demandOf>) {
+  const reserved = await users.reserveQuota(tx, userId, demand);
+  if (reserved) return;
+  const u = await users.findUserById(tx, userId);
+  if (!u) throw notFound('User');
+  throw quotaExceeded(quotaExceededMessage(demand, available(users.userTotals(u), users.userUsage(u))));
+}
+
+async function addInstances(tx: Queryable, clusterId: number, clusterName: string, from: number, count: number) {
+  const entries = Array.from({ length: count }, (_, k) => ({ ordinal: from + k, name: instanceName(clusterName, from + k) }));
+  return instances.insertInstances(tx, clusterId, entries);
+}
+
+export async function createCluster(s: Services, p: Principal, input: CreateClusterInput) {
+  checkClusterInput(s.config, input);
+  const cpuMilli = coresToMilli(input.cpu_per_instance);
+  const memoryMib = gibToMib(input.memory_per_instance);
+  const demand = demandOf(cpuMilli, memoryMib, input.instance_count);
+  const nameTaken = () => conflict(`Cluster name '${input.name}' is already in use`);
+  try {
+    const created = await s.db.transaction(async (tx) => {
+      const taken = await tx.query("SELECT 1 FROM clusters WHERE owner_id = $1 AND name = $2 AND state = 'active'", [
+        p.userId,
+        input.name,
+      ]);
+      if (taken.length > 0) throw nameTaken();
+      await reserveOrExplain(tx, p.userId, demand);
+      const row = await clusters.insertCluster(
+        tx,
+        {
+          owner_id: p.userId,
+          name: input.name,
+          instance_type: input.instance_type,
+          cpu_milli: cpuMilli,
+          memory_mib: memoryMib,
+          instance_count: input.instance_count,
+          image: input.image ?? (input.instance_type === 'vm' ? s.config.defaultVmImage : s.config.defaultContainerImage),
+          ports: (input.ports ?? []).map((port) => ({ ...port, protocol: port.protocol ?? 'TCP' })),
+          service_type: input.service_type ?? 'ClusterIP',
+          volume_size_gb: input.volume_size ?? null,
+          env: input.env ?? {},
+          ssh_keys: input.ssh_keys ?? [],
+          user_data: input.user_data ?? null,
+        },
+        (id) => clusterNamespace(s.config.namespacePrefix, id, input.name),
+      );
+      const inst = await addInstances(tx, row.id, row.name, 1, input.instance_count);
+      return { row, inst };
+    });
+    s.wake();
+    return clusterWithInstancesView(created.row, created.inst);
+  } catch (err) {
+    if (isUniqueViolation(err, 'clusters_owner_name')) throw nameTaken();
+    throw err;
+  }
+}
+
+export async function listClusters(s: Services, p: Principal, limit: number, offset: number) {
+  const { rows, total } = await clusters.listClusters(s.db, ownerScope(p), limit, offset);
+  const inst = await instances.listInstancesOf(s.db, rows.map((r) => r.id));
+  const byCluster = new Map<number, typeof inst>();
+  for (const i of inst) byCluster.set(i.cluster_id, [...(byCluster.get(i.cluster_id) ?? []), i]);
+  return { items: rows.map((r) => clusterView(r, byCluster.get(r.id) ?? [])), total };
+}
+
+export async function getCluster(s: Services, p: Principal, id: number) {
+  const row = await clusters.findCluster(s.db, id, ownerScope(p));
+  if (!row) throw notFound('Cluster');
+  return clusterWithInstancesView(row, await instances.listInstancesOf(s.db, [id]));
+}
+
+async function lockLiveCluster(tx: Queryable, p: Principal, id: number) {
+  const row = await clusters.findCluster(tx, id, ownerScope(p), { lock: true });
+  if (!row) throw notFound('Cluster');
+  if (row.state === 'deleting') throw conflict(`Cluster '${row.name}' is being deleted`);
+  return row;
+}
+
+export async function deleteCluster(s: Services, p: Principal, id: number) {
+  const out = await s.db.transaction(async (tx) => {
+    const row = await lockLiveCluster(tx, p, id);
+    const count = await instances.markInstancesDeleted(tx, id, 'all');
+    const released = demandOf(row.cpu_milli, row.memory_mib, count);
+    await users.releaseQuota(tx, row.owner_id, released);
+    await clusters.touchCluster(tx, id, { state: 'deleting' });
+    return { row, count, released };
+  });
+  s.wake();
+  return {
+    message: `Cluster '${out.row.name}' is being deleted`,
+    detail: {
+      instances_deleted: out.count,
+      namespace_deleted: out.row.namespace,
+      cpu_released: milliToCores(out.released.cpuMilli),
+      memory_released: mibToGib(out.released.memoryMib),
+      instances_released: out.released.instances,
+    },
+  };
+}
+
+export async function scaleCluster(s: Services, p: Principal, id: number, instanceCount: number) {
+  if (instanceCount > s.config.maxInstancesPerCluster) {
+    throw invalidField('instance_count', `must be at most ${s.config.maxInstancesPerCluster}`);
+  }
+  const out = await s.db.transaction(async (tx) => {
+    const row = await lockLiveCluster(tx, p, id);
+    const live = (await instances.listInstancesOf(tx, [id])).filter((i) => i.desired !== 'deleted');
+    const delta = instanceCount - live.length;
+    if (delta > 0) {
+      await reserveOrExplain(tx, row.owner_id, demandOf(row.cpu_milli, row.memory_mib, delta));
+      await addInstances(tx, id, row.name, (await instances.maxOrdinal(tx, id)) + 1, delta);
+    } else if (delta < 0) {
+      await instances.markInstancesDeleted(tx, id, -delta);
+      await users.releaseQuota(tx, row.owner_id, demandOf(row.cpu_milli, row.memory_mib, -delta));
+    }
+    if (delta !== 0) await clusters.touchCluster(tx, id, { instanceCount });
+    return { previous: live.length, delta };
+  });
+  if (out.delta !== 0) s.wake();
+  return {
+    cluster: await getCluster(s, p, id),
+    detail: { previous_count: out.previous, instance_count: instanceCount, added: Math.max(0, out.delta), removed: Math.max(0, -out.delta) },
+  };
+}
+
+/** suspend: running → suspended; resume: suspended → running. Others are skipped. */
+export async function suspendOrResume(s: Services, p: Principal, id: number, action: 'suspend' | 'resume') {
+  const [from, to] = action === 'suspend' ? (['running', 'suspended'] as const) : (['suspended', 'running'] as const);
+  const out = await s.db.transaction(async (tx) => {
+    const row = await lockLiveCluster(tx, p, id);
+    const live = (await instances.listInstancesOf(tx, [id])).filter((i) => i.desired !== 'deleted');
+    let acted = 0;
+    for (const i of live) {
+      if (i.desired !== from) continue;
+      await instances.setDesired(tx, i.id, to, i.status);
+      await refreshStatus(tx, i.id);
+      acted++;
+    }
+    return { row, acted, skipped: live.length - acted };
+  });
+  if (out.acted > 0) s.wake();
+  const verb = action === 'suspend' ? 'suspended' : 'resumed';
+  return {
+    message: `Cluster '${out.row.name}': ${out.acted} instance(s) ${verb}`,
+    detail: { [verb]: out.acted, skipped: out.skipped, failed: 0, total: out.acted + out.skipped },
+  };
+}
+
+/** Convergence checks for ?wait. */
+export async function clusterConverged(s: Services, id: number, target: 'running' | 'suspended' | 'gone'): Promise<boolean> {
+  const row = await clusters.findCluster(s.db, id, null);
+  if (target === 'gone') return row === null;
+  if (!row) return true;
+  const live = (await instances.listInstancesOf(s.db, [id])).filter((i) => i.desired !== 'deleted');
+  const all = await instances.listInstancesOf(s.db, [id]);
+  if (all.length !== live.length) return false; // scale-in still removing
+  return live.every((i) => i.status === target || i.status === 'failed' || (target === 'running' && i.desired !== 'running'));
+}
+
+export { waitUntil };

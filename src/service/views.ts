@@ -1,0 +1,92 @@
+// Rows to the JSON the v1 contract promises. Never a token hash, never the
+// reconciler's bookkeeping.
+import { summariseCluster } from '../domain/clusterStatus.ts';
+import { mibToGib, milliToCores } from '../domain/units.ts';
+import type { ClusterRow } from '../store/clusters.ts';
+import type { InstanceRow } from '../store/instances.ts';
+import type { TokenRow } from '../store/tokens.ts';
+import type { UserRow } from '../store/users.ts';
+
+export function userView(u: UserRow) {
+  return {
+    id: u.id,
+    username: u.username,
+    role: u.role,
+    quota_cpu: milliToCores(u.quota_cpu_milli),
+    quota_memory: mibToGib(u.quota_memory_mib),
+    quota_instances: u.quota_instances,
+    used_cpu: milliToCores(u.used_cpu_milli),
+    used_memory: mibToGib(u.used_memory_mib),
+    used_instances: u.used_instances,
+    created_at: u.created_at.toISOString(),
+  };
+}
+
+export function quotaView(u: UserRow) {
+  const avail = (total: number, used: number) => Math.max(0, total - used);
+  return {
+    total_cpu: milliToCores(u.quota_cpu_milli),
+    total_memory: mibToGib(u.quota_memory_mib),
+    total_instances: u.quota_instances,
+    used_cpu: milliToCores(u.used_cpu_milli),
+    used_memory: mibToGib(u.used_memory_mib),
+    used_instances: u.used_instances,
+    available_cpu: milliToCores(avail(u.quota_cpu_milli, u.used_cpu_milli)),
+    available_memory: mibToGib(avail(u.quota_memory_mib, u.used_memory_mib)),
+    available_instances: avail(u.quota_instances, u.used_instances),
+  };
+}
+
+export function tokenView(t: TokenRow) {
+  return {
+    id: t.id,
+    name: t.name,
+    created_at: t.created_at.toISOString(),
+    expires_at: t.expires_at?.toISOString() ?? null,
+    last_used_at: t.last_used_at?.toISOString() ?? null,
+  };
+}
+
+export function instanceView(i: InstanceRow) {
+  return {
+    id: i.id,
+    cluster_id: i.cluster_id,
+    instance_name: i.name,
+    status: i.status,
+    desired_status: i.desired,
+    k8s_resource_name: i.name,
+    ip: i.ip,
+    node: i.node,
+    message: i.failure ?? i.message,
+    created_at: i.created_at.toISOString(),
+    updated_at: i.updated_at.toISOString(),
+  };
+}
+
+export function clusterView(c: ClusterRow, instances: InstanceRow[]) {
+  return {
+    id: c.id,
+    name: c.name,
+    namespace: c.namespace,
+    instance_type: c.instance_type,
+    cpu_per_instance: milliToCores(c.cpu_milli),
+    memory_per_instance: mibToGib(c.memory_mib),
+    instance_count: c.instance_count,
+    owner_id: c.owner_id,
+    status: summariseCluster(c.state, instances.map((i) => i.status)),
+    image: c.image,
+    ports: c.ports,
+    service_type: c.service_type,
+    volume_size: c.volume_size_gb,
+    env: c.env,
+    ssh_keys: c.ssh_keys,
+    user_data: c.user_data,
+    message: c.message,
+    created_at: c.created_at.toISOString(),
+    updated_at: c.updated_at.toISOString(),
+  };
+}
+
+export function clusterWithInstancesView(c: ClusterRow, instances: InstanceRow[]) {
+  return { ...clusterView(c, instances), instances: instances.map(instanceView) };
+}
