@@ -3,7 +3,7 @@
 // it outside the repository, keyed by everything that goes into it.
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { PlaneError, cacheRoot, testenvDir } from './config.ts';
 import { withLock } from './lock.ts';
@@ -163,6 +163,8 @@ async function runBuild(plan: BuildPlan, dir: string, log: (line: string) => voi
     );
   }
   renameSync(tmp, plan.binary);
+  const record = { seconds: Math.round((Date.now() - started) / 1000), packages, builtAt: new Date().toISOString(), versions: plan.versions };
+  writeFileSync(join(dir, 'build.json'), `${JSON.stringify(record, null, 2)}\n`);
   const size = (statSync(plan.binary).size / 1024 / 1024).toFixed(0);
   log(`local control plane: built ${plan.binary} (${size} MiB) in ${fmtElapsed(Date.now() - started)}, ${packages} packages compiled`);
 }
