@@ -151,7 +151,13 @@ export const CreateCluster = Type.Object(
     service_type: Type.Optional(ServiceType),
     volume_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 16_384, description: 'GB, one persistent volume per instance' })),
     env: Type.Optional(
-      Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,127}$' }), Type.String({ maxLength: 4096 }), { maxProperties: 64 }),
+      Type.Unsafe<Record<string, string>>({
+        type: 'object',
+        description: 'Environment variables (containers): names are C identifiers',
+        patternProperties: { '^[A-Za-z_][A-Za-z0-9_]{0,127}$': { type: 'string', maxLength: 4096 } },
+        additionalProperties: false,
+        maxProperties: 64,
+      }),
     ),
     ssh_keys: Type.Optional(
       Type.Array(Type.String({ minLength: 16, maxLength: 16_384, pattern: '^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\\.com) [A-Za-z0-9+/=]+( [^\\n\\r]*)?$' }), { maxItems: 32 }),

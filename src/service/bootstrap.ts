@@ -26,6 +26,8 @@ export async function bootstrapAdmin(db: Db, adminToken: string): Promise<{ crea
       // The same secret belongs to someone else: refuse rather than merge identities.
       throw new Error('KUBEKLOUD_ADMIN_TOKEN is already the token of another user; choose a different one');
     }
+    // Going back to an earlier value: its revoked row would block the new one.
+    await tx.query('DELETE FROM tokens WHERE token_hash = $1 AND revoked_at IS NOT NULL', [hash]);
     await tokens.insertToken(tx, { userId: admin.id, name: BOOTSTRAP_TOKEN_NAME, hash, expiresAt: null });
     return { created, rotated: !created };
   });

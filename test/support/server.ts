@@ -1,0 +1,117 @@
+// The server as a real process, started the way an operator starts it
+// (`node --import tsx src/main.ts`), each with its own installation label and
+// namespace prefix so test files sharing the control plane never meet.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ApiClient } from './api.ts';
+import { repoRoot, testKubeconfigPath } from './kube.ts';
+
+export type ServerProcess = {
+  url: string;
+  admin: ApiClient;
+  installation: string;
+  env: Record<string, string>;
+  proc: ChildProcess;
+  output: () => string;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<number | null>;
+  /** SIGKILL, as a crash. */
+  kill(): Promise<void>;
+};
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const addr = s.address();
+      s.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export const randomLabel = () => `t${Math.random().toString(36).slice(2, 8).padEnd(6, '0')}`;
+
+export type ServerOptions = {
+  databaseUrl?: string;
+  env?: Record<string, string>;
+  installation?: string;
+  adminToken?: string;
+};
+
+export async function startServer(o: ServerOptions = {}): Promise<ServerProcess> {
+  const port = await freePort();
+  const installation = o.installation ?? randomLabel();
+  const adminToken = o.adminToken ?? `admin-${installation}-${Math.random().toString(36).slice(2)}`;
+  const dataDir = o.databaseUrl ? null : mkdtempSync(join(tmpdir(), 'kubekloud-test-'));
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '',
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    KUBECONFIG: testKubeconfigPath,
+    KUBEKLOUD_ADMIN_TOKEN: adminToken,
+    KUBEKLOUD_INSTALLATION: installation,
+    KUBEKLOUD_NAMESPACE_PREFIX: installation,
+    KUBEKLOUD_WORKER_ID: `${installation}-${port}`,
+    LOG_LEVEL: 'warn',
+    ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl } : { KUBEKLOUD_DATA_DIR: dataDir! }),
+    ...o.env,
+  };
+  let out = '';
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
+  proc.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`server exited at start (${proc.exitCode}):\n${out}`);
+    try {
+      if ((await fetch(`${url}/health`)).ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`server did not answer /health within 30 s:\n${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const cleanup = () => {
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  };
+  return {
+    url,
+    admin: new ApiClient(url, adminToken),
+    installation,
+    env,
+    proc,
+    output: () => out,
+    async stop() {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      const code = await exited;
+      cleanup();
+      return code;
+    },
+    async kill() {
+      if (proc.exitCode === null) proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** A tenant with a quota, and a client acting as them. */
+export async function createTenant(admin: ApiClient, quota: { cpu: number; memory: number; instances?: number }, name?: string) {
+  const username = name ?? `tenant-${Math.random().toString(36).slice(2, 8)}`;
+  const res = await admin.post('/api/v1/users/', {
+    username,
+    quota_cpu: quota.cpu,
+    quota_memory: quota.memory,
+    ...(quota.instances !== undefined ? { quota_instances: quota.instances } : {}),
+  });
+  if (res.status !== 201) throw new Error(`creating tenant failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return { user: res.body, client: admin.withToken(res.body.token as string) };
+}
