@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, type TestApp } from '../support/app.ts';
+
+let t: TestApp;
+let owner: { id: number; token: string };
+let intruder: { id: number; token: string };
+let ids: Record<string, number>;
+
+// A body that would be valid for each route, so only ownership can refuse it.
+const BODIES: Record<string, unknown> = {
+  'PATCH /api/v1/clusters/{id}': { instance_count: 1 },
+  'POST /api/v1/instances/{id}/operate': { operation: 'stop' },
+  'PATCH /api/v1/users/{id}': { quota_cpu: 100 },
+};
+
+const snapshot = async () =>
+  JSON.stringify({
+    clusters: await t.db.query('SELECT id, state, instance_count, desired_gen FROM clusters ORDER BY id'),
+    instances: await t.db.query('SELECT id, desired, status, desired_gen FROM instances ORDER BY id'),
+    users: await t.db.query('SELECT id, role, quota_cpu_milli, used_cpu_milli FROM users ORDER BY id'),
+    tokens: await t.db.query('SELECT id, revoked_at FROM tokens ORDER BY id'),
+  });
+
+beforeAll(async () => {
+  t = await buildTestApp();
+  owner = await t.tenant();
+  intruder = await t.tenant();
+  const c = await t.call('POST', '/api/v1/clusters/', owner.token, { name: 'mine', instance_type: 'container', cpu_per_instance: 1, memory_per_instance: 1, instance_count: 2 });
+  const tok = await t.call('POST', '/api/v1/users/me/tokens', owner.token, { name: 'extra' });
+  ids = { cluster: c.body.id, instance: c.body.instances[0].id, token: tok.body.id, user: owner.id };
+});
+afterAll(() => t.close());
+
+async function routesWithId(): Promise<{ method: string; path: string }[]> {
+  const doc = (await t.call('GET', '/openapi.json', null)).body as { paths: Record<string, Record<string, unknown>> };
+  return Object.entries(doc.paths)
+    .filter(([p]) => p.includes('{id}'))
+    .flatMap(([path, ops]) => Object.keys(ops).map((m) => ({ method: m.toUpperCase(), path })));
+}
+
+const idFor = (path: string) =>
+  path.startsWith('/api/v1/clusters') ? ids.cluster
+  : path.startsWith('/api/v1/instances') ? ids.instance
+  : path.startsWith('/api/v1/users/me/tokens') ? ids.token
+  : ids.user;
+
+describe('tenant isolation', () => {
+  it('covers every route that takes an id', async () => {
+    const routes = await routesWithId();
+    expect(routes.length).toBeGreaterThanOrEqual(9);
+  });
+
+  it("another tenant's id answers 404 on every route, exactly as a missing one, and changes nothing", async () => {
+    const before = await snapshot();
+    for (const { method, path } of await routesWithId()) {
+      if (path.startsWith('/api/v1/users/{id}')) continue; // admin routes: 403 below
+      const url = path.replace('{id}', String(idFor(path)));
+      const body = BODIES[`${method} ${path}`] ?? (method === 'POST' ? {} : undefined);
+      const theirs = await t.call(method as 'GET', url, intruder.token, body);
+      const missing = await t.call(method as 'GET', path.replace('{id}', '999999'), intruder.token, body);
+      expect({ route: `${method} ${path}`, status: theirs.status }).toEqual({ route: `${method} ${path}`, status: 404 });
+      expect(theirs.body.detail).toBe(missing.body.detail);
+    }
+    expect(await snapshot()).toBe(before);
+    // And the owner still reaches everything.
+    expect((await t.call('GET', `/api/v1/clusters/${ids.cluster}`, owner.token)).status).toBe(200);
+  });
+
+  it("does not list another tenant's clusters", async () => {
+    const list = await t.call('GET', '/api/v1/clusters/', intruder.token);
+    expect(list.body).toEqual([]);
+    expect(list.headers['x-total-count']).toBe('0');
+  });
+
+  it('gives a user 403 on every admin route, changing nothing', async () => {
+    const before = await snapshot();
+    const admin = [
+      ['POST', '/api/v1/users/', { username: 'x', quota_cpu: 1, quota_memory: 1 }],
+      ['GET', '/api/v1/users/', undefined],
+      ['PATCH', `/api/v1/users/${intruder.id}`, { quota_cpu: 100 }],
+      ['DELETE', `/api/v1/users/${owner.id}`, undefined],
+    ] as const;
+    for (const [method, url, body] of admin) {
+      const res = await t.call(method, url, intruder.token, body);
+      expect({ url, method, status: res.status }).toEqual({ url, method, status: 403 });
+    }
+    expect(await snapshot()).toBe(before);
+  });
+
+  it('lets an admin read any tenant cluster', async () => {
+    expect((await t.call('GET', `/api/v1/clusters/${ids.cluster}`)).status).toBe(200);
+  });
+});
