@@ -33,6 +33,7 @@ export async function startServer(config: Config): Promise<Server> {
       workerId: config.workerId,
       installation: config.installation,
       concurrency: config.reconcileConcurrency,
+      leaseSeconds: config.claimLeaseSeconds,
       log: app.log,
       onReconcile: metrics.observeReconcile,
     });

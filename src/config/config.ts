@@ -17,6 +17,7 @@ export type Config = {
   allowNodePort: boolean;
   reconcileConcurrency: number;
   reconcilerEnabled: boolean;
+  claimLeaseSeconds: number;
   bodyLimitBytes: number;
   workerId: string;
   installation: string;
@@ -96,6 +97,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     allowNodePort: bool('KUBEKLOUD_ALLOW_NODEPORT', false),
     reconcileConcurrency: int('KUBEKLOUD_RECONCILE_CONCURRENCY', 16, 1, 256),
     reconcilerEnabled: bool('KUBEKLOUD_RECONCILER', true),
+    claimLeaseSeconds: int('KUBEKLOUD_CLAIM_LEASE_SECONDS', 30, 2, 3600),
     bodyLimitBytes: int('KUBEKLOUD_BODY_LIMIT_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
     installation,
     namespacePrefix,

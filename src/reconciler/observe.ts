@@ -130,6 +130,10 @@ export function startObservers(d: ObserverDeps): ListWatchHandle[] {
       onEvent: async (type, obj) => {
         const id = instanceIdOf(obj);
         if (id === null) return;
+        if (type === 'ADDED' && (await d.db.query('SELECT 1 FROM instances WHERE id = $1', [id])).length === 0) {
+          await d.kube.remove({ apiVersion, kind, metadata: { name: obj.metadata!.name!, namespace: obj.metadata!.namespace } });
+          return;
+        }
         if (type === 'DELETED') {
           if (instanceType === 'vm') await recordObservation(d.db, id, ABSENT);
           await requestInstanceSync(d.db, id); // a row still wanting it gets it back

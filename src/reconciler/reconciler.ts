@@ -22,6 +22,8 @@ export type ReconcilerOptions = {
   workerId: string;
   installation: string;
   concurrency: number;
+  /** How long a claim holds before another replica may take the row over. */
+  leaseSeconds?: number;
   log: ReconcilerLog;
   onReconcile?: (kind: 'cluster' | 'instance', seconds: number, ok: boolean) => void;
   idlePollMs?: number;
@@ -95,11 +97,11 @@ export class Reconciler {
   private async claimAndDispatch(): Promise<number> {
     let free = this.o.concurrency - this.inFlight;
     if (free <= 0) return 0;
-    const clusters = await claimDueClusters(this.o.db, this.o.workerId, free);
+    const clusters = await claimDueClusters(this.o.db, this.o.workerId, free, this.o.leaseSeconds);
     for (const c of clusters) this.dispatch('cluster', () => reconcileCluster(this.o.db, this.o.kube, this.o.installation, c), { cluster: c.id, namespace: c.namespace });
     free -= clusters.length;
     if (free <= 0) return clusters.length;
-    const instances = await claimDueInstances(this.o.db, this.o.workerId, free);
+    const instances = await claimDueInstances(this.o.db, this.o.workerId, free, this.o.leaseSeconds);
     for (const i of instances) this.dispatch('instance', () => reconcileInstance(this.o.db, this.o.kube, this.o.installation, i), { instance: i.id, name: i.name });
     return clusters.length + instances.length;
   }

@@ -6,11 +6,11 @@ import type { Queryable } from './db.ts';
 import type { ClusterRow } from './clusters.ts';
 import type { InstanceRow } from './instances.ts';
 
-export const LEASE_SECONDS = 30;
+export const DEFAULT_LEASE_SECONDS = 30;
 
 export type Claimed<T> = T & { claimed_gen: number };
 
-export async function claimDueClusters(q: Queryable, worker: string, limit: number): Promise<Claimed<ClusterRow>[]> {
+export async function claimDueClusters(q: Queryable, worker: string, limit: number, leaseSeconds = DEFAULT_LEASE_SECONDS): Promise<Claimed<ClusterRow>[]> {
   return q.query<Claimed<ClusterRow>>(
     `UPDATE clusters c SET claimed_by = $1, claimed_until = now() + make_interval(secs => $3)
       WHERE c.id IN (SELECT id FROM clusters
@@ -18,14 +18,14 @@ export async function claimDueClusters(q: Queryable, worker: string, limit: numb
                         AND (claimed_until IS NULL OR claimed_until < now())
                       ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
       RETURNING c.*, c.desired_gen AS claimed_gen`,
-    [worker, limit, LEASE_SECONDS],
+    [worker, limit, leaseSeconds],
   );
 }
 
 export type ClaimedInstance = Claimed<InstanceRow>;
 
 /** Instances are due only once their cluster's namespace exists (the cluster synced at least once). */
-export async function claimDueInstances(q: Queryable, worker: string, limit: number): Promise<ClaimedInstance[]> {
+export async function claimDueInstances(q: Queryable, worker: string, limit: number, leaseSeconds = DEFAULT_LEASE_SECONDS): Promise<ClaimedInstance[]> {
   return q.query<ClaimedInstance>(
     `UPDATE instances i SET claimed_by = $1, claimed_until = now() + make_interval(secs => $3)
       WHERE i.id IN (SELECT i2.id FROM instances i2 JOIN clusters c ON c.id = i2.cluster_id
@@ -34,7 +34,7 @@ export async function claimDueInstances(q: Queryable, worker: string, limit: num
                         AND c.synced_gen > 0 AND c.state = 'active'
                       ORDER BY i2.next_attempt_at LIMIT $2 FOR UPDATE OF i2 SKIP LOCKED)
       RETURNING i.*, i.desired_gen AS claimed_gen`,
-    [worker, limit, LEASE_SECONDS],
+    [worker, limit, leaseSeconds],
   );
 }
 

@@ -1,0 +1,138 @@
+// Faults the API survives: a crash mid-provisioning, objects deleted or
+// added behind its back, Kubernetes or PostgreSQL out of reach.
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually, loadTestKubeConfig, testKubeconfigPath } from '../support/kube.ts';
+import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
+import { kubeconfigVia, startProxy } from '../support/proxy.ts';
+import { createTenant, randomLabel, startServer, type ServerProcess } from '../support/server.ts';
+
+const kc = loadTestKubeConfig();
+const apps = kc.makeApiClient(AppsV1Api);
+const core = kc.makeApiClient(CoreV1Api);
+const stsNames = async (namespace: string) => (await apps.listNamespacedStatefulSet({ namespace })).items.map((s) => s.metadata!.name!).sort();
+
+// Each server gets a database of its own: servers sharing one would share its work.
+const servers: ServerProcess[] = [];
+const databases: TestDatabase[] = [];
+async function freshDb(): Promise<TestDatabase> {
+  const db = await createTestDatabase();
+  databases.push(db);
+  return db;
+}
+afterAll(async () => {
+  await Promise.all(servers.map((s) => s.stop()));
+  await Promise.all(databases.map((d) => d.drop()));
+});
+
+const FAST_LEASE = { KUBEKLOUD_CLAIM_LEASE_SECONDS: '3' };
+
+describe('a server killed mid-provisioning', () => {
+  it('leaves work that a restarted server finishes, with no duplicate or missing objects', async () => {
+    const db = await freshDb();
+    const installation = randomLabel();
+    const adminToken = `admin-${installation}-0123456789`;
+    const first = await startServer({ databaseUrl: db.url, installation, adminToken, env: FAST_LEASE });
+    const { client } = await createTenant(first.admin, { cpu: 10, memory: 10 });
+    const created = (await client.post('/api/v1/clusters/', { name: 'crash', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 8 })).body;
+    await first.kill();
+    const second = await startServer({ databaseUrl: db.url, installation, adminToken, env: FAST_LEASE });
+    servers.push(second);
+    const again = second.admin.withToken(client.token!);
+    await eventually(async () => (await again.get(`/api/v1/clusters/${created.id}`)).body.status === 'running', 60_000, 'converged after crash');
+    expect(await stsNames(created.namespace)).toEqual(Array.from({ length: 8 }, (_, k) => `crash-${k + 1}`).sort());
+    expect((await core.listNamespacedPod({ namespace: created.namespace })).items).toHaveLength(8);
+  });
+});
+
+describe('drift and orphans', () => {
+  let server: ServerProcess;
+  beforeAll(async () => {
+    server = await startServer({ databaseUrl: (await freshDb()).url });
+    servers.push(server);
+  });
+
+  it('brings back a managed StatefulSet deleted behind its back', async () => {
+    const { client } = await createTenant(server.admin, { cpu: 2, memory: 2 });
+    const c = (await client.request('POST', '/api/v1/clusters/?wait=45', { name: 'drift', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 2 })).body;
+    expect(c.wait.converged).toBe(true);
+    const old = await apps.readNamespacedStatefulSet({ name: 'drift-1', namespace: c.namespace });
+    await apps.deleteNamespacedStatefulSet({ name: 'drift-1', namespace: c.namespace });
+    await eventually(async () => {
+      const now = await apps.readNamespacedStatefulSet({ name: 'drift-1', namespace: c.namespace }).catch(() => null);
+      return now !== null && now.metadata!.uid !== old.metadata!.uid;
+    }, 30_000, 'StatefulSet recreated');
+    await eventually(async () => (await client.get(`/api/v1/clusters/${c.id}`)).body.status === 'running', 45_000, 'running again');
+  });
+
+  it('removes a labelled StatefulSet that has no instance row', async () => {
+    const { client } = await createTenant(server.admin, { cpu: 1, memory: 1 });
+    const c = (await client.request('POST', '/api/v1/clusters/?wait=45', { name: 'orph', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 1 })).body;
+    const sts = await apps.readNamespacedStatefulSet({ name: 'orph-1', namespace: c.namespace });
+    const labels = { ...sts.metadata!.labels!, 'kubekloud.io/instance': '987654' };
+    await apps.createNamespacedStatefulSet({
+      namespace: c.namespace,
+      body: { metadata: { name: 'stray', labels }, spec: { ...sts.spec!, replicas: 0, selector: { matchLabels: { 'kubekloud.io/instance': '987654' } }, template: { ...sts.spec!.template, metadata: { labels } } } },
+    });
+    await eventually(async () => !(await stsNames(c.namespace)).includes('stray'), 30_000, 'orphan removed');
+    expect(await stsNames(c.namespace)).toEqual(['orph-1']);
+  });
+});
+
+describe('Kubernetes out of reach', () => {
+  it('still accepts and records requests, says why in /ready, and converges once it is back', async () => {
+    const target = /server:\s*https:\/\/([^:\s]+):(\d+)/.exec((await import('node:fs')).readFileSync(testKubeconfigPath, 'utf8'))!;
+    const proxy = await startProxy(target[1]!, Number(target[2]));
+    const kubeconfig = join(mkdtempSync(join(tmpdir(), 'kubekloud-kc-')), 'kubeconfig');
+    kubeconfigVia(testKubeconfigPath, kubeconfig, proxy.port);
+    const server = await startServer({ databaseUrl: (await freshDb()).url, env: { KUBECONFIG: kubeconfig } });
+    servers.push(server);
+    try {
+      const { client } = await createTenant(server.admin, { cpu: 2, memory: 2 });
+      await proxy.cut();
+      const ready = await server.admin.get('/ready');
+      expect(ready.status).toBe(503);
+      expect(ready.body.detail).toContain('kubernetes');
+      expect(ready.body.checks.database).toBe('ok');
+      const created = await client.post('/api/v1/clusters/', { name: 'later', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 2 });
+      expect(created.status).toBe(201);
+      await new Promise((r) => setTimeout(r, 2000));
+      expect((await client.get(`/api/v1/clusters/${created.body.id}`)).body.instances.map((i: { status: string }) => i.status)).toEqual(['pending', 'pending']);
+      await proxy.restore();
+      await eventually(async () => (await client.get(`/api/v1/clusters/${created.body.id}`)).body.status === 'running', 90_000, 'converged after Kubernetes came back');
+      expect((await server.admin.get('/ready')).status).toBe(200);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('PostgreSQL out of reach', () => {
+  it('answers 503 fast, keeps /health up, and recovers without a manual step', async () => {
+    const proxy = await startProxy('127.0.0.1', 5432);
+    const url = new URL((await freshDb()).url);
+    url.host = `127.0.0.1:${proxy.port}`;
+    const server = await startServer({ databaseUrl: url.toString() });
+    servers.push(server);
+    try {
+      const { client } = await createTenant(server.admin, { cpu: 1, memory: 1 });
+      await proxy.cut();
+      const started = Date.now();
+      const res = await client.get('/api/v1/clusters/');
+      const elapsed = Date.now() - started;
+      expect(res.status, server.output()).toBe(503);
+      expect(res.body.detail).toContain('database');
+      expect(elapsed).toBeLessThan(1500);
+      expect((await server.admin.get('/health')).status).toBe(200);
+      expect((await server.admin.get('/ready')).status).toBe(503);
+      await proxy.restore();
+      await eventually(async () => (await client.get('/api/v1/clusters/')).status === 200, 15_000, 'recovered');
+      expect((await server.admin.get('/ready')).status).toBe(200);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
