@@ -1,0 +1,105 @@
+// hadolint is not packaged for this system, so the Dockerfile's rules are
+// checked here: multi-stage, production dependencies only in the final
+// stage, a pinned supported Node base, non-root UID 1000, port 8000, a
+// healthcheck that needs no extra tool, and nothing fetched from a URL.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { repoRoot } from '../support/kube.ts';
+
+type Instruction = { op: string; args: string };
+type Stage = { from: string; name?: string; instructions: Instruction[] };
+
+function parseDockerfile(text: string): { args: Record<string, string>; stages: Stage[] } {
+  const joined = text.replace(/\\\r?\n/g, ' ');
+  const lines = joined.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const args: Record<string, string> = {};
+  const stages: Stage[] = [];
+  for (const line of lines) {
+    const m = /^(\w+)\s+(.*)$/.exec(line);
+    if (!m) throw new Error(`cannot parse Dockerfile line: ${line}`);
+    const op = m[1]!.toUpperCase();
+    const rest = m[2]!.trim();
+    if (op === 'FROM') {
+      const [, from, name] = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(rest) ?? [];
+      stages.push({ from: from!, name, instructions: [] });
+    } else if (stages.length === 0) {
+      if (op !== 'ARG') throw new Error(`${op} before the first FROM`);
+      const [k, v = ''] = rest.split('=');
+      args[k!] = v;
+    } else {
+      stages.at(-1)!.instructions.push({ op, args: rest });
+    }
+  }
+  return { args, stages };
+}
+
+const dockerfile = parseDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
+const final = dockerfile.stages.at(-1)!;
+const ops = (s: Stage, op: string) => s.instructions.filter((i) => i.op === op);
+const resolve = (image: string) => image.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => dockerfile.args[a ?? b] ?? '');
+
+describe('Dockerfile', () => {
+  it('builds in stages: type check with dev dependencies, run with production dependencies only', () => {
+    expect(dockerfile.stages.length).toBeGreaterThanOrEqual(2);
+    const runs = (s: Stage) => ops(s, 'RUN').map((i) => i.args).join('\n');
+    const builder = dockerfile.stages.find((s) => /npm ci(?![^\n]*--omit=dev)/.test(runs(s)) && /npm run typecheck/.test(runs(s)));
+    expect(builder, 'a stage runs npm ci with dev dependencies and the type check').toBeDefined();
+    // The final stage installs nothing itself and copies node_modules from a production-only install.
+    expect(runs(final)).not.toMatch(/npm (ci|install)/);
+    const copies = ops(final, 'COPY').map((i) => i.args);
+    const nm = copies.find((c) => /node_modules/.test(c));
+    const source = /--from=(\S+)/.exec(nm ?? '')?.[1];
+    const deps = dockerfile.stages.find((s) => s.name === source);
+    expect(deps, 'node_modules come from a named stage').toBeDefined();
+    expect(runs(deps!)).toMatch(/npm ci[^\n]*--omit=dev/);
+    expect(copies.every((c) => !/^\.\s|\s\.\s+\.?$/.test(c)), 'no COPY of the whole build context into the final stage').toBe(true);
+  });
+
+  it('uses a pinned Node LTS base, never latest, and fetches nothing from a URL', () => {
+    for (const s of dockerfile.stages) {
+      const image = resolve(s.from);
+      if (dockerfile.stages.some((x) => x.name === s.from)) continue;
+      expect(image).toMatch(/^node:\d+\.\d+\.\d+-[a-z0-9.-]+$/);
+      expect(image).not.toMatch(/:latest$|:lts|:current/);
+      const major = Number(/^node:(\d+)\./.exec(image)![1]);
+      expect(major % 2, 'an even (LTS) Node major').toBe(0);
+      for (const i of s.instructions) {
+        expect(i.op).not.toBe('ADD');
+        expect(i.args).not.toMatch(/\b(curl|wget)\b|https?:\/\/(?!127\.0\.0\.1)/);
+      }
+    }
+  });
+
+  it('ships the Node version the test suite runs on, inside the range package.json allows', () => {
+    const version = dockerfile.args.NODE_VERSION;
+    expect(version).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(`v${version}`).toBe(process.version);
+    const engines = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).engines.node as string;
+    const [, maj, min] = /^>=(\d+)\.(\d+)/.exec(engines)!;
+    const [vmaj, vmin] = version!.split('.').map(Number);
+    expect(vmaj! > Number(maj) || (vmaj === Number(maj) && vmin! >= Number(min))).toBe(true);
+  });
+
+  it('runs as UID 1000, exposes 8000, checks /health with node itself and starts the API with tsx', () => {
+    const user = ops(final, 'USER').at(-1)?.args;
+    expect(user).toMatch(/^1000(:1000)?$/);
+    expect(ops(final, 'EXPOSE').map((i) => i.args)).toEqual(['8000']);
+    const hc = ops(final, 'HEALTHCHECK').at(-1)?.args ?? '';
+    expect(hc).toMatch(/CMD \["node"/);
+    expect(hc).toContain('/health');
+    expect(hc).not.toMatch(/curl|wget/);
+    expect(JSON.parse(ops(final, 'CMD').at(-1)!.args)).toEqual(['node', '--import', 'tsx', 'src/main.ts']);
+    // USER comes after every instruction that writes as root.
+    const idx = final.instructions.findIndex((i) => i.op === 'USER');
+    expect(final.instructions.slice(idx + 1).some((i) => i.op === 'RUN' || i.op === 'COPY')).toBe(false);
+  });
+
+  it('keeps tests, secrets, local state and the git history out of the build context', () => {
+    const ignore = readFileSync(join(repoRoot, '.dockerignore'), 'utf8');
+    const lines = ignore.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+    expect(lines[0]).toBe('**');
+    const allowed = lines.filter((l) => l.startsWith('!')).map((l) => l.slice(1));
+    expect(allowed.sort()).toEqual(['package-lock.json', 'package.json', 'src/**', 'tsconfig.json']);
+  });
+});
