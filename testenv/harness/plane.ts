@@ -104,11 +104,19 @@ async function apiReady(s: Pick<PlaneState, 'apiURL' | 'token'>): Promise<boolea
   }
 }
 
-/** Is a plane fully up: every component alive and the API server ready? */
-export async function planeHealthy(s = readState()): Promise<boolean> {
+/**
+ * Is a plane fully up: every component alive and the API server ready? A busy
+ * API server gets `patienceMs` to answer before the plane counts as broken.
+ */
+export async function planeHealthy(s = readState(), patienceMs = 20_000): Promise<boolean> {
   if (!s) return false;
   if (!ORDER.every((n) => s.components.some((c) => c.name === n && componentAlive(c)))) return false;
-  return apiReady(s);
+  const deadline = Date.now() + patienceMs;
+  for (;;) {
+    if (await apiReady(s)) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(500);
+  }
 }
 
 async function portFree(port: number): Promise<boolean> {
