@@ -20,6 +20,10 @@ export type Config = {
   claimLeaseSeconds: number;
   bodyLimitBytes: number;
   workerId: string;
+  corsOrigins: string[];
+  rateLimit: { perSecond: number; burst: number };
+  writeRateLimit: { perSecond: number; burst: number };
+  authFailureLimit: { perMinute: number };
   installation: string;
   namespacePrefix: string;
 };
@@ -79,6 +83,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (!NAMESPACE_PREFIX_PATTERN.test(namespacePrefix)) {
     problems.push('KUBEKLOUD_NAMESPACE_PREFIX must be 1 to 8 lower-case letters, digits or "-", starting with a letter');
   }
+  for (const origin of (env.KUBEKLOUD_CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean)) {
+    if (origin !== '*' && !/^https?:\/\/[A-Za-z0-9.-]+(:\d+)?$/.test(origin)) {
+      problems.push(`KUBEKLOUD_CORS_ORIGINS: "${origin}" is not an origin like https://console.example.com`);
+    }
+  }
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
@@ -101,6 +110,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimitBytes: int('KUBEKLOUD_BODY_LIMIT_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
     installation,
     namespacePrefix,
+    corsOrigins: (env.KUBEKLOUD_CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    rateLimit: { perSecond: num('KUBEKLOUD_RATE_LIMIT_RPS', 200, 1, 1_000_000), burst: int('KUBEKLOUD_RATE_LIMIT_BURST', 400, 1, 10_000_000) },
+    writeRateLimit: { perSecond: num('KUBEKLOUD_WRITE_RATE_LIMIT_RPS', 20, 0.01, 1_000_000), burst: int('KUBEKLOUD_WRITE_RATE_LIMIT_BURST', 60, 1, 10_000_000) },
+    authFailureLimit: { perMinute: int('KUBEKLOUD_AUTH_FAILURES_PER_MINUTE', 30, 1, 1_000_000) },
     workerId: env.KUBEKLOUD_WORKER_ID || env.HOSTNAME || `kubekloud-${process.pid}`,
   };
   if (problems.length > 0) throw new ConfigError(problems);

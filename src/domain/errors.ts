@@ -13,11 +13,21 @@ export class DomainError extends Error {
       | 'quota' // 403: quota exceeded
       | 'not_found' // 404
       | 'unavailable' // 503: a dependency is down
-      | 'rate_limited', // 429
+      | 'rate_limited' // 429
+      | 'in_progress', // 409: the same Idempotency-Key is still being answered
     message: string,
     readonly problems: FieldProblem[] = [],
   ) {
     super(message);
+  }
+}
+
+export class RateLimited extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('rate_limited', message);
   }
 }
 

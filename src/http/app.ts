@@ -14,12 +14,20 @@ import { userRoutes } from './routes/users.ts';
 import { clusterRoutes } from './routes/clusters.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { recordAudit } from './audit.ts';
+import { createAuthenticator } from './auth.ts';
+import { registerCors } from './cors.ts';
 
 export type AppDeps = Services & {
   kube: Kube | null;
   metrics?: Metrics;
   logger?: boolean | object;
 };
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    routeInventory: string[];
+  }
+}
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
@@ -36,9 +44,20 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     return503OnClosing: true,
   });
   const metrics = deps.metrics ?? createMetrics(deps.db);
+  // Every documented route, as registered: the inventory tests compare it with the OpenAPI document.
+  const inventory: string[] = [];
+  app.decorate('routeInventory', inventory);
+  app.addHook('onRoute', (route) => {
+    if ((route.schema as { hide?: boolean } | undefined)?.hide) return;
+    for (const method of [route.method].flat()) {
+      if (method !== 'HEAD') inventory.push(`${method} ${route.url.replace(/:(\w+)/g, '{$1}').replace(/(.)\/$/, '$1')}`);
+    }
+  });
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
 
   app.setErrorHandler(handleError);
+  registerCors(app, deps.config.corsOrigins);
+  const authenticate = createAuthenticator(deps, deps.config);
   app.setNotFoundHandler((req, reply) => sendProblem(reply, 404, `No route ${req.method} ${req.url.split('?')[0]}`));
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);
@@ -46,6 +65,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('x-frame-options', 'DENY');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('cache-control', 'no-store');
+    if (!req.url.startsWith('/docs')) reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
   });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
@@ -68,8 +88,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(healthRoutes(deps, metrics));
-  await app.register(userRoutes(deps), { prefix: '/api/v1/users' });
-  await app.register(clusterRoutes(deps), { prefix: '/api/v1/clusters' });
-  await app.register(instanceRoutes(deps), { prefix: '/api/v1/instances' });
+  await app.register(userRoutes(deps, authenticate), { prefix: '/api/v1/users' });
+  await app.register(clusterRoutes(deps, authenticate), { prefix: '/api/v1/clusters' });
+  await app.register(instanceRoutes(deps, authenticate), { prefix: '/api/v1/instances' });
   return app;
 }

@@ -2,7 +2,7 @@
 // failures to a 422 list naming each field, a database outage to 503, and
 // anything else to a 500 that hides internals.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { DomainError, type FieldProblem } from '../domain/errors.ts';
+import { DomainError, RateLimited, type FieldProblem } from '../domain/errors.ts';
 import { isConnectionError } from '../store/errors.ts';
 
 const STATUS: Record<DomainError['kind'], number> = {
@@ -14,6 +14,7 @@ const STATUS: Record<DomainError['kind'], number> = {
   not_found: 404,
   unavailable: 503,
   rate_limited: 429,
+  in_progress: 409,
 };
 
 const TITLES: Record<number, string> = {
@@ -22,6 +23,7 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  409: 'Conflict',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
   422: 'Unprocessable Entity',
@@ -55,6 +57,7 @@ export function validationProblems(err: FastifyError): FieldProblem[] {
 }
 
 export function handleError(err: FastifyError, req: FastifyRequest, reply: FastifyReply) {
+  if (err instanceof RateLimited) reply.header('retry-after', String(err.retryAfterSeconds));
   if (err instanceof DomainError) {
     const status = STATUS[err.kind];
     return sendProblem(reply, status, err.kind === 'invalid' ? err.problems : err.message);

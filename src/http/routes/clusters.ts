@@ -5,18 +5,20 @@ import { Type } from 'typebox';
 import * as clusters from '../../service/clusters.ts';
 import type { Services } from '../../service/context.ts';
 import { waitUntil } from '../../service/wait.ts';
-import { authenticate, principalOf } from '../auth.ts';
+import { principalOf, type Authenticate } from '../auth.ts';
+import { useIdempotencyKeys } from '../idempotency.ts';
 import { ClusterWithInstances, CreateCluster, errors, IdParams, Message, PageQuery, ScaleCluster, WaitQuery } from '../schemas.ts';
 
 const Waited = Type.Object({ converged: Type.Boolean(), waited_seconds: Type.Number() });
 
 export const clusterRoutes =
-  (s: Services): FastifyPluginAsync =>
+  (s: Services, authenticate: Authenticate): FastifyPluginAsync =>
   async (plain) => {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook('preHandler', async (req) => {
-      await authenticate(s, req);
+      await authenticate(req);
     });
+    useIdempotencyKeys(app, s.db);
     const tags = ['clusters'];
     const WithWait = Type.Intersect([ClusterWithInstances, Type.Object({ wait: Type.Optional(Waited) })]);
 

@@ -6,16 +6,18 @@ import type { Operation } from '../../domain/lifecycle.ts';
 import type { Services } from '../../service/context.ts';
 import * as instances from '../../service/instances.ts';
 import { waitUntil } from '../../service/wait.ts';
-import { authenticate, principalOf } from '../auth.ts';
+import { principalOf, type Authenticate } from '../auth.ts';
+import { useIdempotencyKeys } from '../idempotency.ts';
 import { errors, IdParams, Message, Operate, WaitQuery } from '../schemas.ts';
 
 export const instanceRoutes =
-  (s: Services): FastifyPluginAsync =>
+  (s: Services, authenticate: Authenticate): FastifyPluginAsync =>
   async (plain) => {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook('preHandler', async (req) => {
-      await authenticate(s, req);
+      await authenticate(req);
     });
+    useIdempotencyKeys(app, s.db);
     const tags = ['instances'];
     app.get(
       '/:id',

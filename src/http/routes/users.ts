@@ -4,16 +4,18 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Services } from '../../service/context.ts';
 import * as users from '../../service/users.ts';
-import { authenticate, principalOf } from '../auth.ts';
+import { principalOf, type Authenticate } from '../auth.ts';
+import { useIdempotencyKeys } from '../idempotency.ts';
 import { CreatedUser, CreateToken, CreateUser, errors, IdParams, Message, PageQuery, PatchUser, Quota } from '../schemas.ts';
 
 export const userRoutes =
-  (s: Services): FastifyPluginAsync =>
+  (s: Services, authenticate: Authenticate): FastifyPluginAsync =>
   async (plain) => {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook('preHandler', async (req) => {
-      await authenticate(s, req);
+      await authenticate(req);
     });
+    useIdempotencyKeys(app, s.db);
     const admin = async (req: Parameters<typeof principalOf>[0]) => users.requireAdmin(principalOf(req));
     const tags = ['users'];
 

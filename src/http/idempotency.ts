@@ -1,0 +1,79 @@
+// Idempotency-Key on mutating requests: the first answer is stored and
+// replayed to any retry with the same key and the same request; the same key
+// with a different request is refused. A request still in flight answers 409;
+// one whose server died is taken over after a minute.
+import { createHash } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { DomainError, invalid } from '../domain/errors.ts';
+import type { Db } from '../store/db.ts';
+import { principalOf } from './auth.ts';
+
+const KEY = /^[\x21-\x7e]{1,200}$/;
+const ABANDONED_AFTER_SECONDS = 60;
+const KEEP_HOURS = 24;
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    idempotency?: { userId: number; key: string };
+  }
+}
+
+const requestHash = (req: FastifyRequest) =>
+  createHash('sha256').update(`${req.method} ${req.url}\n${JSON.stringify(req.body ?? null)}`).digest('hex');
+
+/** Adds the hooks to a route plugin; call after its authentication hook. */
+export function useIdempotencyKeys(app: FastifyInstance, db: Db) {
+  app.addHook('preHandler', async (req, reply) => {
+    const raw = req.headers['idempotency-key'];
+    if (raw === undefined || req.method === 'GET') return;
+    const key = Array.isArray(raw) ? raw[0]! : raw;
+    if (!KEY.test(key)) {
+      throw invalid([{ loc: ['header', 'idempotency-key'], msg: 'must be 1 to 200 printable characters', type: 'value_error' }]);
+    }
+    const userId = principalOf(req).userId;
+    const hash = requestHash(req);
+    if (Math.random() < 0.01) {
+      await db.query(`DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)`, [KEEP_HOURS]);
+    }
+    const inserted = await db.query(
+      'INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING key',
+      [userId, key, hash],
+    );
+    if (inserted.length === 0) {
+      const [row] = await db.query<{ request_hash: string; status_code: number | null; response: string | null }>(
+        'SELECT request_hash, status_code, response FROM idempotency_keys WHERE user_id = $1 AND key = $2',
+        [userId, key],
+      );
+      if (row && row.request_hash !== hash) {
+        throw invalid([{ loc: ['header', 'idempotency-key'], msg: 'was already used for a different request', type: 'value_error.idempotency_key_reused' }]);
+      }
+      if (row && row.status_code !== null) {
+        return reply.code(row.status_code).header('idempotent-replayed', 'true').type('application/json').send(row.response);
+      }
+      const takenOver = await db.query(
+        `UPDATE idempotency_keys SET created_at = now() WHERE user_id = $1 AND key = $2 AND status_code IS NULL
+            AND created_at < now() - make_interval(secs => $3) RETURNING key`,
+        [userId, key, ABANDONED_AFTER_SECONDS],
+      );
+      if (takenOver.length === 0) throw new DomainError('in_progress', 'A request with this Idempotency-Key is still in progress; retry shortly');
+    }
+    req.idempotency = { userId, key };
+  });
+
+  app.addHook('onSend', async (req, reply, payload) => {
+    const idem = req.idempotency;
+    if (!idem || reply.getHeader('idempotent-replayed')) return payload;
+    if (reply.statusCode >= 500) {
+      // Nothing was applied (or we cannot tell): let a retry run again.
+      await db.query('DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2', [idem.userId, idem.key]).catch(() => {});
+      return payload;
+    }
+    await db.query('UPDATE idempotency_keys SET status_code = $3, response = $4 WHERE user_id = $1 AND key = $2', [
+      idem.userId,
+      idem.key,
+      reply.statusCode,
+      typeof payload === 'string' ? payload : JSON.stringify(payload ?? null),
+    ]);
+    return payload;
+  });
+}
