@@ -1,0 +1,128 @@
+// The server under test as a real process (`node --import tsx src/main.ts`),
+// timed from spawn to /health and /ready, with its pid for memory readings.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { ApiClient } from '../../test/support/api.ts';
+import { repoRoot, testKubeconfigPath } from '../../test/support/kube.ts';
+import { freePort } from '../../test/support/server.ts';
+import { now, sleep } from './util.ts';
+
+export type BenchServer = {
+  url: string;
+  pid: number;
+  admin: ApiClient;
+  proc: ChildProcess;
+  /** ms from spawn until /health answered, and until /ready said ready. */
+  healthMs: number;
+  readyMs: number;
+  output: () => string;
+  stop(): Promise<void>;
+};
+
+export async function spawnProcess(
+  script: string,
+  env: Record<string, string>,
+  opts: { readyPath?: string; timeoutMs?: number } = {},
+): Promise<{ url: string; proc: ChildProcess; healthMs: number; readyMs: number; output: () => string; stop(): Promise<void> }> {
+  const port = await freePort();
+  const fullEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), HOST: '127.0.0.1', ...env };
+  let out = '';
+  const t0 = now();
+  const proc = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  proc.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
+  proc.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
+  const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  let healthMs = NaN;
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`${script} exited at start (${proc.exitCode}):\n${out}`);
+    try {
+      const path = Number.isNaN(healthMs) ? '/health' : (opts.readyPath ?? '/ready');
+      const res = await fetch(url + path);
+      if (res.ok && Number.isNaN(healthMs)) healthMs = now() - t0;
+      if (res.ok && path === (opts.readyPath ?? '/ready')) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL');
+      throw new Error(`${script} not ready in time:\n${out}`);
+    }
+    await sleep(20);
+  }
+  const readyMs = now() - t0;
+  return {
+    url,
+    proc,
+    healthMs,
+    readyMs,
+    output: () => out,
+    async stop() {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 20_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+export async function startKubeKloud(o: {
+  label: string;
+  databaseUrl: string;
+  adminToken: string;
+  reconciler: boolean;
+  env?: Record<string, string>;
+}): Promise<BenchServer> {
+  const p = await spawnProcess('src/main.ts', {
+    DATABASE_URL: o.databaseUrl,
+    KUBECONFIG: testKubeconfigPath,
+    KUBEKLOUD_ADMIN_TOKEN: o.adminToken,
+    KUBEKLOUD_INSTALLATION: o.label,
+    KUBEKLOUD_NAMESPACE_PREFIX: o.label,
+    KUBEKLOUD_WORKER_ID: `${o.label}-bench`,
+    KUBEKLOUD_RECONCILER: String(o.reconciler),
+    LOG_LEVEL: 'warn',
+    ...o.env,
+  });
+  return { ...p, pid: p.proc.pid!, admin: new ApiClient(p.url, o.adminToken) };
+}
+
+/** Values of one metric from a Prometheus text page, keyed by their label set. */
+export function parseMetric(text: string, name: string): { labels: Record<string, string>; value: number }[] {
+  const out: { labels: Record<string, string>; value: number }[] = [];
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const m = /^([a-zA-Z_:][\w:]*)(\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[3] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]!] = l[2]!;
+    out.push({ labels, value: Number(m[4]) });
+  }
+  return out;
+}
+
+/** Kubernetes calls the server made, by verb and kind, from its own /metrics. */
+export async function kubeCalls(url: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const m = new Map<string, number>();
+  for (const s of parseMetric(text, 'kubekloud_kube_request_duration_seconds_count')) {
+    const key = `${s.labels.verb}:${s.labels.kind}`;
+    m.set(key, (m.get(key) ?? 0) + s.value);
+  }
+  return m;
+}
+
+export function diffCalls(after: Map<string, number>, before: Map<string, number>) {
+  const byKey: Record<string, number> = {};
+  const byVerb: Record<string, number> = {};
+  for (const [k, v] of after) {
+    const d = v - (before.get(k) ?? 0);
+    if (d <= 0) continue;
+    byKey[k] = d;
+    const verb = k.split(':')[0]!;
+    byVerb[verb] = (byVerb[verb] ?? 0) + d;
+  }
+  return { byKey, byVerb };
+}
+
+export const WRITE_VERBS = new Set(['apply', 'delete', 'create', 'patch', 'update']);

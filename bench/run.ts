@@ -1,0 +1,367 @@
+// KubeKloud benchmarks, each beside its ceiling in the same run (not a test;
+// nothing here fails on timing):
+//   npm run bench               full: reads at 10k instances, writes, convergence of
+//                               100 / 500 / 1,000 containers and 100 VMs, teardown,
+//                               Kubernetes calls per instance, footprint
+//   npm run bench -- --quick    the same with smaller sizes, under 3 minutes
+//   npm run bench -- --only reads,plane
+// Prints a table as figures arrive; writes bench/results/latest.json.
+import autocannon from 'autocannon';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { ApiClient } from '../test/support/api.ts';
+import { loadTestKubeConfig, repoRoot } from '../test/support/kube.ts';
+import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
+import { ensurePlane } from '../testenv/harness/plane.ts';
+import { seed, type SeededTenant } from './lib/seed.ts';
+import { diffCalls, kubeCalls, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
+import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, waitNamespacesGone } from './lib/plane.ts';
+import { fmt, gitCommit, loadavg, machine, now, openLoop, pool, Report, rssMiB, rssSampler, sleep, summarise, verdict } from './lib/util.ts';
+
+const argv = process.argv.slice(2);
+const quick = argv.includes('--quick');
+const onlyArg = argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined);
+const only = new Set((onlyArg ?? 'reads,plane').split(','));
+
+const SIZES = quick ? [100] : [100, 500, 1000];
+const VMS = quick ? 50 : 100;
+const READ_SECONDS = quick ? 4 : 15;
+const READ_CONNECTIONS = 10;
+const CREATE_RATE = quick ? 10 : 20;
+const CREATE_COUNT = quick ? 40 : 200;
+const OPERATE_RATE = quick ? 25 : 50;
+const NODES = quick ? 6 : 14;
+const CPU = 0.1;
+const MEMORY = 0.125;
+const IMAGE = 'docker.io/nginxinc/nginx-unprivileged:1.27-alpine';
+const CONCURRENCY = 16; // KUBEKLOUD_RECONCILE_CONCURRENCY default
+
+const label = `b${randomBytes(8).toString('hex').replace(/[^a-z0-9]/g, '').slice(0, 5)}`;
+const report = new Report();
+const results: Record<string, any> = {
+  date: new Date().toISOString(),
+  mode: quick ? 'quick' : 'full',
+  commit: gitCommit(),
+  node: process.version,
+  machine: machine(),
+  label,
+  notes: 'Shared 2-core machine: other work may run at the same time; figures are noisy.',
+  scenarios: {} as Record<string, any>,
+  targets: [] as { target: string; figure: string; met: boolean }[],
+};
+const target = (name: string, met: boolean, figure: string) => {
+  results.targets.push({ target: name, figure, met });
+  return verdict(met, name);
+};
+const saveResults = () => {
+  const dir = join(repoRoot, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  results.loadavgAtEnd = loadavg();
+  results.table = report.rows;
+  writeFileSync(join(dir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+};
+
+console.log(`KubeKloud benchmarks (${results.mode}) — commit ${results.commit}, Node ${process.version}, ` +
+  `${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, load ${results.machine.loadavgAtStart.join(' ')}, label ${label}`);
+console.log(`| ${'scenario'.padEnd(12)} | ${'figure'.padEnd(40)} | ${'KubeKloud'.padStart(12)} | ${'ceiling'.padStart(12)} | ${'ratio'.padStart(7)} | target`);
+
+const adminToken = `admin-${label}-${randomBytes(12).toString('hex')}`;
+const databases: TestDatabase[] = [];
+const servers: { stop(): Promise<void> }[] = [];
+
+async function cleanup() {
+  for (const s of servers.splice(0)) await s.stop().catch(() => {});
+  for (const d of databases.splice(0)) await d.drop().catch(() => {});
+}
+process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
+
+// ---------------------------------------------------------------- 1. reads
+async function reads() {
+  report.header('Reads at 10,000 instances (1,000 clusters, 100 tenants); footprint at idle and at 10k');
+  const db = await createTestDatabase();
+  databases.push(db);
+  const s1 = await startKubeKloud({ label, databaseUrl: db.url, adminToken, reconciler: false });
+  servers.push(s1);
+  await sleep(1500);
+  const idle = rssMiB(s1.pid);
+  results.scenarios.footprint = { startupEmptyDb: { healthMs: s1.healthMs, readyMs: s1.readyMs }, rssIdleMiB: idle.rss };
+  report.row('footprint', 'start-up to /ready (empty database)', `${fmt(s1.readyMs, 0)} ms`, '', '', target('start-up to ready < 3 s', s1.readyMs < 3000, `${fmt(s1.readyMs, 0)} ms`));
+  report.row('footprint', 'RSS idle (no rows)', `${fmt(idle.rss)} MiB`);
+
+  const t0 = now();
+  const tenants: SeededTenant[] = await seed(db.url, { prefix: label, tenants: 100, clustersPerTenant: 10, instancesPerCluster: 10 });
+  report.progress(`seeded 100 tenants, 1,000 clusters, 10,000 instances in ${((now() - t0) / 1000).toFixed(1)} s`);
+  const sanity = await new ApiClient(s1.url, tenants[0]!.token).get('/api/v1/clusters/');
+  if (sanity.status !== 200 || sanity.body.length !== 10) throw new Error(`seeded list looks wrong: ${sanity.status} ${JSON.stringify(sanity.body).slice(0, 200)}`);
+
+  const ceiling = await spawnProcess('bench/ceiling.ts', { DATABASE_URL: db.url }, { readyPath: '/health' });
+  servers.push(ceiling);
+  const auth = (t: SeededTenant) => ({ authorization: `Bearer ${t.token}` });
+  const endpoints = [
+    { key: 'list', figure: 'GET /clusters/ (10 clusters, 100 inst.)', requests: tenants.map((t) => ({ method: 'GET', path: '/api/v1/clusters/', headers: auth(t) })) },
+    { key: 'getCluster', figure: 'GET /clusters/{id} (10 instances)', requests: tenants.map((t, k) => ({ method: 'GET', path: `/api/v1/clusters/${t.clusterIds[k % 10]}`, headers: auth(t) })) },
+    { key: 'getInstance', figure: 'GET /instances/{id}', requests: tenants.map((t, k) => ({ method: 'GET', path: `/api/v1/instances/${t.instanceIds[(k * 7) % 100]}`, headers: auth(t) })) },
+  ];
+  const out: Record<string, any> = {};
+  const run = async (url: string, requests: (typeof endpoints)[number]['requests'], seconds: number) => {
+    const r = await autocannon({ url, connections: READ_CONNECTIONS, duration: seconds, requests });
+    return { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, rps: r.requests.average, total: r.requests.total, non2xx: r.non2xx, errors: r.errors + r.timeouts };
+  };
+  for (const e of endpoints) {
+    await run(s1.url, e.requests, 1); // warm-up (JIT, pool)
+    await run(ceiling.url, e.requests, 1);
+    report.progress(`${e.key}: ${READ_SECONDS} s against KubeKloud, then ${READ_SECONDS} s against the bare Fastify ceiling`);
+    const ours = await run(s1.url, e.requests, READ_SECONDS);
+    const ceil = await run(ceiling.url, e.requests, READ_SECONDS);
+    out[e.key] = { ours, ceiling: ceil, ratio: ours.rps / ceil.rps, loadavg: loadavg() };
+    if (ours.non2xx + ours.errors > 0) report.progress(`WARNING ${e.key}: ${ours.non2xx} non-2xx, ${ours.errors} errors`);
+    report.row('reads', `${e.figure} p50 / p99`, `${ours.p50} / ${ours.p99} ms`, `${ceil.p50} / ${ceil.p99} ms`, '', target(`${e.key} p99 < 50 ms`, ours.p99 < 50, `${ours.p99} ms`));
+    report.row('reads', `${e.figure} req/s`, fmt(ours.rps, 0), fmt(ceil.rps, 0), fmt(ours.rps / ceil.rps, 2),
+      `${target(`${e.key} >= 1,000 req/s`, ours.rps >= 1000, `${fmt(ours.rps, 0)} req/s`)}; ${target(`${e.key} our/ceiling >= 0.5`, ours.rps / ceil.rps >= 0.5, fmt(ours.rps / ceil.rps, 2))}`);
+  }
+  results.scenarios.reads = { connections: READ_CONNECTIONS, seconds: READ_SECONDS, tenants: 100, clusters: 1000, instances: 10000, endpoints: out };
+  const at10k = rssMiB(s1.pid);
+  const ceilRss = rssMiB(ceiling.proc.pid!);
+  results.scenarios.footprint.rssAt10kMiB = at10k.rss;
+  results.scenarios.footprint.rssPeakDuringReadsMiB = at10k.hwm;
+  results.scenarios.footprint.ceilingRssMiB = ceilRss.rss;
+  report.row('footprint', 'RSS at 10k instances, after the reads', `${fmt(at10k.rss)} MiB`, `${fmt(ceilRss.rss)} MiB`, '', target('RSS at 10k < 200 MiB', at10k.rss < 200, `${fmt(at10k.rss)} MiB (peak ${fmt(at10k.hwm)})`));
+  await ceiling.stop();
+  await s1.stop();
+  servers.length = 0;
+  // Start-up again, now with 10k rows in the database.
+  const s1b = await startKubeKloud({ label, databaseUrl: db.url, adminToken, reconciler: false });
+  results.scenarios.footprint.startupAt10k = { healthMs: s1b.healthMs, readyMs: s1b.readyMs };
+  report.row('footprint', 'start-up to /ready (10k instances)', `${fmt(s1b.readyMs, 0)} ms`);
+  await s1b.stop();
+  await db.drop();
+  databases.length = 0;
+}
+
+// ---------------------------------------------------------------- 2-6. on the plane
+type Tenant = { client: ApiClient; id: number };
+
+async function newTenant(s: BenchServer, instances: number, cpuPer = CPU, memPer = MEMORY): Promise<Tenant> {
+  const res = await s.admin.post('/api/v1/users/', {
+    username: `bench-${randomBytes(4).toString('hex')}`,
+    quota_cpu: Math.round(instances * cpuPer * 1000) / 1000,
+    quota_memory: Math.round(instances * memPer * 1000) / 1000,
+    quota_instances: instances,
+  });
+  if (res.status !== 201) throw new Error(`creating a tenant: ${res.status} ${JSON.stringify(res.body)}`);
+  return { client: s.admin.withToken(res.body.token), id: res.body.id };
+}
+
+/** All of a tenant's clusters through GET (paginated list). */
+async function listAll(c: ApiClient): Promise<any[]> {
+  const out: any[] = [];
+  for (let offset = 0; ; offset += 100) {
+    const r = await c.get(`/api/v1/clusters/?limit=100&offset=${offset}`);
+    if (r.status !== 200) throw new Error(`list: ${r.status}`);
+    out.push(...r.body);
+    if (r.body.length < 100) return out;
+  }
+}
+
+async function waitClusters(c: ApiClient, expected: number, status: string, what: string, timeoutMs: number): Promise<number> {
+  const t0 = now();
+  for (;;) {
+    const all = await listAll(c);
+    const ok = all.filter((x) => x.status === status).length;
+    report.tick(what, `${what}: ${ok}/${expected} clusters ${status} (${((now() - t0) / 1000).toFixed(0)} s)`);
+    if (ok === expected && all.length === expected) return now();
+    if (now() - t0 > timeoutMs) throw new Error(`${what}: only ${ok}/${expected} clusters ${status} after ${timeoutMs / 1000} s`);
+    await sleep(250);
+  }
+}
+
+async function quotaZero(c: ApiClient): Promise<boolean> {
+  const q = (await c.get('/api/v1/users/me/quota')).body;
+  return q.used_cpu === 0 && q.used_memory === 0 && q.used_instances === 0;
+}
+
+/** Deletes every cluster of the tenant; time until namespaces are gone and the quota is exactly zero. */
+async function teardown(s: BenchServer, t: Tenant, what: string) {
+  const clusters = await listAll(t.client);
+  const before = await kubeCalls(s.url);
+  const t0 = now();
+  const lat: number[] = [];
+  await pool(clusters, 10, async (c) => {
+    const a = now();
+    const r = await t.client.delete(`/api/v1/clusters/${c.id}`);
+    lat.push(now() - a);
+    if (r.status !== 200) throw new Error(`delete: ${r.status} ${JSON.stringify(r.body)}`);
+  });
+  const accepted = (now() - t0) / 1000;
+  const zeroAfterDeletes = await quotaZero(t.client);
+  const names = new Set(clusters.map((c) => c.namespace as string));
+  for (;;) {
+    const left = (await namespacesWithPrefix(kc, label)).filter((n) => names.has(n)).length;
+    const rows = (await listAll(t.client)).length;
+    report.tick(what, `${what}: ${left} namespaces, ${rows} cluster rows left`);
+    if (left === 0 && rows === 0) break;
+    if (now() - t0 > 600_000) throw new Error(`${what}: ${left} namespaces left after 600 s`);
+    await sleep(250);
+  }
+  const seconds = (now() - t0) / 1000;
+  const zero = await quotaZero(t.client);
+  return { clusters: clusters.length, seconds, acceptedSeconds: accepted, deleteLatencyMs: summarise(lat), quotaZeroAtOnce: zeroAfterDeletes, quotaZero: zero, kubeCalls: diffCalls(await kubeCalls(s.url), before) };
+}
+
+const kc = loadTestKubeConfig();
+
+function perInstance(calls: ReturnType<typeof diffCalls>, n: number) {
+  const byVerb: Record<string, number> = {};
+  for (const [v, c] of Object.entries(calls.byVerb)) byVerb[v] = Math.round((c / n) * 100) / 100;
+  const writes = Object.entries(calls.byVerb).filter(([v]) => WRITE_VERBS.has(v)).reduce((a, [, c]) => a + c, 0);
+  return { byVerb, writesPerInstance: Math.round((writes / n) * 100) / 100, raw: calls.byKey };
+}
+
+async function convergence(s: BenchServer, kind: 'container' | 'vm', n: number, o: { operate: boolean; teardownTarget: boolean; sampler?: ReturnType<typeof rssSampler> }) {
+  const clusters = n / 10;
+  const key = `${kind}-${n}`;
+  const rec: Record<string, any> = { kind, instances: n, clusters, concurrency: CONCURRENCY };
+  // Ceiling first: the same objects, applied directly.
+  const dPrefix = `${label}d`;
+  report.progress(`${key}: direct server-side apply of the same objects (${clusters} namespaces, ${n} ${kind === 'vm' ? 'VMs' : 'StatefulSets'})`);
+  const direct = await directApply(
+    kc,
+    { installation: `${label}-direct`, prefix: dPrefix, kind, clusters, size: 10, concurrency: CONCURRENCY, cpuMilli: CPU * 1000, memoryMib: MEMORY * 1024, image: kind === 'vm' ? 'quay.io/containerdisks/ubuntu:24.04' : IMAGE },
+    (m) => report.tick('direct', m),
+  );
+  rec.direct = direct;
+  await deleteNamespaces(kc, await namespacesWithPrefix(kc, dPrefix));
+  const t = await newTenant(s, n, CPU, MEMORY);
+  await waitNamespacesGone(kc, dPrefix, 300_000);
+  // KubeKloud: POST clusters of 10, then GET until every cluster is running.
+  report.progress(`${key}: KubeKloud, ${clusters} × POST /clusters/ (10 ${kind} instances each), then GET until all running`);
+  const before = await kubeCalls(s.url);
+  const t0 = now();
+  const postLat: number[] = [];
+  await pool(Array.from({ length: clusters }, (_, k) => k), 10, async (k) => {
+    const a = now();
+    const r = await t.client.post('/api/v1/clusters/', { name: `${kind}-${k + 1}`, instance_type: kind, cpu_per_instance: CPU, memory_per_instance: MEMORY, instance_count: 10 });
+    postLat.push(now() - a);
+    if (r.status !== 201) throw new Error(`create: ${r.status} ${JSON.stringify(r.body)}`);
+  });
+  rec.postsAcceptedSeconds = (now() - t0) / 1000;
+  rec.postLatencyMs = summarise(postLat);
+  const done = await waitClusters(t.client, clusters, 'running', key, 600_000);
+  rec.seconds = (done - t0) / 1000;
+  rec.instancesPerSecond = n / rec.seconds;
+  rec.ratio = rec.seconds / direct.seconds;
+  await sleep(500); // let the last observations' calls land in /metrics
+  rec.economy = { createToRunning: perInstance(diffCalls(await kubeCalls(s.url), before), n) };
+  const targets: string[] = [];
+  if (kind === 'container' && n === 100) targets.push(target('100 containers running < 30 s', rec.seconds < 30, `${fmt(rec.seconds)} s`));
+  if (kind === 'container' && n === 1000) {
+    targets.push(target('1,000 containers within 1.5× ceiling', rec.ratio <= 1.5, `${fmt(rec.ratio, 2)}×`));
+    targets.push(target('1,000 containers < 120 s', rec.seconds < 120, `${fmt(rec.seconds)} s`));
+  }
+  report.row('convergence', `${n} ${kind === 'vm' ? 'VMs' : 'containers'}: POST → all running (s)`, fmt(rec.seconds), fmt(direct.seconds), fmt(rec.ratio, 2), targets.join('; '));
+  report.row('convergence', `${n} ${kind === 'vm' ? 'VMs' : 'containers'}: instances/s`, fmt(rec.instancesPerSecond), fmt(n / direct.seconds));
+  const w = rec.economy.createToRunning.writesPerInstance;
+  report.row('economy', `${key}: kube writes / instance, create→running`, fmt(w, 2), fmt(direct.applies / n, 2), '',
+    kind === 'container' ? target(`<= 6 kube writes per container (${n})`, w <= 6, fmt(w, 2)) : '');
+
+  if (o.operate) {
+    const instances = (await Promise.all((await listAll(t.client)).map((c) => t.client.get(`/api/v1/clusters/${c.id}`)))).flatMap((r) => r.body.instances.map((i: any) => i.id));
+    for (const [op, status] of [['stop', 'stopped'], ['start', 'running']] as const) {
+      const b = await kubeCalls(s.url);
+      const a0 = now();
+      const r = await openLoop(OPERATE_RATE, instances.length, async (i) => {
+        const res = await t.client.post(`/api/v1/instances/${instances[i]}/operate`, { operation: op });
+        return res.status === 200;
+      });
+      const conv = ((await waitClusters(t.client, clusters, status, `${key} ${op}`, 300_000)) - a0) / 1000;
+      await sleep(500);
+      rec[op] = { writes: r, convergedSeconds: conv, economy: perInstance(diffCalls(await kubeCalls(s.url), b), n) };
+      report.row('writes', `operate ${op} at ${OPERATE_RATE}/s: p50 / p99 ms`, `${fmt(r.p50)} / ${fmt(r.p99)}`, '', '', `${fmt(r.achievedPerSec)} /s achieved, ${r.errors} errors`);
+      report.row('economy', `${key}: kube writes / instance, ${op}`, fmt(rec[op].economy.writesPerInstance, 2), '', '', `all ${status} after ${fmt(conv)} s`);
+    }
+  }
+  const td = await teardown(s, t, `${key} teardown`);
+  rec.teardown = td;
+  rec.economy.delete = perInstance(td.kubeCalls, n);
+  report.row('teardown', `${td.clusters} clusters (${n} inst.): namespaces gone (s)`, fmt(td.seconds), '', '',
+    `${o.teardownTarget ? target(`teardown of ${td.clusters} clusters: quota exactly zero`, td.quotaZero, td.quotaZero ? 'zero' : 'NOT zero') : `quota ${td.quotaZero ? 'exactly zero' : 'NOT zero'}`}`);
+  report.row('economy', `${key}: kube writes / instance, delete`, fmt(rec.economy.delete.writesPerInstance, 2));
+  results.scenarios.convergence ??= {};
+  results.scenarios.convergence[key] = rec;
+  saveResults();
+}
+
+async function plane() {
+  report.header('On the local control plane: writes, convergence, teardown, API economy, footprint under load');
+  const plane = await ensurePlane();
+  results.kubernetes = await kubernetesVersion(kc);
+  const nodes = await ensureNodes(kc, NODES);
+  results.plane = { nodesBefore: nodes.before, nodesAfter: nodes.after, apiURL: plane.apiURL };
+  report.progress(`Kubernetes ${results.kubernetes}; fake nodes ${nodes.before} → ${nodes.after} (${nodes.after * 110} pod slots)`);
+  const db = await createTestDatabase();
+  databases.push(db);
+  const s = await startKubeKloud({ label, databaseUrl: db.url, adminToken, reconciler: true });
+  servers.push(s);
+  results.scenarios.footprint ??= {};
+  results.scenarios.footprint.startupWithPlane = { healthMs: s.healthMs, readyMs: s.readyMs };
+  report.row('footprint', 'start-up to /ready (reconciler, plane)', `${fmt(s.readyMs, 0)} ms`);
+
+  // Writes: creates at a fixed arrival rate (1 container each), then deletes at the same rate.
+  {
+    const t = await newTenant(s, CREATE_COUNT);
+    const r = await openLoop(CREATE_RATE, CREATE_COUNT, async (i) => {
+      const res = await t.client.post('/api/v1/clusters/', { name: `w-${i}`, instance_type: 'container', cpu_per_instance: CPU, memory_per_instance: MEMORY, instance_count: 1 });
+      return res.status === 201;
+    });
+    report.row('writes', `create cluster at ${CREATE_RATE}/s: p50 / p99 ms`, `${fmt(r.p50)} / ${fmt(r.p99)}`, '', '', `${fmt(r.achievedPerSec)} /s achieved, ${r.errors} errors`);
+    const c0 = now();
+    const conv = ((await waitClusters(t.client, CREATE_COUNT, 'running', 'writes: creates', 300_000)) - c0) / 1000;
+    report.progress(`writes: all ${CREATE_COUNT} created clusters running ${fmt(conv)} s after the last POST`);
+    const ids = (await listAll(t.client)).map((c) => c.id);
+    const d = await openLoop(CREATE_RATE, ids.length, async (i) => (await t.client.delete(`/api/v1/clusters/${ids[i]}`)).status === 200);
+    report.row('writes', `delete cluster at ${CREATE_RATE}/s: p50 / p99 ms`, `${fmt(d.p50)} / ${fmt(d.p99)}`, '', '', `${fmt(d.achievedPerSec)} /s achieved, ${d.errors} errors`);
+    const g0 = now();
+    for (;;) {
+      const rows = (await listAll(t.client)).length;
+      report.tick('writes-gone', `writes: ${rows} clusters still deleting`);
+      if (rows === 0 || now() - g0 > 300_000) break;
+      await sleep(500);
+    }
+    results.scenarios.writes = { create: r, runningAfterLastPostSeconds: conv, delete: d, createdClusters: CREATE_COUNT, goneSeconds: (now() - g0) / 1000, quotaZero: await quotaZero(t.client) };
+  }
+
+  const largest = Math.max(...SIZES);
+  for (const n of SIZES) {
+    const sampler = n === largest ? rssSampler(s.pid) : undefined;
+    await convergence(s, 'container', n, { operate: n === 100, teardownTarget: n === largest || n === 100 });
+    if (sampler) {
+      const peak = sampler.stop();
+      results.scenarios.footprint.rssPeakLargestRunMiB = peak;
+      report.row('footprint', `RSS peak during the ${largest}-container run`, `${fmt(peak)} MiB`);
+    }
+  }
+  results.scenarios.writes.operate = { stop: results.scenarios.convergence['container-100'].stop?.writes, start: results.scenarios.convergence['container-100'].start?.writes };
+  await convergence(s, 'vm', VMS, { operate: false, teardownTarget: false });
+  results.scenarios.footprint.rssAfterPlaneRunsMiB = rssMiB(s.pid);
+  await s.stop();
+}
+
+const t0 = now();
+try {
+  if (only.has('reads')) await reads();
+  saveResults();
+  if (only.has('plane')) await plane();
+} catch (err) {
+  results.error = String((err as Error).stack ?? err);
+  console.error(`\nbenchmark failed: ${(err as Error).message}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+  results.seconds = (now() - t0) / 1000;
+  saveResults();
+}
+console.log(`\nTargets (${results.mode} run, ${(results.seconds / 60).toFixed(1)} min):`);
+for (const t of results.targets) console.log(`  ${t.met ? 'MET   ' : 'MISSED'} ${t.target}: ${t.figure}`);
+console.log(`\nwritten: bench/results/latest.json`);
+process.exit(process.exitCode ?? 0);
