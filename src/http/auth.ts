@@ -39,7 +39,9 @@ export function createAuthenticator(s: Services, config: Config): Authenticate {
     if (!found) throw fail(req, 'Invalid or expired token');
     const wait = requests.take(`t${found.token.id}`) || (req.method !== 'GET' ? writes.take(`u${found.user.id}`) : 0);
     if (wait > 0) throw new RateLimited('Rate limit exceeded; slow down', wait);
-    void touchToken(s.db, found.token.id).catch(() => {});
+    // last_used_at is kept to the minute: skip the write (a round trip per request) while it is fresh.
+    const lastUsed = found.token.last_used_at;
+    if (!lastUsed || Date.now() - lastUsed.getTime() > 60_000) void touchToken(s.db, found.token.id).catch(() => {});
     const principal: Principal = { userId: found.user.id, username: found.user.username, role: found.user.role, tokenId: found.token.id };
     req.principal = principal;
     return principal;
