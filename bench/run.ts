@@ -10,6 +10,7 @@ import autocannon from 'autocannon';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import pg from 'pg';
 import { ApiClient } from '../test/support/api.ts';
 import { loadTestKubeConfig, repoRoot } from '../test/support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
@@ -25,11 +26,11 @@ const onlyArg = argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (argv.inc
 const only = new Set((onlyArg ?? 'reads,plane').split(','));
 
 const SIZES = quick ? [100] : [100, 500, 1000];
-const VMS = quick ? 50 : 100;
-const READ_SECONDS = quick ? 4 : 15;
+const VMS = quick ? 20 : 100;
+const READ_SECONDS = quick ? 3 : 15;
 const READ_CONNECTIONS = 10;
 const CREATE_RATE = quick ? 10 : 20;
-const CREATE_COUNT = quick ? 40 : 200;
+const CREATE_COUNT = quick ? 20 : 200;
 const OPERATE_RATE = quick ? 25 : 50;
 const NODES = quick ? 6 : 14;
 const CPU = 0.1;
@@ -66,6 +67,7 @@ console.log(`KubeKloud benchmarks (${results.mode}) — commit ${results.commit}
   `${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, load ${results.machine.loadavgAtStart.join(' ')}, label ${label}`);
 console.log(`| ${'scenario'.padEnd(12)} | ${'figure'.padEnd(40)} | ${'KubeKloud'.padStart(12)} | ${'ceiling'.padStart(12)} | ${'ratio'.padStart(7)} | target`);
 
+const kc = loadTestKubeConfig();
 const adminToken = `admin-${label}-${randomBytes(12).toString('hex')}`;
 const databases: TestDatabase[] = [];
 const servers: { stop(): Promise<void> }[] = [];
@@ -73,8 +75,10 @@ const servers: { stop(): Promise<void> }[] = [];
 async function cleanup() {
   for (const s of servers.splice(0)) await s.stop().catch(() => {});
   for (const d of databases.splice(0)) await d.drop().catch(() => {});
+  // Whatever a failed run left on the plane under this run's label.
+  const left = [...(await namespacesWithPrefix(kc, label).catch(() => [])), ...(await namespacesWithPrefix(kc, `${label}d`).catch(() => []))];
+  if (left.length > 0) await deleteNamespaces(kc, left);
 }
-process.on('SIGINT', () => void cleanup().then(() => process.exit(130)));
 
 // ---------------------------------------------------------------- 1. reads
 async function reads() {
@@ -104,9 +108,18 @@ async function reads() {
     { key: 'getInstance', figure: 'GET /instances/{id}', requests: tenants.map((t, k) => ({ method: 'GET', path: `/api/v1/instances/${t.instanceIds[(k * 7) % 100]}`, headers: auth(t) })) },
   ];
   const out: Record<string, any> = {};
+  // Transactions committed in the database per request: each autocommit statement is one,
+  // so this counts database round trips per request, a figure the machine's load does not blur.
+  const pgc = new pg.Client({ connectionString: db.url });
+  await pgc.connect();
+  const commits = async () =>
+    Number((await pgc.query<{ n: string }>('SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]!.n);
   const run = async (url: string, requests: (typeof endpoints)[number]['requests'], seconds: number) => {
+    const c0 = await commits();
     const r = await autocannon({ url, connections: READ_CONNECTIONS, duration: seconds, requests });
-    return { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, rps: r.requests.average, total: r.requests.total, non2xx: r.non2xx, errors: r.errors + r.timeouts };
+    await sleep(600); // the statistics collector flushes about every 500 ms
+    const statementsPerRequest = Math.round((((await commits()) - c0 - 1) / r.requests.total) * 100) / 100;
+    return { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, rps: r.requests.average, total: r.requests.total, non2xx: r.non2xx, errors: r.errors + r.timeouts, statementsPerRequest };
   };
   for (const e of endpoints) {
     await run(s1.url, e.requests, 1); // warm-up (JIT, pool)
@@ -117,9 +130,11 @@ async function reads() {
     out[e.key] = { ours, ceiling: ceil, ratio: ours.rps / ceil.rps, loadavg: loadavg() };
     if (ours.non2xx + ours.errors > 0) report.progress(`WARNING ${e.key}: ${ours.non2xx} non-2xx, ${ours.errors} errors`);
     report.row('reads', `${e.figure} p50 / p99`, `${ours.p50} / ${ours.p99} ms`, `${ceil.p50} / ${ceil.p99} ms`, '', target(`${e.key} p99 < 50 ms`, ours.p99 < 50, `${ours.p99} ms`));
+    report.row('reads', `${e.figure} SQL statements / request (approx.)`, fmt(ours.statementsPerRequest, 2), fmt(ceil.statementsPerRequest, 2));
     report.row('reads', `${e.figure} req/s`, fmt(ours.rps, 0), fmt(ceil.rps, 0), fmt(ours.rps / ceil.rps, 2),
       `${target(`${e.key} >= 1,000 req/s`, ours.rps >= 1000, `${fmt(ours.rps, 0)} req/s`)}; ${target(`${e.key} our/ceiling >= 0.5`, ours.rps / ceil.rps >= 0.5, fmt(ours.rps / ceil.rps, 2))}`);
   }
+  await pgc.end();
   results.scenarios.reads = { connections: READ_CONNECTIONS, seconds: READ_SECONDS, tenants: 100, clusters: 1000, instances: 10000, endpoints: out };
   const at10k = rssMiB(s1.pid);
   const ceilRss = rssMiB(ceiling.proc.pid!);
@@ -208,8 +223,6 @@ async function teardown(s: BenchServer, t: Tenant, what: string) {
   const zero = await quotaZero(t.client);
   return { clusters: clusters.length, seconds, acceptedSeconds: accepted, deleteLatencyMs: summarise(lat), quotaZeroAtOnce: zeroAfterDeletes, quotaZero: zero, kubeCalls: diffCalls(await kubeCalls(s.url), before) };
 }
-
-const kc = loadTestKubeConfig();
 
 function perInstance(calls: ReturnType<typeof diffCalls>, n: number) {
   const byVerb: Record<string, number> = {};
@@ -310,14 +323,20 @@ async function plane() {
   // Writes: creates at a fixed arrival rate (1 container each), then deletes at the same rate.
   {
     const t = await newTenant(s, CREATE_COUNT);
+    const statuses: Record<string, number> = {};
     const r = await openLoop(CREATE_RATE, CREATE_COUNT, async (i) => {
-      const res = await t.client.post('/api/v1/clusters/', { name: `w-${i}`, instance_type: 'container', cpu_per_instance: CPU, memory_per_instance: MEMORY, instance_count: 1 });
+      const res = await t.client
+        .post('/api/v1/clusters/', { name: `w-${i}`, instance_type: 'container', cpu_per_instance: CPU, memory_per_instance: MEMORY, instance_count: 1 })
+        .catch((e) => ({ status: String((e as Error).cause ?? e) }));
+      statuses[res.status] = (statuses[res.status] ?? 0) + 1;
       return res.status === 201;
     });
+    const created = statuses['201'] ?? 0;
+    if (created < CREATE_COUNT) report.progress(`writes: create answers ${JSON.stringify(statuses)}`);
     report.row('writes', `create cluster at ${CREATE_RATE}/s: p50 / p99 ms`, `${fmt(r.p50)} / ${fmt(r.p99)}`, '', '', `${fmt(r.achievedPerSec)} /s achieved, ${r.errors} errors`);
     const c0 = now();
-    const conv = ((await waitClusters(t.client, CREATE_COUNT, 'running', 'writes: creates', 300_000)) - c0) / 1000;
-    report.progress(`writes: all ${CREATE_COUNT} created clusters running ${fmt(conv)} s after the last POST`);
+    const conv = ((await waitClusters(t.client, created, 'running', 'writes: creates', 300_000)) - c0) / 1000;
+    report.progress(`writes: all ${created} created clusters running ${fmt(conv)} s after the last POST`);
     const ids = (await listAll(t.client)).map((c) => c.id);
     const d = await openLoop(CREATE_RATE, ids.length, async (i) => (await t.client.delete(`/api/v1/clusters/${ids[i]}`)).status === 200);
     report.row('writes', `delete cluster at ${CREATE_RATE}/s: p50 / p99 ms`, `${fmt(d.p50)} / ${fmt(d.p99)}`, '', '', `${fmt(d.achievedPerSec)} /s achieved, ${d.errors} errors`);
@@ -328,7 +347,7 @@ async function plane() {
       if (rows === 0 || now() - g0 > 300_000) break;
       await sleep(500);
     }
-    results.scenarios.writes = { create: r, runningAfterLastPostSeconds: conv, delete: d, createdClusters: CREATE_COUNT, goneSeconds: (now() - g0) / 1000, quotaZero: await quotaZero(t.client) };
+    results.scenarios.writes = { create: { ...r, statuses }, runningAfterLastPostSeconds: conv, delete: d, createdClusters: CREATE_COUNT, goneSeconds: (now() - g0) / 1000, quotaZero: await quotaZero(t.client) };
   }
 
   const largest = Math.max(...SIZES);
@@ -347,6 +366,13 @@ async function plane() {
   await s.stop();
 }
 
+let interrupted = false;
+process.on('SIGINT', () => {
+  if (interrupted) process.exit(130);
+  interrupted = true;
+  console.error('\ninterrupted: stopping servers, dropping databases, deleting this run\'s namespaces');
+  void cleanup().then(() => process.exit(130));
+});
 const t0 = now();
 try {
   if (only.has('reads')) await reads();

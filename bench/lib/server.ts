@@ -27,7 +27,9 @@ export async function spawnProcess(
   const fullEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), HOST: '127.0.0.1', ...env };
   let out = '';
   const t0 = now();
-  const proc = spawn(process.execPath, ['--import', 'tsx', script], { cwd: repoRoot, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the processes under test.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], { cwd: repoRoot, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
   proc.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
   const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
@@ -82,6 +84,11 @@ export async function startKubeKloud(o: {
     KUBEKLOUD_WORKER_ID: `${o.label}-bench`,
     KUBEKLOUD_RECONCILER: String(o.reconciler),
     LOG_LEVEL: 'warn',
+    // The benchmarks measure capacity, not the per-caller rate limiter: lift it.
+    KUBEKLOUD_RATE_LIMIT_RPS: '1000000',
+    KUBEKLOUD_RATE_LIMIT_BURST: '10000000',
+    KUBEKLOUD_WRITE_RATE_LIMIT_RPS: '1000000',
+    KUBEKLOUD_WRITE_RATE_LIMIT_BURST: '10000000',
     ...o.env,
   });
   return { ...p, pid: p.proc.pid!, admin: new ApiClient(p.url, o.adminToken) };
