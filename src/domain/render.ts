@@ -66,7 +66,8 @@ export function renderClusterObjects(c: ClusterSpec): KubeObject[] {
           pods: String(n),
           persistentvolumeclaims: String(c.volumeSizeGb ? n : 0),
           'requests.storage': `${(c.volumeSizeGb ?? 0) * n}Gi`,
-          'services.nodeports': String(c.serviceType === 'NodePort' ? c.ports.length * n : 0),
+          // A LoadBalancer Service allocates node ports as well.
+          'services.nodeports': String(c.serviceType === 'ClusterIP' ? 0 : c.ports.length * n),
           'services.loadbalancers': String(c.serviceType === 'LoadBalancer' ? n : 0),
         },
       },

@@ -4,6 +4,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { KubeObject } from '../domain/render.ts';
 import { KubeError, toKubeError } from './errors.ts';
+import { serverSideApply } from './rawApply.ts';
 
 export const FIELD_MANAGER = 'kubekloud';
 
@@ -53,9 +54,7 @@ export function createKube(kc: k8s.KubeConfig, observe: CallObserver = () => {})
   return {
     config: kc,
     async apply(obj) {
-      await timed('apply', obj.kind, () =>
-        objects.patch(obj as k8s.KubernetesObject, undefined, undefined, FIELD_MANAGER, true, k8s.PatchStrategy.ServerSideApply),
-      );
+      await timed('apply', obj.kind, () => serverSideApply(kc, obj, FIELD_MANAGER));
     },
     async remove(ref, opts = {}) {
       try {

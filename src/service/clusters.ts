@@ -13,7 +13,7 @@ import * as users from '../store/users.ts';
 import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
 import { clusterView, clusterWithInstancesView } from './views.ts';
-import { waitUntil } from './wait.ts';
+import { waitUntil, type Convergence } from './wait.ts';
 
 async function reserveOrExplain(tx: Queryable, userId: number, demand: ReturnType<typeof demandOf>) {
   const reserved = await users.reserveQuota(tx, userId, demand);
@@ -163,15 +163,18 @@ export async function suspendOrResume(s: Services, p: Principal, id: number, act
   };
 }
 
-/** Convergence checks for ?wait. */
-export async function clusterConverged(s: Services, id: number, target: 'running' | 'suspended' | 'gone'): Promise<boolean> {
+/** Convergence checks for ?wait: every live instance at the target, none failed, scale-in done. */
+export async function clusterConverged(s: Services, id: number, target: 'running' | 'suspended' | 'gone'): Promise<Convergence> {
   const row = await clusters.findCluster(s.db, id, null);
-  if (target === 'gone') return row === null;
-  if (!row) return true;
-  const live = (await instances.listInstancesOf(s.db, [id])).filter((i) => i.desired !== 'deleted');
+  if (target === 'gone') return row === null ? 'converged' : 'waiting';
+  if (!row) return 'failed';
   const all = await instances.listInstancesOf(s.db, [id]);
-  if (all.length !== live.length) return false; // scale-in still removing
-  return live.every((i) => i.status === target || i.status === 'failed' || (target === 'running' && i.desired !== 'running'));
+  const live = all.filter((i) => i.desired !== 'deleted');
+  if (live.some((i) => i.status === 'failed')) return 'failed';
+  if (all.length !== live.length) return 'waiting'; // scale-in still removing
+  // Instances a user stopped on purpose do not hold up "running".
+  const done = live.every((i) => i.status === target || (target === 'running' && i.desired !== 'running' && i.status === i.desired));
+  return done ? 'converged' : 'waiting';
 }
 
 export { waitUntil };

@@ -5,6 +5,7 @@ import * as instances from '../store/instances.ts';
 import { refreshStatus } from '../store/observations.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
 import { instanceView } from './views.ts';
+import type { Convergence } from './wait.ts';
 
 export async function getInstance(s: Services, p: Principal, id: number) {
   const row = await instances.findInstance(s.db, id, ownerScope(p));
@@ -35,8 +36,9 @@ export async function operateInstance(s: Services, p: Principal, id: number, ope
   };
 }
 
-export async function instanceConverged(s: Services, id: number): Promise<boolean> {
+export async function instanceConverged(s: Services, id: number): Promise<Convergence> {
   const row = await instances.findInstance(s.db, id, null);
-  if (!row) return true;
-  return row.status === row.desired || row.status === 'failed';
+  if (!row) return 'failed';
+  if (row.status === 'failed') return 'failed';
+  return row.status === row.desired ? 'converged' : 'waiting';
 }

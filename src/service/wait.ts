@@ -1,15 +1,20 @@
-// ?wait=<seconds>: answer once Kubernetes has converged, or say the time ran out.
+// ?wait=<seconds>: answer once Kubernetes has converged, or say why not:
+// the time ran out, or an instance failed (then waiting longer will not help).
 
-export type WaitOutcome = { converged: boolean; waited_seconds: number };
+export type WaitOutcome = { converged: boolean; waited_seconds: number; failed?: boolean };
+export type Convergence = 'converged' | 'failed' | 'waiting';
 
 const POLL_MS = 250;
 
-export async function waitUntil(done: () => Promise<boolean>, seconds: number): Promise<WaitOutcome> {
+export async function waitUntil(check: () => Promise<Convergence>, seconds: number): Promise<WaitOutcome> {
   const started = Date.now();
   const deadline = started + seconds * 1000;
+  const elapsed = () => (Date.now() - started) / 1000;
   for (;;) {
-    if (await done()) return { converged: true, waited_seconds: (Date.now() - started) / 1000 };
-    if (Date.now() >= deadline) return { converged: false, waited_seconds: (Date.now() - started) / 1000 };
+    const state = await check();
+    if (state === 'converged') return { converged: true, waited_seconds: elapsed() };
+    if (state === 'failed') return { converged: false, failed: true, waited_seconds: elapsed() };
+    if (Date.now() >= deadline) return { converged: false, waited_seconds: elapsed() };
     await new Promise((r) => setTimeout(r, Math.min(POLL_MS, Math.max(1, deadline - Date.now()))));
   }
 }

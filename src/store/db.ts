@@ -26,9 +26,9 @@ pg.types.setTypeParser(1700, (v) => Number(v));
 export function openPostgres(url: string, opts: { max?: number } = {}): Db {
   const pool = new pg.Pool({
     connectionString: url,
-    max: opts.max ?? 10,
+    max: opts.max ?? 20,
     // Fail fast when PostgreSQL is down: requests answer 503 instead of hanging.
-    connectionTimeoutMillis: 1000,
+    connectionTimeoutMillis: 3000,
     idleTimeoutMillis: 30_000,
     statement_timeout: 10_000,
     application_name: 'kubekloud',

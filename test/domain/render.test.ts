@@ -68,6 +68,8 @@ describe('cluster objects', () => {
   it('allow NodePorts and load balancers in the quota only when asked for', () => {
     const rq = byKind(renderClusterObjects(cluster({ ports: [{ port: 80, protocol: 'TCP' }], serviceType: 'NodePort' })), 'ResourceQuota');
     expect(rq.spec.hard['services.nodeports']).toBe('2');
+    const lb = byKind(renderClusterObjects(cluster({ ports: [{ port: 80, protocol: 'TCP' }], serviceType: 'LoadBalancer' })), 'ResourceQuota');
+    expect(lb.spec.hard).toMatchObject({ 'services.loadbalancers': '2', 'services.nodeports': '2' });
   });
 });
 
@@ -137,4 +139,17 @@ describe('vm instance', () => {
 
 it('selects by installation so installations sharing a cluster never touch each other', () => {
   expect(managedSelector('blue')).toBe('app.kubernetes.io/managed-by=kubekloud,kubekloud.io/installation=blue');
+});
+
+describe('object paths', async () => {
+  const { objectPath } = await import('../../src/kube/rawApply.ts');
+  it('address every kind we apply', () => {
+    const m = (apiVersion: string, kind: string, namespace?: string) => objectPath({ apiVersion, kind, metadata: { name: 'n', namespace } });
+    expect(m('v1', 'Namespace')).toBe('/api/v1/namespaces/n');
+    expect(m('v1', 'ResourceQuota', 'ns')).toBe('/api/v1/namespaces/ns/resourcequotas/n');
+    expect(m('v1', 'PersistentVolumeClaim', 'ns')).toBe('/api/v1/namespaces/ns/persistentvolumeclaims/n');
+    expect(m('networking.k8s.io/v1', 'NetworkPolicy', 'ns')).toBe('/apis/networking.k8s.io/v1/namespaces/ns/networkpolicies/n');
+    expect(m('apps/v1', 'StatefulSet', 'ns')).toBe('/apis/apps/v1/namespaces/ns/statefulsets/n');
+    expect(m('kubevirt.io/v1', 'VirtualMachine', 'ns')).toBe('/apis/kubevirt.io/v1/namespaces/ns/virtualmachines/n');
+  });
 });

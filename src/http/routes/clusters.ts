@@ -9,7 +9,7 @@ import { principalOf, type Authenticate } from '../auth.ts';
 import { useIdempotencyKeys } from '../idempotency.ts';
 import { ClusterWithInstances, CreateCluster, errors, IdParams, Message, PageQuery, ScaleCluster, WaitQuery } from '../schemas.ts';
 
-const Waited = Type.Object({ converged: Type.Boolean(), waited_seconds: Type.Number() });
+const Waited = Type.Object({ converged: Type.Boolean(), waited_seconds: Type.Number(), failed: Type.Optional(Type.Boolean()) });
 
 export const clusterRoutes =
   (s: Services, authenticate: Authenticate): FastifyPluginAsync =>

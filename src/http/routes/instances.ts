@@ -35,7 +35,7 @@ export const instanceRoutes =
           querystring: WaitQuery,
           body: Operate,
           response: {
-            200: Type.Intersect([Message, Type.Object({ wait: Type.Optional(Type.Object({ converged: Type.Boolean(), waited_seconds: Type.Number() })) })]),
+            200: Type.Intersect([Message, Type.Object({ wait: Type.Optional(Type.Object({ converged: Type.Boolean(), waited_seconds: Type.Number(), failed: Type.Optional(Type.Boolean()) })) })]),
             ...errors(400, 401, 404, 422),
           },
         },
