@@ -63,7 +63,7 @@ export function instanceView(i: InstanceRow) {
   };
 }
 
-export function clusterView(c: ClusterRow, instances: InstanceRow[]) {
+export function clusterView(c: ClusterRow, instances: Pick<InstanceRow, 'status'>[]) {
   return {
     id: c.id,
     name: c.name,
