@@ -24,7 +24,8 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => trap.listen(0, '127.0.0.1', () => r()));
   trapPort = (trap.address() as { port: number }).port;
-  server = await startServer();
+  // The embedded database, as `npm run dev` runs it.
+  server = await startServer({ embedded: true });
 });
 afterAll(async () => {
   await server?.stop();

@@ -7,7 +7,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiClient } from './api.ts';
-import { repoRoot, testKubeconfigPath } from './kube.ts';
+import { createTestDatabase } from './postgres.ts';
+import { CoreV1Api } from '@kubernetes/client-node';
+import { loadTestKubeConfig, repoRoot, testKubeconfigPath } from './kube.ts';
 
 export type ServerProcess = {
   url: string;
@@ -35,17 +37,24 @@ export async function freePort(): Promise<number> {
 export const randomLabel = () => `t${Math.random().toString(36).slice(2, 8).padEnd(6, '0')}`;
 
 export type ServerOptions = {
+  /** Default: a throwaway database on the test PostgreSQL, dropped on stop. */
   databaseUrl?: string;
+  /** Use the embedded database (PGlite) in a temporary directory instead. */
+  embedded?: boolean;
   env?: Record<string, string>;
   installation?: string;
   adminToken?: string;
+  /** Another server of the same installation goes on using them. */
+  keepNamespaces?: boolean;
 };
 
 export async function startServer(o: ServerOptions = {}): Promise<ServerProcess> {
   const port = await freePort();
   const installation = o.installation ?? randomLabel();
   const adminToken = o.adminToken ?? `admin-${installation}-${Math.random().toString(36).slice(2)}`;
-  const dataDir = o.databaseUrl ? null : mkdtempSync(join(tmpdir(), 'kubekloud-test-'));
+  const ownDb = !o.databaseUrl && !o.embedded ? await createTestDatabase() : null;
+  const databaseUrl = o.databaseUrl ?? ownDb?.url;
+  const dataDir = databaseUrl ? null : mkdtempSync(join(tmpdir(), 'kubekloud-test-'));
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
@@ -57,7 +66,7 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
     KUBEKLOUD_NAMESPACE_PREFIX: installation,
     KUBEKLOUD_WORKER_ID: `${installation}-${port}`,
     LOG_LEVEL: 'warn',
-    ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl } : { KUBEKLOUD_DATA_DIR: dataDir! }),
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { KUBEKLOUD_DATA_DIR: dataDir! }),
     ...o.env,
   };
   let out = '';
@@ -66,7 +75,7 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
   proc.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`server exited at start (${proc.exitCode}):\n${out}`);
     try {
@@ -76,12 +85,18 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
-      throw new Error(`server did not answer /health within 30 s:\n${out}`);
+      throw new Error(`server did not answer /health within 60 s:\n${out}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  const cleanup = () => {
+  const cleanup = async () => {
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+    await ownDb?.drop().catch(() => {});
+    if (o.keepNamespaces) return;
+    // Leave the shared plane as we found it: this installation's namespaces go.
+    const core = loadTestKubeConfig().makeApiClient(CoreV1Api);
+    const list = await core.listNamespace({ labelSelector: `kubekloud.io/installation=${installation}` }).catch(() => null);
+    await Promise.all((list?.items ?? []).map((ns) => core.deleteNamespace({ name: ns.metadata!.name! }).catch(() => {})));
   };
   return {
     url,
@@ -93,7 +108,7 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
     async stop() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       const code = await exited;
-      cleanup();
+      await cleanup();
       return code;
     },
     async kill() {
