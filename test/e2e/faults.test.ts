@@ -136,3 +136,36 @@ describe('PostgreSQL out of reach', () => {
     }
   });
 });
+
+describe('process lifecycle', () => {
+  it('drains an in-flight request on SIGTERM, then exits 0', async () => {
+    const server = await startServer();
+    const { client } = await createTenant(server.admin, { cpu: 1, memory: 1 });
+    const c = (await client.post('/api/v1/clusters/', { name: 'drain', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 1 })).body;
+    // A request that holds the connection for a while: wait for a state it will not reach.
+    const inFlight = client.request('POST', `/api/v1/instances/${c.instances[0].id}/operate?wait=3`, { operation: 'stop' });
+    await new Promise((r) => setTimeout(r, 300));
+    const exited = server.stop();
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(res.body.detail.new_status).toBe('stopped');
+    expect(await exited).toBe(0);
+  });
+
+  it('refuses to start on bad configuration with one line per problem', async () => {
+    const { spawnSync } = await import('node:child_process');
+    const { repoRoot } = await import('../support/kube.ts');
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      cwd: repoRoot,
+      env: { PATH: process.env.PATH, PORT: 'x', KUBEKLOUD_ADMIN_TOKEN: 'short', DATABASE_URL: 'mysql://nope' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(2);
+    const lines = run.stderr.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines).toEqual(
+      expect.arrayContaining([expect.stringContaining('PORT'), expect.stringContaining('DATABASE_URL'), expect.stringContaining('KUBEKLOUD_ADMIN_TOKEN')]),
+    );
+  });
+});
