@@ -60,6 +60,7 @@ const saveResults = () => {
   mkdirSync(dir, { recursive: true });
   results.loadavgAtEnd = loadavg();
   results.table = report.rows;
+  results.markdown = report.markdown();
   writeFileSync(join(dir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
 };
 
