@@ -1,0 +1,90 @@
+// GET /api/v1/clusters/{id}/events: instance status changes as Server-Sent
+// Events, so clients watch a cluster without polling the API. Each stream
+// reads the database (the one truth every replica shares) once a second and
+// sends only what changed.
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import * as clusters from '../../service/clusters.ts';
+import type { Services } from '../../service/context.ts';
+import { principalOf, type Authenticate } from '../auth.ts';
+import { errors, IdParams } from '../schemas.ts';
+
+const POLL_MS = 1000;
+const HEARTBEAT_MS = 15_000;
+
+export const eventRoutes =
+  (s: Services, authenticate: Authenticate): FastifyPluginAsync =>
+  async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+    app.addHook('preHandler', async (req) => {
+      await authenticate(req);
+    });
+    app.get(
+      '/:id/events',
+      {
+        schema: {
+          tags: ['clusters'],
+          summary: 'Stream instance status changes (Server-Sent Events)',
+          description:
+            'text/event-stream. First a `cluster` event with the whole cluster, then an `instance` event (the instance as in GET /api/v1/instances/{id}) whenever one changes, `cluster` when the cluster status changes, and `deleted` once the cluster is gone, which ends the stream. A comment line every 15 s keeps proxies from closing it.',
+          params: IdParams,
+          produces: ['text/event-stream'],
+          response: { 200: Type.String({ description: 'event stream' }), ...errors(401, 404, 422) },
+        },
+      },
+      async (req, reply) => {
+        const p = principalOf(req);
+        const first = await clusters.getCluster(s, p, req.params.id); // 404 before the stream starts
+        reply.hijack();
+        const raw = reply.raw;
+        raw.writeHead(200, {
+          'content-type': 'text/event-stream; charset=utf-8',
+          'cache-control': 'no-store',
+          connection: 'keep-alive',
+          'x-request-id': req.id,
+          'x-accel-buffering': 'no',
+        });
+        let seq = 0;
+        const send = (event: string, data: unknown) => raw.write(`id: ${++seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+        const { instances: firstInstances, ...firstCluster } = first;
+        send('cluster', first);
+        const seen = new Map(firstInstances.map((i) => [i.id, JSON.stringify(i)]));
+        let clusterState = JSON.stringify([firstCluster.status, firstCluster.instance_count]);
+        let closed = false;
+        let lastWrite = Date.now();
+        req.raw.on('close', () => (closed = true));
+        while (!closed) {
+          await new Promise((r) => setTimeout(r, POLL_MS));
+          if (closed) break;
+          let current;
+          try {
+            current = await clusters.getCluster(s, p, req.params.id);
+          } catch {
+            send('deleted', { id: req.params.id });
+            break;
+          }
+          const { instances, ...cluster } = current;
+          for (const i of instances) {
+            const text = JSON.stringify(i);
+            if (seen.get(i.id) !== text) {
+              seen.set(i.id, text);
+              send('instance', i);
+              lastWrite = Date.now();
+            }
+          }
+          const state = JSON.stringify([cluster.status, cluster.instance_count]);
+          if (state !== clusterState) {
+            clusterState = state;
+            send('cluster', current);
+            lastWrite = Date.now();
+          }
+          if (Date.now() - lastWrite > HEARTBEAT_MS) {
+            raw.write(': keep-alive\n\n');
+            lastWrite = Date.now();
+          }
+        }
+        raw.end();
+      },
+    );
+  };

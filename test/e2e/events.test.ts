@@ -1,0 +1,66 @@
+// Live status without polling: the cluster event stream carries every
+// instance status change, ending when the cluster is gone.
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTenant, startServer, type ServerProcess } from '../support/server.ts';
+
+let server: ServerProcess;
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(() => server?.stop());
+
+type Event = { event: string; data: any };
+
+async function* readEvents(res: Response): AsyncGenerator<Event> {
+  const decoder = new TextDecoder();
+  let buffer = '';
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let end;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      const event = /^event: (.*)$/m.exec(block)?.[1];
+      const data = /^data: (.*)$/m.exec(block)?.[1];
+      if (event && data) yield { event, data: JSON.parse(data) };
+    }
+  }
+}
+
+it('streams instance status changes until the cluster is deleted', async () => {
+  const { client } = await createTenant(server.admin, { cpu: 1, memory: 1 });
+  const c = (await client.post('/api/v1/clusters/', { name: 'live', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 2 })).body;
+  const res = await fetch(`${server.url}/api/v1/clusters/${c.id}/events`, { headers: { authorization: `Bearer ${client.token}` } });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toContain('text/event-stream');
+  const seen: Event[] = [];
+  const running = new Set<number>();
+  let deleted = false;
+  for await (const e of readEvents(res)) {
+    seen.push(e);
+    if (e.event === 'instance' && e.data.status === 'running') running.add(e.data.id);
+    if (e.event === 'cluster' && e.data.status === 'running' && running.size < 2) for (const i of e.data.instances) if (i.status === 'running') running.add(i.id);
+    if (running.size === 2 && !seen.some((x) => x.event === 'deleting')) {
+      seen.push({ event: 'deleting', data: null });
+      await client.delete(`/api/v1/clusters/${c.id}`);
+    }
+    if (e.event === 'deleted') {
+      deleted = true;
+      break;
+    }
+  }
+  expect(seen[0]!.event).toBe('cluster');
+  expect(seen[0]!.data.instances).toHaveLength(2);
+  expect(running.size).toBe(2);
+  expect(seen.some((e) => e.event === 'instance' && e.data.status === 'deleting')).toBe(true);
+  expect(deleted).toBe(true);
+}, 120_000);
+
+it('answers another tenant 404 before any stream starts', async () => {
+  const a = await createTenant(server.admin, { cpu: 1, memory: 1 });
+  const b = await createTenant(server.admin, { cpu: 1, memory: 1 });
+  const c = (await a.client.post('/api/v1/clusters/', { name: 'mine', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 1 })).body;
+  const res = await fetch(`${server.url}/api/v1/clusters/${c.id}/events`, { headers: { authorization: `Bearer ${b.client.token}` } });
+  expect(res.status).toBe(404);
+  expect((await res.json()).detail).toBe('Cluster not found');
+});
