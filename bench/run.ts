@@ -16,7 +16,7 @@ import { loadTestKubeConfig, repoRoot } from '../test/support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
-import { diffCalls, kubeCalls, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
+import { diffCalls, kubeCalls, parseMetric, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
 import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, waitNamespacesGone } from './lib/plane.ts';
 import { fmt, gitCommit, loadavg, machine, now, openLoop, pool, Report, rssMiB, rssSampler, sleep, summarise, verdict } from './lib/util.ts';
 
@@ -81,6 +81,13 @@ async function cleanup() {
   if (left.length > 0) await deleteNamespaces(kc, left);
 }
 
+/** The V8 heap as the server reports it on /metrics (prom-client default metrics), in MiB. */
+async function heap(url: string) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const one = (name: string) => (parseMetric(text, name)[0]?.value ?? NaN) / 2 ** 20;
+  return { usedMiB: one('nodejs_heap_size_used_bytes'), totalMiB: one('nodejs_heap_size_total_bytes'), externalMiB: one('nodejs_external_memory_bytes') };
+}
+
 // ---------------------------------------------------------------- 1. reads
 async function reads() {
   report.header('Reads at 10,000 instances (1,000 clusters, 100 tenants); footprint at idle and at 10k');
@@ -90,7 +97,7 @@ async function reads() {
   servers.push(s1);
   await sleep(1500);
   const idle = rssMiB(s1.pid);
-  results.scenarios.footprint = { startupEmptyDb: { healthMs: s1.healthMs, readyMs: s1.readyMs }, rssIdleMiB: idle.rss };
+  results.scenarios.footprint = { startupEmptyDb: { healthMs: s1.healthMs, readyMs: s1.readyMs }, rssIdleMiB: idle.rss, heapIdle: await heap(s1.url) };
   report.row('footprint', 'start-up to /ready (empty database)', `${fmt(s1.readyMs, 0)} ms`, '', '', target('start-up to ready < 3 s', s1.readyMs < 3000, `${fmt(s1.readyMs, 0)} ms`));
   report.row('footprint', 'RSS idle (no rows)', `${fmt(idle.rss)} MiB`);
 
@@ -140,6 +147,8 @@ async function reads() {
   const at10k = rssMiB(s1.pid);
   const ceilRss = rssMiB(ceiling.proc.pid!);
   results.scenarios.footprint.rssAt10kMiB = at10k.rss;
+  results.scenarios.footprint.heapAt10k = await heap(s1.url);
+  report.progress(`at 10k: V8 heap used ${fmt(results.scenarios.footprint.heapAt10k.usedMiB)} MiB of ${fmt(results.scenarios.footprint.heapAt10k.totalMiB)} MiB, external ${fmt(results.scenarios.footprint.heapAt10k.externalMiB)} MiB`);
   results.scenarios.footprint.rssPeakDuringReadsMiB = at10k.hwm;
   results.scenarios.footprint.ceilingRssMiB = ceilRss.rss;
   report.row('footprint', 'RSS at 10k instances, after the reads', `${fmt(at10k.rss)} MiB`, `${fmt(ceilRss.rss)} MiB`, '', target('RSS at 10k < 200 MiB', at10k.rss < 200, `${fmt(at10k.rss)} MiB (peak ${fmt(at10k.hwm)})`));
