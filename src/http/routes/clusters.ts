@@ -1,24 +1,18 @@
 // /api/v1/clusters
 import type { FastifyPluginAsync } from 'fastify';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import * as clusters from '../../service/clusters.ts';
 import type { Services } from '../../service/context.ts';
 import { waitUntil } from '../../service/wait.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
-import { useIdempotencyKeys } from '../idempotency.ts';
+import { protectedRoutes } from './protected.ts';
 import { ClusterWithInstances, CreateCluster, errors, IdParams, Message, PageQuery, ScaleCluster, WaitQuery } from '../schemas.ts';
 
 const Waited = Type.Object({ converged: Type.Boolean(), waited_seconds: Type.Number(), failed: Type.Optional(Type.Boolean()) });
 
 export const clusterRoutes =
   (s: Services, authenticate: Authenticate): FastifyPluginAsync =>
-  async (plain) => {
-    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-    app.addHook('preHandler', async (req) => {
-      await authenticate(req);
-    });
-    useIdempotencyKeys(app, s.db);
+  protectedRoutes(s, authenticate, (app) => {
     const tags = ['clusters'];
     const WithWait = Type.Intersect([ClusterWithInstances, Type.Object({ wait: Type.Optional(Waited) })]);
 
@@ -115,4 +109,4 @@ export const clusterRoutes =
         },
       );
     }
-  };
+  });

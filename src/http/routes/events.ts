@@ -3,11 +3,11 @@
 // reads the database (the one truth every replica shares) once a second and
 // sends only what changed.
 import type { FastifyPluginAsync } from 'fastify';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import * as clusters from '../../service/clusters.ts';
 import type { Services } from '../../service/context.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
+import { protectedRoutes } from './protected.ts';
 import { errors, IdParams } from '../schemas.ts';
 
 const POLL_MS = 1000;
@@ -15,11 +15,7 @@ const HEARTBEAT_MS = 15_000;
 
 export const eventRoutes =
   (s: Services, authenticate: Authenticate): FastifyPluginAsync =>
-  async (plain) => {
-    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-    app.addHook('preHandler', async (req) => {
-      await authenticate(req);
-    });
+  protectedRoutes(s, authenticate, (app) => {
     app.get(
       '/:id/events',
       {
@@ -87,4 +83,4 @@ export const eventRoutes =
         raw.end();
       },
     );
-  };
+  });

@@ -1,23 +1,17 @@
 // /api/v1/instances
 import type { FastifyPluginAsync } from 'fastify';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Operation } from '../../domain/lifecycle.ts';
 import type { Services } from '../../service/context.ts';
 import * as instances from '../../service/instances.ts';
 import { waitUntil } from '../../service/wait.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
-import { useIdempotencyKeys } from '../idempotency.ts';
+import { protectedRoutes } from './protected.ts';
 import { errors, IdParams, Message, Operate, WaitQuery } from '../schemas.ts';
 
 export const instanceRoutes =
   (s: Services, authenticate: Authenticate): FastifyPluginAsync =>
-  async (plain) => {
-    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-    app.addHook('preHandler', async (req) => {
-      await authenticate(req);
-    });
-    useIdempotencyKeys(app, s.db);
+  protectedRoutes(s, authenticate, (app) => {
     const tags = ['instances'];
     app.get(
       '/:id',
@@ -46,4 +40,4 @@ export const instanceRoutes =
         return { ...out, wait: await waitUntil(() => instances.instanceConverged(s, req.params.id), req.query.wait) };
       },
     );
-  };
+  });

@@ -1,21 +1,15 @@
 // /api/v1/users
 import type { FastifyPluginAsync } from 'fastify';
-import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import type { Services } from '../../service/context.ts';
 import * as users from '../../service/users.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
-import { useIdempotencyKeys } from '../idempotency.ts';
+import { protectedRoutes } from './protected.ts';
 import { CreatedUser, CreateToken, CreateUser, errors, IdParams, Message, PageQuery, PatchUser, Quota } from '../schemas.ts';
 
 export const userRoutes =
   (s: Services, authenticate: Authenticate): FastifyPluginAsync =>
-  async (plain) => {
-    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-    app.addHook('preHandler', async (req) => {
-      await authenticate(req);
-    });
-    useIdempotencyKeys(app, s.db);
+  protectedRoutes(s, authenticate, (app) => {
     const admin = async (req: Parameters<typeof principalOf>[0]) => users.requireAdmin(principalOf(req));
     const tags = ['users'];
 
@@ -66,4 +60,4 @@ export const userRoutes =
       { schema: { tags, summary: 'Revoke a token', params: IdParams, response: { 200: Message, ...errors(401, 404, 422) } } },
       async (req) => users.revokeMyToken(s, principalOf(req), req.params.id),
     );
-  };
+  });

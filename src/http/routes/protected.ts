@@ -1,0 +1,26 @@
+// Every /api/v1 route tree starts the same way: typed schemas, the caller
+// authenticated (and rate-limited) before the handler, Idempotency-Key honoured.
+import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Services } from '../../service/context.ts';
+import type { Authenticate } from '../auth.ts';
+import { useIdempotencyKeys } from '../idempotency.ts';
+
+export type TypedApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression<RawServerDefault>,
+  RawReplyDefaultExpression<RawServerDefault>,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+export function protectedRoutes(s: Services, authenticate: Authenticate, register: (app: TypedApp) => void | Promise<void>): FastifyPluginAsync {
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+    app.addHook('preHandler', async (req) => {
+      await authenticate(req);
+    });
+    useIdempotencyKeys(app, s.db);
+    await register(app);
+  };
+}
