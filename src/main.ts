@@ -34,8 +34,10 @@ export async function startServer(config: Config): Promise<Server> {
       installation: config.installation,
       concurrency: config.reconcileConcurrency,
       leaseSeconds: config.claimLeaseSeconds,
+      resyncSeconds: config.resyncSeconds,
       log: app.log,
       onReconcile: metrics.observeReconcile,
+      onRelist: metrics.observeRelist,
     });
     reconciler.start();
   }

@@ -18,6 +18,7 @@ export type Config = {
   reconcileConcurrency: number;
   reconcilerEnabled: boolean;
   claimLeaseSeconds: number;
+  resyncSeconds: number;
   bodyLimitBytes: number;
   workerId: string;
   corsOrigins: string[];
@@ -107,6 +108,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileConcurrency: int('KUBEKLOUD_RECONCILE_CONCURRENCY', 16, 1, 256),
     reconcilerEnabled: bool('KUBEKLOUD_RECONCILER', true),
     claimLeaseSeconds: int('KUBEKLOUD_CLAIM_LEASE_SECONDS', 30, 2, 3600),
+    resyncSeconds: int('KUBEKLOUD_RESYNC_SECONDS', 300, 1, 86_400),
     bodyLimitBytes: int('KUBEKLOUD_BODY_LIMIT_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
     installation,
     namespacePrefix,

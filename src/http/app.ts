@@ -14,6 +14,7 @@ import { userRoutes } from './routes/users.ts';
 import { clusterRoutes } from './routes/clusters.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { eventRoutes } from './routes/events.ts';
+import { consoleRoutes } from './routes/console.ts';
 import { recordAudit } from './audit.ts';
 import { createAuthenticator } from './auth.ts';
 import { registerCors } from './cors.ts';
@@ -93,5 +94,6 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(clusterRoutes(deps, authenticate), { prefix: '/api/v1/clusters' });
   await app.register(instanceRoutes(deps, authenticate), { prefix: '/api/v1/instances' });
   await app.register(eventRoutes(deps, authenticate), { prefix: '/api/v1/clusters' });
+  await app.register(consoleRoutes());
   return app;
 }

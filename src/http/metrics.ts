@@ -35,6 +35,12 @@ export function createMetrics(db: Db) {
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  const relists = new client.Counter({
+    name: 'kubekloud_watch_relists_total',
+    help: 'Lists of a watched kind: at start, or after its watch expired (410 Gone)',
+    labelNames: ['kind', 'reason'] as const,
+    registers: [registry],
+  });
   new client.Gauge({
     name: 'kubekloud_db_pool_connections',
     help: 'Database pool connections by state',
@@ -62,6 +68,9 @@ export function createMetrics(db: Db) {
     },
     observeReconcile(kind: string, seconds: number, ok: boolean) {
       reconcileDuration.observe({ kind, outcome: ok ? 'ok' : 'error' }, seconds);
+    },
+    observeRelist(kind: string, reason: string) {
+      relists.inc({ kind, reason });
     },
     async render(): Promise<string> {
       try {

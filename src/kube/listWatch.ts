@@ -17,6 +17,8 @@ export type ListWatchOptions = {
   onSync: (items: WatchedObject[]) => Promise<void>;
   onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: WatchedObject) => Promise<void>;
   onError: (err: KubeError, context: string) => void;
+  /** Each list: the first one, or one after the server said 410 Gone. */
+  onRelist?: (reason: 'start' | 'expired') => void;
 };
 
 const MIN_BACKOFF_MS = 250;
@@ -45,7 +47,10 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
     return chain;
   };
 
+  let listedOnce = false;
   async function relist() {
+    o.onRelist?.(listedOnce ? 'expired' : 'start');
+    listedOnce = true;
     const { items, resourceVersion: rv } = await kube.list<WatchedObject>(o.apiVersion, o.kind, o.labelSelector);
     await handle(() => o.onSync(items), `sync ${o.kind}`);
     resourceVersion = rv;

@@ -71,7 +71,14 @@ export function observeVm(vm: WatchedObject): Observation {
 
 const ABSENT: Observation = { present: false, phase: null, ready: false, vmStatus: null, ip: null, node: null };
 
-export type ObserverDeps = { db: Db; kube: Kube; selector: string; onError: (err: KubeError, context: string) => void; wake: () => void };
+export type ObserverDeps = {
+  db: Db;
+  kube: Kube;
+  selector: string;
+  onError: (err: KubeError, context: string) => void;
+  wake: () => void;
+  onRelist?: (kind: string, reason: 'start' | 'expired') => void;
+};
 
 export function startObservers(d: ObserverDeps): ListWatchHandle[] {
   const record = async (obj: WatchedObject, o: Observation) => {
@@ -96,6 +103,7 @@ export function startObservers(d: ObserverDeps): ListWatchHandle[] {
       path,
       labelSelector: d.selector,
       onError: d.onError,
+      onRelist: (reason) => d.onRelist?.(kind, reason),
       onSync: async (items) => {
         const present = ids(items);
         // Drift: a row that should have its object, but the object is missing.
@@ -150,6 +158,7 @@ export function startObservers(d: ObserverDeps): ListWatchHandle[] {
     path: '/api/v1/pods',
     labelSelector: d.selector,
     onError: d.onError,
+    onRelist: (reason) => d.onRelist?.('Pod', reason),
     onSync: async (items) => {
       // VM launcher pods carry the instance label too; only container pods are observed here.
       const containerPods = items.filter((p) => !p.metadata?.labels?.['kubevirt.io']);

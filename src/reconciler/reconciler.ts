@@ -6,7 +6,7 @@ import type { Kube } from '../kube/client.ts';
 import { toKubeError, type KubeError } from '../kube/errors.ts';
 import type { ListWatchHandle } from '../kube/listWatch.ts';
 import type { Db } from '../store/db.ts';
-import { claimDueClusters, claimDueInstances } from '../store/work.ts';
+import { claimDueClusters, claimDueInstances, requestStaleClusterResync } from '../store/work.ts';
 import { startObservers } from './observe.ts';
 import { reconcileCluster } from './reconcileCluster.ts';
 import { reconcileInstance } from './reconcileInstance.ts';
@@ -26,8 +26,12 @@ export type ReconcilerOptions = {
   leaseSeconds?: number;
   log: ReconcilerLog;
   onReconcile?: (kind: 'cluster' | 'instance', seconds: number, ok: boolean) => void;
+  /** Each list of a watched kind: at start, or after a watch expired (410 Gone). */
+  onRelist?: (kind: string, reason: 'start' | 'expired') => void;
   idlePollMs?: number;
   orphanSweepMs?: number;
+  /** Re-apply each cluster's fences this often (drift repair for namespace-level objects). */
+  resyncSeconds?: number;
 };
 
 export class Reconciler {
@@ -50,9 +54,13 @@ export class Reconciler {
       selector: managedSelector(this.o.installation),
       wake: () => this.wake(),
       onError: (err, context) => this.o.log.warn({ reason: err.reason, context, err: err.message }, 'watch problem'),
+      onRelist: (kind, reason) => {
+        if (reason === 'expired') this.o.log.warn({ kind }, 'watch expired (410 Gone); relisted');
+        this.o.onRelist?.(kind, reason);
+      },
     });
     this.loop = this.run();
-    this.sweepTimer = setInterval(() => void this.collectOrphanNamespaces(), this.o.orphanSweepMs ?? 60_000);
+    this.sweepTimer = setInterval(() => void this.sweep(), this.o.orphanSweepMs ?? Math.min(60_000, (this.o.resyncSeconds ?? 300) * 500));
     this.sweepTimer.unref();
   }
 
@@ -124,6 +132,15 @@ export class Reconciler {
         this.wake();
       });
     this.active.add(p);
+  }
+
+  private async sweep(): Promise<void> {
+    await this.collectOrphanNamespaces();
+    try {
+      if ((await requestStaleClusterResync(this.o.db, this.o.resyncSeconds ?? 300)) > 0) this.wake();
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'cluster resync request failed');
+    }
   }
 
   /** A labelled namespace with no cluster row is left from a lost delete: remove it. */

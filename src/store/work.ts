@@ -68,6 +68,22 @@ export async function requeue(
   );
 }
 
+/**
+ * Makes clusters whose fences were last applied more than `olderThanSeconds`
+ * ago due again, so an edited or deleted quota, limit range or network policy
+ * is put back. Safe from every replica at once: a cluster already due is skipped.
+ */
+export async function requestStaleClusterResync(q: Queryable, olderThanSeconds: number, limit = 500): Promise<number> {
+  const rows = await q.query(
+    `UPDATE clusters SET desired_gen = desired_gen + 1, next_attempt_at = now()
+      WHERE id IN (SELECT id FROM clusters WHERE state = 'active' AND desired_gen = synced_gen
+                     AND synced_at < now() - make_interval(secs => $1) ORDER BY synced_at LIMIT $2)
+      RETURNING id`,
+    [olderThanSeconds, limit],
+  );
+  return rows.length;
+}
+
 /** Asks for a fresh reconcile of an instance (drift: its object vanished). */
 export async function requestInstanceSync(q: Queryable, id: number): Promise<void> {
   await q.query(

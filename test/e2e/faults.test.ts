@@ -1,6 +1,6 @@
 // Faults the API survives: a crash mid-provisioning, objects deleted or
 // added behind its back, Kubernetes or PostgreSQL out of reach.
-import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -66,6 +66,21 @@ describe('drift and orphans', () => {
       return now !== null && now.metadata!.uid !== old.metadata!.uid;
     }, 30_000, 'StatefulSet recreated');
     await eventually(async () => (await client.get(`/api/v1/clusters/${c.id}`)).body.status === 'running', 45_000, 'running again');
+  });
+
+  it('puts back a namespace fence deleted behind its back', async () => {
+    const fenced = await startServer({ env: { KUBEKLOUD_RESYNC_SECONDS: '2' } });
+    servers.push(fenced);
+    const { client } = await createTenant(fenced.admin, { cpu: 1, memory: 1 });
+    const c = (await client.request('POST', '/api/v1/clusters/?wait=45', { name: 'fence', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 1 })).body;
+    const net = kc.makeApiClient(NetworkingV1Api);
+    await net.deleteNamespacedNetworkPolicy({ name: 'kubekloud-default-deny', namespace: c.namespace });
+    await core.deleteNamespacedResourceQuota({ name: 'kubekloud-quota', namespace: c.namespace });
+    await eventually(async () => {
+      const back = await net.readNamespacedNetworkPolicy({ name: 'kubekloud-default-deny', namespace: c.namespace }).catch(() => null);
+      const quota = await core.readNamespacedResourceQuota({ name: 'kubekloud-quota', namespace: c.namespace }).catch(() => null);
+      return back !== null && quota !== null;
+    }, 45_000, 'network policy and quota restored');
   });
 
   it('removes a labelled StatefulSet that has no instance row', async () => {

@@ -1,0 +1,583 @@
+// Every command: its words, options, help text with examples, and what it does.
+import { readFileSync } from 'node:fs';
+import { ApiError, KubeKloudClient, type ClusterT, type ClusterWithInstancesT, type CreateClusterT, type InstanceT, type PatchUserT, type TokenT, type UserT } from './client.ts';
+import { configPath, readConfig, resolveProfile, writeConfig } from './config.ts';
+import { details, render, table, type Column, type Format } from './output.ts';
+import { Progress, waitForCluster, waitForClusterGone, WaitFailed } from './wait.ts';
+
+export class UsageError extends Error {}
+
+export type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean; description: string; value?: string };
+export type Values = Record<string, string | boolean | string[] | undefined>;
+
+export type Ctx = {
+  args: string[];
+  values: Values;
+  format: Format;
+  out: (text: string) => void;
+  err: (text: string) => void;
+  client: () => KubeKloudClient;
+};
+
+export type Command = {
+  words: string[];
+  args?: string;
+  summary: string;
+  description?: string;
+  options?: Record<string, OptionSpec>;
+  examples: string[];
+  /** Suggestions for the positional argument in shell completion. */
+  complete?: string[];
+  run(ctx: Ctx): Promise<number | void>;
+};
+
+export const GLOBAL_OPTIONS: Record<string, OptionSpec> = {
+  output: { type: 'string', short: 'o', description: 'Output format: table (default), json or yaml', value: 'FORMAT' },
+  profile: { type: 'string', description: 'Use this profile instead of the current one', value: 'NAME' },
+  help: { type: 'boolean', short: 'h', description: 'Show help for the command' },
+};
+
+const WAIT_OPTIONS: Record<string, OptionSpec> = {
+  wait: { type: 'boolean', short: 'w', description: 'Wait until the instances have converged, showing progress' },
+  timeout: { type: 'string', description: 'Seconds to wait with --wait (default 300)', value: 'SECONDS' },
+};
+const PAGE_OPTIONS: Record<string, OptionSpec> = {
+  limit: { type: 'string', description: 'At most this many (1-500, default 100)', value: 'N' },
+  offset: { type: 'string', description: 'Skip this many', value: 'N' },
+};
+
+// --- argument helpers --------------------------------------------------------
+
+function num(v: unknown, name: string, integer = false): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (typeof v !== 'string' || v.trim() === '' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    throw new UsageError(`--${name} must be ${integer ? 'a whole number' : 'a number'}, not '${String(v)}'`);
+  }
+  return n;
+}
+function required<T>(v: T | undefined, name: string): T {
+  if (v === undefined || v === '') throw new UsageError(`--${name} is required`);
+  return v;
+}
+function positional(ctx: Ctx, i: number, what: string): string {
+  const v = ctx.args[i];
+  if (v === undefined) throw new UsageError(`missing ${what}`);
+  return v;
+}
+function extraArgs(ctx: Ctx, n: number): void {
+  if (ctx.args.length > n) throw new UsageError(`unexpected argument '${ctx.args[n]}'`);
+}
+function idArg(ctx: Ctx, what: string): number {
+  const v = positional(ctx, 0, what.toUpperCase());
+  extraArgs(ctx, 1);
+  if (!/^[1-9][0-9]{0,9}$/.test(v)) throw new UsageError(`${what} must be a numeric id, not '${v}'`);
+  return Number(v);
+}
+function timeoutOf(ctx: Ctx): number {
+  const t = num(ctx.values.timeout, 'timeout', true) ?? 300;
+  if (t < 1 || t > 3600) throw new UsageError('--timeout must be between 1 and 3600 seconds');
+  return t;
+}
+
+/** A cluster by id or by name. */
+async function clusterId(ctx: Ctx): Promise<number> {
+  const v = positional(ctx, 0, 'CLUSTER (id or name)');
+  extraArgs(ctx, 1);
+  if (/^[1-9][0-9]{0,9}$/.test(v)) return Number(v);
+  const { items } = await ctx.client().listClusters({ limit: 500 });
+  const found = items.find((c) => c.name === v);
+  if (!found) throw new ApiError(404, `Cluster '${v}' not found`);
+  return found.id;
+}
+
+// --- rendering ---------------------------------------------------------------
+
+const userColumns: Column<UserT>[] = [
+  ['ID', (u) => u.id],
+  ['USERNAME', (u) => u.username],
+  ['ROLE', (u) => u.role],
+  ['CPU', (u) => `${u.used_cpu}/${u.quota_cpu}`],
+  ['MEMORY', (u) => `${u.used_memory}/${u.quota_memory}`],
+  ['INSTANCES', (u) => `${u.used_instances}/${u.quota_instances}`],
+  ['CREATED', (u) => u.created_at],
+];
+const tokenColumns: Column<TokenT>[] = [
+  ['ID', (t) => t.id],
+  ['NAME', (t) => t.name],
+  ['CREATED', (t) => t.created_at],
+  ['EXPIRES', (t) => t.expires_at],
+  ['LAST USED', (t) => t.last_used_at],
+];
+const clusterColumns: Column<ClusterT>[] = [
+  ['ID', (c) => c.id],
+  ['NAME', (c) => c.name],
+  ['TYPE', (c) => c.instance_type],
+  ['STATUS', (c) => c.status],
+  ['INSTANCES', (c) => c.instance_count],
+  ['CPU', (c) => c.cpu_per_instance],
+  ['MEMORY', (c) => c.memory_per_instance],
+  ['IMAGE', (c) => c.image],
+  ['CREATED', (c) => c.created_at],
+];
+const instanceColumns: Column<InstanceT>[] = [
+  ['ID', (i) => i.id],
+  ['NAME', (i) => i.instance_name],
+  ['STATUS', (i) => i.status],
+  ['DESIRED', (i) => i.desired_status],
+  ['IP', (i) => i.ip],
+  ['NODE', (i) => i.node],
+  ['MESSAGE', (i) => i.message],
+];
+
+function showCluster(ctx: Ctx, c: ClusterWithInstancesT & Record<string, unknown>): void {
+  if (ctx.format !== 'table') return ctx.out(render(c, ctx.format, []));
+  const ports = (c.ports as { port: number; protocol?: string }[]).map((p) => `${p.port}/${p.protocol ?? 'TCP'}`);
+  ctx.out(
+    details([
+      ['ID', c.id],
+      ['Name', c.name],
+      ['Status', c.status],
+      ['Type', c.instance_type],
+      ['Instances', c.instance_count],
+      ['CPU per instance', `${c.cpu_per_instance} cores`],
+      ['Memory per instance', `${c.memory_per_instance} GB`],
+      ['Image', c.image],
+      ['Namespace', c.namespace],
+      ['Ports', ports],
+      ['Service type', c.service_type],
+      ['Volume', c.volume_size === null ? null : `${c.volume_size} GB`],
+      ['Message', c.message],
+      ['Created', c.created_at],
+    ]),
+  );
+  if (c.instances?.length) ctx.out(`\n${table(c.instances, instanceColumns)}`);
+}
+
+function showMessage(ctx: Ctx, m: { message: string; detail?: unknown; wait?: unknown }): void {
+  if (ctx.format !== 'table') return ctx.out(render(m, ctx.format, []));
+  ctx.out(`${m.message}\n`);
+}
+
+/** After an accepted change: wait (when asked), then show the cluster. */
+async function thenWait(ctx: Ctx, id: number, fallback: () => void): Promise<number | void> {
+  if (!ctx.values.wait) return fallback();
+  try {
+    const c = await waitForCluster(ctx.client(), id, timeoutOf(ctx));
+    showCluster(ctx, c as ClusterWithInstancesT & Record<string, unknown>);
+  } catch (e) {
+    if (e instanceof WaitFailed) {
+      ctx.err(`error: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+function parseEnv(list: string[]): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const kv of list) {
+    const i = kv.indexOf('=');
+    if (i < 1) throw new UsageError(`--env takes NAME=VALUE, not '${kv}'`);
+    env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return env;
+}
+function parsePorts(list: string[]): NonNullable<CreateClusterT['ports']> {
+  return list.map((p) => {
+    const m = /^(\d+)(?:\/(tcp|udp))?(?::([a-z0-9-]+))?$/i.exec(p);
+    if (!m) throw new UsageError(`--port takes PORT[/TCP|UDP][:NAME], not '${p}'`);
+    return { port: Number(m[1]), ...(m[2] ? { protocol: m[2].toUpperCase() as 'TCP' | 'UDP' } : {}), ...(m[3] ? { name: m[3] } : {}) };
+  });
+}
+const fileOrText = (v: string) => (v.startsWith('@') ? readFileSync(v.slice(1), 'utf8').trim() : v);
+
+// --- the commands ------------------------------------------------------------
+
+const OPERATIONS = ['start', 'stop', 'suspend', 'resume', 'restart'] as const;
+
+export const COMMANDS: Command[] = [
+  {
+    words: ['login'],
+    summary: 'Check a token against the API and store it as a profile',
+    description: `The profile is kept in ${'$XDG_CONFIG_HOME/kubekloud/config.json'} (or ~/.config/kubekloud/config.json), readable by you only, and becomes the current one.`,
+    options: {
+      url: { type: 'string', description: 'The API address, e.g. https://cloud.example', value: 'URL' },
+      token: { type: 'string', description: 'Your API token (or KUBEKLOUD_TOKEN)', value: 'TOKEN' },
+      name: { type: 'string', description: "Profile name (default: 'default')", value: 'NAME' },
+    },
+    examples: ['kubekloud login --url https://cloud.example --token kk_0123…', 'kubekloud login --url http://127.0.0.1:8000 --token "$ADMIN" --name admin'],
+    async run(ctx) {
+      extraArgs(ctx, 0);
+      const url = required((ctx.values.url as string | undefined) ?? process.env.KUBEKLOUD_URL, 'url');
+      const token = required((ctx.values.token as string | undefined) ?? process.env.KUBEKLOUD_TOKEN, 'token');
+      if (!/^https?:\/\/[^\s/]+/.test(url)) throw new UsageError(`--url must be an http(s) address, not '${url}'`);
+      const name = (ctx.values.name as string | undefined) ?? 'default';
+      const me = await new KubeKloudClient(url, token).me();
+      const cfg = readConfig();
+      cfg.profiles[name] = { url: url.replace(/\/+$/, ''), token, username: me.username };
+      cfg.current = name;
+      writeConfig(cfg);
+      ctx.out(`Logged in to ${url} as ${me.username} (${me.role}); profile '${name}' saved in ${configPath()}\n`);
+    },
+  },
+  {
+    words: ['profiles'],
+    summary: 'List the stored profiles (* marks the current one)',
+    examples: ['kubekloud profiles', 'kubekloud profiles -o json'],
+    async run(ctx) {
+      extraArgs(ctx, 0);
+      const cfg = readConfig();
+      const rows = Object.entries(cfg.profiles).map(([name, p]) => ({ current: cfg.current === name, name, url: p.url, username: p.username ?? null }));
+      ctx.out(render(rows, ctx.format, [['CURRENT', (r) => (r.current ? '*' : '')], ['NAME', (r) => r.name], ['URL', (r) => r.url], ['USER', (r) => r.username]]));
+    },
+  },
+  {
+    words: ['profiles', 'list'],
+    summary: 'List the stored profiles',
+    examples: ['kubekloud profiles list'],
+    async run(ctx) {
+      return COMMANDS.find((c) => c.words.join(' ') === 'profiles')!.run(ctx);
+    },
+  },
+  {
+    words: ['profiles', 'use'],
+    args: 'NAME',
+    summary: 'Make a stored profile the current one',
+    examples: ['kubekloud profiles use admin'],
+    async run(ctx) {
+      const name = positional(ctx, 0, 'NAME');
+      extraArgs(ctx, 1);
+      const cfg = readConfig();
+      if (!cfg.profiles[name]) throw new UsageError(`no profile named '${name}'; stored: ${Object.keys(cfg.profiles).join(', ') || 'none'}`);
+      cfg.current = name;
+      writeConfig(cfg);
+      ctx.out(`Now using profile '${name}' (${cfg.profiles[name].url})\n`);
+    },
+  },
+  {
+    words: ['profiles', 'delete'],
+    args: 'NAME',
+    summary: 'Forget a stored profile and its token',
+    examples: ['kubekloud profiles delete old'],
+    async run(ctx) {
+      const name = positional(ctx, 0, 'NAME');
+      extraArgs(ctx, 1);
+      const cfg = readConfig();
+      if (!cfg.profiles[name]) throw new UsageError(`no profile named '${name}'`);
+      delete cfg.profiles[name];
+      if (cfg.current === name) cfg.current = null;
+      writeConfig(cfg);
+      ctx.out(`Profile '${name}' deleted\n`);
+    },
+  },
+  {
+    words: ['whoami'],
+    summary: 'Show the user the current token belongs to',
+    examples: ['kubekloud whoami', 'kubekloud whoami -o json'],
+    async run(ctx) {
+      extraArgs(ctx, 0);
+      ctx.out(render(await ctx.client().me(), ctx.format, userColumns));
+    },
+  },
+  {
+    words: ['quota'],
+    summary: 'Show your quota: used, total and available',
+    examples: ['kubekloud quota', 'kubekloud quota -o json'],
+    async run(ctx) {
+      extraArgs(ctx, 0);
+      const q = await ctx.client().quota();
+      if (ctx.format !== 'table') return ctx.out(render(q, ctx.format, []));
+      const rows = [
+        { r: 'cpu (cores)', u: q.used_cpu, t: q.total_cpu, a: q.available_cpu },
+        { r: 'memory (GB)', u: q.used_memory, t: q.total_memory, a: q.available_memory },
+        { r: 'instances', u: q.used_instances, t: q.total_instances, a: q.available_instances },
+      ];
+      ctx.out(table(rows, [['RESOURCE', (x) => x.r], ['USED', (x) => x.u], ['TOTAL', (x) => x.t], ['AVAILABLE', (x) => x.a]]));
+    },
+  },
+
+  // users (admin)
+  {
+    words: ['users', 'list'],
+    summary: 'List users with their quotas and usage (admin)',
+    options: PAGE_OPTIONS,
+    examples: ['kubekloud users list', 'kubekloud users list --limit 20 --offset 20 -o yaml'],
+    async run(ctx) {
+      extraArgs(ctx, 0);
+      const users = await ctx.client().listUsers({ limit: num(ctx.values.limit, 'limit', true), offset: num(ctx.values.offset, 'offset', true) });
+      ctx.out(render(users, ctx.format, userColumns));
+    },
+  },
+  {
+    words: ['users', 'create'],
+    args: 'USERNAME',
+    summary: 'Create a user with a quota; prints their token once (admin)',
+    options: {
+      cpu: { type: 'string', description: 'CPU quota in cores (required)', value: 'CORES' },
+      memory: { type: 'string', description: 'Memory quota in GB (required)', value: 'GB' },
+      instances: { type: 'string', description: 'Instance quota (default 10)', value: 'N' },
+      role: { type: 'string', description: 'user (default) or admin', value: 'ROLE' },
+      token: { type: 'string', description: 'Use this token (16+ characters) instead of a generated one', value: 'TOKEN' },
+    },
+    examples: ['kubekloud users create alice --cpu 8 --memory 16 --instances 20', 'kubekloud users create ops --cpu 1 --memory 1 --role admin -o json'],
+    async run(ctx) {
+      const username = positional(ctx, 0, 'USERNAME');
+      extraArgs(ctx, 1);
+      const v = ctx.values;
+      const u = await ctx.client().createUser({
+        username,
+        quota_cpu: required(num(v.cpu, 'cpu'), 'cpu'),
+        quota_memory: required(num(v.memory, 'memory'), 'memory'),
+        ...(v.instances !== undefined ? { quota_instances: num(v.instances, 'instances', true) } : {}),
+        ...(v.role !== undefined ? { role: v.role as 'admin' | 'user' } : {}),
+        ...(v.token !== undefined ? { token: v.token as string } : {}),
+      });
+      if (ctx.format !== 'table') return ctx.out(render(u, ctx.format, []));
+      ctx.out(table([u], userColumns));
+      ctx.out(`\nToken (shown once): ${u.token}\n`);
+    },
+  },
+  {
+    words: ['users', 'update'],
+    args: 'ID',
+    summary: "Change a user's quotas or role (admin)",
+    options: {
+      cpu: { type: 'string', description: 'CPU quota in cores', value: 'CORES' },
+      memory: { type: 'string', description: 'Memory quota in GB', value: 'GB' },
+      instances: { type: 'string', description: 'Instance quota', value: 'N' },
+      role: { type: 'string', description: 'user or admin', value: 'ROLE' },
+    },
+    examples: ['kubekloud users update 2 --cpu 16', 'kubekloud users update 2 --memory 32 --instances 40 --role user'],
+    async run(ctx) {
+      const id = idArg(ctx, 'user id');
+      const v = ctx.values;
+      const patch: PatchUserT = {
+        ...(v.cpu !== undefined ? { quota_cpu: num(v.cpu, 'cpu') } : {}),
+        ...(v.memory !== undefined ? { quota_memory: num(v.memory, 'memory') } : {}),
+        ...(v.instances !== undefined ? { quota_instances: num(v.instances, 'instances', true) } : {}),
+        ...(v.role !== undefined ? { role: v.role as 'admin' | 'user' } : {}),
+      };
+      if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give --cpu, --memory, --instances or --role');
+      ctx.out(render(await ctx.client().patchUser(id, patch), ctx.format, userColumns));
+    },
+  },
+  {
+    words: ['users', 'delete'],
+    args: 'ID',
+    summary: 'Delete a user who owns no clusters (admin)',
+    examples: ['kubekloud users delete 2'],
+    async run(ctx) {
+      showMessage(ctx, await ctx.client().deleteUser(idArg(ctx, 'user id')));
+    },
+  },
+
+  // tokens
+  {
+    words: ['tokens', 'list'],
+    summary: 'List your named tokens',
+    examples: ['kubekloud tokens list', 'kubekloud tokens list -o json'],
+    async run(ctx) {
+      extraArgs(ctx, 0);
+      ctx.out(render(await ctx.client().listTokens(), ctx.format, tokenColumns));
+    },
+  },
+  {
+    words: ['tokens', 'create'],
+    args: 'NAME',
+    summary: 'Create a named token; prints it once',
+    options: { 'expires-in-days': { type: 'string', description: 'Expire after this many days (1-3650)', value: 'DAYS' } },
+    examples: ['kubekloud tokens create ci --expires-in-days 30', 'TOKEN=$(kubekloud tokens create deploy -o json | jq -r .token)'],
+    async run(ctx) {
+      const name = positional(ctx, 0, 'NAME');
+      extraArgs(ctx, 1);
+      const days = num(ctx.values['expires-in-days'], 'expires-in-days', true);
+      const t = await ctx.client().createToken({ name, ...(days !== undefined ? { expires_in_days: days } : {}) });
+      if (ctx.format !== 'table') return ctx.out(render(t, ctx.format, []));
+      ctx.out(table([t], tokenColumns));
+      ctx.out(`\nToken (shown once): ${t.token}\n`);
+    },
+  },
+  {
+    words: ['tokens', 'revoke'],
+    args: 'ID',
+    summary: 'Revoke one of your tokens',
+    examples: ['kubekloud tokens revoke 5'],
+    async run(ctx) {
+      showMessage(ctx, await ctx.client().revokeToken(idArg(ctx, 'token id')));
+    },
+  },
+
+  // clusters
+  {
+    words: ['clusters', 'list'],
+    summary: 'List your clusters',
+    options: PAGE_OPTIONS,
+    examples: ['kubekloud clusters list', 'kubekloud clusters list -o json | jq ".[].name"'],
+    async run(ctx) {
+      extraArgs(ctx, 0);
+      const { items } = await ctx.client().listClusters({ limit: num(ctx.values.limit, 'limit', true), offset: num(ctx.values.offset, 'offset', true) });
+      ctx.out(render(items, ctx.format, clusterColumns));
+    },
+  },
+  {
+    words: ['clusters', 'create'],
+    args: 'NAME',
+    summary: 'Create a cluster of VMs or containers (quota is reserved at once)',
+    options: {
+      type: { type: 'string', description: 'vm or container (required)', value: 'TYPE' },
+      cpu: { type: 'string', description: 'Cores per instance, fractions allowed (required)', value: 'CORES' },
+      memory: { type: 'string', description: 'GB per instance (required)', value: 'GB' },
+      count: { type: 'string', short: 'n', description: 'Number of instances, 1-100 (default 1)', value: 'N' },
+      image: { type: 'string', description: 'Image reference (default per type)', value: 'IMAGE' },
+      port: { type: 'string', short: 'p', multiple: true, description: 'Expose a port; repeatable', value: 'PORT[/TCP|UDP][:NAME]' },
+      'service-type': { type: 'string', description: 'ClusterIP (default), NodePort or LoadBalancer', value: 'TYPE' },
+      volume: { type: 'string', description: 'GB of persistent volume per instance', value: 'GB' },
+      env: { type: 'string', short: 'e', multiple: true, description: 'Environment variable (containers); repeatable', value: 'NAME=VALUE' },
+      'ssh-key': { type: 'string', multiple: true, description: 'SSH public key (VMs), or @FILE; repeatable', value: 'KEY' },
+      'user-data': { type: 'string', description: 'cloud-init user data (VMs), or @FILE', value: 'TEXT' },
+      ...WAIT_OPTIONS,
+    },
+    examples: [
+      'kubekloud clusters create web --type container --cpu 0.5 --memory 1 --count 3 --port 8080 --wait',
+      'kubekloud clusters create app --type container --cpu 1 --memory 2 --image registry.example/team/app:1.4 -e MODE=production --volume 5',
+      'kubekloud clusters create build --type vm --cpu 2 --memory 4 --ssh-key @$HOME/.ssh/id_ed25519.pub',
+    ],
+    async run(ctx) {
+      const name = positional(ctx, 0, 'NAME');
+      extraArgs(ctx, 1);
+      const v = ctx.values;
+      const type = required(v.type as string | undefined, 'type');
+      if (type !== 'vm' && type !== 'container') throw new UsageError(`--type must be vm or container, not '${type}'`);
+      const body: CreateClusterT = {
+        name,
+        instance_type: type,
+        cpu_per_instance: required(num(v.cpu, 'cpu'), 'cpu'),
+        memory_per_instance: required(num(v.memory, 'memory'), 'memory'),
+        instance_count: num(v.count, 'count', true) ?? 1,
+        ...(v.image !== undefined ? { image: v.image as string } : {}),
+        ...(v.port ? { ports: parsePorts(v.port as string[]) } : {}),
+        ...(v['service-type'] !== undefined ? { service_type: v['service-type'] as 'ClusterIP' } : {}),
+        ...(v.volume !== undefined ? { volume_size: num(v.volume, 'volume', true) } : {}),
+        ...(v.env ? { env: parseEnv(v.env as string[]) } : {}),
+        ...(v['ssh-key'] ? { ssh_keys: (v['ssh-key'] as string[]).map(fileOrText) } : {}),
+        ...(v['user-data'] !== undefined ? { user_data: fileOrText(v['user-data'] as string) } : {}),
+      };
+      if (v.wait) timeoutOf(ctx);
+      const c = await ctx.client().createCluster(body);
+      if (v.wait && ctx.format === 'table') ctx.err(`Cluster '${c.name}' created (id ${c.id}); waiting for its instances\n`);
+      return thenWait(ctx, c.id, () => showCluster(ctx, c));
+    },
+  },
+  {
+    words: ['clusters', 'get'],
+    args: 'CLUSTER',
+    summary: 'Show a cluster (by id or name) with its instances',
+    examples: ['kubekloud clusters get 1', 'kubekloud clusters get web -o yaml'],
+    async run(ctx) {
+      showCluster(ctx, (await ctx.client().getCluster(await clusterId(ctx))) as ClusterWithInstancesT & Record<string, unknown>);
+    },
+  },
+  {
+    words: ['clusters', 'scale'],
+    args: 'CLUSTER',
+    summary: 'Change the number of instances (scale-in removes the highest-numbered)',
+    options: { count: { type: 'string', short: 'n', description: 'The new number of instances (required)', value: 'N' }, ...WAIT_OPTIONS },
+    examples: ['kubekloud clusters scale web --count 5 --wait', 'kubekloud clusters scale 1 -n 1'],
+    async run(ctx) {
+      const count = required(num(ctx.values.count, 'count', true), 'count');
+      if (ctx.values.wait) timeoutOf(ctx);
+      const id = await clusterId(ctx);
+      const c = await ctx.client().scaleCluster(id, { instance_count: count });
+      return thenWait(ctx, id, () => showCluster(ctx, c));
+    },
+  },
+  ...(['suspend', 'resume'] as const).map(
+    (action): Command => ({
+      words: ['clusters', action],
+      args: 'CLUSTER',
+      summary: action === 'suspend' ? 'Suspend every running instance of a cluster' : 'Resume every suspended instance of a cluster',
+      options: WAIT_OPTIONS,
+      examples: [`kubekloud clusters ${action} web`, `kubekloud clusters ${action} 1 --wait --timeout 120`],
+      async run(ctx) {
+        if (ctx.values.wait) timeoutOf(ctx);
+        const id = await clusterId(ctx);
+        const m = action === 'suspend' ? await ctx.client().suspendCluster(id) : await ctx.client().resumeCluster(id);
+        if (ctx.format === 'table' || !ctx.values.wait) showMessage(ctx, m);
+        return thenWait(ctx, id, () => {});
+      },
+    }),
+  ),
+  {
+    words: ['clusters', 'delete'],
+    args: 'CLUSTER',
+    summary: 'Delete a cluster, its instances and namespace; releases its quota',
+    options: WAIT_OPTIONS,
+    examples: ['kubekloud clusters delete web', 'kubekloud clusters delete 1 --wait'],
+    async run(ctx) {
+      const timeout = ctx.values.wait ? timeoutOf(ctx) : 0;
+      const id = await clusterId(ctx);
+      showMessage(ctx, await ctx.client().deleteCluster(id));
+      if (!ctx.values.wait) return;
+      try {
+        await waitForClusterGone(ctx.client(), id, timeout);
+      } catch (e) {
+        if (!(e instanceof WaitFailed)) throw e;
+        ctx.err(`error: ${e.message}\n`);
+        return 1;
+      }
+    },
+  },
+
+  // instances
+  {
+    words: ['instances', 'get'],
+    args: 'ID',
+    summary: 'Show an instance',
+    examples: ['kubekloud instances get 4', 'kubekloud instances get 4 -o json'],
+    async run(ctx) {
+      ctx.out(render(await ctx.client().getInstance(idArg(ctx, 'instance id')), ctx.format, instanceColumns));
+    },
+  },
+  ...OPERATIONS.map(
+    (op): Command => ({
+      words: ['instances', op],
+      args: 'ID',
+      summary: `${op[0]!.toUpperCase()}${op.slice(1)} an instance`,
+      description: "Judged against what the instance was last asked to be; with --wait the API answers once it has converged.",
+      options: WAIT_OPTIONS,
+      examples: [`kubekloud instances ${op} 4`, `kubekloud instances ${op} 4 --wait`],
+      async run(ctx) {
+        const id = idArg(ctx, 'instance id');
+        const timeout = ctx.values.wait ? Math.min(timeoutOf(ctx), 600) : undefined;
+        let progress: Progress | undefined;
+        if (timeout !== undefined) {
+          progress = new Progress();
+          progress.update(`instance ${id}: ${op} requested, waiting up to ${timeout} s`);
+        }
+        let m;
+        try {
+          m = await ctx.client().operateInstance(id, op, timeout);
+        } finally {
+          progress?.done();
+        }
+        if (m.wait && !m.wait.converged) {
+          const i = await ctx.client().getInstance(id).catch(() => null);
+          ctx.err(`error: instance ${i?.instance_name ?? id} did not converge${m.wait.failed ? ' (failed' : ` within ${timeout} s (`}${i ? `status ${i.status}${i.message ? `: ${i.message}` : ''}` : ''})\n`);
+          return 1;
+        }
+        if (ctx.format !== 'table') return ctx.out(render(m, ctx.format, []));
+        const i = timeout !== undefined ? await ctx.client().getInstance(id) : null;
+        ctx.out(`${m.message}${i ? `; now ${i.status}` : ''}\n`);
+      },
+    }),
+  ),
+];
+
+export const GROUPS: Record<string, string> = {
+  users: 'Manage users and their quotas (admin)',
+  tokens: 'Manage your API tokens',
+  clusters: 'Create, inspect, scale, suspend, resume and delete clusters',
+  instances: 'Inspect and operate single instances',
+  profiles: 'Stored logins: list, use, delete',
+};
