@@ -6,7 +6,7 @@ import type { Kube } from '../kube/client.ts';
 import { capMessage, type KubeError } from '../kube/errors.ts';
 import { startListWatch, type ListWatchHandle, type WatchedObject } from '../kube/listWatch.ts';
 import type { Db } from '../store/db.ts';
-import { recordObservation, type Observation } from '../store/observations.ts';
+import { recordAddress, recordObservation, type Observation } from '../store/observations.ts';
 import { requestInstanceSync } from '../store/work.ts';
 
 
@@ -53,6 +53,16 @@ export function observePod(pod: WatchedObject): Observation {
   const nodeName = (pod.spec as { nodeName?: unknown } | undefined)?.nodeName;
   const node = typeof nodeName === 'string' ? nodeName.slice(0, 253) : null;
   return { present: true, phase, ready, ip, node, message: message ?? '', conditions };
+}
+
+const IP = /^[0-9a-fA-F.:]{2,45}$/;
+
+/** The address and node of a running VM, from its VirtualMachineInstance. */
+export function vmiAddress(vmi: WatchedObject): { ip: string | null; node: string | null } {
+  const status = (vmi.status ?? {}) as { nodeName?: unknown; interfaces?: { ipAddress?: unknown }[] };
+  const ip = status.interfaces?.map((i) => i.ipAddress).find((a): a is string => typeof a === 'string' && IP.test(a)) ?? null;
+  const node = typeof status.nodeName === 'string' ? status.nodeName.slice(0, 253) : null;
+  return { ip, node };
 }
 
 export function observeVm(vm: WatchedObject): Observation {
@@ -171,8 +181,29 @@ export function startObservers(d: ObserverDeps): ListWatchHandle[] {
     },
   });
 
+  const vmis = startListWatch(d.kube, {
+    apiVersion: 'kubevirt.io/v1',
+    kind: 'VirtualMachineInstance',
+    path: '/apis/kubevirt.io/v1/virtualmachineinstances',
+    labelSelector: d.selector,
+    onError: d.onError,
+    onSync: async (items) => {
+      for (const vmi of items) {
+        const id = instanceIdOf(vmi);
+        if (id !== null) await recordAddress(d.db, id, vmiAddress(vmi).ip, vmiAddress(vmi).node);
+      }
+    },
+    onEvent: async (type, vmi) => {
+      const id = instanceIdOf(vmi);
+      if (id === null) return;
+      const a = type === 'DELETED' ? { ip: null, node: null } : vmiAddress(vmi);
+      await recordAddress(d.db, id, a.ip, a.node);
+    },
+  });
+
   return [
     pods,
+    vmis,
     workload('apps/v1', 'StatefulSet', '/apis/apps/v1/statefulsets', 'container'),
     workload('kubevirt.io/v1', 'VirtualMachine', '/apis/kubevirt.io/v1/virtualmachines', 'vm'),
   ];

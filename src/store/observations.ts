@@ -41,7 +41,7 @@ export async function recordObservation(db: Db, instanceId: number, o: Observati
   return db.transaction(async (tx) => {
     const updated = await tx.query(
       `UPDATE instances SET obs_present = $2, obs_phase = $3, obs_ready = $4, obs_vm_status = $5,
-              ip = $6, node = $7, message = COALESCE($8, message), conditions = COALESCE($9, conditions)
+              ip = CASE WHEN $10 THEN $6 ELSE ip END, node = CASE WHEN $10 THEN $7 ELSE node END, message = COALESCE($8, message), conditions = COALESCE($9, conditions)
         WHERE id = $1 RETURNING id`,
       [
         instanceId,
@@ -53,9 +53,20 @@ export async function recordObservation(db: Db, instanceId: number, o: Observati
         o.node ?? null,
         o.message ?? null,
         o.conditions ? JSON.stringify(o.conditions) : null,
+        // VM observations carry no address (it is on the VMI): keep the one recorded.
+        o.ip !== undefined || o.node !== undefined,
       ],
     );
     if (updated.length === 0) return null;
     return refreshStatus(tx, instanceId);
   });
+}
+
+/** A VM's address and node live on its VirtualMachineInstance, not on the VM. */
+export async function recordAddress(db: Db, instanceId: number, ip: string | null, node: string | null): Promise<void> {
+  await db.query('UPDATE instances SET ip = $2, node = $3, updated_at = now() WHERE id = $1 AND (ip IS DISTINCT FROM $2 OR node IS DISTINCT FROM $3)', [
+    instanceId,
+    ip,
+    node,
+  ]);
 }

@@ -1,6 +1,6 @@
 // The earlier service's clients keep working: the same walk, over HTTP, with
 // the server as a real process on PostgreSQL and the real control plane.
-import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../support/api.ts';
 import { eventually, loadTestKubeConfig } from '../support/kube.ts';
@@ -142,5 +142,28 @@ describe('the VM walk', () => {
     expect(del.body.wait.converged).toBe(true);
     expect((await client.get(`/api/v1/clusters/${c.id}`)).status).toBe(404);
     expect((await client.get('/api/v1/users/me/quota')).body).toMatchObject({ used_cpu: 0, used_memory: 0, used_instances: 0 });
+  });
+});
+
+describe('VM addresses', () => {
+  it('come from the VirtualMachineInstance', async () => {
+    const { client } = await createTenant(server.admin, { cpu: 1, memory: 1 });
+    const c = (await client.request('POST', '/api/v1/clusters/?wait=45', { name: 'addr', instance_type: 'vm', cpu_per_instance: 1, memory_per_instance: 1, instance_count: 1 })).body;
+    const id = c.instances[0].id;
+    // What virt-controller would create for a running VM (the plane has no KubeVirt controllers).
+    const vmi = {
+      apiVersion: 'kubevirt.io/v1',
+      kind: 'VirtualMachineInstance',
+      metadata: { name: 'addr-1', namespace: c.namespace, labels: { 'app.kubernetes.io/managed-by': 'kubekloud', 'kubekloud.io/installation': server.installation, 'kubekloud.io/instance': String(id) } },
+      spec: { domain: { devices: {} } },
+    };
+    await custom.createNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace: c.namespace, plural: 'virtualmachineinstances', body: vmi });
+    await custom.patchNamespacedCustomObjectStatus(
+      { group: 'kubevirt.io', version: 'v1', namespace: c.namespace, plural: 'virtualmachineinstances', name: 'addr-1', body: { status: { nodeName: 'kk-node-1', interfaces: [{ name: 'default', ipAddress: '10.244.1.7' }] } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await eventually(async () => (await client.get(`/api/v1/instances/${id}`)).body.ip === '10.244.1.7', 30_000, 'VM address recorded');
+    const inst = (await client.get(`/api/v1/instances/${id}`)).body;
+    expect(inst).toMatchObject({ ip: '10.244.1.7', node: 'kk-node-1', status: 'running' });
   });
 });
