@@ -93,31 +93,37 @@ const completionCommand: Command = {
   },
 };
 
+/** Global options that take a value, so the value is not taken for a command word. */
+const VALUED = new Set(Object.entries(GLOBAL_OPTIONS).flatMap(([k, o]) => (o.type === 'string' ? [`--${k}`, ...(o.short ? [`-${o.short}`] : [])] : [])));
+
+/** Indices of the leading words (at most two), skipping global options and their values. */
+function wordIndices(argv: string[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < argv.length && out.length < 2; i++) {
+    const a = argv[i]!;
+    if (a === '--') break;
+    if (a.startsWith('-')) {
+      if (VALUED.has(a)) i++;
+      else if (out.length > 0) break;
+      continue;
+    }
+    out.push(i);
+  }
+  return out;
+}
+
 /** The longest run of leading words naming a command. */
 function findCommand(argv: string[]): { command?: Command; rest: string[]; group?: string } {
   const all = [...COMMANDS, completionCommand];
-  const words: string[] = [];
-  for (const a of argv) {
-    if (a.startsWith('-')) break;
-    words.push(a);
-    if (words.length === 2) break;
-  }
+  const idx = wordIndices(argv);
+  const words = idx.map((i) => argv[i]!);
+  const drop = (n: number) => argv.filter((_, i) => !idx.slice(0, n).includes(i));
   for (let n = words.length; n > 0; n--) {
     const c = all.find((x) => x.words.length === n && x.words.every((w, i) => w === words[i]));
-    if (c) return { command: c, rest: dropWords(argv, n) };
+    if (c) return { command: c, rest: drop(n) };
   }
-  if (words[0] && GROUPS[words[0]]) return { group: words[0], rest: dropWords(argv, 1) };
+  if (words[0] && GROUPS[words[0]]) return { group: words[0], rest: drop(1) };
   return { rest: argv };
-}
-function dropWords(argv: string[], n: number): string[] {
-  const out = [...argv];
-  for (let dropped = 0, i = 0; dropped < n && i < out.length; ) {
-    if (!out[i]!.startsWith('-')) {
-      out.splice(i, 1);
-      dropped++;
-    } else i++;
-  }
-  return out;
 }
 
 export async function main(argv: string[], io = { out: (s: string) => void process.stdout.write(s), err: (s: string) => void process.stderr.write(s) }): Promise<number> {
