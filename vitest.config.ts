@@ -1,11 +1,13 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // One suite: pure unit tests, store tests on PGlite / PostgreSQL, and tests that
 // drive the real local control plane, which the global setup brings up (or reuses).
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    globalSetup: ['test/setup/plane.ts'],
+    // Fault injection runs on a plane of its own: `npm run test:faults`.
+    exclude: ['test/faults/**', ...configDefaults.exclude],
+    globalSetup: ['test/setup/plane.ts', 'test/setup/console.ts'],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',

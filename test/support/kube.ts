@@ -5,8 +5,13 @@ import { KubeConfig, type User } from '@kubernetes/client-node';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** Admin kubeconfig written by `npm run cluster:up` and by the test global setup. */
-export const testKubeconfigPath = join(repoRoot, '.kubekloud', 'local', 'kubeconfig');
+/**
+ * Admin kubeconfig written by `npm run cluster:up` and by the test global setup
+ * (of the plane in KUBEKLOUD_PLANE_DIR when set, as for `npm run test:faults`).
+ */
+export const testKubeconfigPath = process.env.KUBEKLOUD_PLANE_DIR
+  ? join(resolve(repoRoot, process.env.KUBEKLOUD_PLANE_DIR), 'kubeconfig')
+  : join(repoRoot, '.kubekloud', 'local', 'kubeconfig');
 
 /** A KubeConfig for the local control plane, acting as its admin (group system:masters). */
 export function loadTestKubeConfig(): KubeConfig {

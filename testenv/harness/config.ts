@@ -10,8 +10,14 @@ export const testenvDir = join(repoRoot, 'testenv');
 export const stagesDir = join(testenvDir, 'stages');
 export const crdsDir = join(testenvDir, 'crds');
 
-/** Everything of a running plane lives here; `.kubekloud/` is ignored by git. */
-export const stateDir = join(repoRoot, '.kubekloud', 'local');
+/** The default plane's directory (the one `npm run cluster:up` and `npm test` use). */
+export const defaultStateDir = join(repoRoot, '.kubekloud', 'local');
+/**
+ * Everything of a running plane lives here; `.kubekloud/` is ignored by git.
+ * KUBEKLOUD_PLANE_DIR (relative to the repository, or absolute) gives a second
+ * plane its own state, so it can run beside the default one on other ports.
+ */
+export const stateDir = process.env.KUBEKLOUD_PLANE_DIR ? resolve(repoRoot, process.env.KUBEKLOUD_PLANE_DIR) : defaultStateDir;
 export const statePath = join(stateDir, 'state.json');
 export const kubeconfigPath = join(stateDir, 'kubeconfig');
 export const logsDir = join(stateDir, 'logs');

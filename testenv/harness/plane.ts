@@ -36,6 +36,8 @@ export interface ComponentState {
   port: number;
   log: string;
   startedAt: string;
+  /** Arguments after the component name, so one component can be restarted alone. */
+  args?: string[];
 }
 
 export interface PlaneState {
@@ -213,10 +215,10 @@ async function waitFor(
   }
 }
 
-function start(binary: string, name: ComponentName, port: number, args: string[]): Running {
+function start(binary: string, name: ComponentName, port: number, args: string[], append = false): Running {
   mkdirSync(logsDir, { recursive: true });
   const log = join(logsDir, `${name}.log`);
-  const fd = openSync(log, 'w');
+  const fd = openSync(log, append ? 'a' : 'w');
   const child = spawn(binary, [name, ...args], {
     cwd: runDir,
     detached: true,
@@ -225,7 +227,7 @@ function start(binary: string, name: ComponentName, port: number, args: string[]
   });
   closeSync(fd);
   if (!child.pid) throw new PlaneError(`could not start ${name} (${binary})`);
-  const r: Running = { name, pid: child.pid, port, log, startedAt: new Date().toISOString() };
+  const r: Running = { name, pid: child.pid, port, log, startedAt: new Date().toISOString(), args };
   child.on('exit', (code, signal) => {
     r.exited = code ?? signal ?? 'unknown';
   });
@@ -554,4 +556,91 @@ export async function ensurePlane(opts: UpOptions = {}): Promise<{ kubeconfigPat
 
 export async function stopPlane(): Promise<void> {
   await down({ log: () => {} });
+}
+
+// --- One component at a time (fault tests) ---------------------------------
+
+/** Is one component answering its health endpoint? */
+async function componentHealthy(s: PlaneState, name: ComponentName): Promise<boolean> {
+  const p = s.ports;
+  switch (name) {
+    case 'etcd':
+      return probe(`http://127.0.0.1:${p.etcd}/health`);
+    case 'kube-apiserver':
+      return apiReady(s);
+    case 'kube-controller-manager':
+      return probe(`https://127.0.0.1:${p.controllerManager}/healthz`, { insecure: true });
+    case 'kube-scheduler':
+      return probe(`https://127.0.0.1:${p.scheduler}/healthz`, { insecure: true });
+    case 'kwok':
+      return probe(`http://127.0.0.1:${p.kwok}/healthz`);
+  }
+}
+
+function recorded(name: ComponentName): { s: PlaneState; c: ComponentState } {
+  const s = readState();
+  const c = s?.components.find((x) => x.name === name);
+  if (!s || !c) throw new PlaneError(`no ${name} recorded in ${statePath}: is the plane up?`);
+  return { s, c };
+}
+
+/**
+ * Kill one component of this plane (the one in KUBEKLOUD_PLANE_DIR's state):
+ * SIGKILL by default, as a crash; SIGTERM to stop it cleanly. Waits until it is gone.
+ */
+export async function killComponent(name: ComponentName, signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL'): Promise<void> {
+  const { c } = recorded(name);
+  if (!componentAlive(c)) return;
+  try {
+    process.kill(c.pid, signal);
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + 15_000;
+  while (isAlive(c.pid)) {
+    if (Date.now() > deadline) {
+      try {
+        process.kill(c.pid, 'SIGKILL');
+      } catch {
+        /* gone */
+      }
+    }
+    await sleep(20);
+  }
+}
+
+/**
+ * Start one component again with the arguments it was first started with,
+ * and wait until it answers its health endpoint (and, for etcd, until the API
+ * server is ready again). A component that is still alive is left alone.
+ */
+export async function startComponent(name: ComponentName, timeoutMs = 90_000): Promise<ComponentState> {
+  const { s, c } = recorded(name);
+  if (componentAlive(c)) return c;
+  if (!c.args) throw new PlaneError(`${name} was started by an older harness that did not record its arguments; restart the plane`);
+  const r = start(s.binary, name, c.port, c.args, true);
+  const fresh = readState() ?? s;
+  fresh.components = fresh.components.map((x) => (x.name === name ? (({ exited: _e, ...rest }) => rest)(r) : x));
+  writeState(fresh);
+  await waitFor(`${name} to be healthy again`, () => componentHealthy(fresh, name), [r], timeoutMs);
+  if (name === 'etcd') await waitFor('kube-apiserver to be ready after etcd came back', () => apiReady(fresh), [], timeoutMs);
+  return fresh.components.find((x) => x.name === name)!;
+}
+
+/** Kill one component (SIGKILL unless told), keep it down for downForMs, start it again. */
+export async function restartComponent(
+  name: ComponentName,
+  opts: { downForMs?: number; signal?: 'SIGKILL' | 'SIGTERM' } = {},
+): Promise<{ downMs: number; readyMs: number }> {
+  const began = Date.now();
+  await killComponent(name, opts.signal ?? 'SIGKILL');
+  if (opts.downForMs) await sleep(opts.downForMs);
+  const restarting = Date.now();
+  await startComponent(name);
+  return { downMs: restarting - began, readyMs: Date.now() - restarting };
+}
+
+/** Names of the recorded components that are not running. */
+export function deadComponents(s = readState()): ComponentName[] {
+  return (s?.components ?? []).filter((c) => !componentAlive(c)).map((c) => c.name);
 }
