@@ -1,0 +1,274 @@
+// Create a cluster: the form checks what the API checks, shows what the
+// request would use of the quota and what would remain, and keeps its input
+// when the API refuses it (with the API's words beside the fields).
+import { useEffect, useState } from 'react';
+import { ApiError, get, post, type Cluster, type Quota } from '../api.ts';
+import { Alert, Field, fmt, navigate, PageTitle, UsageBar } from '../ui.tsx';
+
+const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const IMAGE = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const SSH_KEY = /^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) [A-Za-z0-9+/=]+( [^\n\r]*)?$/;
+
+type Form = {
+  name: string;
+  instance_type: 'container' | 'vm';
+  cpu_per_instance: string;
+  memory_per_instance: string;
+  instance_count: string;
+  image: string;
+  service_type: string;
+  ports: string;
+  volume_size: string;
+  env: string;
+  ssh_keys: string;
+  user_data: string;
+};
+const EMPTY: Form = {
+  name: '',
+  instance_type: 'container',
+  cpu_per_instance: '0.5',
+  memory_per_instance: '1',
+  instance_count: '1',
+  image: '',
+  service_type: 'ClusterIP',
+  ports: '',
+  volume_size: '',
+  env: '',
+  ssh_keys: '',
+  user_data: '',
+};
+
+const lines = (s: string) => s.split('\n').map((l) => l.trim()).filter(Boolean);
+const decimal = (s: string) => /^\d+(\.\d+)?$/.test(s.trim()) ? Number(s) : NaN;
+
+/** The request body, and what is wrong with the form by field (the API's own rules). */
+export function check(f: Form): { body: Record<string, unknown>; errors: Partial<Record<keyof Form, string>> } {
+  const errors: Partial<Record<keyof Form, string>> = {};
+  const body: Record<string, unknown> = { name: f.name.trim(), instance_type: f.instance_type };
+  const name = f.name.trim();
+  if (!name) errors.name = 'A name is needed.';
+  else if (name.length > 40) errors.name = `At most 40 characters (this is ${name.length}).`;
+  else if (!NAME.test(name)) errors.name = 'Lower-case letters, digits and hyphens, starting and ending with a letter or digit (a DNS-1123 label).';
+
+  const cpu = decimal(f.cpu_per_instance);
+  if (!(cpu > 0)) errors.cpu_per_instance = 'A number of cores above 0, such as 0.5.';
+  else if (Math.abs(cpu * 1000 - Math.round(cpu * 1000)) > 1e-6) errors.cpu_per_instance = 'In steps of 0.001 core.';
+  else if (cpu > 1_000_000) errors.cpu_per_instance = 'Too large.';
+  else body.cpu_per_instance = cpu;
+
+  const mem = decimal(f.memory_per_instance);
+  if (!(mem > 0)) errors.memory_per_instance = 'A number of GB above 0, such as 1 or 0.5.';
+  else if (mem > 1_000_000) errors.memory_per_instance = 'Too large.';
+  else body.memory_per_instance = mem;
+
+  const count = /^\d+$/.test(f.instance_count.trim()) ? Number(f.instance_count) : NaN;
+  if (!(count >= 1 && count <= 100)) errors.instance_count = 'A whole number from 1 to 100.';
+  else body.instance_count = count;
+
+  const image = f.image.trim();
+  if (image) {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(image)) errors.image = 'An image reference (registry/repo:tag), not a URL.';
+    else if (image.length > 255 || !IMAGE.test(image)) errors.image = 'An image reference such as registry.example/team/app:1.4 (lower-case repository).';
+    else body.image = image;
+  }
+  if (f.service_type !== 'ClusterIP') body.service_type = f.service_type;
+
+  if (f.ports.trim()) {
+    const ports = [];
+    for (const part of f.ports.split(/[\s,]+/).filter(Boolean)) {
+      const m = /^(?:([a-z0-9-]+)=)?(\d+)(?:\/(tcp|udp))?$/i.exec(part);
+      const port = m ? Number(m[2]) : NaN;
+      if (!m || !(port >= 1 && port <= 65535)) {
+        errors.ports = `"${part}" is not a port: write 8080, 8080/UDP or http=8080.`;
+        break;
+      }
+      if (m[1] && (m[1].length > 15 || !PORT_NAME.test(m[1]))) {
+        errors.ports = `Port name "${m[1]}": at most 15 lower-case letters, digits and hyphens.`;
+        break;
+      }
+      ports.push({ port, protocol: (m[3] ?? 'TCP').toUpperCase(), ...(m[1] ? { name: m[1] } : {}) });
+    }
+    if (ports.length > 16) errors.ports = 'At most 16 ports.';
+    if (!errors.ports) body.ports = ports;
+  }
+
+  if (f.volume_size.trim()) {
+    const v = /^\d+$/.test(f.volume_size.trim()) ? Number(f.volume_size) : NaN;
+    if (!(v >= 1 && v <= 16_384)) errors.volume_size = 'Whole GB from 1 to 16384, or empty for none.';
+    else body.volume_size = v;
+  }
+
+  if (f.instance_type === 'container' && f.env.trim()) {
+    const env: Record<string, string> = {};
+    for (const line of lines(f.env)) {
+      const eq = line.indexOf('=');
+      const key = eq < 0 ? line : line.slice(0, eq);
+      if (eq < 0 || !ENV_NAME.test(key)) {
+        errors.env = `"${line}": write NAME=value, with NAME a letter or _ followed by letters, digits or _.`;
+        break;
+      }
+      env[key] = line.slice(eq + 1);
+    }
+    if (Object.keys(env).length > 64) errors.env = 'At most 64 variables.';
+    if (!errors.env) body.env = env;
+  }
+  if (f.instance_type === 'vm') {
+    const keys = lines(f.ssh_keys);
+    const bad = keys.find((k) => !SSH_KEY.test(k) || k.length < 16);
+    if (bad) errors.ssh_keys = `Not a public SSH key: "${bad.slice(0, 40)}${bad.length > 40 ? '…' : ''}".`;
+    else if (keys.length > 32) errors.ssh_keys = 'At most 32 keys.';
+    else if (keys.length) body.ssh_keys = keys;
+    if (f.user_data.length > 32_768) errors.user_data = 'At most 32768 characters.';
+    else if (f.user_data.trim()) body.user_data = f.user_data;
+  }
+  return { body, errors };
+}
+
+export function CreateClusterPage() {
+  const [form, setForm] = useState<Form>(EMPTY);
+  const [touched, setTouched] = useState<Partial<Record<keyof Form, boolean>>>({});
+  const [submitted, setSubmitted] = useState(false);
+  const [apiErrors, setApiErrors] = useState<Partial<Record<string, string>>>({});
+  const [error, setError] = useState<unknown>(null);
+  const [quota, setQuota] = useState<Quota | null>(null);
+  const [quotaError, setQuotaError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+
+  useEffect(() => {
+    get<Quota>('/api/v1/users/me/quota').then(setQuota, setQuotaError);
+  }, []);
+
+  const { body, errors } = check(form);
+  const shown = (k: keyof Form) => (submitted || touched[k] ? errors[k] : undefined) ?? apiErrors[k];
+  const set = (k: keyof Form) => (e: { target: { value: string } }) => {
+    setForm({ ...form, [k]: e.target.value });
+    setError(null);
+    if (apiErrors[k]) setApiErrors({ ...apiErrors, [k]: undefined });
+  };
+  const blur = (k: keyof Form) => () => setTouched({ ...touched, [k]: true });
+
+  const count = Number(body.instance_count ?? 0);
+  const need = { cpu: Number(body.cpu_per_instance ?? 0) * count, memory: Number(body.memory_per_instance ?? 0) * count, instances: count };
+  const over = quota && (need.cpu > quota.available_cpu + 1e-9 || need.memory > quota.available_memory + 1e-9 || need.instances > quota.available_instances);
+
+  return (
+    <>
+      <PageTitle>Create cluster</PageTitle>
+      <div className="two-col">
+        <form
+          className="card form"
+          noValidate
+          onSubmit={async (e) => {
+            e.preventDefault();
+            setSubmitted(true);
+            setError(null);
+            if (Object.keys(errors).length) {
+              const first = Object.keys(errors)[0];
+              document.getElementById(`f-${first}`)?.focus();
+              return;
+            }
+            setBusy(true);
+            try {
+              const c = await post<Cluster>('/api/v1/clusters/', body);
+              navigate(`/clusters/${c.id}`);
+            } catch (err) {
+              setError(err);
+              if (err instanceof ApiError) {
+                setApiErrors(err.fields);
+                const first = Object.keys(err.fields)[0];
+                if (first) document.getElementById(`f-${first}`)?.focus();
+              }
+              setBusy(false);
+            }
+          }}
+        >
+          <Alert error={error} />
+          <Field id="f-name" label="Name" error={shown('name')} hint="Lower-case letters, digits and hyphens; at most 40.">
+            {(a) => <input {...a} value={form.name} onChange={set('name')} onBlur={blur('name')} autoComplete="off" spellCheck={false} maxLength={80} required />}
+          </Field>
+          <fieldset className="radios">
+            <legend>Instance type</legend>
+            {(['container', 'vm'] as const).map((t) => (
+              <label key={t}>
+                <input type="radio" name="instance_type" value={t} checked={form.instance_type === t} onChange={() => { setForm({ ...form, instance_type: t }); setError(null); }} />
+                {t === 'vm' ? 'Virtual machines' : 'Containers'}
+              </label>
+            ))}
+          </fieldset>
+          <div className="row3">
+            <Field id="f-cpu_per_instance" label="CPU per instance" error={shown('cpu_per_instance')} hint="cores, e.g. 0.5">
+              {(a) => <input {...a} inputMode="decimal" value={form.cpu_per_instance} onChange={set('cpu_per_instance')} onBlur={blur('cpu_per_instance')} />}
+            </Field>
+            <Field id="f-memory_per_instance" label="Memory per instance" error={shown('memory_per_instance')} hint="GB, e.g. 1">
+              {(a) => <input {...a} inputMode="decimal" value={form.memory_per_instance} onChange={set('memory_per_instance')} onBlur={blur('memory_per_instance')} />}
+            </Field>
+            <Field id="f-instance_count" label="Instance count" error={shown('instance_count')} hint="1 to 100">
+              {(a) => <input {...a} inputMode="numeric" value={form.instance_count} onChange={set('instance_count')} onBlur={blur('instance_count')} />}
+            </Field>
+          </div>
+          <Field id="f-image" label="Image (optional)" error={shown('image')} hint="registry/repository:tag; empty for the default image of the type.">
+            {(a) => <input {...a} value={form.image} onChange={set('image')} onBlur={blur('image')} spellCheck={false} autoComplete="off" />}
+          </Field>
+          <div className="row3">
+            <Field id="f-ports" label="Ports (optional)" error={shown('ports')} hint="e.g. 8080, 53/UDP, http=80">
+              {(a) => <input {...a} value={form.ports} onChange={set('ports')} onBlur={blur('ports')} spellCheck={false} />}
+            </Field>
+            <Field id="f-service_type" label="Service type" error={shown('service_type')}>
+              {(a) => (
+                <select {...a} value={form.service_type} onChange={set('service_type')}>
+                  <option>ClusterIP</option>
+                  <option>NodePort</option>
+                  <option>LoadBalancer</option>
+                </select>
+              )}
+            </Field>
+            <Field id="f-volume_size" label="Volume per instance" error={shown('volume_size')} hint="GB, optional">
+              {(a) => <input {...a} inputMode="numeric" value={form.volume_size} onChange={set('volume_size')} onBlur={blur('volume_size')} />}
+            </Field>
+          </div>
+          {form.instance_type === 'container' ? (
+            <Field id="f-env" label="Environment (optional)" error={shown('env')} hint="One NAME=value a line.">
+              {(a) => <textarea {...a} rows={3} value={form.env} onChange={set('env')} onBlur={blur('env')} spellCheck={false} />}
+            </Field>
+          ) : (
+            <>
+              <Field id="f-ssh_keys" label="SSH public keys (optional)" error={shown('ssh_keys')} hint="One key a line.">
+                {(a) => <textarea {...a} rows={3} value={form.ssh_keys} onChange={set('ssh_keys')} onBlur={blur('ssh_keys')} spellCheck={false} />}
+              </Field>
+              <Field id="f-user_data" label="cloud-init user data (optional)" error={shown('user_data')}>
+                {(a) => <textarea {...a} rows={4} value={form.user_data} onChange={set('user_data')} spellCheck={false} />}
+              </Field>
+            </>
+          )}
+          <div className="form-actions">
+            <button type="submit" className="primary" disabled={busy}>
+              {busy ? 'Creating…' : 'Create cluster'}
+            </button>
+          </div>
+        </form>
+
+        <aside className="card preview" aria-labelledby="preview-title" aria-live="polite">
+          <h2 id="preview-title">Quota preview</h2>
+          {quotaError ? <Alert error={quotaError} /> : null}
+          {!quota && !quotaError && <p>Loading quota…</p>}
+          {quota && (
+            <>
+              <p className="small">
+                This request uses <strong>{fmt(need.cpu)} CPU</strong>, <strong>{fmt(need.memory)} GB</strong> and <strong>{need.instances} instance(s)</strong>.
+              </p>
+              <UsageBar label="CPU" used={quota.used_cpu} extra={need.cpu} total={quota.total_cpu} unit="cores" />
+              <UsageBar label="Memory" used={quota.used_memory} extra={need.memory} total={quota.total_memory} unit="GB" />
+              <UsageBar label="Instances" used={quota.used_instances} extra={need.instances} total={quota.total_instances} unit="" />
+              <p className="small" data-testid="remaining">
+                Would remain: {fmt(quota.available_cpu - need.cpu)} CPU, {fmt(quota.available_memory - need.memory)} GB, {quota.available_instances - need.instances} instance(s).
+              </p>
+              {over && <Alert kind="error">This request is over your quota; the API will refuse it. Ask an administrator for more, or ask for less.</Alert>}
+            </>
+          )}
+        </aside>
+      </div>
+    </>
+  );
+}
