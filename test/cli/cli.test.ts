@@ -1,0 +1,289 @@
+// The kubekloud binary, run as a user runs it (`node bin/kubekloud.js …`),
+// against the server as a real process on PostgreSQL and the real control
+// plane. Each test has a HOME and XDG_CONFIG_HOME of its own.
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ApiClient } from '../support/api.ts';
+import { repoRoot } from '../support/kube.ts';
+import { createTenant, startServer, type ServerProcess } from '../support/server.ts';
+
+let server: ServerProcess;
+let home: string;
+
+beforeAll(async () => {
+  server = await startServer();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+beforeEach(() => {
+  home = mkdtempSync(join(tmpdir(), 'kubekloud-cli-'));
+});
+afterEach(() => {
+  rmSync(home, { recursive: true, force: true });
+});
+
+type Run = { code: number; stdout: string; stderr: string };
+
+/** Run the CLI binary with a clean environment (plus `env`). */
+function kk(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(repoRoot, 'bin', 'kubekloud.js'), ...args], {
+      cwd: home,
+      env: { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: join(home, '.config'), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+const ok = (r: Run) => {
+  if (r.code !== 0) throw new Error(`exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+};
+const json = (r: Run) => JSON.parse(ok(r).stdout);
+const loginAs = async (token: string) => ok(await kk(['login', '--url', server.url, '--token', token]));
+
+describe('help, usage and completion', () => {
+  it('--help on every command shows usage and examples (exit 0)', async () => {
+    const top = ok(await kk(['--help']));
+    expect(top.stdout).toMatch(/Usage: kubekloud/);
+    const commands = [
+      'login', 'profiles', 'profiles use', 'whoami', 'quota',
+      'users create', 'users list', 'users update', 'users delete',
+      'tokens create', 'tokens list', 'tokens revoke',
+      'clusters create', 'clusters list', 'clusters get', 'clusters scale', 'clusters suspend', 'clusters resume', 'clusters delete',
+      'instances get', 'instances start', 'instances stop', 'instances suspend', 'instances resume', 'instances restart',
+      'completion',
+    ];
+    const runs = await Promise.all(commands.map((c) => kk([...c.split(' '), '--help'])));
+    runs.forEach((r, i) => {
+      expect(r.code, commands[i]).toBe(0);
+      if (commands[i] === 'profiles') expect(r.stdout).toMatch(/use/);
+      else {
+        expect(r.stdout, commands[i]).toContain(`Usage: kubekloud ${commands[i]}`);
+        expect(r.stdout, commands[i]).toMatch(/Examples:\n  kubekloud|Examples:\n  source/);
+      }
+    });
+    expect(ok(await kk(['clusters', '--help'])).stdout).toMatch(/scale/);
+  }, 120_000);
+
+  it('usage errors exit 2 with a reason and touch no server', async () => {
+    const cases: [string[], RegExp][] = [
+      [['clusters', 'list', '--bogus'], /Unknown option '--bogus'/],
+      [['clusters', 'frob'], /unknown command 'clusters frob'/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['instances', 'get', 'abc'], /numeric id/],
+      [['clusters', 'create', 'web', '--cpu', '1', '--memory', '1'], /--type is required/],
+      [['clusters', 'list', '-o', 'xml'], /-o must be one of table, json, yaml/],
+      [['completion', 'fish'], /bash or zsh/],
+      [[], /Usage: kubekloud/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await kk(args, { KUBEKLOUD_URL: server.url, KUBEKLOUD_TOKEN: 'unused-token-0123456789' });
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr, args.join(' ')).toMatch(message);
+    }
+  }, 60_000);
+
+  it('prints bash and zsh completion scripts; the bash one parses and completes', async () => {
+    const bash = ok(await kk(['completion', 'bash'])).stdout;
+    expect(ok(await kk(['completion', 'zsh'])).stdout).toMatch(/compdef _kubekloud kubekloud/);
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        'bash',
+        ['-c', `${bash}\nCOMP_WORDS=(kubekloud clusters ""); COMP_CWORD=2; _kubekloud; echo "\${COMPREPLY[*]}"`],
+        (e, stdout) => (e ? reject(e) : resolve(stdout)),
+      ),
+    );
+    expect(out.trim().split(' ').sort()).toEqual(['create', 'delete', 'get', 'list', 'resume', 'scale', 'suspend']);
+  });
+});
+
+describe('login and profiles', () => {
+  it('login checks the token, stores a 0600 profile in a 0700 directory; profiles lists and switches', async () => {
+    const { client, user } = await createTenant(server.admin, { cpu: 1, memory: 1 });
+    const out = await loginAs(client.token!);
+    expect(out.stdout).toContain(`as ${user.username} (user)`);
+    const dir = join(home, '.config', 'kubekloud');
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'config.json')).mode & 0o777).toBe(0o600);
+    const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    expect(cfg.current).toBe('default');
+    expect(cfg.profiles.default).toMatchObject({ url: server.url, token: client.token, username: user.username });
+
+    // Without XDG_CONFIG_HOME the profile lives in ~/.config.
+    const bare = await new Promise<Run>((resolve) => {
+      const c = spawn(process.execPath, [join(repoRoot, 'bin', 'kubekloud.js'), 'login', '--url', server.url, '--token', server.admin.token!, '--name', 'admin'], {
+        env: { PATH: process.env.PATH ?? '', HOME: home },
+      });
+      let stdout = '';
+      c.stdout.on('data', (d) => (stdout += d));
+      c.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr: '' }));
+    });
+    expect(ok(bare).stdout).toContain('as admin (admin)');
+
+    ok(await kk(['login', '--url', server.url, '--token', server.admin.token!, '--name', 'admin']));
+    const profiles = json(await kk(['profiles', '-o', 'json']));
+    expect(profiles.map((p: { name: string; current: boolean }) => [p.name, p.current]).sort()).toEqual([['admin', true], ['default', false]]);
+    expect(json(await kk(['whoami', '-o', 'json'])).username).toBe('admin');
+    ok(await kk(['profiles', 'use', 'default']));
+    expect(json(await kk(['whoami', '-o', 'json'])).username).toBe(user.username);
+    expect(json(await kk(['--profile', 'admin', 'whoami', '-o', 'json'])).username).toBe('admin');
+    // The environment overrides the stored profile.
+    expect(json(await kk(['whoami', '-o', 'json'], { KUBEKLOUD_TOKEN: server.admin.token! })).username).toBe('admin');
+    const unknown = await kk(['profiles', 'use', 'nope']);
+    expect(unknown.code).toBe(2);
+  });
+
+  it('a bad token is refused at login with the API detail (exit 1) and nothing is stored', async () => {
+    const r = await kk(['login', '--url', server.url, '--token', 'not-a-real-token-0123456789']);
+    expect(r.code).toBe(1);
+    const detail = (await server.admin.withToken('not-a-real-token-0123456789').get('/api/v1/users/me')).body.detail;
+    expect(r.stderr).toBe(`error: ${detail}\n`);
+    expect(() => statSync(join(home, '.config', 'kubekloud', 'config.json'))).toThrow();
+    const notLoggedIn = await kk(['quota']);
+    expect(notLoggedIn.code).toBe(1);
+    expect(notLoggedIn.stderr).toMatch(/not logged in/);
+  });
+});
+
+describe('users (admin) and tokens', () => {
+  it('an admin command as a user exits 1 with the API detail', async () => {
+    const { client } = await createTenant(server.admin, { cpu: 1, memory: 1 });
+    await loginAs(client.token!);
+    const r = await kk(['users', 'list']);
+    expect(r.code).toBe(1);
+    const detail = (await client.get('/api/v1/users')).body.detail;
+    expect(typeof detail).toBe('string');
+    expect(r.stderr).toBe(`error: ${detail}\n`);
+  });
+
+  it('users create, list, update, delete; validation errors list each field', async () => {
+    await loginAs(server.admin.token!);
+    const name = `cli-${Math.random().toString(36).slice(2, 8)}`;
+    const created = json(await kk(['users', 'create', name, '--cpu', '2', '--memory', '4', '--instances', '5', '-o', 'json']));
+    expect(created).toMatchObject({ username: name, quota_cpu: 2, quota_memory: 4, quota_instances: 5, role: 'user' });
+    expect(created.token).toMatch(/.{16,}/);
+    const table = ok(await kk(['users', 'list'])).stdout;
+    expect(table).toMatch(new RegExp(`^${created.id}\\s+${name}\\s+user\\s+0/2\\s+0/4\\s+0/5`, 'm'));
+    expect(json(await kk(['users', 'update', String(created.id), '--cpu', '3', '-o', 'json'])).quota_cpu).toBe(3);
+    const bad = await kk(['users', 'create', 'Bad Name!', '--cpu', '0', '--memory', '1']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^error: body\.username: /m);
+    expect(bad.stderr).toMatch(/^error: body\.quota_cpu: /m);
+    const del = ok(await kk(['users', 'delete', String(created.id)]));
+    expect(del.stdout).toMatch(/deleted/i);
+    expect((await server.admin.get('/api/v1/users?limit=500')).body.some((u: { id: number }) => u.id === created.id)).toBe(false);
+  });
+
+  it('tokens create, list, revoke; a revoked token no longer works', async () => {
+    const { client } = await createTenant(server.admin, { cpu: 1, memory: 1 });
+    await loginAs(client.token!);
+    const t = json(await kk(['tokens', 'create', 'ci', '--expires-in-days', '30', '-o', 'json']));
+    expect(t).toMatchObject({ name: 'ci' });
+    expect(t.expires_at).toBeTruthy();
+    const listed = json(await kk(['tokens', 'list', '-o', 'json']));
+    expect(listed.map((x: { name: string }) => x.name)).toContain('ci');
+    expect(listed.every((x: Record<string, unknown>) => !('token' in x))).toBe(true);
+    expect(json(await kk(['whoami', '-o', 'json'], { KUBEKLOUD_TOKEN: t.token })).id).toBe(json(await kk(['whoami', '-o', 'json'])).id);
+    ok(await kk(['tokens', 'revoke', String(t.id)]));
+    const after = await kk(['whoami'], { KUBEKLOUD_TOKEN: t.token });
+    expect(after.code).toBe(1);
+    const missing = await kk(['tokens', 'revoke', String(t.id)]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^error: .*not found/im);
+  });
+});
+
+describe('clusters and instances on the control plane', () => {
+  it('create --wait → list → get → stop/start → scale → suspend/resume → delete --wait, with quota along the way', async () => {
+    const { client } = await createTenant(server.admin, { cpu: 4, memory: 8, instances: 10 });
+    await loginAs(client.token!);
+    expect(json(await kk(['quota', '-o', 'json']))).toMatchObject({ total_cpu: 4, used_cpu: 0, available_instances: 10 });
+
+    // Validation errors: one `loc: msg` line each, exit 1.
+    const invalid = await kk(['clusters', 'create', 'web', '--type', 'container', '--cpu', '0', '--memory', '1', '--count', '2']);
+    expect(invalid.code).toBe(1);
+    expect(invalid.stderr).toMatch(/^error: body\.cpu_per_instance: /m);
+    // Over quota: the API's sentence.
+    const over = await kk(['clusters', 'create', 'big', '--type', 'container', '--cpu', '1', '--memory', '1', '--count', '11']);
+    expect(over.code).toBe(1);
+    expect(over.stderr).toMatch(/^error: Quota exceeded/);
+
+    const created = await kk(['clusters', 'create', 'web', '--type', 'container', '--cpu', '0.5', '--memory', '1', '--count', '2', '--port', '8080', '--wait', '--timeout', '240', '-o', 'json']);
+    const c = json(created);
+    expect(c).toMatchObject({ name: 'web', status: 'running', instance_count: 2 });
+    expect(c.instances.map((i: { status: string }) => i.status)).toEqual(['running', 'running']);
+    // Not a terminal: progress comes as plain lines, ending with all running.
+    expect(created.stderr).toMatch(/instances running 2\/2\n$/);
+    expect(created.stderr).not.toContain('\r');
+
+    const list = json(await kk(['clusters', 'list', '-o', 'json']));
+    expect(list.map((x: { id: number; name: string }) => [x.id, x.name])).toEqual([[c.id, 'web']]);
+    expect(ok(await kk(['clusters', 'list'])).stdout).toMatch(new RegExp(`^${c.id}\\s+web\\s+container\\s+running\\s+2`, 'm'));
+
+    const yaml = ok(await kk(['clusters', 'get', 'web', '-o', 'yaml'])).stdout;
+    expect(yaml).toMatch(new RegExp(`^id: ${c.id}$`, 'm'));
+    expect(yaml).toMatch(/^name: web$/m);
+    expect(yaml).toMatch(/^status: running$/m);
+    expect(yaml).toMatch(/^ports:\n- port: 8080\n {2}protocol: TCP$/m);
+    expect(yaml).toMatch(/^instances:\n- id: \d+\n {2}cluster_id: \d+\n {2}instance_name: web-1$/m);
+    expect(ok(await kk(['clusters', 'get', String(c.id)])).stdout).toMatch(/^Status: +running$/m);
+    expect(json(await kk(['quota', '-o', 'json']))).toMatchObject({ used_cpu: 1, used_memory: 2, used_instances: 2 });
+
+    // One instance: stop, then start, each waited for.
+    const first = c.instances[0].id as number;
+    const stopped = await kk(['instances', 'stop', String(first), '--wait', '--timeout', '240']);
+    expect(ok(stopped).stdout).toMatch(/stop accepted; now stopped/);
+    expect(json(await kk(['instances', 'get', String(first), '-o', 'json']))).toMatchObject({ status: 'stopped', desired_status: 'stopped' });
+    const started = await kk(['instances', 'start', String(first), '--wait', '--timeout', '240', '-o', 'json']);
+    expect(json(started).wait.converged).toBe(true);
+    expect(json(await kk(['instances', 'get', String(first), '-o', 'json'])).status).toBe('running');
+    // An illegal transition: the API's sentence, exit 1.
+    const again = await kk(['instances', 'start', String(first)]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^error: Cannot start instance/);
+
+    // Scale out and wait.
+    const scaled = json(await kk(['clusters', 'scale', 'web', '--count', '3', '--wait', '--timeout', '240', '-o', 'json']));
+    expect(scaled.instances).toHaveLength(3);
+    expect(scaled.instances.every((i: { status: string }) => i.status === 'running')).toBe(true);
+    expect(json(await kk(['quota', '-o', 'json']))).toMatchObject({ used_instances: 3 });
+
+    // Suspend and resume the whole cluster.
+    ok(await kk(['clusters', 'suspend', 'web', '--wait', '--timeout', '240']));
+    expect(json(await kk(['clusters', 'get', 'web', '-o', 'json'])).instances.every((i: { status: string }) => i.status === 'suspended')).toBe(true);
+    ok(await kk(['clusters', 'resume', String(c.id), '--wait', '--timeout', '240']));
+    expect(json(await kk(['clusters', 'get', 'web', '-o', 'json'])).status).toBe('running');
+
+    // Delete and wait until it is gone; the quota comes back.
+    const deleted = ok(await kk(['clusters', 'delete', 'web', '--wait', '--timeout', '240']));
+    expect(deleted.stdout).toMatch(/being deleted/);
+    const gone = await kk(['clusters', 'get', String(c.id)]);
+    expect(gone.code).toBe(1);
+    expect(gone.stderr).toBe(`error: ${(await client.get(`/api/v1/clusters/${c.id}`)).body.detail}\n`);
+    expect(json(await kk(['quota', '-o', 'json']))).toMatchObject({ used_cpu: 0, used_memory: 0, used_instances: 0 });
+    expect(json(await kk(['clusters', 'list', '-o', 'json']))).toEqual([]);
+  }, 900_000);
+
+  it('another tenant cannot see or operate the cluster (404 detail, exit 1)', async () => {
+    const owner = await createTenant(server.admin, { cpu: 1, memory: 1 });
+    const other = await createTenant(server.admin, { cpu: 1, memory: 1 });
+    const res = await (owner.client as ApiClient).post('/api/v1/clusters/', { name: 'mine', instance_type: 'container', cpu_per_instance: 0.1, memory_per_instance: 0.25, instance_count: 1 });
+    expect(res.status).toBe(201);
+    await loginAs(other.client.token!);
+    for (const args of [['clusters', 'get', String(res.body.id)], ['clusters', 'delete', String(res.body.id)], ['instances', 'stop', String(res.body.instances[0].id)]]) {
+      const r = await kk(args);
+      expect(r.code, args.join(' ')).toBe(1);
+      expect(r.stderr, args.join(' ')).toMatch(/^error: .*not found/i);
+    }
+    await owner.client.delete(`/api/v1/clusters/${res.body.id}`);
+  });
+});
