@@ -4,7 +4,7 @@
 // start an instance, delete it after confirming; then the admin's pages.
 // With CONSOLE_SCREENSHOTS=<dir> the main pages are saved there as PNGs
 // (`npm run screenshots:console` writes docs/console/).
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -20,6 +20,7 @@ let profile: string;
 let tenant: Awaited<ReturnType<typeof createTenant>>;
 
 beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: install Debian's package (apt-get install chromium) or set CHROMIUM_PATH`);
   server = await startServer();
   tenant = await createTenant(server.admin, { cpu: 1, memory: 2, instances: 4 }, `alice-${Math.random().toString(36).slice(2, 6)}`);
   profile = mkdtempSync(join(tmpdir(), 'kubekloud-chromium-'));
