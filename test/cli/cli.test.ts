@@ -2,13 +2,14 @@
 // against the server as a real process on PostgreSQL and the real control
 // plane. Each test has a HOME and XDG_CONFIG_HOME of its own.
 import { execFile, spawn } from 'node:child_process';
+import { createServer, connect, type Socket } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../support/api.ts';
 import { repoRoot } from '../support/kube.ts';
-import { createTenant, startServer, type ServerProcess } from '../support/server.ts';
+import { createTenant, freePort, startServer, type ServerProcess } from '../support/server.ts';
 
 let server: ServerProcess;
 let home: string;
@@ -199,6 +200,39 @@ describe('users (admin) and tokens', () => {
     const missing = await kk(['tokens', 'revoke', String(t.id)]);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^error: .*not found/im);
+  });
+});
+
+describe('a retry after a network error', () => {
+  it('reuses the Idempotency-Key: the server acted once, the CLI still gets its answer', async () => {
+    const { client } = await createTenant(server.admin, { cpu: 1, memory: 1 });
+    // A proxy that delivers the first request but drops the connection before
+    // the answer comes back; later connections pass through.
+    const target = new URL(server.url);
+    const port = await freePort();
+    let connections = 0;
+    const sockets: Socket[] = [];
+    const proxy = createServer((c) => {
+      const first = ++connections === 1;
+      const up = connect(Number(target.port), target.hostname);
+      sockets.push(c, up);
+      c.on('error', () => up.destroy());
+      up.on('error', () => c.destroy());
+      c.pipe(up);
+      if (first) up.once('data', () => (c.destroy(), up.destroy()));
+      else up.pipe(c);
+    });
+    await new Promise<void>((r) => proxy.listen(port, '127.0.0.1', () => r()));
+    try {
+      const r = await kk(['tokens', 'create', 'retried', '-o', 'json'], { KUBEKLOUD_URL: `http://127.0.0.1:${port}`, KUBEKLOUD_TOKEN: client.token! });
+      expect(connections).toBe(2);
+      const t = json(r);
+      const tokens = (await client.get('/api/v1/users/me/tokens')).body as { id: number; name: string }[];
+      expect(tokens.filter((x) => x.name === 'retried').map((x) => x.id)).toEqual([t.id]);
+    } finally {
+      sockets.forEach((s) => s.destroy());
+      await new Promise<void>((r) => proxy.close(() => r()));
+    }
   });
 });
 
