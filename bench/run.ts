@@ -373,6 +373,10 @@ async function plane() {
   results.scenarios.writes.operate = { stop: results.scenarios.convergence['container-100'].stop?.writes, start: results.scenarios.convergence['container-100'].start?.writes };
   await convergence(s, 'vm', VMS, { operate: false, teardownTarget: false });
   results.scenarios.footprint.rssAfterPlaneRunsMiB = rssMiB(s.pid);
+  results.scenarios.footprint.heapAfterPlaneRuns = await heap(s.url);
+  const end = results.scenarios.footprint;
+  report.row('footprint', 'RSS after the plane runs (all deleted)', `${fmt(end.rssAfterPlaneRunsMiB.rss)} MiB`, '', '',
+    `V8 heap used ${fmt(end.heapAfterPlaneRuns.usedMiB)} of ${fmt(end.heapAfterPlaneRuns.totalMiB)} MiB`);
   await s.stop();
 }
 
