@@ -199,7 +199,7 @@ export function UsageBar(props: { label: string; used: number; total: number; un
         aria-valuemin={0}
         aria-valuemax={props.total}
         aria-valuenow={props.used + (props.extra ?? 0)}
-        aria-valuetext={`${fmt(props.used + (props.extra ?? 0))} of ${fmt(props.total)} ${props.unit}`}
+        aria-valuetext={`${fmt(props.used + (props.extra ?? 0))} of ${fmt(props.total)} ${props.unit}`.trim()}
       >
         <div className="bar-used" style={{ width: `${pct}%` }} />
         {extraPct > 0 && <div className={`bar-extra${over ? ' bar-over' : ''}`} style={{ width: `${extraPct}%` }} />}

@@ -175,6 +175,15 @@ it('signs in, creates a cluster, follows it live to running, stops and starts an
   if (SHOTS) await shot(page, 'cluster-narrow');
   await page.setViewportSize({ width: 1000, height: 660 });
 
+  // Scale: refused in words below 1, then out to three instances.
+  await page.getByLabel('Instance count').fill('0');
+  await page.getByRole('button', { name: 'Scale' }).click();
+  await expect.poll(() => page.locator('#instance-count-error').textContent()).toContain('1 to 100');
+  await page.getByLabel('Instance count').fill('3');
+  await page.getByRole('button', { name: 'Scale' }).click();
+  await expect.poll(() => page.locator('tr[data-instance]').count()).toBe(3);
+  expect((await tenant.client.get(`/api/v1/clusters/${id}`)).body.instance_count).toBe(3);
+
   // Delete asks first: cancelling keeps the cluster, confirming deletes it.
   await page.getByRole('button', { name: 'Delete', exact: true }).click();
   const dialog = page.getByRole('dialog');
