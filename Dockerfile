@@ -13,6 +13,9 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
 RUN npm run typecheck
+# The web console's static build, served by the API at /console.
+COPY console ./console
+RUN npm run build:console
 
 # 2. Production dependencies only (tsx runs the TypeScript sources directly).
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
@@ -35,6 +38,7 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/package.json /app/tsconfig.json ./
 COPY --from=build /app/src ./src
+COPY --from=build /app/console/dist ./console/dist
 USER 1000:1000
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \

@@ -100,6 +100,6 @@ describe('Dockerfile', () => {
     const lines = ignore.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     expect(lines[0]).toBe('**');
     const allowed = lines.filter((l) => l.startsWith('!')).map((l) => l.slice(1));
-    expect(allowed.sort()).toEqual(['package-lock.json', 'package.json', 'src/**', 'tsconfig.json']);
+    expect(allowed.sort()).toEqual(['console/index.html', 'console/src/**', 'console/vite.config.ts', 'package-lock.json', 'package.json', 'src/**', 'tsconfig.json']);
   });
 });
