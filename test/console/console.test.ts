@@ -208,8 +208,15 @@ it('lets an admin list users and change a quota, with the API refusing a quota b
   const page = await context.newPage();
   const bob = await createTenant(server.admin, { cpu: 2, memory: 2, instances: 2 }, `bob-${Math.random().toString(36).slice(2, 6)}`);
   await tenant.client.post('/api/v1/clusters/', { name: 'busy', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 1 });
-  await signIn(page, server.admin.token!);
-  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users & quotas' }).click();
+  // By keyboard alone: the token field has focus and Enter signs in.
+  await page.goto(`${server.url}/console/users`);
+  await page.keyboard.type(server.admin.token!);
+  await page.keyboard.press('Enter');
+  await expect.poll(() => page.getByRole('heading', { level: 1 }).first().textContent()).toBe('Users & quotas');
+  // The page's heading takes focus on arrival, so Tab goes on into the page.
+  expect(await page.evaluate(() => document.activeElement?.tagName + ' ' + document.activeElement?.textContent)).toBe('H1 Users & quotas');
+  await page.keyboard.press('Tab');
+  expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Create a user');
   await expect.poll(() => page.locator(`tr[data-user="${bob.user.username}"]`).count()).toBe(1);
   if (SHOTS) await shot(page, 'users');
 
@@ -233,6 +240,12 @@ it('lets an admin list users and change a quota, with the API refusing a quota b
   await page.getByRole('button', { name: 'Create user' }).click();
   const carolToken = await page.getByTestId('new-user-token').textContent();
   expect((await server.admin.withToken(carolToken!).get('/api/v1/users/me')).body.username).toBe('carol');
+  await page.getByRole('button', { name: 'Delete carol' }).focus();
+  await page.keyboard.press('Enter');
+  await expect.poll(() => page.getByRole('dialog').isVisible()).toBe(true);
+  await page.keyboard.press('Escape');
+  await expect.poll(() => page.getByRole('dialog').isVisible()).toBe(false);
+  expect(await page.locator('tr[data-user="carol"]').count()).toBe(1);
   await page.getByRole('button', { name: 'Delete carol' }).click();
   await page.getByRole('dialog').getByRole('button', { name: 'Delete user' }).click();
   await expect.poll(() => page.locator('tr[data-user="carol"]').count()).toBe(0);
