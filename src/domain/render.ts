@@ -20,6 +20,8 @@ export const LABEL_INSTANCE = 'kubekloud.io/instance';
 export const LABEL_INSTALLATION = 'kubekloud.io/installation';
 export const ANNOTATION_RESTART = 'kubekloud.io/restart-count';
 
+export const REPLACEMENT_HEADROOM = 1;
+
 /** Room for what KubeKloud's own VMs need beyond the guest (virt-launcher overhead). */
 export const VM_OVERHEAD = { cpuMilli: 100, memoryMib: 256 };
 
@@ -46,7 +48,11 @@ export function renderClusterObjects(c: ClusterSpec): KubeObject[] {
   const labels = clusterLabels(c);
   const meta = (name: string) => ({ name, namespace: c.namespace, labels });
   const perInstance = perInstanceLimits(c);
-  const n = c.instanceCount;
+  // Room for one instance being replaced (restart, stop then start, a workload
+  // recreated after drift): the quota controller counts a terminating pod until
+  // it is gone, and a refused pod puts its StatefulSet into minutes of backoff.
+  // The authoritative quota is the tenant's, in the database.
+  const n = c.instanceCount + REPLACEMENT_HEADROOM;
   const objects: KubeObject[] = [
     {
       apiVersion: 'v1',
@@ -64,11 +70,11 @@ export function renderClusterObjects(c: ClusterSpec): KubeObject[] {
           'requests.memory': memoryQuantity(perInstance.memoryMib * n),
           'limits.memory': memoryQuantity(perInstance.memoryMib * n),
           pods: String(n),
-          persistentvolumeclaims: String(c.volumeSizeGb ? n : 0),
-          'requests.storage': `${(c.volumeSizeGb ?? 0) * n}Gi`,
+          persistentvolumeclaims: String(c.volumeSizeGb ? c.instanceCount : 0),
+          'requests.storage': `${(c.volumeSizeGb ?? 0) * c.instanceCount}Gi`,
           // A LoadBalancer Service allocates node ports as well.
-          'services.nodeports': String(c.serviceType === 'ClusterIP' ? 0 : c.ports.length * n),
-          'services.loadbalancers': String(c.serviceType === 'LoadBalancer' ? n : 0),
+          'services.nodeports': String(c.serviceType === 'ClusterIP' ? 0 : c.ports.length * c.instanceCount),
+          'services.loadbalancers': String(c.serviceType === 'LoadBalancer' ? c.instanceCount : 0),
         },
       },
     },

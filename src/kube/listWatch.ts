@@ -22,7 +22,9 @@ export type ListWatchOptions = {
 };
 
 const MIN_BACKOFF_MS = 250;
-const MAX_BACKOFF_MS = 30_000;
+// Kept short: after an outage of the API server the watches (and so every
+// status change) resume within seconds of its return, not half a minute later.
+const MAX_BACKOFF_MS = 5_000;
 
 export type ListWatchHandle = { stop(): Promise<void>; readonly synced: boolean };
 

@@ -1,7 +1,7 @@
 // Observed state: pods and VirtualMachines reported back onto instance rows;
 // StatefulSets and VirtualMachines watched for drift (deleted behind our back)
 // and for orphans (a labelled object whose row is gone).
-import { LABEL_INSTANCE } from '../domain/render.ts';
+import { ANNOTATION_RESTART, LABEL_INSTANCE } from '../domain/render.ts';
 import type { Kube } from '../kube/client.ts';
 import { capMessage, type KubeError } from '../kube/errors.ts';
 import { startListWatch, type ListWatchHandle, type WatchedObject } from '../kube/listWatch.ts';
@@ -52,7 +52,9 @@ export function observePod(pod: WatchedObject): Observation {
   const ip = typeof status.podIP === 'string' && /^[0-9a-fA-F.:]{2,45}$/.test(status.podIP) ? status.podIP : null;
   const nodeName = (pod.spec as { nodeName?: unknown } | undefined)?.nodeName;
   const node = typeof nodeName === 'string' ? nodeName.slice(0, 253) : null;
-  return { present: true, phase, ready, ip, node, message: message ?? '', conditions };
+  const restartAnnotation = Number(pod.metadata?.annotations?.[ANNOTATION_RESTART]);
+  const restartCount = Number.isSafeInteger(restartAnnotation) ? restartAnnotation : undefined;
+  return { present: true, phase, ready, ip, node, message: message ?? '', conditions, restartCount };
 }
 
 const IP = /^[0-9a-fA-F.:]{2,45}$/;

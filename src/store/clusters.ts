@@ -70,7 +70,7 @@ export async function findCluster(
   opts: { lock?: boolean } = {},
 ): Promise<ClusterRow | null> {
   const rows = await q.query<ClusterRow>(
-    `SELECT * FROM clusters WHERE id = $1 AND ${scope(ownerScope, '$2')}${opts.lock ? ' FOR UPDATE' : ''}`,
+    `SELECT * FROM clusters WHERE id = $1 AND ${scope(ownerScope, '$2')}${opts.lock ? ' FOR NO KEY UPDATE' : ''}`,
     ownerScope === null ? [id] : [id, ownerScope],
   );
   return rows[0] ?? null;

@@ -13,6 +13,8 @@ export type Observation = {
   node?: string | null;
   message?: string | null;
   conditions?: unknown[];
+  /** The restart generation the pod was made for; an older pod is on its way out and never counts as ready. */
+  restartCount?: number;
 };
 
 /** Recomputes and stores an instance's status; returns it (null when the row is gone). */
@@ -40,7 +42,8 @@ export async function refreshStatus(q: Queryable, id: number): Promise<InstanceS
 export async function recordObservation(db: Db, instanceId: number, o: Observation): Promise<InstanceStatus | null> {
   return db.transaction(async (tx) => {
     const updated = await tx.query(
-      `UPDATE instances SET obs_present = $2, obs_phase = $3, obs_ready = $4, obs_vm_status = $5,
+      `UPDATE instances SET obs_present = $2, obs_phase = $3, obs_vm_status = $5,
+              obs_ready = CASE WHEN $11::int IS NOT NULL AND $11::int < restart_count THEN false ELSE $4 END,
               ip = CASE WHEN $10 THEN $6 ELSE ip END, node = CASE WHEN $10 THEN $7 ELSE node END, message = COALESCE($8, message), conditions = COALESCE($9, conditions)
         WHERE id = $1 RETURNING id`,
       [
@@ -55,6 +58,7 @@ export async function recordObservation(db: Db, instanceId: number, o: Observati
         o.conditions ? JSON.stringify(o.conditions) : null,
         // VM observations carry no address (it is on the VMI): keep the one recorded.
         o.ip !== undefined || o.node !== undefined,
+        o.restartCount ?? null,
       ],
     );
     if (updated.length === 0) return null;

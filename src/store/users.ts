@@ -44,7 +44,7 @@ export async function insertUser(
 }
 
 export async function findUserById(q: Queryable, id: number, opts: { lock?: boolean } = {}): Promise<UserRow | null> {
-  const rows = await q.query<UserRow>(`SELECT * FROM users WHERE id = $1${opts.lock ? ' FOR UPDATE' : ''}`, [id]);
+  const rows = await q.query<UserRow>(`SELECT * FROM users WHERE id = $1${opts.lock ? ' FOR NO KEY UPDATE' : ''}`, [id]);
   return rows[0] ?? null;
 }
 

@@ -16,7 +16,7 @@ export async function claimDueClusters(q: Queryable, worker: string, limit: numb
       WHERE c.id IN (SELECT id FROM clusters
                       WHERE desired_gen > synced_gen AND next_attempt_at <= now()
                         AND (claimed_until IS NULL OR claimed_until < now())
-                      ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+                      ORDER BY next_attempt_at LIMIT $2 FOR NO KEY UPDATE SKIP LOCKED)
       RETURNING c.*, c.desired_gen AS claimed_gen`,
     [worker, limit, leaseSeconds],
   );
@@ -24,14 +24,17 @@ export async function claimDueClusters(q: Queryable, worker: string, limit: numb
 
 export type ClaimedInstance = Claimed<InstanceRow>;
 
-/** Instances are due only once their cluster's namespace exists (the cluster synced at least once). */
+/**
+ * Instances are due only once their cluster is in sync: the namespace exists and
+ * its quota already counts them (a scale-out raises it before the new pods come).
+ */
 export async function claimDueInstances(q: Queryable, worker: string, limit: number, leaseSeconds = DEFAULT_LEASE_SECONDS): Promise<ClaimedInstance[]> {
   return q.query<ClaimedInstance>(
     `UPDATE instances i SET claimed_by = $1, claimed_until = now() + make_interval(secs => $3)
       WHERE i.id IN (SELECT i2.id FROM instances i2 JOIN clusters c ON c.id = i2.cluster_id
                       WHERE i2.desired_gen > i2.synced_gen AND i2.next_attempt_at <= now()
                         AND (i2.claimed_until IS NULL OR i2.claimed_until < now())
-                        AND c.synced_gen > 0 AND c.state = 'active'
+                        AND c.synced_gen = c.desired_gen AND c.state = 'active'
                       ORDER BY i2.next_attempt_at LIMIT $2 FOR UPDATE OF i2 SKIP LOCKED)
       RETURNING i.*, i.desired_gen AS claimed_gen`,
     [worker, limit, leaseSeconds],

@@ -45,13 +45,16 @@ describe('cluster objects', () => {
     expect(ns.metadata.labels[LABEL_CLUSTER]).toBe('7');
     expect(ns.metadata.labels[LABEL_INSTALLATION]).toBe('default');
   });
-  it('fence the namespace with a quota of exactly what the cluster may use', () => {
+  it('fence the namespace with a quota of what the cluster may use, plus one instance being replaced', () => {
     const rq = byKind(renderClusterObjects(cluster()), 'ResourceQuota');
-    expect(rq.spec.hard).toMatchObject({ 'requests.cpu': '1', 'limits.cpu': '1', 'requests.memory': '2Gi', 'limits.memory': '2Gi', pods: '2', 'services.nodeports': '0', 'services.loadbalancers': '0' });
+    // 2 instances of 0.5 cores and 1 GB, and room for one more while a pod is replaced.
+    expect(rq.spec.hard).toMatchObject({ 'requests.cpu': '1500m', 'limits.cpu': '1500m', 'requests.memory': '3Gi', 'limits.memory': '3Gi', pods: '3', 'services.nodeports': '0', 'services.loadbalancers': '0' });
+    const withVolumes = byKind(renderClusterObjects(cluster({ volumeSizeGb: 5 })), 'ResourceQuota');
+    expect(withVolumes.spec.hard).toMatchObject({ persistentvolumeclaims: '2', 'requests.storage': '10Gi' });
   });
   it('give VM namespaces room for the launcher overhead and the baseline profile', () => {
     const objs = renderClusterObjects(cluster({ kind: 'vm', cpuMilli: 1000, memoryMib: 2048, instanceCount: 1 }));
-    expect(byKind(objs, 'ResourceQuota').spec.hard['requests.memory']).toBe('2304Mi');
+    expect(byKind(objs, 'ResourceQuota').spec.hard['requests.memory']).toBe('4608Mi'); // (2 GB + 256 Mi) × (1 + 1 being replaced)
     expect(byKind(objs, 'Namespace').metadata.labels['pod-security.kubernetes.io/enforce']).toBe('baseline');
   });
   it('limit each container to one instance worth', () => {

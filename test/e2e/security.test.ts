@@ -61,7 +61,7 @@ describe('tenant namespaces', () => {
     const { client } = await createTenant(server.admin, { cpu: 2, memory: 2 });
     const c = (await client.request('POST', '/api/v1/clusters/?wait=45', { name: 'fenced', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 2 })).body;
     const rq = (await core.listNamespacedResourceQuota({ namespace: c.namespace })).items;
-    expect(rq[0]?.spec?.hard).toMatchObject({ 'requests.cpu': '1', 'limits.memory': '1Gi', pods: '2', 'services.nodeports': '0' });
+    expect(rq[0]?.spec?.hard).toMatchObject({ 'requests.cpu': '1500m', 'limits.memory': '1536Mi', pods: '3', 'services.nodeports': '0' });
     expect((await core.listNamespacedLimitRange({ namespace: c.namespace })).items).toHaveLength(1);
     const np = (await net.listNamespacedNetworkPolicy({ namespace: c.namespace })).items;
     expect(np.map((p) => p.metadata?.name)).toEqual(['kubekloud-default-deny']);
