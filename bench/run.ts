@@ -18,7 +18,7 @@ import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
 import { diffCalls, kubeCalls, parseMetric, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
 import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, waitNamespacesGone } from './lib/plane.ts';
-import { fmt, gitCommit, loadavg, machine, now, openLoop, pool, Report, rssMiB, rssSampler, sleep, summarise, verdict } from './lib/util.ts';
+import { cpuMs, fmt, gitCommit, loadavg, machine, now, openLoop, pool, Report, rssMiB, rssSampler, sleep, summarise, verdict } from './lib/util.ts';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -122,23 +122,26 @@ async function reads() {
   await pgc.connect();
   const commits = async () =>
     Number((await pgc.query<{ n: string }>('SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]!.n);
-  const run = async (url: string, requests: (typeof endpoints)[number]['requests'], seconds: number) => {
+  const run = async (url: string, requests: (typeof endpoints)[number]['requests'], seconds: number, pid: number) => {
     const c0 = await commits();
+    const cpu0 = cpuMs(pid);
     const r = await autocannon({ url, connections: READ_CONNECTIONS, duration: seconds, requests });
+    const cpuPerRequestMs = Math.round(((cpuMs(pid) - cpu0) / r.requests.total) * 1000) / 1000;
     await sleep(600); // the statistics collector flushes about every 500 ms
     const statementsPerRequest = Math.round((((await commits()) - c0 - 1) / r.requests.total) * 100) / 100;
-    return { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, rps: r.requests.average, total: r.requests.total, non2xx: r.non2xx, errors: r.errors + r.timeouts, statementsPerRequest };
+    return { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, rps: r.requests.average, total: r.requests.total, non2xx: r.non2xx, errors: r.errors + r.timeouts, statementsPerRequest, cpuPerRequestMs };
   };
   for (const e of endpoints) {
-    await run(s1.url, e.requests, 1); // warm-up (JIT, pool)
-    await run(ceiling.url, e.requests, 1);
+    await run(s1.url, e.requests, 1, s1.pid); // warm-up (JIT, pool)
+    await run(ceiling.url, e.requests, 1, ceiling.proc.pid!);
     report.progress(`${e.key}: ${READ_SECONDS} s against KubeKloud, then ${READ_SECONDS} s against the bare Fastify ceiling`);
-    const ours = await run(s1.url, e.requests, READ_SECONDS);
-    const ceil = await run(ceiling.url, e.requests, READ_SECONDS);
+    const ours = await run(s1.url, e.requests, READ_SECONDS, s1.pid);
+    const ceil = await run(ceiling.url, e.requests, READ_SECONDS, ceiling.proc.pid!);
     out[e.key] = { ours, ceiling: ceil, ratio: ours.rps / ceil.rps, loadavg: loadavg() };
     if (ours.non2xx + ours.errors > 0) report.progress(`WARNING ${e.key}: ${ours.non2xx} non-2xx, ${ours.errors} errors`);
     report.row('reads', `${e.figure} p50 / p99`, `${ours.p50} / ${ours.p99} ms`, `${ceil.p50} / ${ceil.p99} ms`, '', target(`${e.key} p99 < 50 ms`, ours.p99 < 50, `${ours.p99} ms`));
     report.row('reads', `${e.figure} SQL statements / request (approx.)`, fmt(ours.statementsPerRequest, 2), fmt(ceil.statementsPerRequest, 2));
+    report.row('reads', `${e.figure} server CPU ms / request`, fmt(ours.cpuPerRequestMs, 2), fmt(ceil.cpuPerRequestMs, 2), fmt(ceil.cpuPerRequestMs / ours.cpuPerRequestMs, 2));
     report.row('reads', `${e.figure} req/s`, fmt(ours.rps, 0), fmt(ceil.rps, 0), fmt(ours.rps / ceil.rps, 2),
       `${target(`${e.key} >= 1,000 req/s`, ours.rps >= 1000, `${fmt(ours.rps, 0)} req/s`)}; ${target(`${e.key} our/ceiling >= 0.5`, ours.rps / ceil.rps >= 0.5, fmt(ours.rps / ceil.rps, 2))}`);
   }

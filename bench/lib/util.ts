@@ -29,6 +29,20 @@ export function rssMiB(pid: number): { rss: number; hwm: number } {
   }
 }
 
+/**
+ * CPU time (user + system) a process has used, in ms, from /proc (clock ticks
+ * of 10 ms). Per request it shows what a request costs the server whatever
+ * else the machine is doing, which req/s on a shared machine does not.
+ */
+export function cpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Samples a process's RSS every `everyMs` until stopped; returns the peak seen. */
 export function rssSampler(pid: number, everyMs = 250) {
   let peak = 0;
