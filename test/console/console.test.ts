@@ -207,9 +207,11 @@ it('signs in, creates a cluster, follows it live to running, stops and starts an
 it('lets an admin list users and change a quota, with the API refusing a quota below usage in words', async () => {
   const page = await context.newPage();
   const bob = await createTenant(server.admin, { cpu: 2, memory: 2, instances: 2 }, `bob-${Math.random().toString(36).slice(2, 6)}`);
-  await tenant.client.post('/api/v1/clusters/', { name: 'busy', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 1 });
+  const busy = await tenant.client.post('/api/v1/clusters/', { name: 'busy', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 1 });
+  expect(busy.status, JSON.stringify(busy.body)).toBe(201);
   // By keyboard alone: the token field has focus and Enter signs in.
   await page.goto(`${server.url}/console/users`);
+  await expect.poll(() => page.evaluate(() => document.activeElement?.id)).toBe('token');
   await page.keyboard.type(server.admin.token!);
   await page.keyboard.press('Enter');
   await expect.poll(() => page.getByRole('heading', { level: 1 }).first().textContent()).toBe('Users & quotas');
