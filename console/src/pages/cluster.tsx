@@ -2,7 +2,7 @@
 // EventSource cannot send the bearer token) carries every instance change.
 // The stream is reopened with growing pauses if it drops.
 import { useEffect, useState } from 'react';
-import { ApiError, del, get, patch, post, readEvents, type Cluster, type Instance, type Message } from '../api.ts';
+import { ApiError, del, patch, post, readEvents, type Cluster, type Instance, type Message } from '../api.ts';
 import { Alert, confirmAction, errorText, Field, fmt, Link, navigate, PageTitle, Status, when } from '../ui.tsx';
 
 type Live = 'connecting' | 'live' | 'reconnecting' | 'gone';
