@@ -36,7 +36,8 @@ describe('one of two API processes killed with SIGKILL under load', () => {
     const all = summarise(result);
     const after = summarise(result, { from: killedAt - 2000, to: killedAt + 5000 });
     const figures = { killedAfterMs: killedAt - result.startedAt, convergeCheckMs: ms, clusters: last.clusters, instances: last.instances, all, aroundKill: after };
-    record('api-process-sigkill', figures);
+    const serverErrors = b.output().split('\n').filter((l) => /"level":(50|60)/.test(l)).slice(-5);
+    record('api-process-sigkill', { ...figures, serverErrors });
     const failed = all.fivexx + all.noAnswer;
     expect(failed / all.requests).toBeLessThanOrEqual(0.01);
     expect(all.writesFailed).toBe(0);

@@ -74,7 +74,8 @@ async function write(t: Tenant, method: string, path: string, body: unknown, ret
   for (;;) {
     const res = await send(t.clients[i % t.clients.length]!, method, path, body, { 'idempotency-key': key });
     trail.push(res.status);
-    const retry = res.status === 0 || res.status === 502 || res.status === 503 || (res.status === 409 && res.body?.error === 'in_progress');
+    const inProgress = res.status === 409 && /still in progress/.test(String(res.body?.detail ?? ''));
+    const retry = res.status === 0 || res.status === 502 || res.status === 503 || inProgress;
     if (!retry || Date.now() - began > retryForMs) return { res, trail };
     i++;
     await sleep(Math.min(2000, 100 * 2 ** Math.min(trail.length, 5)));
@@ -132,8 +133,16 @@ export async function runLoad(o: LoadOptions, ctl: { stopped: boolean } = { stop
 
     if (kind === 'read') {
       const c = live.length > 0 && Math.random() < 0.5 ? pick(live) : null;
-      const res = await send(pick(t.clients), 'GET', c ? `/api/v1/clusters/${c.id}` : '/api/v1/clusters/?limit=100', undefined, {});
-      record(res.status, [res.status], false, res.body);
+      // A read that reached no server is tried once more on the next one.
+      const path = c ? `/api/v1/clusters/${c.id}` : '/api/v1/clusters/?limit=100';
+      const first = Math.floor(Math.random() * t.clients.length);
+      let res = await send(t.clients[first]!, 'GET', path, undefined, {});
+      const trail = [res.status];
+      if (res.status === 0) {
+        res = await send(t.clients[(first + 1) % t.clients.length]!, 'GET', path, undefined, {});
+        trail.push(res.status);
+      }
+      record(res.status, trail, false, res.body);
     } else if (kind === 'create') {
       const vm = Math.random() < 0.25;
       const body = {
@@ -305,7 +314,14 @@ export async function convergence(kc: KubeConfig, tenants: Tenant[]): Promise<Co
       used.memory += c.memory_per_instance * live.length;
       used.instances += live.length;
       for (const i of live) {
-        if (i.status !== i.desired_status) problems.push(`${t.name}: instance ${c.namespace}/${i.instance_name} is ${i.status}, wants ${i.desired_status}`);
+        if (i.status !== i.desired_status) {
+          // Say what Kubernetes has, to tell a missed observation from a plane that has not caught up.
+          const pods = await core.listNamespacedPod({ namespace: c.namespace, labelSelector: `kubekloud.io/instance=${i.id}` }).catch(() => null);
+          const seen = (pods?.items ?? [])
+            .map((p) => `${p.metadata!.name} ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' terminating' : ''} ready=${(p.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'True')} node=${p.spec?.nodeName ?? '-'}`)
+            .join('; ');
+          problems.push(`${t.name}: ${c.instance_type} instance ${i.id} ${c.namespace}/${i.instance_name} is ${i.status}, wants ${i.desired_status} (pods: ${seen || 'none'})`);
+        }
         const expected = mine?.instances.find((x) => x.id === i.id)?.desired;
         if (expected && expected !== i.desired_status) problems.push(`${t.name}: instance ${i.id} wants ${i.desired_status}, the client last asked for ${expected}`);
       }
