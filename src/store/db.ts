@@ -46,6 +46,14 @@ export function openPostgres(url: string, opts: { max?: number } = {}): Db {
     },
     async transaction<T>(fn: (tx: Queryable) => Promise<T>) {
       const client = await pool.connect();
+      // The pool listens for errors only on idle clients: a checked-out one
+      // losing its connection between two queries (PostgreSQL stopped or
+      // restarted) would raise an unhandled 'error' and end the process.
+      let broken: Error | undefined;
+      const onError = (err: Error) => {
+        broken = err;
+      };
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const tx: Queryable = {
@@ -63,7 +71,8 @@ export function openPostgres(url: string, opts: { max?: number } = {}): Db {
         await client.query('ROLLBACK').catch(() => {});
         throw err;
       } finally {
-        client.release();
+        client.removeListener('error', onError);
+        client.release(broken); // a broken client is discarded, not reused
       }
     },
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),

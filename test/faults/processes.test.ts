@@ -65,8 +65,10 @@ describe('PostgreSQL stopped and started again', () => {
       const r = await ts[0]!.clients[0]!.get('/api/v1/clusters/').catch(() => ({ status: 0 }));
       probes.push({ status: r.status, ms: Date.now() - began });
     }
-    const health = (await server.admin.get('/health')).status;
-    const ready = (await server.admin.get('/ready')).status;
+    const health = await server.admin.get('/health').then((r) => r.status, () => 0);
+    const ready = await server.admin.get('/ready').then((r) => r.status, () => 0);
+    // The process must still be there: an unhandled pg 'error' used to end it here.
+    expect(server.proc.exitCode, server.output().slice(-3000)).toBeNull();
     await sleep(15_000);
     const restartAt = Date.now();
     pg.start();
