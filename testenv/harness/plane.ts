@@ -457,6 +457,10 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
       `--service-cluster-ip-range=${serviceCIDR}`,
       '--controllers=*',
       '--profiling=false',
+      // The defaults (20 requests/s) make the controllers, not the API server,
+      // the bottleneck of a simulated cluster: pods would come at ~5/s.
+      '--kube-api-qps=5000',
+      '--kube-api-burst=10000',
     ]);
     const scheduler = launch('kube-scheduler', p.scheduler, [
       `--kubeconfig=${kc}`,
@@ -465,6 +469,8 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
       `--secure-port=${p.scheduler}`,
       `--cert-dir=${join(pki, 'kube-scheduler')}`,
       '--profiling=false',
+      '--kube-api-qps=5000',
+      '--kube-api-burst=10000',
     ]);
     const kwok = launch('kwok', p.kwok, [
       `--kubeconfig=${kc}`,
