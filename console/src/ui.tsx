@@ -107,6 +107,29 @@ let openConfirm: ((r: ConfirmRequest) => void) | null = null;
 export function confirmAction(title: string, body: ReactNode, action = 'Delete'): Promise<boolean> {
   return new Promise((resolve) => (openConfirm ? openConfirm({ title, body, action, resolve }) : resolve(window.confirm(title))));
 }
+/** Asks first, then runs a destructive action and reports it in the page's notice or error slot. */
+export async function confirmThenRun(o: {
+  title: string;
+  body: ReactNode;
+  action: string;
+  run: () => Promise<unknown>;
+  done: string;
+  setNotice: (notice: string | null) => void;
+  setError: (error: Error | null) => void;
+  reload: () => unknown;
+}): Promise<void> {
+  if (!(await confirmAction(o.title, o.body, o.action))) return;
+  try {
+    await o.run();
+    o.setNotice(o.done);
+    o.setError(null);
+    void o.reload();
+  } catch (err) {
+    o.setNotice(null);
+    o.setError(new Error(errorText(err)));
+  }
+}
+
 export function ConfirmHost() {
   const [req, setReq] = useState<ConfirmRequest | null>(null);
   const ref = useRef<HTMLDialogElement>(null);

@@ -1,7 +1,7 @@
 // Tokens: named, revocable, optionally expiring. A new one is shown once.
 import { useEffect, useState } from 'react';
 import { ApiError, del, get, post, type Token } from '../api.ts';
-import { Alert, confirmAction, CopyButton, errorText, Field, PageTitle, when } from '../ui.tsx';
+import { Alert, confirmThenRun, CopyButton, Field, PageTitle, when } from '../ui.tsx';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]*$/;
 
@@ -104,18 +104,18 @@ export function TokensPage() {
                       type="button"
                       className="small danger"
                       aria-label={`Revoke ${t.name}`}
-                      onClick={async () => {
-                        if (!(await confirmAction(`Revoke token ${t.name}?`, <p>Anything using it stops working at once.</p>, 'Revoke'))) return;
-                        try {
-                          await del(`/api/v1/users/me/tokens/${t.id}`);
-                          setNotice(`Token ${t.name} revoked.`);
-                          setError(null);
-                          void load();
-                        } catch (err) {
-                          setNotice(null);
-                          setError(new Error(errorText(err)));
-                        }
-                      }}
+                      onClick={() =>
+                        confirmThenRun({
+                          title: `Revoke token ${t.name}?`,
+                          body: <p>Anything using it stops working at once.</p>,
+                          action: 'Revoke',
+                          run: () => del(`/api/v1/users/me/tokens/${t.id}`),
+                          done: `Token ${t.name} revoked.`,
+                          setNotice,
+                          setError,
+                          reload: load,
+                        })
+                      }
                     >
                       Revoke
                     </button>

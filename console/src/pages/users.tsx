@@ -2,7 +2,7 @@
 // a quota (never below what is in use: the API says so in words), delete.
 import { useEffect, useState } from 'react';
 import { ApiError, del, get, patch, post, type Role, type User } from '../api.ts';
-import { Alert, confirmAction, CopyButton, errorText, Field, fmt, PageTitle, when } from '../ui.tsx';
+import { Alert, confirmThenRun, CopyButton, Field, fmt, PageTitle, when } from '../ui.tsx';
 
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]*$/;
 type QuotaForm = { quota_cpu: string; quota_memory: string; quota_instances: string; role: Role };
@@ -205,18 +205,18 @@ export function UsersPage(props: { me: User }) {
                           type="button"
                           className="small danger"
                           aria-label={`Delete ${u.username}`}
-                          onClick={async () => {
-                            if (!(await confirmAction(`Delete user ${u.username}?`, <p>Their tokens stop working. A user who still owns clusters cannot be deleted.</p>, 'Delete user'))) return;
-                            try {
-                              await del(`/api/v1/users/${u.id}`);
-                              setNotice(`User ${u.username} deleted.`);
-                              setError(null);
-                              void load();
-                            } catch (err) {
-                              setNotice(null);
-                              setError(new Error(errorText(err)));
-                            }
-                          }}
+                          onClick={() =>
+                            confirmThenRun({
+                              title: `Delete user ${u.username}?`,
+                              body: <p>Their tokens stop working. A user who still owns clusters cannot be deleted.</p>,
+                              action: 'Delete user',
+                              run: () => del(`/api/v1/users/${u.id}`),
+                              done: `User ${u.username} deleted.`,
+                              setNotice,
+                              setError,
+                              reload: load,
+                            })
+                          }
                         >
                           Delete
                         </button>
