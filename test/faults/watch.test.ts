@@ -48,18 +48,22 @@ async function blindChange(name: string, whileCut?: () => Promise<void>) {
   await Promise.all(old.map((p) => core.deleteNamespacedPod({ name: p.metadata!.name!, namespace: c.namespace, gracePeriodSeconds: 0 })));
   const fresh = await eventually(async () => {
     const pods = (await core.listNamespacedPod({ namespace: c.namespace })).items;
-    const ok = pods.length === 3 && pods.every((p) => !old.some((o) => o.metadata!.uid === p.metadata!.uid) && p.status?.phase === 'Running' && p.status.podIP);
+    const ready = (p: (typeof pods)[number]) => (p.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'True');
+    const ok = pods.length === 3 && pods.every((p) => !old.some((o) => o.metadata!.uid === p.metadata!.uid) && p.status?.phase === 'Running' && ready(p) && p.status.podIP);
     return ok && pods;
-  }, 60_000, 'pods recreated');
+  }, 60_000, 'pods recreated, Running and Ready (kwok)');
   if (whileCut) await whileCut();
   await sleep(Math.max(0, 15_000 - (Date.now() - cutAt)));
   const restoredAt = Date.now();
   await proxy.restore();
   const want = Object.fromEntries(fresh.map((p) => [p.metadata!.labels!['kubekloud.io/instance'], p.status!.podIP]));
+  let got: { id: number; ip: string; status: string }[] = [];
   await eventually(async () => {
-    const got = (await client.get(`/api/v1/clusters/${c.id}`)).body.instances as { id: number; ip: string; status: string }[];
+    got = (await client.get(`/api/v1/clusters/${c.id}`)).body.instances;
     return got.every((i) => want[String(i.id)] === i.ip && i.status === 'running');
-  }, 60_000, 'the API reports the new pod IPs');
+  }, 60_000, 'the API reports the new pod IPs').catch((e) => {
+    throw new Error(`${String(e)}; Kubernetes has ${JSON.stringify(want)}, the API ${JSON.stringify(got.map((i) => [i.id, i.ip, i.status]))}`);
+  });
   const figures = { cutMs: restoredAt - cutAt, seenMsAfterRestore: Date.now() - restoredAt, relistsAfter410: (await relists()) - before, pods: fresh.length };
   record(name, figures);
   return figures;
