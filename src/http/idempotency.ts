@@ -1,11 +1,14 @@
 // Idempotency-Key on mutating requests: the first answer is stored and
 // replayed to any retry with the same key and the same request; the same key
-// with a different request is refused. A request still in flight answers 409;
-// one whose server died is taken over after a minute.
+// with a different request is refused. The write itself marks the key applied
+// in its own transaction, so a request is applied at most once: a retry of one
+// still in flight answers 409, of one applied whose answer was lost (its server
+// died) 409 saying so, and of one that never committed runs again after a minute.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DomainError, invalid } from '../domain/errors.ts';
-import type { Db } from '../store/db.ts';
+import type { Db, Queryable } from '../store/db.ts';
+import type { Services } from '../service/context.ts';
 import { principalOf } from './auth.ts';
 
 const KEY = /^[\x21-\x7e]{1,200}$/;
@@ -40,8 +43,8 @@ export function useIdempotencyKeys(app: FastifyInstance, db: Db) {
       [userId, key, hash],
     );
     if (inserted.length === 0) {
-      const [row] = await db.query<{ request_hash: string; status_code: number | null; response: string | null }>(
-        'SELECT request_hash, status_code, response FROM idempotency_keys WHERE user_id = $1 AND key = $2',
+      const [row] = await db.query<{ request_hash: string; status_code: number | null; response: string | null; applied: boolean }>(
+        'SELECT request_hash, status_code, response, applied FROM idempotency_keys WHERE user_id = $1 AND key = $2',
         [userId, key],
       );
       if (row && row.request_hash !== hash) {
@@ -50,9 +53,12 @@ export function useIdempotencyKeys(app: FastifyInstance, db: Db) {
       if (row && row.status_code !== null) {
         return reply.code(row.status_code).header('idempotent-replayed', 'true').type('application/json').send(row.response);
       }
+      if (row?.applied) {
+        throw new DomainError('in_progress', 'This request was applied, but its answer was lost; read the resource to see its state');
+      }
       const takenOver = await db.query(
         `UPDATE idempotency_keys SET created_at = now() WHERE user_id = $1 AND key = $2 AND status_code IS NULL
-            AND created_at < now() - make_interval(secs => $3) RETURNING key`,
+            AND NOT applied AND created_at < now() - make_interval(secs => $3) RETURNING key`,
         [userId, key, ABANDONED_AFTER_SECONDS],
       );
       if (takenOver.length === 0) throw new DomainError('in_progress', 'A request with this Idempotency-Key is still in progress; retry shortly');
@@ -76,4 +82,31 @@ export function useIdempotencyKeys(app: FastifyInstance, db: Db) {
     ]);
     return payload;
   });
+}
+
+/**
+ * The services a request's handler should use: under an Idempotency-Key, each
+ * write transaction also marks the key applied. If another attempt already did
+ * (a retry that took over), this one rolls back instead of applying twice.
+ */
+export function servicesFor(s: Services, req: FastifyRequest): Services {
+  const idem = req.idempotency;
+  if (!idem) return s;
+  const markApplied = async (tx: Queryable) => {
+    const marked = await tx.query('UPDATE idempotency_keys SET applied = true WHERE user_id = $1 AND key = $2 AND NOT applied RETURNING key', [
+      idem.userId,
+      idem.key,
+    ]);
+    if (marked.length === 0) throw new DomainError('in_progress', 'A request with this Idempotency-Key was already applied');
+  };
+  const db: Db = {
+    ...s.db,
+    transaction: (fn) =>
+      s.db.transaction(async (tx) => {
+        const out = await fn(tx);
+        await markApplied(tx);
+        return out;
+      }),
+  };
+  return { ...s, db };
 }

@@ -101,7 +101,7 @@ export async function deleteUser(s: Services, p: Principal, id: number) {
 export async function createToken(s: Services, p: Principal, input: { name: string; expires_in_days?: number }) {
   const token = generateToken();
   const expiresAt = input.expires_in_days ? new Date(Date.now() + input.expires_in_days * 86_400_000) : null;
-  const row = await tokens.insertToken(s.db, { userId: p.userId, name: input.name, hash: hashToken(token), expiresAt });
+  const row = await s.db.transaction((tx) => tokens.insertToken(tx, { userId: p.userId, name: input.name, hash: hashToken(token), expiresAt }));
   return { ...tokenView(row), token };
 }
 
@@ -110,7 +110,7 @@ export async function listMyTokens(s: Services, p: Principal) {
 }
 
 export async function revokeMyToken(s: Services, p: Principal, tokenId: number) {
-  if (!(await tokens.revokeToken(s.db, p.userId, tokenId))) throw notFound('Token');
+  if (!(await s.db.transaction((tx) => tokens.revokeToken(tx, p.userId, tokenId)))) throw notFound('Token');
   return { message: 'Token revoked', detail: { token_id: tokenId } };
 }
 

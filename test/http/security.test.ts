@@ -167,6 +167,38 @@ describe('idempotency keys', () => {
     expect(other.statusCode).toBe(422);
     expect(JSON.parse(other.body).detail[0].loc).toEqual(['header', 'idempotency-key']);
   });
+  it('never run a request twice whose answer was lost after it was applied', async () => {
+    const u = await t.tenant();
+    const send = (key: string, name: string) =>
+      t.app.inject({ method: 'POST', url: '/api/v1/clusters/', headers: { authorization: `Bearer ${u.token}`, 'idempotency-key': key }, payload: cluster(name) });
+    expect((await send('lost-1', 'lost')).statusCode).toBe(201);
+    // As if the server died after committing, before storing its answer, long ago.
+    await t.db.query("UPDATE idempotency_keys SET status_code = NULL, response = NULL, created_at = now() - interval '1 hour' WHERE key = 'lost-1'");
+    const retry = await send('lost-1', 'lost');
+    expect(retry.statusCode).toBe(409);
+    expect(JSON.parse(retry.body).detail).toContain('applied, but its answer was lost');
+    expect(await t.db.query("SELECT id FROM clusters WHERE name = 'lost'")).toHaveLength(1);
+  });
+  it('run again a request whose server died before it was applied', async () => {
+    const u = await t.tenant();
+    const row = await t.db.query<{ id: number }>('SELECT id FROM users WHERE username = $1', [u.username]);
+    // Claimed by a server that died before committing anything.
+    const { createHash } = await import('node:crypto');
+    const body = cluster('rerun');
+    const hash = createHash('sha256').update(`POST /api/v1/clusters/\n${JSON.stringify(body)}`).digest('hex');
+    await t.db.query("INSERT INTO idempotency_keys (user_id, key, request_hash, created_at) VALUES ($1, 'dead-1', $2, now() - interval '5 minutes')", [row[0]!.id, hash]);
+    const retry = await t.app.inject({ method: 'POST', url: '/api/v1/clusters/', headers: { authorization: `Bearer ${u.token}`, 'idempotency-key': 'dead-1' }, payload: body });
+    expect(retry.statusCode).toBe(201);
+    expect(await t.db.query("SELECT id FROM clusters WHERE name = 'rerun'")).toHaveLength(1);
+  });
+  it('apply two simultaneous attempts with one key once', async () => {
+    const u = await t.tenant();
+    const send = () => t.app.inject({ method: 'POST', url: '/api/v1/clusters/', headers: { authorization: `Bearer ${u.token}`, 'idempotency-key': 'race-1' }, payload: cluster('race') });
+    const codes = (await Promise.all([send(), send(), send()])).map((r) => r.statusCode).sort();
+    expect(codes.filter((c) => c === 201).length).toBeGreaterThanOrEqual(1);
+    expect(codes.every((c) => c === 201 || c === 409)).toBe(true);
+    expect(await t.db.query("SELECT id FROM clusters WHERE name = 'race'")).toHaveLength(1);
+  });
   it('are per user', async () => {
     const a = await t.tenant();
     const b = await t.tenant();

@@ -5,6 +5,7 @@ import * as clusters from '../../service/clusters.ts';
 import type { Services } from '../../service/context.ts';
 import { waitUntil } from '../../service/wait.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
+import { servicesFor } from '../idempotency.ts';
 import { protectedRoutes } from './protected.ts';
 import { ClusterWithInstances, CreateCluster, errors, IdParams, Message, PageQuery, ScaleCluster, WaitQuery } from '../schemas.ts';
 
@@ -30,7 +31,7 @@ export const clusterRoutes =
       },
       async (req, reply) => {
         const p = principalOf(req);
-        const created = await clusters.createCluster(s, p, req.body);
+        const created = await clusters.createCluster(servicesFor(s, req), p, req.body);
         if (!req.query.wait) return reply.code(201).send(created);
         const wait = await waitUntil(() => clusters.clusterConverged(s, created.id, 'running'), req.query.wait);
         return reply.code(201).send({ ...(await clusters.getCluster(s, p, created.id)), wait });
@@ -73,7 +74,7 @@ export const clusterRoutes =
       },
       async (req) => {
         const p = principalOf(req);
-        const out = await clusters.scaleCluster(s, p, req.params.id, req.body.instance_count);
+        const out = await clusters.scaleCluster(servicesFor(s, req), p, req.params.id, req.body.instance_count);
         if (!req.query.wait) return { ...out.cluster, detail: out.detail };
         const wait = await waitUntil(() => clusters.clusterConverged(s, req.params.id, 'running'), req.query.wait);
         return { ...(await clusters.getCluster(s, p, req.params.id)), detail: out.detail, wait };
@@ -84,7 +85,7 @@ export const clusterRoutes =
       '/:id',
       { schema: { tags, summary: 'Delete a cluster', params: IdParams, querystring: WaitQuery, response: { 200: MessageWithWait, ...errors(400, 401, 404, 422) } } },
       async (req) => {
-        const out = await clusters.deleteCluster(s, principalOf(req), req.params.id);
+        const out = await clusters.deleteCluster(servicesFor(s, req), principalOf(req), req.params.id);
         if (!req.query.wait) return out;
         return { ...out, wait: await waitUntil(() => clusters.clusterConverged(s, req.params.id, 'gone'), req.query.wait) };
       },
@@ -102,7 +103,7 @@ export const clusterRoutes =
           },
         },
         async (req) => {
-          const out = await clusters.suspendOrResume(s, principalOf(req), req.params.id, action);
+          const out = await clusters.suspendOrResume(servicesFor(s, req), principalOf(req), req.params.id, action);
           if (!req.query.wait) return out;
           const target = action === 'suspend' ? 'suspended' : 'running';
           return { ...out, wait: await waitUntil(() => clusters.clusterConverged(s, req.params.id, target), req.query.wait) };

@@ -6,6 +6,7 @@ import type { Services } from '../../service/context.ts';
 import * as instances from '../../service/instances.ts';
 import { waitUntil } from '../../service/wait.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
+import { servicesFor } from '../idempotency.ts';
 import { protectedRoutes } from './protected.ts';
 import { errors, IdParams, Message, Operate, WaitQuery } from '../schemas.ts';
 
@@ -35,7 +36,7 @@ export const instanceRoutes =
         },
       },
       async (req) => {
-        const out = await instances.operateInstance(s, principalOf(req), req.params.id, req.body.operation as Operation);
+        const out = await instances.operateInstance(servicesFor(s, req), principalOf(req), req.params.id, req.body.operation as Operation);
         if (!req.query.wait) return out;
         return { ...out, wait: await waitUntil(() => instances.instanceConverged(s, req.params.id), req.query.wait) };
       },

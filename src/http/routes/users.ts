@@ -4,6 +4,7 @@ import { Type } from 'typebox';
 import type { Services } from '../../service/context.ts';
 import * as users from '../../service/users.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
+import { servicesFor } from '../idempotency.ts';
 import { protectedRoutes } from './protected.ts';
 import { CreatedUser, CreateToken, CreateUser, errors, IdParams, Message, PageQuery, PatchUser, Quota } from '../schemas.ts';
 
@@ -19,7 +20,7 @@ export const userRoutes =
         preHandler: admin,
         schema: { tags, summary: 'Create a user (admin)', body: CreateUser, response: { 201: CreatedUser, ...errors(400, 401, 403, 422) } },
       },
-      async (req, reply) => reply.code(201).send(await users.createUser(s, req.body)),
+      async (req, reply) => reply.code(201).send(await users.createUser(servicesFor(s, req), req.body)),
     );
     app.get(
       '/',
@@ -38,19 +39,19 @@ export const userRoutes =
         preHandler: admin,
         schema: { tags, summary: 'Change quotas or role (admin)', params: IdParams, body: PatchUser, response: { 200: Type.Ref('User'), ...errors(400, 401, 403, 404, 422) } },
       },
-      async (req) => users.patchUser(s, principalOf(req), req.params.id, req.body),
+      async (req) => users.patchUser(servicesFor(s, req), principalOf(req), req.params.id, req.body),
     );
     app.delete(
       '/:id',
       { preHandler: admin, schema: { tags, summary: 'Delete a user who owns no clusters (admin)', params: IdParams, response: { 200: Message, ...errors(400, 401, 403, 404, 422) } } },
-      async (req) => users.deleteUser(s, principalOf(req), req.params.id),
+      async (req) => users.deleteUser(servicesFor(s, req), principalOf(req), req.params.id),
     );
 
     const Created = Type.Intersect([Type.Ref('Token'), Type.Object({ token: Type.String({ description: 'Shown once' }) })]);
     app.post(
       '/me/tokens',
       { schema: { tags, summary: 'Create a named token', body: CreateToken, response: { 201: Created, ...errors(401, 422) } } },
-      async (req, reply) => reply.code(201).send(await users.createToken(s, principalOf(req), req.body)),
+      async (req, reply) => reply.code(201).send(await users.createToken(servicesFor(s, req), principalOf(req), req.body)),
     );
     app.get('/me/tokens', { schema: { tags, summary: 'List my tokens', response: { 200: Type.Array(Type.Ref('Token')), ...errors(401) } } }, async (req) =>
       users.listMyTokens(s, principalOf(req)),
@@ -58,6 +59,6 @@ export const userRoutes =
     app.delete(
       '/me/tokens/:id',
       { schema: { tags, summary: 'Revoke a token', params: IdParams, response: { 200: Message, ...errors(401, 404, 422) } } },
-      async (req) => users.revokeMyToken(s, principalOf(req), req.params.id),
+      async (req) => users.revokeMyToken(servicesFor(s, req), principalOf(req), req.params.id),
     );
   });
