@@ -68,6 +68,8 @@ console.log(`KubeKloud benchmarks (${results.mode}) — commit ${results.commit}
   `${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, load ${results.machine.loadavgAtStart.join(' ')}, label ${label}`);
 console.log(`| ${'scenario'.padEnd(12)} | ${'figure'.padEnd(40)} | ${'KubeKloud'.padStart(12)} | ${'ceiling'.padStart(12)} | ${'ratio'.padStart(7)} | target`);
 
+// The plane is started (or reused) first: everything below talks to it.
+await ensurePlane({ log: (line) => console.log(line) });
 const kc = loadTestKubeConfig();
 const adminToken = `admin-${label}-${randomBytes(12).toString('hex')}`;
 const databases: TestDatabase[] = [];
