@@ -98,9 +98,9 @@ export function startObservers(d: ObserverDeps): ListWatchHandle[] {
     if (id !== null) await recordObservation(d.db, id, o);
   };
   /** After a relist: rows that think an object exists but it does not get the absence recorded. */
-  const reconcileAbsent = async (kind: 'container' | 'vm', column: 'obs_present', seen: Set<number>) => {
+  const reconcileAbsent = async (kind: 'container' | 'vm', seen: Set<number>) => {
     const rows = await d.db.query<{ id: number }>(
-      `SELECT i.id FROM instances i JOIN clusters c ON c.id = i.cluster_id WHERE c.instance_type = $1 AND i.${column}`,
+      'SELECT i.id FROM instances i JOIN clusters c ON c.id = i.cluster_id WHERE c.instance_type = $1 AND i.obs_present',
       [kind],
     );
     for (const r of rows) if (!seen.has(r.id)) await recordObservation(d.db, r.id, ABSENT);
@@ -143,8 +143,13 @@ export function startObservers(d: ObserverDeps): ListWatchHandle[] {
         }
         if (drifted > 0) d.wake();
         if (instanceType === 'vm') {
-          for (const obj of items) await record(obj, observeVm(obj));
-          await reconcileAbsent('vm', 'obs_present', ids(items.filter((o) => observeVm(o).present)));
+          const seen: WatchedObject[] = [];
+          for (const obj of items) {
+            const observed = observeVm(obj);
+            await record(obj, observed);
+            if (observed.present) seen.push(obj);
+          }
+          await reconcileAbsent('vm', ids(seen));
         }
       },
       onEvent: async (type, obj) => {
@@ -175,7 +180,7 @@ export function startObservers(d: ObserverDeps): ListWatchHandle[] {
       // VM launcher pods carry the instance label too; only container pods are observed here.
       const containerPods = items.filter((p) => !p.metadata?.labels?.['kubevirt.io']);
       for (const p of containerPods) await record(p, observePod(p));
-      await reconcileAbsent('container', 'obs_present', ids(containerPods));
+      await reconcileAbsent('container', ids(containerPods));
     },
     onEvent: async (type, pod) => {
       if (pod.metadata?.labels?.['kubevirt.io']) return;

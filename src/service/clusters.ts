@@ -13,7 +13,7 @@ import * as users from '../store/users.ts';
 import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
 import { clusterView, clusterWithInstancesView } from './views.ts';
-import { waitUntil, type Convergence } from './wait.ts';
+import type { Convergence } from './wait.ts';
 
 async function reserveOrExplain(tx: Queryable, userId: number, demand: ReturnType<typeof demandOf>) {
   const reserved = await users.reserveQuota(tx, userId, demand);
@@ -182,4 +182,3 @@ export async function clusterConverged(s: Services, id: number, target: 'running
   return done ? 'converged' : 'waiting';
 }
 
-export { waitUntil };
