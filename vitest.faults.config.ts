@@ -24,9 +24,9 @@ export default defineConfig({
     fileParallelism: false,
     maxWorkers: 1,
     minWorkers: 1,
-    // A scenario that fails is run once more: the simulated nodes (kwok) can lag
-    // after their own watch broke, which is the plane's noise, not ours. Both
-    // attempts print their figures, and a second failure fails the run.
+    // A scenario that fails is run once more: every scenario restarts parts of
+    // a plane that shares two cores with its load. Both attempts print their
+    // figures, and a second failure fails the run.
     retry: 1,
   },
 });

@@ -1,6 +1,6 @@
 // The local control plane runs workloads: StatefulSet pods on fake nodes,
 // VirtualMachines following spec.runStrategy, and namespaces that finish deleting.
-import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, deleteNamespace, eventually, loadTestKubeConfig, rejection } from '../support/kube.ts';
 
@@ -108,6 +108,42 @@ describe('workloads on the local control plane', () => {
       const gone = await rejection(() => core.readNamespace({ name: ns })).catch(() => undefined);
       return gone?.code === 404;
     }, 60_000, `namespace ${ns} to be deleted`);
+  });
+
+  it('reports a pod ready again after the node controller marked it not ready, as a returning kubelet would', async () => {
+    const ns = await createTestNamespace(kc, 'plane-ready-again');
+    namespaces.push(ns);
+    await core.createNamespacedPod({
+      namespace: ns,
+      body: { metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'busybox', resources: { requests: { cpu: '100m', memory: '64Mi' } } }] } },
+    });
+    const isReady = (p: { status?: { conditions?: { type: string; status: string }[] } }) =>
+      p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    await eventually(async () => isReady(await core.readNamespacedPod({ name: 'p', namespace: ns })) || undefined, 30_000, 'pod p Ready');
+
+    // What the node lifecycle controller writes when a node stops heartbeating.
+    const pod = await core.readNamespacedPodStatus({ name: 'p', namespace: ns });
+    for (const c of pod.status!.conditions!) if (c.type === 'Ready' || c.type === 'ContainersReady') c.status = 'False';
+    const marked = await core.replaceNamespacedPodStatus({ name: 'p', namespace: ns, body: pod });
+    expect(isReady(marked)).toBe(false);
+
+    const back = await eventually(async () => {
+      const p = await core.readNamespacedPod({ name: 'p', namespace: ns });
+      return isReady(p) ? p : undefined;
+    }, 30_000, 'pod p Ready again');
+    expect(back.status?.phase).toBe('Running');
+    expect(back.status?.podIP).toBe(marked.status?.podIP);
+    expect(back.status?.containerStatuses?.[0]?.ready).toBe(true);
+  });
+
+  it('renews node leases on a short lease, so a restarted kwok takes its nodes back before they go NotReady', async () => {
+    const leases = await kc.makeApiClient(CoordinationV1Api).listNamespacedLease({ namespace: 'kube-node-lease' });
+    const ours = leases.items.filter((l) => l.metadata?.name?.startsWith('kk-node-'));
+    expect(ours.length).toBeGreaterThanOrEqual(3);
+    for (const l of ours) {
+      expect(l.spec?.leaseDurationSeconds).toBe(10);
+      expect(Date.now() - new Date(l.spec!.renewTime!).getTime()).toBeLessThan(10_000);
+    }
   });
 
   it('rejects a VirtualMachine with an unknown runStrategy', async () => {

@@ -479,6 +479,10 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
       `--cidr=${podCIDR}`,
       `--node-ip=${nodeIP}`,
       `--server-address=127.0.0.1:${p.kwok}`,
+      // A restarted kwok has a new identity and must wait for its predecessor's
+      // node leases to expire before it heartbeats again; 10 s (not 40) keeps that
+      // well inside the node controller's 50 s grace, as a restarted kubelet would.
+      '--node-lease-duration-seconds=10',
     ]);
     const all = [etcd, apiserver, kcm, scheduler, kwok];
     await waitFor(

@@ -381,8 +381,8 @@ export async function waitConverged(kc: KubeConfig, tenants: Tenant[], timeoutMs
     }
     if (last.problems.length === 0) return { ms: Date.now() - began, last };
     if (Date.now() - began > timeoutMs) {
-      // Only the simulated plane is behind (kwok can miss a pod's Ready after its
-      // watch broke): the API is right; the caller reports these separately.
+      // Only the simulated plane is behind: the API reports what Kubernetes has.
+      // The caller records these as planeLag with its figures (and fails on them).
       if (last.problems.length === last.planeLag.length) return { ms: Date.now() - began, last };
       throw new Error(`not converged after ${timeoutMs} ms (${last.problems.length} problems):\n${last.problems.slice(0, 30).join('\n')}`);
     }
