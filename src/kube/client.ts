@@ -4,7 +4,7 @@
 import * as k8s from '@kubernetes/client-node';
 import type { KubeObject } from '../domain/render.ts';
 import { KubeError, toKubeError } from './errors.ts';
-import { serverSideApply } from './rawApply.ts';
+import { apiServerReady, serverSideApply } from './rawApply.ts';
 
 export const FIELD_MANAGER = 'kubekloud';
 
@@ -25,6 +25,8 @@ export interface Kube {
     onDone: (err: unknown) => void,
   ): Promise<AbortController>;
   ping(): Promise<void>;
+  /** Resolves when the API server reports itself ready (storage reachable), rejects otherwise. */
+  ready(): Promise<void>;
   readonly config: k8s.KubeConfig;
 }
 
@@ -87,6 +89,9 @@ export function createKube(kc: k8s.KubeConfig, observe: CallObserver = () => {})
     },
     async ping() {
       await timed('get', 'Version', () => version.getCode());
+    },
+    async ready() {
+      await timed('get', 'readyz', () => apiServerReady(kc));
     },
   };
 }

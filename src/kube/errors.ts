@@ -15,6 +15,10 @@ export class KubeError extends Error {
   get transient(): boolean {
     return this.reason === 'unreachable' || this.reason === 'throttled' || this.reason === 'server' || this.reason === 'conflict';
   }
+  /** Kubernetes itself is away (no connection, or a 5xx such as storage down), not this object. */
+  get outage(): boolean {
+    return this.reason === 'unreachable' || this.reason === 'server';
+  }
 }
 
 const MAX_MESSAGE = 500;

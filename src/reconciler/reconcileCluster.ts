@@ -33,7 +33,7 @@ export async function reconcileCluster(db: Db, kube: Kube, installation: string,
   } catch (err) {
     const e = toKubeError(err);
     const message = e instanceof KubeError ? `Kubernetes: ${e.message}` : String(err);
-    await requeue(db, 'clusters', row.id, backoffMs(row.attempts), message, { countAttempt: true });
+    await requeue(db, 'clusters', row.id, backoffMs(row.attempts), message, { countAttempt: true, waitingOnKube: e.outage });
     throw e;
   }
 }

@@ -36,7 +36,7 @@ export async function reconcileInstance(db: Db, kube: Kube, installation: string
     // A rejection will not pass by itself: show it as a failure (with the
     // Kubernetes reason) while we keep retrying slowly in case the cause is fixed.
     const failure = e.transient ? undefined : `Kubernetes rejected the ${cluster.kind === 'vm' ? 'VirtualMachine' : 'StatefulSet'}: ${e.message}`;
-    await requeue(db, 'instances', row.id, backoffMs(row.attempts), `Kubernetes: ${e.message}`, { countAttempt: true, failure });
+    await requeue(db, 'instances', row.id, backoffMs(row.attempts), `Kubernetes: ${e.message}`, { countAttempt: true, failure, waitingOnKube: e.outage });
     await refreshStatus(db, row.id);
     throw e;
   }

@@ -6,7 +6,7 @@ import type { Kube } from '../kube/client.ts';
 import { toKubeError, type KubeError } from '../kube/errors.ts';
 import type { ListWatchHandle } from '../kube/listWatch.ts';
 import type { Db } from '../store/db.ts';
-import { claimDueClusters, claimDueInstances, requestStaleClusterResync } from '../store/work.ts';
+import { claimDueClusters, claimDueInstances, requestStaleClusterResync, retryWaitingOnKube } from '../store/work.ts';
 import { startObservers } from './observe.ts';
 import { reconcileCluster } from './reconcileCluster.ts';
 import { reconcileInstance } from './reconcileInstance.ts';
@@ -32,6 +32,8 @@ export type ReconcilerOptions = {
   orphanSweepMs?: number;
   /** Re-apply each cluster's fences this often (drift repair for namespace-level objects). */
   resyncSeconds?: number;
+  /** While Kubernetes is away, ask its /readyz this often; work waiting on it resumes as soon as it answers. */
+  kubeProbeMs?: number;
 };
 
 export class Reconciler {
@@ -42,6 +44,7 @@ export class Reconciler {
   private observers: ListWatchHandle[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
   private readonly active = new Set<Promise<void>>();
+  private probe: { done: Promise<void>; cancel: () => void } | null = null;
 
   constructor(private readonly o: ReconcilerOptions) {}
 
@@ -76,8 +79,10 @@ export class Reconciler {
     this.running = false;
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.wake();
+    this.probe?.cancel();
     await this.loop;
     await Promise.allSettled([...this.active]);
+    await this.probe?.done;
     await Promise.all(this.observers.map((o) => o.stop()));
   }
 
@@ -122,6 +127,7 @@ export class Reconciler {
         () => this.o.onReconcile?.(kind, (performance.now() - started) / 1000, true),
         (err) => {
           const e: KubeError = toKubeError(err);
+          if (e.outage) this.watchForKubeReturn();
           this.o.onReconcile?.(kind, (performance.now() - started) / 1000, false);
           this.o.log.warn({ kind, ...ids, reason: e.reason, err: e.message }, 'reconcile failed; will retry');
         },
@@ -132,6 +138,50 @@ export class Reconciler {
         this.wake();
       });
     this.active.add(p);
+  }
+
+  /**
+   * Work that failed because Kubernetes was away backs off (up to a minute).
+   * One probe per replica watches for its return and then makes all of that
+   * work due at once, so recovery does not wait out the longest backoff.
+   */
+  private watchForKubeReturn(): void {
+    if (this.probe || !this.running) return;
+    const every = this.o.kubeProbeMs ?? 1000;
+    const since = Date.now();
+    let timer: NodeJS.Timeout | undefined;
+    let wakeProbe: () => void = () => {};
+    let cancelled = false;
+    const cancel = () => {
+      cancelled = true;
+      clearTimeout(timer);
+      wakeProbe();
+    };
+    const done = (async () => {
+      while (!cancelled && this.running) {
+        await new Promise<void>((resolve) => {
+          wakeProbe = resolve;
+          timer = setTimeout(resolve, every);
+        });
+        if (cancelled || !this.running) break;
+        try {
+          await this.o.kube.ready();
+        } catch {
+          continue; // still away
+        }
+        try {
+          const items = await retryWaitingOnKube(this.o.db);
+          this.o.log.info({ items, awayMs: Date.now() - since }, 'Kubernetes is ready again; work that waited for it is due now');
+          this.wake();
+          break;
+        } catch (err) {
+          this.o.log.warn({ err: (err as Error).message }, 'could not requeue the work waiting for Kubernetes');
+        }
+      }
+    })().finally(() => {
+      this.probe = null;
+    });
+    this.probe = { done, cancel };
   }
 
   private async sweep(): Promise<void> {

@@ -47,7 +47,7 @@ type Table = 'clusters' | 'instances';
 export async function markSynced(q: Queryable, table: Table, id: number, gen: number, extra = ''): Promise<void> {
   await q.query(
     `UPDATE ${table} SET synced_gen = GREATEST(synced_gen, $2), attempts = 0, claimed_by = NULL, claimed_until = NULL,
-            message = NULL${extra}, updated_at = now()
+            message = NULL, waiting_on_kube = false${extra}, updated_at = now()
       WHERE id = $1`,
     [id, gen],
   );
@@ -60,15 +60,32 @@ export async function requeue(
   id: number,
   delayMs: number,
   message: string | null,
-  opts: { countAttempt: boolean; failure?: string | null },
+  opts: { countAttempt: boolean; failure?: string | null; waitingOnKube?: boolean },
 ): Promise<void> {
-  const failureSet = table === 'instances' && opts.failure !== undefined ? ', failure = $5' : '';
+  const params: unknown[] = [id, delayMs, opts.countAttempt ? 1 : 0, message, opts.waitingOnKube ?? false];
+  const failureSet = table === 'instances' && opts.failure !== undefined ? `, failure = $${params.push(opts.failure)}` : '';
   await q.query(
     `UPDATE ${table} SET next_attempt_at = now() + make_interval(secs => $2::float8 / 1000),
-            attempts = attempts + $3, message = $4, claimed_by = NULL, claimed_until = NULL${failureSet}, updated_at = now()
+            attempts = attempts + $3, message = $4, waiting_on_kube = $5, claimed_by = NULL, claimed_until = NULL${failureSet}, updated_at = now()
       WHERE id = $1`,
-    failureSet ? [id, delayMs, opts.countAttempt ? 1 : 0, message, opts.failure] : [id, delayMs, opts.countAttempt ? 1 : 0, message],
+    params,
   );
+}
+
+/**
+ * Kubernetes is ready again: every row backing off because it was out of reach
+ * is due now rather than when its backoff runs out. Returns how many.
+ */
+export async function retryWaitingOnKube(q: Queryable): Promise<number> {
+  let n = 0;
+  for (const table of ['clusters', 'instances'] as const) {
+    const rows = await q.query(
+      `UPDATE ${table} SET next_attempt_at = now(), waiting_on_kube = false
+        WHERE waiting_on_kube AND desired_gen > synced_gen RETURNING id`,
+    );
+    n += rows.length;
+  }
+  return n;
 }
 
 /**

@@ -98,12 +98,13 @@ describe('drift and orphans', () => {
 });
 
 describe('Kubernetes out of reach', () => {
-  it('still accepts and records requests, says why in /ready, and converges once it is back', async () => {
+  it('still accepts and records requests, says why in /ready, and converges once it is back without waiting out its backoff', async () => {
     const target = /server:\s*https:\/\/([^:\s]+):(\d+)/.exec((await import('node:fs')).readFileSync(testKubeconfigPath, 'utf8'))!;
     const proxy = await startProxy(target[1]!, Number(target[2]));
     const kubeconfig = join(mkdtempSync(join(tmpdir(), 'kubekloud-kc-')), 'kubeconfig');
     kubeconfigVia(testKubeconfigPath, kubeconfig, proxy.port);
-    const server = await startServer({ databaseUrl: (await freshDb()).url, env: { KUBECONFIG: kubeconfig } });
+    const db = await freshDb();
+    const server = await startServer({ databaseUrl: db.url, env: { KUBECONFIG: kubeconfig } });
     servers.push(server);
     try {
       const { client } = await createTenant(server.admin, { cpu: 2, memory: 2 });
@@ -114,10 +115,27 @@ describe('Kubernetes out of reach', () => {
       expect(ready.body.checks.database).toBe('ok');
       const created = await client.post('/api/v1/clusters/', { name: 'later', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 2 });
       expect(created.status).toBe(201);
-      await new Promise((r) => setTimeout(r, 2000));
+      // Let the outage last until the cluster's retry is pushed 10 s or more away.
+      type Row = { waiting_on_kube: boolean; attempts: number; due_in_ms: number; next_attempt_at: Date; synced_at: Date | null };
+      const row = async () =>
+        (await db.query<Row>(
+          `SELECT waiting_on_kube, attempts, next_attempt_at, synced_at,
+                  (extract(epoch FROM next_attempt_at - now()) * 1000)::int AS due_in_ms FROM clusters WHERE id = $1`,
+          [created.body.id],
+        ))[0]!;
+      const backingOff = await eventually(async () => {
+        const r = await row();
+        return r.waiting_on_kube && r.due_in_ms > 10_000 ? r : undefined;
+      }, 60_000, 'the cluster backing off while Kubernetes is away');
+      expect(backingOff.attempts).toBeGreaterThanOrEqual(4);
       expect((await client.get(`/api/v1/clusters/${created.body.id}`)).body.instances.map((i: { status: string }) => i.status)).toEqual(['pending', 'pending']);
+
       await proxy.restore();
       await eventually(async () => (await client.get(`/api/v1/clusters/${created.body.id}`)).body.status === 'running', 90_000, 'converged after Kubernetes came back');
+      // It was retried when Kubernetes came back, not when its backoff ran out.
+      const after = await row();
+      expect(after.waiting_on_kube).toBe(false);
+      expect(after.synced_at!.getTime()).toBeLessThan(backingOff.next_attempt_at.getTime());
       expect((await server.admin.get('/ready')).status).toBe(200);
     } finally {
       await proxy.close();
