@@ -6,7 +6,7 @@ import Fastify from 'fastify';
 import { createHash } from 'node:crypto';
 import { openPostgres } from '../src/store/db.ts';
 import { findCluster, listClusters } from '../src/store/clusters.ts';
-import { findInstance, listInstancesOf, listStatusesOf } from '../src/store/instances.ts';
+import { findInstance, listInstancesOf } from '../src/store/instances.ts';
 import { findLiveToken } from '../src/store/tokens.ts';
 
 const db = openPostgres(process.env.DATABASE_URL!);
@@ -23,8 +23,7 @@ app.get('/api/v1/clusters/', async (req, reply) => {
   const uid = await who(req.headers.authorization);
   if (uid === null) return reply.code(401).send({ detail: 'no' });
   const { rows } = await listClusters(db, uid, 100, 0);
-  const statuses = await listStatusesOf(db, rows.map((r) => r.id));
-  return { rows, statuses };
+  return { rows };
 });
 app.get<{ Params: { id: string } }>('/api/v1/clusters/:id', async (req, reply) => {
   const uid = await who(req.headers.authorization);

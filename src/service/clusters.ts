@@ -73,16 +73,9 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
 }
 
 export async function listClusters(s: Services, p: Principal, limit: number, offset: number) {
-  const { rows, total } = await clusters.listClusters(s.db, ownerScope(p), limit, offset);
   // A listed cluster shows a status summarised from its instances' statuses, not the instances themselves.
-  const statuses = await instances.listStatusesOf(s.db, rows.map((r) => r.id));
-  const byCluster = new Map<number, typeof statuses>();
-  for (const i of statuses) {
-    const list = byCluster.get(i.cluster_id);
-    if (list) list.push(i);
-    else byCluster.set(i.cluster_id, [i]);
-  }
-  return { items: rows.map((r) => clusterView(r, byCluster.get(r.id) ?? [])), total };
+  const { rows, total } = await clusters.listClusters(s.db, ownerScope(p), limit, offset);
+  return { items: rows.map((r) => clusterView(r, r.instance_statuses)), total };
 }
 
 export async function getCluster(s: Services, p: Principal, id: number) {

@@ -1,5 +1,6 @@
 // Rows to the JSON the v1 contract promises. Never a token hash, never the
 // reconciler's bookkeeping.
+import type { InstanceStatus } from '../domain/lifecycle.ts';
 import { summariseCluster } from '../domain/clusterStatus.ts';
 import { mibToGib, milliToCores } from '../domain/units.ts';
 import type { ClusterRow } from '../store/clusters.ts';
@@ -63,7 +64,7 @@ export function instanceView(i: InstanceRow) {
   };
 }
 
-export function clusterView(c: ClusterRow, instances: Pick<InstanceRow, 'status'>[]) {
+export function clusterView(c: ClusterRow, statuses: InstanceStatus[]) {
   return {
     id: c.id,
     name: c.name,
@@ -73,7 +74,7 @@ export function clusterView(c: ClusterRow, instances: Pick<InstanceRow, 'status'
     memory_per_instance: mibToGib(c.memory_mib),
     instance_count: c.instance_count,
     owner_id: c.owner_id,
-    status: summariseCluster(c.state, instances.map((i) => i.status)),
+    status: summariseCluster(c.state, statuses),
     image: c.image,
     ports: c.ports,
     service_type: c.service_type,
@@ -88,5 +89,5 @@ export function clusterView(c: ClusterRow, instances: Pick<InstanceRow, 'status'
 }
 
 export function clusterWithInstancesView(c: ClusterRow, instances: InstanceRow[]) {
-  return { ...clusterView(c, instances), instances: instances.map(instanceView) };
+  return { ...clusterView(c, instances.map((i) => i.status)), instances: instances.map(instanceView) };
 }

@@ -1,6 +1,7 @@
 // Clusters: the tenant's desired state plus the reconciler's bookkeeping.
 // Every read of a tenant's cluster is scoped by owner in SQL (ownerScope null = admin).
 import type { Queryable } from './db.ts';
+import type { InstanceStatus } from '../domain/lifecycle.ts';
 import type { PortSpec, ServiceType } from '../domain/model.ts';
 
 export type ClusterRow = {
@@ -76,16 +77,19 @@ export async function findCluster(
   return rows[0] ?? null;
 }
 
+/** A page of clusters, each with its instances' statuses (for its summary), in one statement. */
 export async function listClusters(
   q: Queryable,
   ownerScope: number | null,
   limit: number,
   offset: number,
-): Promise<{ rows: ClusterRow[]; total: number }> {
+): Promise<{ rows: (ClusterRow & { instance_statuses: InstanceStatus[] })[]; total: number }> {
   const params = ownerScope === null ? [limit, offset] : [limit, offset, ownerScope];
-  const rows = await q.query<ClusterRow & { total: number }>(
-    `SELECT *, count(*) OVER ()::int AS total FROM clusters WHERE ${scope(ownerScope, '$3')}
-      ORDER BY id LIMIT $1 OFFSET $2`,
+  const rows = await q.query<ClusterRow & { instance_statuses: InstanceStatus[]; total: number }>(
+    `SELECT c.*, count(*) OVER ()::int AS total,
+            ARRAY(SELECT i.status::text FROM instances i WHERE i.cluster_id = c.id) AS instance_statuses
+       FROM clusters c WHERE ${scope(ownerScope, '$3')}
+      ORDER BY c.id LIMIT $1 OFFSET $2`,
     params,
   );
   if (rows.length > 0) return { rows, total: rows[0]!.total };

@@ -53,11 +53,6 @@ export async function listInstancesOf(q: Queryable, clusterIds: number[]): Promi
 }
 
 /** Only the statuses of these clusters' instances: all a cluster's summary in a list needs. */
-export async function listStatusesOf(q: Queryable, clusterIds: number[]): Promise<{ cluster_id: number; status: InstanceStatus }[]> {
-  if (clusterIds.length === 0) return [];
-  return q.query('SELECT cluster_id, status FROM instances WHERE cluster_id = ANY($1::int[])', [clusterIds]);
-}
-
 export async function findInstance(
   q: Queryable,
   id: number,
