@@ -5,26 +5,28 @@
 # they stay the same.
 ARG NODE_VERSION=20.20.2
 
-# 1. Dependencies including dev ones, and the type check of the sources.
+# 1. Dependencies including dev ones, the type check of the sources, and the
+# server built into one ES module (dist/main.mjs, with its SQL migrations).
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY src ./src
-RUN npm run typecheck
+COPY scripts/build-server.ts ./scripts/
+RUN npm run typecheck && npm run build:server
 # The web console's static build, served by the API at /console.
 COPY console ./console
 RUN npm run build:console
 
-# 2. Production dependencies only (tsx runs the TypeScript sources directly).
+# 2. Production dependencies only.
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
-# 3. Runtime: node, production dependencies and the checked sources, run as
+# 3. Runtime: node, production dependencies and the built server, run as
 # UID 1000 (the image's "node" user). npm, npx, corepack and yarn are removed:
 # nothing at run time needs a package manager.
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
@@ -36,11 +38,11 @@ RUN rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack 
       /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
       /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-*
 COPY --from=deps /app/node_modules ./node_modules
-COPY --from=build /app/package.json /app/tsconfig.json ./
-COPY --from=build /app/src ./src
+COPY --from=build /app/package.json ./
+COPY --from=build /app/dist ./dist
 COPY --from=build /app/console/dist ./console/dist
 USER 1000:1000
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "--import", "tsx", "src/main.ts"]
+CMD ["node", "dist/main.mjs"]

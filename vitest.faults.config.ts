@@ -17,7 +17,7 @@ export default defineConfig({
   test: {
     include: ['test/faults/**/*.test.ts'],
     exclude: [...configDefaults.exclude],
-    globalSetup: ['test/faults/support/setup.ts'],
+    globalSetup: ['test/faults/support/setup.ts', 'test/setup/server.ts'],
     testTimeout: 600_000,
     hookTimeout: 300_000,
     pool: 'forks',

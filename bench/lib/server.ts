@@ -1,9 +1,12 @@
-// The server under test as a real process (`node --import tsx src/main.ts`),
-// timed from spawn to /health and /ready, with its pid for memory readings.
+// The server under test as a real process, built and run as `npm start` runs
+// it (`node dist/main.mjs`), timed from spawn to /health and /ready, with its
+// pid for memory readings. The ceiling is bundled the same way.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { ApiClient } from '../../test/support/api.ts';
 import { repoRoot, testKubeconfigPath } from '../../test/support/kube.ts';
 import { freePort } from '../../test/support/server.ts';
+import { buildServer, bundle } from '../../scripts/build-server.ts';
+import { basename, join } from 'node:path';
 import { now, sleep } from './util.ts';
 
 export type BenchServer = {
@@ -18,18 +21,27 @@ export type BenchServer = {
   stop(): Promise<void>;
 };
 
+/** Builds a TypeScript entry point (the server, or the ceiling) into dist/ and returns the file to run. */
+export async function built(entry: string): Promise<string> {
+  if (entry === 'src/main.ts') return buildServer();
+  const out = join(repoRoot, 'dist', 'bench', basename(entry).replace(/\.ts$/, '.mjs'));
+  await bundle(join(repoRoot, entry), out);
+  return out;
+}
+
 export async function spawnProcess(
-  script: string,
+  entry: string,
   env: Record<string, string>,
   opts: { readyPath?: string; timeoutMs?: number } = {},
 ): Promise<{ url: string; proc: ChildProcess; healthMs: number; readyMs: number; output: () => string; stop(): Promise<void> }> {
+  const script = await built(entry);
   const port = await freePort();
   const fullEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), HOST: '127.0.0.1', ...env };
   let out = '';
   const t0 = now();
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the processes under test.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', script], { cwd: repoRoot, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...nodeArgs, script], { cwd: repoRoot, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
   proc.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
   const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
@@ -37,7 +49,7 @@ export async function spawnProcess(
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
   let healthMs = NaN;
   for (;;) {
-    if (proc.exitCode !== null) throw new Error(`${script} exited at start (${proc.exitCode}):\n${out}`);
+    if (proc.exitCode !== null) throw new Error(`${entry} exited at start (${proc.exitCode}):\n${out}`);
     try {
       const path = Number.isNaN(healthMs) ? '/health' : (opts.readyPath ?? '/ready');
       const res = await fetch(url + path);
@@ -48,7 +60,7 @@ export async function spawnProcess(
     }
     if (Date.now() > deadline) {
       proc.kill('SIGKILL');
-      throw new Error(`${script} not ready in time:\n${out}`);
+      throw new Error(`${entry} not ready in time:\n${out}`);
     }
     await sleep(20);
   }

@@ -2,10 +2,14 @@
 // checked here: multi-stage, production dependencies only in the final
 // stage, a pinned supported Node base, non-root UID 1000, port 8000, a
 // healthcheck that needs no extra tool, and nothing fetched from a URL.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { repoRoot } from '../support/kube.ts';
+import { eventually, repoRoot, testKubeconfigPath } from '../support/kube.ts';
+import { createTestDatabase } from '../support/postgres.ts';
+import { freePort } from '../support/server.ts';
 
 type Instruction = { op: string; args: string };
 type Stage = { from: string; name?: string; instructions: Instruction[] };
@@ -81,7 +85,7 @@ describe('Dockerfile', () => {
     expect(vmaj! > Number(maj) || (vmaj === Number(maj) && vmin! >= Number(min))).toBe(true);
   });
 
-  it('runs as UID 1000, exposes 8000, checks /health with node itself and starts the API with tsx', () => {
+  it('runs as UID 1000, exposes 8000, checks /health with node itself and starts the built server as npm start does', () => {
     const user = ops(final, 'USER').at(-1)?.args;
     expect(user).toMatch(/^1000(:1000)?$/);
     expect(ops(final, 'EXPOSE').map((i) => i.args)).toEqual(['8000']);
@@ -89,7 +93,9 @@ describe('Dockerfile', () => {
     expect(hc).toMatch(/CMD \["node"/);
     expect(hc).toContain('/health');
     expect(hc).not.toMatch(/curl|wget/);
-    expect(JSON.parse(ops(final, 'CMD').at(-1)!.args)).toEqual(['node', '--import', 'tsx', 'src/main.ts']);
+    expect(JSON.parse(ops(final, 'CMD').at(-1)!.args)).toEqual(['node', 'dist/main.mjs']);
+    const start = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).scripts.start as string;
+    expect(start).toMatch(/exec node dist\/main\.mjs$/);
     // USER comes after every instruction that writes as root.
     const idx = final.instructions.findIndex((i) => i.op === 'USER');
     expect(final.instructions.slice(idx + 1).some((i) => i.op === 'RUN' || i.op === 'COPY')).toBe(false);
@@ -100,6 +106,57 @@ describe('Dockerfile', () => {
     const lines = ignore.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     expect(lines[0]).toBe('**');
     const allowed = lines.filter((l) => l.startsWith('!')).map((l) => l.slice(1));
-    expect(allowed.sort()).toEqual(['console/index.html', 'console/src/**', 'console/vite.config.ts', 'package-lock.json', 'package.json', 'src/**', 'tsconfig.json']);
+    expect(allowed.sort()).toEqual(['console/index.html', 'console/src/**', 'console/vite.config.ts', 'package-lock.json', 'package.json', 'scripts/build-server.ts', 'src/**', 'tsconfig.json']);
+  });
+
+  it('starts the API from the final stage’s files alone (no sources, no tsx): ready, migrated, console served', async () => {
+    // The final stage's layout, built from its COPY lines: what the build stage
+    // made (already built here by the test setup) and the production node_modules.
+    const app = mkdtempSync(join(tmpdir(), 'kubekloud-image-'));
+    const db = await createTestDatabase();
+    let proc: ReturnType<typeof spawn> | undefined;
+    try {
+      for (const c of ops(final, 'COPY').map((i) => i.args)) {
+        const m = /^--from=(\S+)\s+(.+)\s+(\S+)$/.exec(c);
+        expect(m, `COPY ${c} comes from a stage`).not.toBeNull();
+        const sources = m![2]!.split(/\s+/).map((p) => p.replace(/^\/app\//, ''));
+        for (const src of sources) {
+          const dest = m![3]!.endsWith('/') ? join(app, m![3]!, src.split('/').at(-1)!) : join(app, m![3]!);
+          if (src === 'node_modules') symlinkSync(join(repoRoot, 'node_modules'), dest);
+          else cpSync(join(repoRoot, src), dest, { recursive: true });
+        }
+      }
+      const cmd = JSON.parse(ops(final, 'CMD').at(-1)!.args) as string[];
+      const port = await freePort();
+      let out = '';
+      proc = spawn(cmd[0] === 'node' ? process.execPath : cmd[0]!, cmd.slice(1), {
+        cwd: app,
+        env: {
+          PATH: dirname(process.execPath),
+          PORT: String(port),
+          HOST: '127.0.0.1',
+          DATABASE_URL: db.url,
+          KUBECONFIG: testKubeconfigPath,
+          KUBEKLOUD_ADMIN_TOKEN: `image-admin-${port}-0123456789`,
+          KUBEKLOUD_RECONCILER: 'false',
+          LOG_LEVEL: 'warn',
+          NODE_ENV: 'production',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      proc.stdout!.on('data', (d) => (out += d));
+      proc.stderr!.on('data', (d) => (out += d));
+      const url = `http://127.0.0.1:${port}`;
+      await eventually(async () => (await fetch(`${url}/ready`).catch(() => null))?.status === 200 || undefined, 30_000, `ready from the image layout:\n${out}`);
+      const versions = await db.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
+      expect(versions.length).toBeGreaterThanOrEqual(5);
+      const consolePage = await fetch(`${url}/console/`);
+      expect(consolePage.status).toBe(200);
+      expect(await consolePage.text()).toContain('<div id="root">');
+    } finally {
+      proc?.kill('SIGTERM');
+      rmSync(app, { recursive: true, force: true });
+      await db.drop();
+    }
   });
 });

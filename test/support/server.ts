@@ -1,5 +1,5 @@
 // The server as a real process, started the way an operator starts it
-// (`node --import tsx src/main.ts`), each with its own installation label and
+// (`node dist/main.mjs`, built by the global setup), each with its own installation label and
 // namespace prefix so test files sharing the control plane never meet.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -10,6 +10,9 @@ import { ApiClient } from './api.ts';
 import { createTestDatabase } from './postgres.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { loadTestKubeConfig, repoRoot, testKubeconfigPath } from './kube.ts';
+import { SERVER_ENTRY } from '../../scripts/build-server.ts';
+
+export { SERVER_ENTRY };
 
 export type ServerProcess = {
   url: string;
@@ -70,7 +73,7 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
     ...o.env,
   };
   let out = '';
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [SERVER_ENTRY], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
   proc.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));

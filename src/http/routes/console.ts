@@ -5,10 +5,10 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname, join, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../config/paths.ts';
 import { sendProblem } from '../errors.ts';
 
-export const CONSOLE_DIST = fileURLToPath(new URL('../../../console/dist', import.meta.url));
+export const CONSOLE_DIST = join(packageRoot(), 'console', 'dist');
 
 /** The console loads only its own scripts and styles and talks only to this origin. */
 export const CONSOLE_CSP = "default-src 'self'; connect-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
