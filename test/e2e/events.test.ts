@@ -1,6 +1,8 @@
 // Live status without polling: the cluster event stream carries every
 // instance status change, ending when the cluster is gone.
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createTestDatabase } from '../support/postgres.ts';
+import { startProxy } from '../support/proxy.ts';
 import { createTenant, startServer, type ServerProcess } from '../support/server.ts';
 
 let server: ServerProcess;
@@ -64,3 +66,35 @@ it('answers another tenant 404 before any stream starts', async () => {
   expect(res.status).toBe(404);
   expect((await res.json()).detail).toBe('Cluster not found');
 });
+
+it('stays open while the database is out of reach and goes on once it is back', async () => {
+  const db = await createTestDatabase();
+  const proxy = await startProxy('127.0.0.1', Number(new URL(db.url).port || 5432));
+  const url = new URL(db.url);
+  url.host = `127.0.0.1:${proxy.port}`;
+  const viaProxy = await startServer({ databaseUrl: url.toString() });
+  try {
+    const { client } = await createTenant(viaProxy.admin, { cpu: 1, memory: 1 });
+    const c = (await client.request('POST', '/api/v1/clusters/?wait=45', { name: 'steady', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 1 })).body;
+    expect(c.wait.converged).toBe(true);
+    const res = await fetch(`${viaProxy.url}/api/v1/clusters/${c.id}/events`, { headers: { authorization: `Bearer ${client.token}` } });
+    const events = readEvents(res);
+    expect((await events.next()).value!.event).toBe('cluster');
+    await proxy.cut();
+    await new Promise((r) => setTimeout(r, 3000)); // three ticks with no database
+    await proxy.restore();
+    const op = await client.request('POST', `/api/v1/instances/${c.instances[0].id}/operate`, { operation: 'stop' });
+    expect(op.status).toBe(200);
+    const after: Event[] = [];
+    for await (const e of events) {
+      after.push(e);
+      if (e.event === 'deleted' || (e.event === 'instance' && e.data.status === 'stopped')) break;
+    }
+    expect(after.map((e) => e.event)).not.toContain('deleted');
+    expect(after.at(-1)).toMatchObject({ event: 'instance', data: { id: c.instances[0].id, status: 'stopped' } });
+  } finally {
+    await viaProxy.stop();
+    await proxy.close();
+    await db.drop();
+  }
+}, 120_000);

@@ -1,9 +1,11 @@
 // GET /api/v1/clusters/{id}/events: instance status changes as Server-Sent
 // Events, so clients watch a cluster without polling the API. Each stream
 // reads the database (the one truth every replica shares) once a second and
-// sends only what changed.
+// sends only what changed. While the database is out of reach the stream
+// stays open and says so in a comment line; it ends only when the cluster is gone.
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
+import { DomainError } from '../../domain/errors.ts';
 import * as clusters from '../../service/clusters.ts';
 import type { Services } from '../../service/context.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
@@ -23,7 +25,7 @@ export const eventRoutes =
           tags: ['clusters'],
           summary: 'Stream instance status changes (Server-Sent Events)',
           description:
-            'text/event-stream. First a `cluster` event with the whole cluster, then an `instance` event (the instance as in GET /api/v1/instances/{id}) whenever one changes, `cluster` when the cluster status changes, and `deleted` once the cluster is gone, which ends the stream. A comment line every 15 s keeps proxies from closing it.',
+            'text/event-stream. First a `cluster` event with the whole cluster, then an `instance` event (the instance as in GET /api/v1/instances/{id}) whenever one changes, `cluster` when the cluster status changes, and `deleted` once the cluster is gone, which ends the stream. A comment line every 15 s keeps proxies from closing it. While the database is out of reach the stream stays open (with a comment line saying so) and resumes when it is back.',
           params: IdParams,
           produces: ['text/event-stream'],
           response: { 200: Type.String({ description: 'event stream' }), ...errors(401, 404, 422) },
@@ -56,9 +58,17 @@ export const eventRoutes =
           let current;
           try {
             current = await clusters.getCluster(s, p, req.params.id);
-          } catch {
-            send('deleted', { id: req.params.id });
-            break;
+          } catch (err) {
+            if (err instanceof DomainError && err.kind === 'not_found') {
+              send('deleted', { id: req.params.id });
+              break;
+            }
+            // Not an answer about the cluster (the database is away): look again next tick.
+            if (Date.now() - lastWrite > HEARTBEAT_MS / 3) {
+              raw.write(': database unavailable, retrying\n\n');
+              lastWrite = Date.now();
+            }
+            continue;
           }
           const { instances, ...cluster } = current;
           for (const i of instances) {
