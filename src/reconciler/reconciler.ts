@@ -144,6 +144,9 @@ export class Reconciler {
    * Work that failed because Kubernetes was away backs off (up to a minute).
    * One probe per replica watches for its return and then makes all of that
    * work due at once, so recovery does not wait out the longest backoff.
+   * Only a return counts: if the first probe finds Kubernetes ready, the 5xx
+   * was about one object (a failing webhook, say), and its row keeps its
+   * backoff rather than being retried every second.
    */
   private watchForKubeReturn(): void {
     if (this.probe || !this.running) return;
@@ -157,6 +160,7 @@ export class Reconciler {
       clearTimeout(timer);
       wakeProbe();
     };
+    let away = false;
     const done = (async () => {
       while (!cancelled && this.running) {
         await new Promise<void>((resolve) => {
@@ -167,8 +171,10 @@ export class Reconciler {
         try {
           await this.o.kube.ready();
         } catch {
+          away = true;
           continue; // still away
         }
+        if (!away) break; // it never was: nothing to hurry
         try {
           const items = await retryWaitingOnKube(this.o.db);
           this.o.log.info({ items, awayMs: Date.now() - since }, 'Kubernetes is ready again; work that waited for it is due now');
