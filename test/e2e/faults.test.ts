@@ -1,6 +1,6 @@
 // Faults the API survives: a crash mid-provisioning, objects deleted or
 // added behind its back, Kubernetes or PostgreSQL out of reach.
-import { AppsV1Api, CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, AppsV1Api, CoreV1Api, NetworkingV1Api } from '@kubernetes/client-node';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,6 +139,55 @@ describe('Kubernetes out of reach', () => {
       expect((await server.admin.get('/ready')).status).toBe(200);
     } finally {
       await proxy.close();
+    }
+  });
+});
+
+describe('a 5xx about one object', () => {
+  it('backs off an object a failing admission webhook refuses, instead of retrying it every second', async () => {
+    const db = await freshDb();
+    const installation = randomLabel();
+    const admission = kc.makeApiClient(AdmissionregistrationV1Api);
+    const name = `kubekloud-test-refuse-${installation}`;
+    // A webhook nobody answers, for this installation's StatefulSets only: the API server answers 500.
+    await admission.createValidatingWebhookConfiguration({
+      body: {
+        metadata: { name },
+        webhooks: [
+          {
+            name: 'refuse.kubekloud.test',
+            admissionReviewVersions: ['v1'],
+            sideEffects: 'None',
+            failurePolicy: 'Fail',
+            timeoutSeconds: 2,
+            clientConfig: { url: 'https://127.0.0.1:1/refuse' },
+            namespaceSelector: { matchLabels: { 'kubekloud.io/installation': installation } },
+            rules: [{ apiGroups: ['apps'], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['statefulsets'] }],
+          },
+        ],
+      },
+    });
+    try {
+      const server = await startServer({ databaseUrl: db.url, installation });
+      servers.push(server);
+      const { client } = await createTenant(server.admin, { cpu: 1, memory: 1 });
+      const c = (await client.post('/api/v1/clusters/', { name: 'hooked', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 1 })).body;
+      type Row = { attempts: number; waiting_on_kube: boolean; message: string | null };
+      const row = async () => (await db.query<Row>('SELECT attempts, waiting_on_kube, message FROM instances WHERE id = $1', [c.instances[0].id]))[0]!;
+      const first = await eventually(async () => {
+        const r = await row();
+        return r.attempts >= 1 ? r : undefined;
+      }, 30_000, 'the first refused attempt');
+      expect(first.message).toContain('webhook');
+      expect(first.waiting_on_kube).toBe(true); // a 5xx: it could have been Kubernetes being away
+      await new Promise((r) => setTimeout(r, 15_000));
+      // Backing off (0.5, 1, 2, 4, 8 s …) gives about 5 attempts in 15 s; retrying every second would give 15.
+      const later = await row();
+      expect(later.attempts).toBeGreaterThan(first.attempts);
+      expect(later.attempts).toBeLessThanOrEqual(first.attempts + 7);
+      expect((await client.get(`/api/v1/instances/${c.instances[0].id}`)).body.status).toBe('pending');
+    } finally {
+      await admission.deleteValidatingWebhookConfiguration({ name });
     }
   });
 });
