@@ -372,6 +372,7 @@ export async function convergence(kc: KubeConfig, tenants: Tenant[]): Promise<Co
 /** Poll convergence until no problem is left; returns how long it took (or throws with what is left). */
 export async function waitConverged(kc: KubeConfig, tenants: Tenant[], timeoutMs: number): Promise<{ ms: number; last: Convergence }> {
   const began = Date.now();
+  let lastReport = began;
   for (;;) {
     let last: Convergence;
     try {
@@ -380,6 +381,10 @@ export async function waitConverged(kc: KubeConfig, tenants: Tenant[], timeoutMs
       last = { clusters: 0, instances: 0, problems: [`check failed: ${String(e)}`], planeLag: [] };
     }
     if (last.problems.length === 0) return { ms: Date.now() - began, last };
+    if (Date.now() - lastReport >= 10_000) {
+      lastReport = Date.now();
+      process.stderr.write(`  converging, ${Math.round((Date.now() - began) / 1000)} s: ${last.problems.length} left (${last.planeLag.length} on the plane's side); first: ${last.problems[0]}\n`);
+    }
     if (Date.now() - began > timeoutMs) {
       // Only the simulated plane is behind: the API reports what Kubernetes has.
       // The caller records these as planeLag with its figures (and fails on them).
