@@ -1,6 +1,7 @@
-// Token buckets in process memory, keyed by token, user or client address.
-// Each replica limits on its own; with N replicas behind a load balancer a
-// client gets up to N times the rate, which the limits are sized for.
+// Token buckets in process memory, for the request limit per token: it
+// protects each replica's own CPU, so each replica keeps its own. The limits
+// that must hold across replicas (writes per user, failed authentications per
+// address) are buckets in the database (src/store/rateBuckets.ts).
 
 export type Limit = { perSecond: number; burst: number };
 
