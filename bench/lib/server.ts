@@ -36,7 +36,9 @@ export async function spawnProcess(
 ): Promise<{ url: string; proc: ChildProcess; healthMs: number; readyMs: number; output: () => string; stop(): Promise<void> }> {
   const script = await built(entry);
   const port = await freePort();
-  const fullEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), HOST: '127.0.0.1', ...env };
+  // MALLOC_ARENA_MAX (glibc) passes through, to compare native memory with fewer malloc arenas.
+  const arenas = process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {};
+  const fullEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), HOST: '127.0.0.1', ...arenas, ...env };
   let out = '';
   const t0 = now();
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the processes under test.

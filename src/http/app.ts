@@ -93,7 +93,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(userRoutes(deps, authenticate), { prefix: '/api/v1/users' });
   await app.register(clusterRoutes(deps, authenticate), { prefix: '/api/v1/clusters' });
   await app.register(instanceRoutes(deps, authenticate), { prefix: '/api/v1/instances' });
-  await app.register(eventRoutes(deps, authenticate), { prefix: '/api/v1/clusters' });
+  await app.register(eventRoutes(deps, authenticate, metrics), { prefix: '/api/v1/clusters' });
   await app.register(consoleRoutes());
   return app;
 }

@@ -53,6 +53,17 @@ export function createMetrics(db: Db) {
       this.set({ state: 'waiting' }, s.waiting);
     },
   });
+  const feedPolls = new client.Counter({
+    name: 'kubekloud_event_feed_polls_total',
+    help: 'Polls of the database for changes to the clusters whose event streams are open (one per process per second), by outcome',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const streamReads = new client.Counter({
+    name: 'kubekloud_event_stream_reads_total',
+    help: 'Reads of a cluster by its event streams (after a change, or every 15 s)',
+    registers: [registry],
+  });
   const depth = new client.Gauge({ name: 'kubekloud_reconcile_queue_depth', help: 'Rows waiting for the reconciler', registers: [registry] });
   const lag = new client.Gauge({ name: 'kubekloud_reconcile_queue_lag_seconds', help: 'Age of the oldest due row', registers: [registry] });
 
@@ -71,6 +82,12 @@ export function createMetrics(db: Db) {
     },
     observeRelist(kind: string, reason: string) {
       relists.inc({ kind, reason });
+    },
+    observeFeedPoll(ok: boolean) {
+      feedPolls.inc({ outcome: ok ? 'ok' : 'error' });
+    },
+    observeStreamRead() {
+      streamReads.inc();
     },
     async render(): Promise<string> {
       try {

@@ -98,3 +98,42 @@ it('stays open while the database is out of reach and goes on once it is back', 
     await db.drop();
   }
 }, 120_000);
+
+it('costs one database poll per second for all open streams, not one per stream', async () => {
+  const { client } = await createTenant(server.admin, { cpu: 1, memory: 1 });
+  const c = (await client.request('POST', '/api/v1/clusters/?wait=45', { name: 'many', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 1 })).body;
+  expect(c.wait.converged).toBe(true);
+  const metric = async (name: string) => {
+    const text = (await server.admin.get('/metrics')).body as string;
+    return text
+      .split('\n')
+      .filter((l) => l.startsWith(name) && !l.includes('outcome="error"'))
+      .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
+  };
+  const streams = await Promise.all(
+    Array.from({ length: 10 }, async () => {
+      const ctl = new AbortController();
+      const res = await fetch(`${server.url}/api/v1/clusters/${c.id}/events`, { headers: { authorization: `Bearer ${client.token}` }, signal: ctl.signal });
+      const events = readEvents(res);
+      expect((await events.next()).value!.event).toBe('cluster');
+      return { ctl, events };
+    }),
+  );
+  const [polls0, reads0] = [await metric('kubekloud_event_feed_polls_total'), await metric('kubekloud_event_stream_reads_total')];
+  await new Promise((r) => setTimeout(r, 5000));
+  const [polls1, reads1] = [await metric('kubekloud_event_feed_polls_total'), await metric('kubekloud_event_stream_reads_total')];
+  // Ten idle streams for 5 s: about 5 shared polls, and each stream reads its cluster only when it changed
+  // (at most once here, after the first poll). Polling per stream would be 50 reads.
+  expect(polls1 - polls0).toBeGreaterThanOrEqual(3);
+  expect(polls1 - polls0).toBeLessThanOrEqual(7);
+  expect(reads1 - reads0).toBeLessThanOrEqual(10);
+  // A change still reaches every stream.
+  await client.post(`/api/v1/instances/${c.instances[0].id}/operate`, { operation: 'stop' });
+  for (const { ctl, events } of streams) {
+    for (;;) {
+      const e = (await events.next()).value!;
+      if (e.event === 'instance' && e.data.desired_status === 'stopped') break;
+    }
+    ctl.abort();
+  }
+}, 120_000);
