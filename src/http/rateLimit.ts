@@ -2,8 +2,7 @@
 // protects each replica's own CPU, so each replica keeps its own. The limits
 // that must hold across replicas (writes per user, failed authentications per
 // address) are buckets in the database (src/store/rateBuckets.ts).
-
-export type Limit = { perSecond: number; burst: number };
+import { secondsUntilToken, type Limit } from '../store/rateBuckets.ts';
 
 type Bucket = { tokens: number; at: number };
 
@@ -27,7 +26,7 @@ export class RateLimiter {
       return 0;
     }
     this.buckets.set(key, b);
-    return Math.max(1, Math.ceil((1 - b.tokens) / this.limit.perSecond));
+    return secondsUntilToken(b.tokens, this.limit);
   }
 
   /** Full buckets carry no state worth keeping. */

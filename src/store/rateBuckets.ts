@@ -5,6 +5,11 @@ import type { Queryable } from './db.ts';
 
 export type Limit = { perSecond: number; burst: number };
 
+/** Whole seconds (at least 1) until a bucket holding `tokens` has one to give. */
+export function secondsUntilToken(tokens: number, limit: Limit): number {
+  return Math.max(1, Math.ceil((1 - tokens) / limit.perSecond));
+}
+
 /** Takes one token from the bucket `key`; returns 0 when allowed, else the seconds to wait. */
 export async function takeToken(q: Queryable, key: string, limit: Limit): Promise<number> {
   const refilled = `LEAST($2::float8, b.tokens + extract(epoch FROM now() - b.at) * $3::float8)`;
@@ -17,6 +22,5 @@ export async function takeToken(q: Queryable, key: string, limit: Limit): Promis
   );
   if (taken.length > 0) return 0;
   const rows = await q.query<{ tokens: number }>(`SELECT ${refilled} AS tokens FROM rate_buckets b WHERE key = $1`, [key, limit.burst, limit.perSecond]);
-  const tokens = Number(rows[0]?.tokens ?? 0);
-  return Math.max(1, Math.ceil((1 - tokens) / limit.perSecond));
+  return secondsUntilToken(Number(rows[0]?.tokens ?? 0), limit);
 }
