@@ -11,7 +11,7 @@ export type ChangeFeed = {
   stop(): void;
 };
 
-export function createChangeFeed(db: Db, opts: { pollMs?: number; onPoll?: (clusters: number, ok: boolean) => void } = {}): ChangeFeed {
+export function createChangeFeed(db: Db, opts: { pollMs?: number; onPoll?: (ok: boolean) => void } = {}): ChangeFeed {
   const pollMs = opts.pollMs ?? 1000;
   const watchers = new Map<number, Set<() => void>>();
   const versions = new Map<number, string>();
@@ -24,7 +24,7 @@ export function createChangeFeed(db: Db, opts: { pollMs?: number; onPoll?: (clus
     const ids = [...watchers.keys()];
     try {
       const now = await clusterVersions(db, ids);
-      opts.onPoll?.(ids.length, true);
+      opts.onPoll?.(true);
       for (const id of ids) {
         const v = now.get(id) ?? 'gone';
         if (versions.get(id) === v) continue;
@@ -34,7 +34,7 @@ export function createChangeFeed(db: Db, opts: { pollMs?: number; onPoll?: (clus
       }
     } catch {
       // The database is away: the streams stay open and hear of changes once it is back.
-      opts.onPoll?.(ids.length, false);
+      opts.onPoll?.(false);
     } finally {
       polling = false;
     }

@@ -23,7 +23,7 @@ const REREAD_MS = 15_000;
 export const eventRoutes =
   (s: Services, authenticate: Authenticate, metrics?: Pick<Metrics, 'observeFeedPoll' | 'observeStreamRead'>): FastifyPluginAsync =>
   protectedRoutes(s, authenticate, (app) => {
-    const feed = createChangeFeed(s.db, { onPoll: (_clusters, ok) => metrics?.observeFeedPoll(ok) });
+    const feed = createChangeFeed(s.db, { onPoll: (ok) => metrics?.observeFeedPoll(ok) });
     app.addHook('onClose', async () => feed.stop());
     app.get(
       '/:id/events',
