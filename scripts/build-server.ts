@@ -12,11 +12,13 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 export const SERVER_ENTRY = join(root, 'dist', 'main.mjs');
 
 export async function buildServer(): Promise<string> {
-  const out = join(root, 'dist');
-  rmSync(out, { recursive: true, force: true });
-  mkdirSync(out, { recursive: true });
+  // Only this build's own outputs are replaced (a dropped migration must not linger);
+  // other bundles in dist/, such as the benchmark's ceiling, are left alone.
+  const migrations = join(root, 'dist', 'migrations');
+  rmSync(migrations, { recursive: true, force: true });
+  mkdirSync(migrations, { recursive: true });
   await bundle(join(root, 'src', 'main.ts'), SERVER_ENTRY);
-  cpSync(join(root, 'src', 'store', 'migrations'), join(out, 'migrations'), { recursive: true });
+  cpSync(join(root, 'src', 'store', 'migrations'), migrations, { recursive: true });
   return SERVER_ENTRY;
 }
 
