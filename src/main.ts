@@ -35,9 +35,12 @@ export async function startServer(config: Config): Promise<Server> {
       concurrency: config.reconcileConcurrency,
       leaseSeconds: config.claimLeaseSeconds,
       resyncSeconds: config.resyncSeconds,
+      observerLeaseSeconds: config.observerLeaseSeconds,
       log: app.log,
       onReconcile: metrics.observeReconcile,
       onRelist: metrics.observeRelist,
+      onObserverLeader: metrics.observeObserverLeader,
+      onObserverAction: metrics.observeObserverAction,
     });
     reconciler.start();
   }

@@ -185,6 +185,7 @@ const TONE: Record<string, string> = {
   provisioning: 'wait',
   starting: 'wait',
   stopping: 'wait',
+  repairing: 'wait',
   deleting: 'wait',
   stopped: 'idle',
   suspended: 'idle',

@@ -19,6 +19,7 @@ export type Config = {
   reconcilerEnabled: boolean;
   claimLeaseSeconds: number;
   resyncSeconds: number;
+  observerLeaseSeconds: number;
   bodyLimitBytes: number;
   workerId: string;
   corsOrigins: string[];
@@ -109,6 +110,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcilerEnabled: bool('KUBEKLOUD_RECONCILER', true),
     claimLeaseSeconds: int('KUBEKLOUD_CLAIM_LEASE_SECONDS', 30, 2, 3600),
     resyncSeconds: int('KUBEKLOUD_RESYNC_SECONDS', 300, 1, 86_400),
+    observerLeaseSeconds: int('KUBEKLOUD_OBSERVER_LEASE_SECONDS', 10, 3, 300),
     bodyLimitBytes: int('KUBEKLOUD_BODY_LIMIT_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
     installation,
     namespacePrefix,

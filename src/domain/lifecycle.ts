@@ -6,15 +6,8 @@ export const OPERATIONS = ['start', 'stop', 'suspend', 'resume', 'restart'] as c
 export type Operation = (typeof OPERATIONS)[number];
 
 export type Desired = 'running' | 'stopped' | 'suspended' | 'deleted';
-export type InstanceStatus =
-  | 'pending'
-  | 'starting'
-  | 'running'
-  | 'stopping'
-  | 'stopped'
-  | 'suspended'
-  | 'failed'
-  | 'deleting';
+export const INSTANCE_STATUSES = ['pending', 'starting', 'running', 'stopping', 'stopped', 'suspended', 'failed', 'repairing', 'deleting'] as const;
+export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 export type InstanceKind = 'vm' | 'container';
 
 const TRANSITIONS: Record<Operation, { from: Desired; to: Desired }> = {
@@ -59,6 +52,8 @@ export type StatusInputs = {
   observed: Observed;
   /** A provisioning failure the reconciler could not get past (Kubernetes reason). */
   failure: string | null;
+  /** What was changed behind KubeKloud's back and is being put back (null: nothing). */
+  drift?: string | null;
 };
 
 const VM_FAILED = new Set([
@@ -71,11 +66,16 @@ const VM_FAILED = new Set([
   'Unknown',
 ]);
 
-/** The status a user sees: a pure function of desired state and observations. */
+/**
+ * The status a user sees: a pure function of desired state and observations.
+ * While a drift is being repaired, an instance that is not where it should be
+ * says so ('repairing', not 'starting'); one that still is keeps its status.
+ */
 export function deriveStatus(s: StatusInputs): InstanceStatus {
   if (s.desired === 'deleted') return 'deleting';
   if (s.failure) return 'failed';
-  return s.kind === 'container' ? containerStatus(s) : vmStatus(s);
+  const status = s.kind === 'container' ? containerStatus(s) : vmStatus(s);
+  return s.drift && status !== s.desired ? 'repairing' : status;
 }
 
 function containerStatus({ desired, applied, observed }: StatusInputs): InstanceStatus {

@@ -37,8 +37,25 @@ export function createMetrics(db: Db) {
   });
   const relists = new client.Counter({
     name: 'kubekloud_watch_relists_total',
-    help: 'Lists of a watched kind: at start, or after its watch expired (410 Gone)',
+    help: 'Lists of a watched kind: at start, after its watch expired (410 Gone), after a handler failed, or a periodic resync',
     labelNames: ['kind', 'reason'] as const,
+    registers: [registry],
+  });
+  const observerLeader = new client.Gauge({
+    name: 'kubekloud_observer_leader',
+    help: '1 while this replica holds the observer lease (watches, drift repair, orphan collection, resyncs)',
+    registers: [registry],
+  });
+  const driftRepairs = new client.Counter({
+    name: 'kubekloud_drift_repairs_total',
+    help: 'Objects found changed or deleted behind KubeKloud\'s back, whose repair was requested, by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
+  const straysDeleted = new client.Counter({
+    name: 'kubekloud_strays_deleted_total',
+    help: 'Labelled objects nothing renders (orphans and strays), deleted, by kind',
+    labelNames: ['kind'] as const,
     registers: [registry],
   });
   new client.Gauge({
@@ -77,8 +94,14 @@ export function createMetrics(db: Db) {
     observeKube(verb: string, kind: string, seconds: number, ok: boolean) {
       kubeDuration.observe({ verb, kind, outcome: ok ? 'ok' : 'error' }, seconds);
     },
-    observeReconcile(kind: string, seconds: number, ok: boolean) {
-      reconcileDuration.observe({ kind, outcome: ok ? 'ok' : 'error' }, seconds);
+    observeReconcile(kind: string, seconds: number, outcome: 'ok' | 'error' | 'dropped') {
+      reconcileDuration.observe({ kind, outcome }, seconds);
+    },
+    observeObserverLeader(leading: boolean) {
+      observerLeader.set(leading ? 1 : 0);
+    },
+    observeObserverAction(e: { type: 'repair' | 'stray'; kind: string }) {
+      (e.type === 'repair' ? driftRepairs : straysDeleted).inc({ kind: e.kind });
     },
     observeRelist(kind: string, reason: string) {
       relists.inc({ kind, reason });

@@ -1,6 +1,7 @@
 // The HTTP contract: request and response schemas for every route. The
 // OpenAPI document is generated from these; nothing is written by hand.
 import { Type, type TSchema } from 'typebox';
+import { INSTANCE_STATUSES } from '../domain/lifecycle.ts';
 
 const MAX_ID = 2_147_483_647;
 export const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_ID, description: 'Numeric id' }) });
@@ -102,9 +103,7 @@ export const CreateToken = Type.Object(
 
 export const Message = Type.Object({ message: Type.String(), detail: Type.Record(Type.String(), Type.Unknown()) });
 
-export const InstanceStatus = Type.Union(
-  ['pending', 'starting', 'running', 'stopping', 'stopped', 'suspended', 'failed', 'deleting'].map((s) => Type.Literal(s)),
-);
+export const InstanceStatus = Type.Union(INSTANCE_STATUSES.map((s) => Type.Literal(s)));
 export const Instance = Type.Object(
   {
     id: Type.Integer(),

@@ -1,23 +1,34 @@
-// The thin edge over @kubernetes/client-node: server-side apply with our field
-// manager, delete, list and watch. Every call is timed for /metrics and every
-// failure comes back as a KubeError.
+// The thin edge over the Kubernetes API: server-side apply with our field
+// manager, get, delete, paginated lists, watch, and a JSON patch of an object's
+// managedFields (to take back fields others set in what we own). Every call is
+// timed for /metrics and every failure comes back as a KubeError.
 import * as k8s from '@kubernetes/client-node';
+import type { LiveObject, ManagedFieldsEntry } from '../domain/drift.ts';
 import type { KubeObject } from '../domain/render.ts';
 import { KubeError, toKubeError } from './errors.ts';
-import { apiServerReady, serverSideApply } from './rawApply.ts';
+import { apiServerReady, deleteObject, getObject, jsonPatch, listPage, serverSideApply, type ListPage, type RequestOptions } from './rest.ts';
 
 export const FIELD_MANAGER = 'kubekloud';
+export const LIST_PAGE_SIZE = 500;
 
 export type ObjectRef = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
-export type ListResult<T> = { items: T[]; resourceVersion: string };
+export type { ListPage, RequestOptions };
 export type CallObserver = (verb: string, kind: string, seconds: number, ok: boolean) => void;
 
 export interface Kube {
-  apply(obj: KubeObject): Promise<void>;
+  /** Server-side apply (forced, field manager `kubekloud`); returns the object as it is afterwards. */
+  apply(obj: KubeObject, o?: RequestOptions): Promise<LiveObject>;
+  /** The object as it is now, or null when it does not exist. */
+  get(ref: ObjectRef, o?: RequestOptions): Promise<LiveObject | null>;
   /** Deletes; an object already gone is success. Returns whether it still existed. */
-  remove(ref: ObjectRef, opts?: { propagation?: 'Background' | 'Foreground' }): Promise<boolean>;
-  exists(ref: ObjectRef): Promise<boolean>;
-  list<T extends k8s.KubernetesObject>(apiVersion: string, kind: string, labelSelector: string): Promise<ListResult<T>>;
+  remove(ref: ObjectRef, opts?: { propagation?: 'Background' | 'Foreground'; uid?: string } & RequestOptions): Promise<boolean>;
+  exists(ref: ObjectRef, o?: RequestOptions): Promise<boolean>;
+  /** Replaces the object's managedFields if it is still at `resourceVersion` (else a conflict). */
+  replaceManagedFields(ref: ObjectRef, resourceVersion: string, entries: ManagedFieldsEntry[], o?: RequestOptions): Promise<LiveObject>;
+  /** One page of a kind across all namespaces. */
+  listPage(apiVersion: string, kind: string, labelSelector: string, cont?: string | null): Promise<ListPage>;
+  /** Every page of a kind across all namespaces. */
+  list(apiVersion: string, kind: string, labelSelector: string): Promise<{ items: LiveObject[]; resourceVersion: string }>;
   watch(
     path: string,
     params: Record<string, string | boolean>,
@@ -37,7 +48,6 @@ export function loadKubeConfig(): k8s.KubeConfig {
 }
 
 export function createKube(kc: k8s.KubeConfig, observe: CallObserver = () => {}): Kube {
-  const objects = k8s.KubernetesObjectApi.makeApiClient(kc);
   const version = kc.makeApiClient(k8s.VersionApi);
   const watcher = new k8s.Watch(kc);
 
@@ -52,37 +62,50 @@ export function createKube(kc: k8s.KubeConfig, observe: CallObserver = () => {})
       throw toKubeError(err);
     }
   }
+  const absentIsNull = async <T>(fn: () => Promise<T>): Promise<T | null> => {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof KubeError && err.reason === 'not_found') return null;
+      throw err;
+    }
+  };
 
-  return {
+  const kube: Kube = {
     config: kc,
-    async apply(obj) {
-      await timed('apply', obj.kind, () => serverSideApply(kc, obj, FIELD_MANAGER));
+    async apply(obj, o) {
+      return (await timed('apply', obj.kind, () => serverSideApply(kc, obj, FIELD_MANAGER, o))) as LiveObject;
+    },
+    async get(ref, o) {
+      return absentIsNull(() => timed('get', ref.kind, () => getObject(kc, ref, o) as Promise<LiveObject>));
     },
     async remove(ref, opts = {}) {
-      try {
-        await timed('delete', ref.kind, () =>
-          objects.delete(ref as k8s.KubernetesObject, undefined, undefined, undefined, undefined, opts.propagation ?? 'Background'),
-        );
-        return true;
-      } catch (err) {
-        if (err instanceof KubeError && err.reason === 'not_found') return false;
-        throw err;
-      }
+      const done = await absentIsNull(() => timed('delete', ref.kind, () => deleteObject(kc, ref, opts.propagation ?? 'Background', opts)));
+      return done !== null;
     },
-    async exists(ref) {
-      try {
-        await timed('get', ref.kind, () => objects.read(ref as Parameters<typeof objects.read>[0]));
-        return true;
-      } catch (err) {
-        if (err instanceof KubeError && err.reason === 'not_found') return false;
-        throw err;
-      }
+    async exists(ref, o) {
+      return (await kube.get(ref, o)) !== null;
     },
-    async list<T extends k8s.KubernetesObject>(apiVersion: string, kind: string, labelSelector: string) {
-      const res = await timed('list', kind, () =>
-        objects.list<T>(apiVersion, kind, undefined, undefined, undefined, undefined, undefined, labelSelector),
-      );
-      return { items: res.items, resourceVersion: res.metadata?.resourceVersion ?? '' };
+    async replaceManagedFields(ref, resourceVersion, entries, o) {
+      const ops = [
+        { op: 'test', path: '/metadata/resourceVersion', value: resourceVersion },
+        { op: 'replace', path: '/metadata/managedFields', value: entries },
+      ];
+      return (await timed('patch', ref.kind, () => jsonPatch(kc, ref, ops, o))) as LiveObject;
+    },
+    listPage(apiVersion, kind, labelSelector, cont) {
+      return timed('list', kind, () => listPage(kc, apiVersion, kind, { labelSelector, limit: LIST_PAGE_SIZE, cont }));
+    },
+    async list(apiVersion, kind, labelSelector) {
+      const items: LiveObject[] = [];
+      let page = await kube.listPage(apiVersion, kind, labelSelector);
+      const resourceVersion = page.resourceVersion;
+      for (;;) {
+        items.push(...(page.items as LiveObject[]));
+        if (!page.continue) break;
+        page = await kube.listPage(apiVersion, kind, labelSelector, page.continue);
+      }
+      return { items, resourceVersion };
     },
     watch(path, params, onEvent, onDone) {
       return watcher.watch(path, params, onEvent, onDone);
@@ -94,4 +117,5 @@ export function createKube(kc: k8s.KubeConfig, observe: CallObserver = () => {})
       await timed('get', 'readyz', () => apiServerReady(kc));
     },
   };
+  return kube;
 }

@@ -1,11 +1,16 @@
-// A list-then-watch loop that never gives up: it resumes from the last
-// resourceVersion, relists when the server says 410 Gone, and backs off its
-// reconnects. Events are handled one at a time, in order.
+// A list-then-watch loop that never gives up: it lists page by page
+// (`limit`/`continue`), watches from the list's resourceVersion, resumes from
+// the last resourceVersion seen, relists when the server says 410 Gone, when a
+// handler failed (so a lost write is made good by the next list), and when
+// asked to (periodic resync), and backs off its reconnects. Events are handled
+// one at a time, in order.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Kube } from './client.ts';
 import { KubeError, toKubeError } from './errors.ts';
 
 export type WatchedObject = KubernetesObject & Record<string, unknown>;
+
+export type RelistReason = 'start' | 'expired' | 'failed' | 'resync';
 
 export type ListWatchOptions = {
   apiVersion: string;
@@ -13,12 +18,14 @@ export type ListWatchOptions = {
   /** Cluster-wide collection path, e.g. /api/v1/pods */
   path: string;
   labelSelector: string;
-  /** After every (re)list, with everything that exists now. */
-  onSync: (items: WatchedObject[]) => Promise<void>;
+  /** Each page of a (re)list, in order. */
+  onListPage: (items: WatchedObject[]) => Promise<void>;
+  /** After the last page: everything that exists now has been through onListPage. */
+  onListDone: () => Promise<void>;
   onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: WatchedObject) => Promise<void>;
   onError: (err: KubeError, context: string) => void;
-  /** Each list: the first one, or one after the server said 410 Gone. */
-  onRelist?: (reason: 'start' | 'expired') => void;
+  /** Each list: the first one, after 410 Gone, after a handler failed, or a resync. */
+  onRelist?: (reason: RelistReason) => void;
 };
 
 const MIN_BACKOFF_MS = 250;
@@ -26,12 +33,18 @@ const MIN_BACKOFF_MS = 250;
 // status change) resume within seconds of its return, not half a minute later.
 const MAX_BACKOFF_MS = 5_000;
 
-export type ListWatchHandle = { stop(): Promise<void>; readonly synced: boolean };
+export type ListWatchHandle = {
+  stop(): Promise<void>;
+  /** Lists everything again (and re-judges it) as soon as the current event is handled. */
+  relist(reason: RelistReason): void;
+  readonly synced: boolean;
+};
 
 export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle {
   let stopped = false;
   let synced = false;
   let resourceVersion = '';
+  let relistReason: RelistReason = 'start';
   let abort: AbortController | null = null;
   let wakeSleep: (() => void) | null = null;
   let chain: Promise<void> = Promise.resolve();
@@ -44,17 +57,39 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
         resolve();
       };
     });
+  const requestRelist = (reason: RelistReason) => {
+    relistReason = reason;
+    resourceVersion = '';
+    abort?.abort();
+    wakeSleep?.();
+  };
+  // A handler that failed (the database away, say) leaves what it saw unrecorded:
+  // the next list sees it again.
+  let failures = 0;
   const handle = (fn: () => Promise<void>, context: string) => {
-    chain = chain.then(fn).catch((err) => o.onError(toKubeError(err), context));
+    chain = chain.then(fn).catch((err) => {
+      failures++;
+      o.onError(toKubeError(err), context);
+      if (!stopped) requestRelist('failed');
+    });
     return chain;
   };
 
-  let listedOnce = false;
   async function relist() {
-    o.onRelist?.(listedOnce ? 'expired' : 'start');
-    listedOnce = true;
-    const { items, resourceVersion: rv } = await kube.list<WatchedObject>(o.apiVersion, o.kind, o.labelSelector);
-    await handle(() => o.onSync(items), `sync ${o.kind}`);
+    o.onRelist?.(relistReason);
+    const failuresBefore = failures;
+    const failed = () => new KubeError('server', `handling the list of ${o.kind} failed; it will be listed again`);
+    let page = await kube.listPage(o.apiVersion, o.kind, o.labelSelector);
+    const rv = page.resourceVersion;
+    for (;;) {
+      const items = page.items as WatchedObject[];
+      await handle(() => o.onListPage(items), `sync ${o.kind}`);
+      if (failures !== failuresBefore) throw failed();
+      if (!page.continue || stopped) break;
+      page = await kube.listPage(o.apiVersion, o.kind, o.labelSelector, page.continue);
+    }
+    await handle(() => o.onListDone(), `sync ${o.kind}`);
+    if (failures !== failuresBefore) throw failed();
     resourceVersion = rv;
     synced = true;
   }
@@ -75,11 +110,15 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
           (type, obj) => {
             if (type === 'ERROR') {
               const code = (obj as { code?: number }).code;
-              if (code === 410) resourceVersion = ''; // too old: relist
+              if (code === 410) {
+                relistReason = 'expired';
+                resourceVersion = ''; // too old: relist
+              }
               resolve(new KubeError(code === 410 ? 'gone' : 'server', String((obj as { message?: string }).message ?? type), code ?? null));
               abort?.abort();
               return;
             }
+            if (resourceVersion === '') return; // a relist was asked for: what follows comes from it
             const rv = obj.metadata?.resourceVersion;
             if (rv) resourceVersion = rv;
             if (type === 'BOOKMARK') return;
@@ -89,7 +128,7 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
         )
         .then((ac) => {
           abort = ac;
-          if (stopped) ac.abort();
+          if (stopped || resourceVersion === '') ac.abort();
         }, resolve);
     });
   }
@@ -101,16 +140,19 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
         if (!resourceVersion) await relist();
         const ended = await watchOnce();
         if (stopped) break;
-        if (ended === null) {
-          backoff = MIN_BACKOFF_MS;
+        if (!resourceVersion && (relistReason as RelistReason) !== 'failed') {
+          backoff = MIN_BACKOFF_MS; // expired, or a resync asked for: list again now
           continue;
         }
-        const err = toKubeError(ended);
-        if (err.reason !== 'gone') o.onError(err, `watch ${o.kind}`);
-        if (err.reason === 'gone') continue;
+        if (resourceVersion && ended === null) {
+          backoff = MIN_BACKOFF_MS; // the server closed the watch on time: resume
+          continue;
+        }
+        if (resourceVersion) o.onError(toKubeError(ended), `watch ${o.kind}`);
       } catch (err) {
         if (stopped) break;
         o.onError(toKubeError(err), `list ${o.kind}`);
+        resourceVersion = '';
       }
       await sleep(backoff + Math.random() * backoff * 0.2);
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
@@ -120,6 +162,9 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
   return {
     get synced() {
       return synced;
+    },
+    relist(reason) {
+      if (!stopped) requestRelist(reason);
     },
     async stop() {
       stopped = true;

@@ -1,39 +1,50 @@
 // Converges one cluster's namespace and its fences, or removes it all.
 import { renderClusterObjects } from '../domain/render.ts';
 import type { Kube } from '../kube/client.ts';
-import { KubeError, toKubeError } from '../kube/errors.ts';
+import { KubeError } from '../kube/errors.ts';
 import type { Db } from '../store/db.ts';
-import { deleteClusterRow } from '../store/clusters.ts';
-import type { ClusterRow } from '../store/clusters.ts';
-import { markSynced, requeue, type Claimed } from '../store/work.ts';
+import { deleteClaimedRow, markClusterSynced, requeue, type ClaimedCluster } from '../store/work.ts';
 import { backoffMs } from './backoff.ts';
+import { LostClaim, type Claim } from './claims.ts';
+import { ensureObject } from './ensure.ts';
 import { clusterSpecOf } from './spec.ts';
 
 const NAMESPACE_POLL_MS = 1000;
 const WAITING_FOR_NAMESPACE = 'Waiting for the namespace to terminate';
 
-export async function reconcileCluster(db: Db, kube: Kube, installation: string, row: Claimed<ClusterRow>): Promise<void> {
+export type ReconcileContext = { db: Db; kube: Kube; installation: string };
+
+const held = (ok: boolean, claim: Claim, what: string) => {
+  if (!ok) throw new LostClaim(claim.table, claim.id, `${what} matched no row held with epoch ${claim.epoch}`);
+};
+
+export async function reconcileCluster(ctx: ReconcileContext, row: ClaimedCluster, claim: Claim): Promise<void> {
+  const { db, kube } = ctx;
   try {
     if (row.state === 'deleting') {
       const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: row.namespace } };
       // The DELETE is sent once (again after a failed pass); the passes that follow only look.
-      if (row.message !== WAITING_FOR_NAMESPACE) await kube.remove(ns);
-      if (await kube.exists(ns)) {
+      if (row.message !== WAITING_FOR_NAMESPACE) await kube.remove(ns, { timeoutMs: claim.timeoutMs() });
+      if (await kube.exists(ns, { timeoutMs: claim.timeoutMs() })) {
         // The namespace controller is emptying it; look again shortly.
-        await requeue(db, 'clusters', row.id, NAMESPACE_POLL_MS, WAITING_FOR_NAMESPACE, { countAttempt: false });
+        held(await requeue(db, 'clusters', row.id, claim, NAMESPACE_POLL_MS, WAITING_FOR_NAMESPACE, { countAttempt: false }), claim, 'requeue');
         return;
       }
-      await deleteClusterRow(db, row.id);
+      held(await deleteClaimedRow(db, 'clusters', row.id, claim), claim, 'delete');
       return;
     }
-    const [namespace, ...rest] = renderClusterObjects(clusterSpecOf(row, installation));
-    await kube.apply(namespace!);
-    await Promise.all(rest.map((obj) => kube.apply(obj)));
-    await markSynced(db, 'clusters', row.id, row.claimed_gen, ', synced_at = now()');
+    const [namespace, ...rest] = renderClusterObjects(clusterSpecOf(row, ctx.installation));
+    await ensureObject(kube, namespace!, claim);
+    await Promise.all(rest.map((obj) => ensureObject(kube, obj, claim)));
+    held(await markClusterSynced(db, row.id, claim, row.claimed_gen), claim, 'mark synced');
   } catch (err) {
-    const e = toKubeError(err);
-    const message = e instanceof KubeError ? `Kubernetes: ${e.message}` : String(err);
-    await requeue(db, 'clusters', row.id, backoffMs(row.attempts), message, { countAttempt: true, waitingOnKube: e.outage });
-    throw e;
+    // A lost claim is dropped; a database failure leaves the claim to run out and the row to be tried again.
+    if (!(err instanceof KubeError)) throw err;
+    held(
+      await requeue(db, 'clusters', row.id, claim, backoffMs(row.attempts), `Kubernetes: ${err.message}`, { countAttempt: true, waitingOnKube: err.outage }),
+      claim,
+      'requeue',
+    );
+    throw err;
   }
 }

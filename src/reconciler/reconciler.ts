@@ -1,13 +1,15 @@
 // The level-triggered loop: claims due rows from the database (so several
 // replicas share the work without doing it twice), converges Kubernetes to
-// them with bounded concurrency, and runs the observers.
-import { LABEL_CLUSTER, managedSelector } from '../domain/render.ts';
+// them with bounded concurrency, and — on the one replica elected to — runs
+// the observer.
 import type { Kube } from '../kube/client.ts';
-import { toKubeError, type KubeError } from '../kube/errors.ts';
-import type { ListWatchHandle } from '../kube/listWatch.ts';
+import { KubeError, toKubeError } from '../kube/errors.ts';
+import type { RelistReason } from '../kube/listWatch.ts';
 import type { Db } from '../store/db.ts';
-import { claimDueClusters, claimDueInstances, requestStaleClusterResync, retryWaitingOnKube } from '../store/work.ts';
-import { startObservers } from './observe.ts';
+import { claimDueClusters, claimDueInstances, DEFAULT_LEASE_SECONDS, retryWaitingOnKube } from '../store/work.ts';
+import { ClaimKeeper, LostClaim, type Claim } from './claims.ts';
+import { Election } from './election.ts';
+import { startObserver, type ObserverEvent } from './observer.ts';
 import { reconcileCluster } from './reconcileCluster.ts';
 import { reconcileInstance } from './reconcileInstance.ts';
 
@@ -16,22 +18,27 @@ export type ReconcilerLog = {
   warn(obj: object, msg: string): void;
 };
 
+export type ReconcileOutcome = 'ok' | 'error' | 'dropped';
+
 export type ReconcilerOptions = {
   db: Db;
   kube: Kube;
   workerId: string;
   installation: string;
   concurrency: number;
-  /** How long a claim holds before another replica may take the row over. */
+  /** How long a claim holds before another replica may take the row over; renewed while the work runs. */
   leaseSeconds?: number;
   log: ReconcilerLog;
-  onReconcile?: (kind: 'cluster' | 'instance', seconds: number, ok: boolean) => void;
-  /** Each list of a watched kind: at start, or after a watch expired (410 Gone). */
-  onRelist?: (kind: string, reason: 'start' | 'expired') => void;
+  onReconcile?: (kind: 'cluster' | 'instance', seconds: number, outcome: ReconcileOutcome) => void;
+  /** Each list of a watched kind: at start, after a watch expired (410 Gone), after a handler failed, or a resync. */
+  onRelist?: (kind: string, reason: RelistReason) => void;
+  onObserverAction?: (e: ObserverEvent) => void;
+  onObserverLeader?: (leading: boolean) => void;
   idlePollMs?: number;
-  orphanSweepMs?: number;
-  /** Re-apply each cluster's fences this often (drift repair for namespace-level objects). */
+  /** The observer lists and judges everything again this often (jittered). */
   resyncSeconds?: number;
+  /** The observer lease: another replica takes over this long after its holder stops renewing. */
+  observerLeaseSeconds?: number;
   /** While Kubernetes is away, ask its /readyz this often; work waiting on it resumes as soon as it answers. */
   kubeProbeMs?: number;
 };
@@ -41,49 +48,73 @@ export class Reconciler {
   private inFlight = 0;
   private wakeUp: (() => void) | null = null;
   private loop: Promise<void> | null = null;
-  private observers: ListWatchHandle[] = [];
-  private sweepTimer: NodeJS.Timeout | null = null;
   private readonly active = new Set<Promise<void>>();
   private probe: { done: Promise<void>; cancel: () => void } | null = null;
+  private readonly claims: ClaimKeeper;
+  private readonly election: Election;
 
-  constructor(private readonly o: ReconcilerOptions) {}
+  constructor(private readonly o: ReconcilerOptions) {
+    this.claims = new ClaimKeeper(o.db, o.workerId, this.leaseSeconds, (c) => o.log.warn({ table: c.table, id: c.id }, 'claim lost while its work ran; its result will be dropped'));
+    this.election = new Election({
+      db: o.db,
+      name: o.installation,
+      holder: o.workerId,
+      leaseSeconds: o.observerLeaseSeconds ?? 10,
+      log: o.log,
+      onChange: o.onObserverLeader,
+      lead: async (leading) => {
+        const observer = startObserver({
+          db: o.db,
+          kube: o.kube,
+          installation: o.installation,
+          leading,
+          wake: () => this.wake(),
+          resyncSeconds: o.resyncSeconds ?? 300,
+          onError: (err, context) => o.log.warn({ reason: err.reason, context, err: err.message }, 'watch problem'),
+          onRelist: (kind, reason) => {
+            if (reason === 'expired') o.log.warn({ kind }, 'watch expired (410 Gone); relisted');
+            o.onRelist?.(kind, reason);
+          },
+          onAction: (e) => {
+            o.log.info({ ...e }, e.type === 'repair' ? 'drift found; repair requested' : 'stray object deleted');
+            o.onObserverAction?.(e);
+          },
+        });
+        return () => observer.stop();
+      },
+    });
+  }
+
+  private get leaseSeconds(): number {
+    return this.o.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
+  }
 
   start(): void {
     if (this.running) return;
     this.running = true;
-    this.observers = startObservers({
-      db: this.o.db,
-      kube: this.o.kube,
-      selector: managedSelector(this.o.installation),
-      wake: () => this.wake(),
-      onError: (err, context) => this.o.log.warn({ reason: err.reason, context, err: err.message }, 'watch problem'),
-      onRelist: (kind, reason) => {
-        if (reason === 'expired') this.o.log.warn({ kind }, 'watch expired (410 Gone); relisted');
-        this.o.onRelist?.(kind, reason);
-      },
-    });
+    this.claims.start();
+    this.election.start();
     this.loop = this.run();
-    this.sweepTimer = setInterval(() => void this.sweep(), this.o.orphanSweepMs ?? Math.min(60_000, (this.o.resyncSeconds ?? 300) * 500));
-    this.sweepTimer.unref();
   }
 
   wake(): void {
     this.wakeUp?.();
   }
 
-  get observersSynced(): boolean {
-    return this.observers.every((o) => o.synced);
+  /** Whether this replica holds the observer lease now. */
+  get observing(): boolean {
+    return this.election.isLeader;
   }
 
   async stop(): Promise<void> {
     this.running = false;
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.wake();
     this.probe?.cancel();
     await this.loop;
     await Promise.allSettled([...this.active]);
     await this.probe?.done;
-    await Promise.all(this.observers.map((o) => o.stop()));
+    await this.claims.stop();
+    await this.election.stop();
   }
 
   private async run(): Promise<void> {
@@ -110,29 +141,46 @@ export class Reconciler {
   private async claimAndDispatch(): Promise<number> {
     let free = this.o.concurrency - this.inFlight;
     if (free <= 0) return 0;
-    const clusters = await claimDueClusters(this.o.db, this.o.workerId, free, this.o.leaseSeconds);
-    for (const c of clusters) this.dispatch('cluster', () => reconcileCluster(this.o.db, this.o.kube, this.o.installation, c), { cluster: c.id, namespace: c.namespace });
+    const ctx = { db: this.o.db, kube: this.o.kube, installation: this.o.installation };
+    let sentAt = performance.now();
+    const clusters = await claimDueClusters(this.o.db, this.o.workerId, free, this.leaseSeconds);
+    const clusterClaims = this.claims.take('clusters', clusters, sentAt);
+    clusters.forEach((c, k) => this.dispatch('cluster', clusterClaims[k]!, (claim) => reconcileCluster(ctx, c, claim), { cluster: c.id, namespace: c.namespace }));
     free -= clusters.length;
     if (free <= 0) return clusters.length;
-    const instances = await claimDueInstances(this.o.db, this.o.workerId, free, this.o.leaseSeconds);
-    for (const i of instances) this.dispatch('instance', () => reconcileInstance(this.o.db, this.o.kube, this.o.installation, i), { instance: i.id, name: i.name });
+    sentAt = performance.now();
+    const instances = await claimDueInstances(this.o.db, this.o.workerId, free, this.leaseSeconds);
+    const instanceClaims = this.claims.take('instances', instances, sentAt);
+    instances.forEach((i, k) => this.dispatch('instance', instanceClaims[k]!, (claim) => reconcileInstance(ctx, i, claim), { instance: i.id, name: i.name }));
     return clusters.length + instances.length;
   }
 
-  private dispatch(kind: 'cluster' | 'instance', work: () => Promise<void>, ids: object): void {
+  private dispatch(kind: 'cluster' | 'instance', claim: Claim, work: (claim: Claim) => Promise<void>, ids: object): void {
     this.inFlight++;
     const started = performance.now();
-    const p = work()
+    const seconds = () => (performance.now() - started) / 1000;
+    const p = work(claim)
       .then(
-        () => this.o.onReconcile?.(kind, (performance.now() - started) / 1000, true),
+        () => this.o.onReconcile?.(kind, seconds(), 'ok'),
         (err) => {
-          const e: KubeError = toKubeError(err);
+          if (err instanceof LostClaim) {
+            // Another replica holds the row now and does the work; nothing of ours is recorded.
+            this.o.onReconcile?.(kind, seconds(), 'dropped');
+            this.o.log.warn({ kind, ...ids, err: err.message }, 'reconcile dropped');
+            return;
+          }
+          this.o.onReconcile?.(kind, seconds(), 'error');
+          if (!(err instanceof KubeError)) {
+            this.o.log.warn({ kind, ...ids, err: (err as Error).message }, 'reconcile failed (database); retried when its claim runs out');
+            return;
+          }
+          const e = toKubeError(err);
           if (e.outage) this.watchForKubeReturn();
-          this.o.onReconcile?.(kind, (performance.now() - started) / 1000, false);
           this.o.log.warn({ kind, ...ids, reason: e.reason, err: e.message }, 'reconcile failed; will retry');
         },
       )
       .finally(() => {
+        this.claims.done(claim);
         this.inFlight--;
         this.active.delete(p);
         this.wake();
@@ -143,10 +191,10 @@ export class Reconciler {
   /**
    * Work that failed because Kubernetes was away backs off (up to a minute).
    * One probe per replica watches for its return and then makes all of that
-   * work due at once, so recovery does not wait out the longest backoff.
-   * Only a return counts: if the first probe finds Kubernetes ready, the 5xx
-   * was about one object (a failing webhook, say), and its row keeps its
-   * backoff rather than being retried every second.
+   * work due at once, its backoff reset, so recovery does not wait out the
+   * longest backoff. Only a return counts: if the first probe finds Kubernetes
+   * ready, the 5xx was about one object (a failing webhook, say), and its row
+   * keeps its backoff rather than being retried every second.
    */
   private watchForKubeReturn(): void {
     if (this.probe || !this.running) return;
@@ -188,37 +236,5 @@ export class Reconciler {
       this.probe = null;
     });
     this.probe = { done, cancel };
-  }
-
-  private async sweep(): Promise<void> {
-    await this.collectOrphanNamespaces();
-    try {
-      if ((await requestStaleClusterResync(this.o.db, this.o.resyncSeconds ?? 300)) > 0) this.wake();
-    } catch (err) {
-      this.o.log.warn({ err: (err as Error).message }, 'cluster resync request failed');
-    }
-  }
-
-  /** A labelled namespace with no cluster row is left from a lost delete: remove it. */
-  async collectOrphanNamespaces(): Promise<number> {
-    try {
-      const { items } = await this.o.kube.list('v1', 'Namespace', managedSelector(this.o.installation));
-      const ids = items.map((ns) => Number(ns.metadata?.labels?.[LABEL_CLUSTER])).filter((n) => Number.isSafeInteger(n));
-      const known = new Set(
-        (await this.o.db.query<{ id: number }>('SELECT id FROM clusters WHERE id = ANY($1::int[])', [ids])).map((r) => r.id),
-      );
-      let removed = 0;
-      for (const ns of items) {
-        const id = Number(ns.metadata?.labels?.[LABEL_CLUSTER]);
-        if (Number.isSafeInteger(id) && !known.has(id) && !ns.metadata?.deletionTimestamp) {
-          await this.o.kube.remove({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns.metadata!.name! } });
-          removed++;
-        }
-      }
-      return removed;
-    } catch (err) {
-      this.o.log.warn({ err: toKubeError(err).message }, 'orphan namespace sweep failed');
-      return 0;
-    }
   }
 }

@@ -24,14 +24,18 @@ export type ClusterRow = {
   desired_gen: number;
   synced_gen: number;
   attempts: number;
+  claim_epoch: number;
   message: string | null;
+  /** What the observer found changed behind KubeKloud's back, until the repair is applied. */
+  drift: string | null;
+  synced_at: Date | null;
   created_at: Date;
   updated_at: Date;
 };
 
 export type NewCluster = Omit<
   ClusterRow,
-  'id' | 'namespace' | 'state' | 'desired_gen' | 'synced_gen' | 'attempts' | 'message' | 'created_at' | 'updated_at'
+  'id' | 'namespace' | 'state' | 'desired_gen' | 'synced_gen' | 'attempts' | 'claim_epoch' | 'message' | 'drift' | 'synced_at' | 'created_at' | 'updated_at'
 >;
 
 /** Inserts the row; the namespace is derived from the id, so it is set in the same statement. */
@@ -110,6 +114,13 @@ export async function touchCluster(q: Queryable, id: number, fields: { state?: '
   );
 }
 
-export async function deleteClusterRow(q: Queryable, id: number): Promise<void> {
-  await q.query('DELETE FROM clusters WHERE id = $1', [id]);
+/** Clusters by id, whoever owns them (the observer's view). */
+export async function findClusters(q: Queryable, ids: number[]): Promise<ClusterRow[]> {
+  if (ids.length === 0) return [];
+  return q.query<ClusterRow>('SELECT * FROM clusters WHERE id = ANY($1::int[])', [ids]);
+}
+
+/** Every cluster of the installation (the observer's full resync). */
+export async function listEveryCluster(q: Queryable): Promise<ClusterRow[]> {
+  return q.query<ClusterRow>('SELECT * FROM clusters ORDER BY id');
 }

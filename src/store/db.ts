@@ -9,12 +9,19 @@ export interface Queryable {
   exec(sql: string): Promise<void>;
 }
 
+/**
+ * A handle inside a transaction. Functions that read a row and write what they
+ * derived from it take this, not a plain Queryable, so their row lock holds
+ * until the write (a lock taken outside a transaction ends with its statement).
+ */
+export type Tx = Queryable & { readonly inTransaction: true };
+
 export type PoolStats = { total: number; idle: number; waiting: number };
 
 export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   /** Runs `fn` in one transaction; inside it use only the handle it is given. */
-  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   poolStats(): PoolStats;
   close(): Promise<void>;
 }
@@ -44,7 +51,7 @@ export function openPostgres(url: string, opts: { max?: number } = {}): Db {
     async exec(sql: string) {
       await pool.query(sql);
     },
-    async transaction<T>(fn: (tx: Queryable) => Promise<T>) {
+    async transaction<T>(fn: (tx: Tx) => Promise<T>) {
       const client = await pool.connect();
       // The pool listens for errors only on idle clients: a checked-out one
       // losing its connection between two queries (PostgreSQL stopped or
@@ -56,7 +63,8 @@ export function openPostgres(url: string, opts: { max?: number } = {}): Db {
       client.on('error', onError);
       try {
         await client.query('BEGIN');
-        const tx: Queryable = {
+        const tx: Tx = {
+          inTransaction: true,
           async query<R>(sql: string, params?: unknown[]) {
             return (await client.query(sql, params as unknown[])).rows as R[];
           },
@@ -98,11 +106,12 @@ export async function openPglite(dataDir: string | null): Promise<Db> {
     async exec(sql: string) {
       await db.exec(sql);
     },
-    async transaction<T>(fn: (tx: Queryable) => Promise<T>) {
+    async transaction<T>(fn: (tx: Tx) => Promise<T>) {
       busy++;
       try {
         return await db.transaction(async (t) =>
           fn({
+            inTransaction: true,
             async query<R>(sql: string, params?: unknown[]) {
               return (await t.query<R>(sql, params as unknown[])).rows;
             },

@@ -17,6 +17,8 @@ export type InstanceRow = {
   ip: string | null;
   node: string | null;
   failure: string | null;
+  /** What the observer found changed behind KubeKloud's back, until the repair is applied. */
+  drift: string | null;
   message: string | null;
   conditions: unknown[];
   applied: boolean;
@@ -24,6 +26,7 @@ export type InstanceRow = {
   desired_gen: number;
   synced_gen: number;
   attempts: number;
+  claim_epoch: number;
   created_at: Date;
   updated_at: Date;
 };
@@ -105,4 +108,9 @@ export async function maxOrdinal(q: Queryable, clusterId: number): Promise<numbe
     clusterId,
   ]);
   return rows[0]?.m ?? 0;
+}
+
+/** Every instance of the installation (the observer's full resync). */
+export async function listEveryInstance(q: Queryable): Promise<InstanceRow[]> {
+  return q.query<InstanceRow>('SELECT * FROM instances ORDER BY cluster_id, ordinal');
 }

@@ -2,17 +2,30 @@
 // desired_gen > synced_gen. Claims use FOR UPDATE SKIP LOCKED plus a lease, so
 // several replicas never work on one row at once, and a replica that dies
 // leaves work another picks up when the lease runs out.
+//
+// Every claim takes a new epoch (claim_epoch), and every write that ends a
+// reconcile names the epoch it claimed with: a replica whose lease ran out and
+// whose row was claimed again since changes nothing (the write matches no row).
 import type { Queryable } from './db.ts';
 import type { ClusterRow } from './clusters.ts';
 import type { InstanceRow } from './instances.ts';
 
 export const DEFAULT_LEASE_SECONDS = 30;
 
-export type Claimed<T> = T & { claimed_gen: number };
+/** Who holds a claim: the worker and the epoch its claim took. */
+export type ClaimRef = { worker: string; epoch: number };
 
-export async function claimDueClusters(q: Queryable, worker: string, limit: number, leaseSeconds = DEFAULT_LEASE_SECONDS): Promise<Claimed<ClusterRow>[]> {
-  return q.query<Claimed<ClusterRow>>(
-    `UPDATE clusters c SET claimed_by = $1, claimed_until = now() + make_interval(secs => $3)
+export type Claimed<T> = T & { claimed_gen: number; claim_epoch: number };
+export type ClaimedCluster = Claimed<ClusterRow>;
+export type ClaimedInstance = Claimed<InstanceRow>;
+
+export type WorkTable = 'clusters' | 'instances';
+
+const FENCE = 'claimed_by = $2 AND claim_epoch = $3';
+
+export async function claimDueClusters(q: Queryable, worker: string, limit: number, leaseSeconds = DEFAULT_LEASE_SECONDS): Promise<ClaimedCluster[]> {
+  return q.query<ClaimedCluster>(
+    `UPDATE clusters c SET claimed_by = $1, claimed_until = now() + make_interval(secs => $3), claim_epoch = c.claim_epoch + 1
       WHERE c.id IN (SELECT id FROM clusters
                       WHERE desired_gen > synced_gen AND next_attempt_at <= now()
                         AND (claimed_until IS NULL OR claimed_until < now())
@@ -22,15 +35,13 @@ export async function claimDueClusters(q: Queryable, worker: string, limit: numb
   );
 }
 
-export type ClaimedInstance = Claimed<InstanceRow>;
-
 /**
  * Instances are due only once their cluster is in sync: the namespace exists and
  * its quota already counts them (a scale-out raises it before the new pods come).
  */
 export async function claimDueInstances(q: Queryable, worker: string, limit: number, leaseSeconds = DEFAULT_LEASE_SECONDS): Promise<ClaimedInstance[]> {
   return q.query<ClaimedInstance>(
-    `UPDATE instances i SET claimed_by = $1, claimed_until = now() + make_interval(secs => $3)
+    `UPDATE instances i SET claimed_by = $1, claimed_until = now() + make_interval(secs => $3), claim_epoch = i.claim_epoch + 1
       WHERE i.id IN (SELECT i2.id FROM instances i2 JOIN clusters c ON c.id = i2.cluster_id
                       WHERE i2.desired_gen > i2.synced_gen AND i2.next_attempt_at <= now()
                         AND (i2.claimed_until IS NULL OR i2.claimed_until < now())
@@ -41,46 +52,88 @@ export async function claimDueInstances(q: Queryable, worker: string, limit: num
   );
 }
 
-type Table = 'clusters' | 'instances';
-
-/** The claimed generation is now in Kubernetes; a newer request keeps the row due. */
-export async function markSynced(q: Queryable, table: Table, id: number, gen: number, extra = ''): Promise<void> {
-  await q.query(
-    `UPDATE ${table} SET synced_gen = GREATEST(synced_gen, $2), attempts = 0, claimed_by = NULL, claimed_until = NULL,
-            message = NULL, waiting_on_kube = false${extra}, updated_at = now()
-      WHERE id = $1`,
-    [id, gen],
+/**
+ * Extends the leases of claims a worker still holds; returns the ids of those it
+ * holds (a claim missing from the answer was lost: its lease ran out and another
+ * replica claimed the row, or the row is gone).
+ */
+export async function renewClaims(q: Queryable, table: WorkTable, worker: string, leaseSeconds: number, held: { id: number; epoch: number }[]): Promise<number[]> {
+  if (held.length === 0) return [];
+  const rows = await q.query<{ id: number }>(
+    `UPDATE ${table} t SET claimed_until = now() + make_interval(secs => $2)
+       FROM unnest($3::int[], $4::int[]) AS h(id, epoch)
+      WHERE t.id = h.id AND t.claim_epoch = h.epoch AND t.claimed_by = $1
+      RETURNING t.id`,
+    [worker, leaseSeconds, held.map((h) => h.id), held.map((h) => h.epoch)],
   );
+  return rows.map((r) => r.id);
 }
 
-/** Puts a claimed row back to be tried again after `delayMs` (failure or waiting). */
+/** The claimed generation of a cluster is in Kubernetes; a newer request keeps it due. False: the claim was lost. */
+export async function markClusterSynced(q: Queryable, id: number, claim: ClaimRef, gen: number): Promise<boolean> {
+  const rows = await q.query(
+    `UPDATE clusters SET synced_gen = GREATEST(synced_gen, $4), attempts = 0, claimed_by = NULL, claimed_until = NULL,
+            message = NULL, drift = NULL, waiting_on_kube = false, synced_at = now(), updated_at = now()
+      WHERE id = $1 AND ${FENCE} RETURNING id`,
+    [id, claim.worker, claim.epoch, gen],
+  );
+  return rows.length > 0;
+}
+
+/** The claimed generation of an instance is in Kubernetes, restarts included. False: the claim was lost. */
+export async function markInstanceSynced(q: Queryable, id: number, claim: ClaimRef, gen: number, appliedRestartCount: number): Promise<boolean> {
+  const rows = await q.query(
+    `UPDATE instances SET synced_gen = GREATEST(synced_gen, $4), attempts = 0, claimed_by = NULL, claimed_until = NULL,
+            message = NULL, drift = NULL, waiting_on_kube = false, applied = true, failure = NULL,
+            applied_restart_count = GREATEST(applied_restart_count, $5), updated_at = now()
+      WHERE id = $1 AND ${FENCE} RETURNING id`,
+    [id, claim.worker, claim.epoch, gen, appliedRestartCount],
+  );
+  return rows.length > 0;
+}
+
+/** Puts a claimed row back to be tried again after `delayMs` (failure or waiting). False: the claim was lost. */
 export async function requeue(
   q: Queryable,
-  table: Table,
+  table: WorkTable,
   id: number,
+  claim: ClaimRef,
   delayMs: number,
   message: string | null,
   opts: { countAttempt: boolean; failure?: string | null; waitingOnKube?: boolean },
-): Promise<void> {
-  const params: unknown[] = [id, delayMs, opts.countAttempt ? 1 : 0, message, opts.waitingOnKube ?? false];
+): Promise<boolean> {
+  const params: unknown[] = [id, claim.worker, claim.epoch, delayMs, opts.countAttempt ? 1 : 0, message, opts.waitingOnKube ?? false];
   const failureSet = table === 'instances' && opts.failure !== undefined ? `, failure = $${params.push(opts.failure)}` : '';
-  await q.query(
-    `UPDATE ${table} SET next_attempt_at = now() + make_interval(secs => $2::float8 / 1000),
-            attempts = attempts + $3, message = $4, waiting_on_kube = $5, claimed_by = NULL, claimed_until = NULL${failureSet}, updated_at = now()
-      WHERE id = $1`,
+  const rows = await q.query(
+    `UPDATE ${table} SET next_attempt_at = now() + make_interval(secs => $4::float8 / 1000),
+            attempts = attempts + $5, message = $6, waiting_on_kube = $7, claimed_by = NULL, claimed_until = NULL${failureSet}, updated_at = now()
+      WHERE id = $1 AND ${FENCE} RETURNING id`,
     params,
   );
+  return rows.length > 0;
+}
+
+/** Removes a row whose objects are gone from Kubernetes. False: the claim was lost. */
+export async function deleteClaimedRow(q: Queryable, table: WorkTable, id: number, claim: ClaimRef): Promise<boolean> {
+  const rows = await q.query(`DELETE FROM ${table} WHERE id = $1 AND ${FENCE} RETURNING id`, [id, claim.worker, claim.epoch]);
+  return rows.length > 0;
+}
+
+/** Lets go of a claim without recording anything (the work was dropped). */
+export async function releaseClaim(q: Queryable, table: WorkTable, id: number, claim: ClaimRef): Promise<void> {
+  await q.query(`UPDATE ${table} SET claimed_by = NULL, claimed_until = NULL WHERE id = $1 AND ${FENCE}`, [id, claim.worker, claim.epoch]);
 }
 
 /**
  * Kubernetes is ready again: every row backing off because it was out of reach
- * is due now rather than when its backoff runs out. Returns how many.
+ * is due now, with its backoff reset, rather than when its backoff runs out.
+ * Returns how many.
  */
 export async function retryWaitingOnKube(q: Queryable): Promise<number> {
   let n = 0;
   for (const table of ['clusters', 'instances'] as const) {
     const rows = await q.query(
-      `UPDATE ${table} SET next_attempt_at = now(), waiting_on_kube = false
+      `UPDATE ${table} SET next_attempt_at = now(), waiting_on_kube = false, attempts = 0
         WHERE waiting_on_kube AND desired_gen > synced_gen RETURNING id`,
     );
     n += rows.length;
@@ -89,31 +142,17 @@ export async function retryWaitingOnKube(q: Queryable): Promise<number> {
 }
 
 /**
- * Makes clusters whose fences were last applied more than `olderThanSeconds`
- * ago due again, so an edited or deleted quota, limit range or network policy
- * is put back. Safe from every replica at once: a cluster already due is skipped.
+ * Drift found: makes a row that is in sync at generation `gen` due again, and
+ * says why. A row that moved on since (a newer request, already due) is left
+ * alone: its own reconcile will apply what it wants. Returns whether it was asked.
  */
-export async function requestStaleClusterResync(q: Queryable, olderThanSeconds: number, limit = 500): Promise<number> {
+export async function requestRepair(q: Queryable, table: WorkTable, id: number, gen: number, reason: string): Promise<boolean> {
   const rows = await q.query(
-    `UPDATE clusters SET desired_gen = desired_gen + 1, next_attempt_at = now()
-      WHERE id IN (SELECT id FROM clusters WHERE state = 'active' AND desired_gen = synced_gen
-                     AND synced_at < now() - make_interval(secs => $1) ORDER BY synced_at LIMIT $2)
-      RETURNING id`,
-    [olderThanSeconds, limit],
+    `UPDATE ${table} SET desired_gen = desired_gen + 1, next_attempt_at = now(), attempts = 0, drift = $3, updated_at = now()
+      WHERE id = $1 AND desired_gen = synced_gen AND synced_gen = $2 RETURNING id`,
+    [id, gen, reason],
   );
-  return rows.length;
-}
-
-/** Asks for a fresh reconcile of an instance (drift: its object vanished). */
-export async function requestInstanceSync(q: Queryable, id: number): Promise<void> {
-  await q.query(
-    'UPDATE instances SET desired_gen = desired_gen + 1, next_attempt_at = now() WHERE id = $1 AND desired_gen <= synced_gen',
-    [id],
-  );
-}
-
-export async function deleteInstanceRow(q: Queryable, id: number): Promise<void> {
-  await q.query('DELETE FROM instances WHERE id = $1', [id]);
+  return rows.length > 0;
 }
 
 /** How much work is due and how late the oldest is (metrics). */

@@ -145,7 +145,7 @@ it('selects by installation so installations sharing a cluster never touch each 
 });
 
 describe('object paths', async () => {
-  const { objectPath } = await import('../../src/kube/rawApply.ts');
+  const { objectPath } = await import('../../src/kube/rest.ts');
   it('address every kind we apply', () => {
     const m = (apiVersion: string, kind: string, namespace?: string) => objectPath({ apiVersion, kind, metadata: { name: 'n', namespace } });
     expect(m('v1', 'Namespace')).toBe('/api/v1/namespaces/n');

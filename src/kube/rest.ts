@@ -1,0 +1,118 @@
+// Raw requests to the API server. Everything goes as plain HTTP with JSON as the
+// API server speaks it: the typed client would first pass our objects through
+// its model serializer, which silently drops fields whose model name differs
+// from the wire name (a NetworkPolicy's `from` became an empty rule: allow-all),
+// and would hand back models rather than the objects we compare with what we
+// render.
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeObject } from '../domain/render.ts';
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+type Ref = Pick<KubeObject, 'apiVersion' | 'kind'> & { metadata: { name: string; namespace?: string } };
+
+/** The REST path of a kind's collection: /api/v1/namespaces/ns/services, /apis/apps/v1/statefulsets (all namespaces), … */
+export function collectionPath(apiVersion: string, kind: string, namespace?: string): string {
+  const plural = kind.toLowerCase().replace(/y$/, 'ie') + 's';
+  const base = apiVersion.includes('/') ? `/apis/${apiVersion}` : `/api/${apiVersion}`;
+  const ns = namespace ? `/namespaces/${encodeURIComponent(namespace)}` : '';
+  return `${base}${ns}/${plural}`;
+}
+
+/** The REST path of a named object: /api/v1/namespaces/ns/services/name, /apis/apps/v1/…, cluster-scoped Namespaces. */
+export function objectPath(obj: Ref): string {
+  return `${collectionPath(obj.apiVersion, obj.kind, obj.metadata.namespace)}/${encodeURIComponent(obj.metadata.name)}`;
+}
+
+export type RawError = { code: number; body: string };
+export type RequestOptions = { timeoutMs?: number };
+
+/** Server-side apply, forced; returns the object as it is afterwards. */
+export async function serverSideApply(kc: KubeConfig, obj: KubeObject, fieldManager: string, o: RequestOptions = {}): Promise<unknown> {
+  const text = await rawRequest(kc, 'PATCH', objectPath(obj), {
+    query: { fieldManager, force: 'true' },
+    contentType: 'application/apply-patch+yaml',
+    body: JSON.stringify(obj),
+    timeoutMs: o.timeoutMs,
+  });
+  return JSON.parse(text);
+}
+
+export async function getObject(kc: KubeConfig, ref: Ref, o: RequestOptions = {}): Promise<unknown> {
+  return JSON.parse(await rawRequest(kc, 'GET', objectPath(ref), { timeoutMs: o.timeoutMs }));
+}
+
+/** Deletes; with `uid`, only that very object (not one recreated under its name since). */
+export async function deleteObject(kc: KubeConfig, ref: Ref, propagationPolicy: 'Background' | 'Foreground', o: RequestOptions & { uid?: string } = {}): Promise<void> {
+  await rawRequest(kc, 'DELETE', objectPath(ref), {
+    contentType: 'application/json',
+    body: JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy, ...(o.uid ? { preconditions: { uid: o.uid } } : {}) }),
+    timeoutMs: o.timeoutMs,
+  });
+}
+
+/** A JSON patch (RFC 6902); a failed `test` operation rejects it whole. */
+export async function jsonPatch(kc: KubeConfig, ref: Ref, ops: unknown[], o: RequestOptions = {}): Promise<unknown> {
+  return JSON.parse(await rawRequest(kc, 'PATCH', objectPath(ref), { contentType: 'application/json-patch+json', body: JSON.stringify(ops), timeoutMs: o.timeoutMs }));
+}
+
+export type ListPage = { items: unknown[]; resourceVersion: string; continue: string | null };
+
+/** One page of a list across all namespaces; `cont` continues the same snapshot. */
+export async function listPage(kc: KubeConfig, apiVersion: string, kind: string, q: { labelSelector: string; limit: number; cont?: string | null }): Promise<ListPage> {
+  const query: Record<string, string> = { labelSelector: q.labelSelector, limit: String(q.limit) };
+  if (q.cont) query.continue = q.cont;
+  const body = JSON.parse(await rawRequest(kc, 'GET', collectionPath(apiVersion, kind), { query })) as {
+    items?: unknown[];
+    metadata?: { resourceVersion?: string; continue?: string };
+  };
+  return { items: body.items ?? [], resourceVersion: body.metadata?.resourceVersion ?? '', continue: body.metadata?.continue || null };
+}
+
+/** Whether the API server says it is ready to serve (its storage included): GET /readyz. */
+export async function apiServerReady(kc: KubeConfig): Promise<void> {
+  await rawRequest(kc, 'GET', '/readyz', { timeoutMs: 5_000 });
+}
+
+/** One request to the API server with the kubeconfig's credentials; rejects with { code, body } on a non-2xx answer. */
+async function rawRequest(
+  kc: KubeConfig,
+  method: string,
+  path: string,
+  o: { query?: Record<string, string>; contentType?: string; body?: string; timeoutMs?: number } = {},
+): Promise<string> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig has no current cluster');
+  const url = new URL(`${cluster.server.replace(/\/$/, '')}${path}`);
+  for (const [k, v] of Object.entries(o.query ?? {})) url.searchParams.set(k, v);
+  const opts = await kc.applyToFetchOptions({});
+  const headers: Record<string, string> = { accept: 'application/json', ...(o.contentType ? { 'content-type': o.contentType } : {}) };
+  new Headers(opts.headers as HeadersInit).forEach((value, key) => {
+    headers[key] = value;
+  });
+  const timeout = Math.max(1, Math.round(o.timeoutMs ?? DEFAULT_TIMEOUT_MS));
+  const transport = url.protocol === 'https:' ? https : http;
+  return new Promise<string>((resolveOk, rejectErr) => {
+    // A whole-request deadline, not only an idle-socket timeout: a reconcile must end before its claim does.
+    let deadline: NodeJS.Timeout | undefined;
+    const resolve = (v: string) => (clearTimeout(deadline), resolveOk(v));
+    const reject = (e: unknown) => (clearTimeout(deadline), rejectErr(e));
+    const req = transport.request(url, { method, agent: opts.agent as http.Agent, headers, timeout }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk) => (text += chunk));
+      res.on('end', () => {
+        const code = res.statusCode ?? 0;
+        if (code >= 200 && code < 300) resolve(text);
+        else reject({ code, body: text, message: `HTTP ${code}` } satisfies RawError & { message: string });
+      });
+      res.on('error', reject);
+    });
+    deadline = setTimeout(() => req.destroy(new Error(`no answer within ${timeout} ms`)), timeout);
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeout} ms`)));
+    req.on('error', reject);
+    req.end(o.body);
+  });
+}

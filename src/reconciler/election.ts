@@ -1,0 +1,105 @@
+// Which replica observes: the holder of the installation's observer lease (a
+// row in PostgreSQL, see store/leases.ts). Every replica tries to take or renew
+// it every `retryMs`; the holder runs the observer, and steps down as soon as a
+// renewal fails to come back in time, before any other replica could take the
+// lease over. When the holder dies, another replica takes over once the lease
+// has expired: within leaseSeconds + retryMs.
+import type { Db } from '../store/db.ts';
+import { acquireOrRenewLease, releaseLease } from '../store/leases.ts';
+
+export type ElectionOptions = {
+  db: Db;
+  name: string;
+  holder: string;
+  leaseSeconds: number;
+  retryMs?: number;
+  /** Runs while this replica leads; resolves to a function that stops it. */
+  lead: (leading: () => boolean) => Promise<() => Promise<void>>;
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
+  onChange?: (leading: boolean) => void;
+};
+
+export class Election {
+  private timer: NodeJS.Timeout | null = null;
+  private stopLeading: (() => Promise<void>) | null = null;
+  private leading = false;
+  /** performance.now() when the last renewal that came back was sent. */
+  private renewedAt = 0;
+  private ticking: Promise<void> = Promise.resolve();
+  private running = false;
+
+  constructor(private readonly o: ElectionOptions) {}
+
+  get isLeader(): boolean {
+    return this.leading && this.stillValid();
+  }
+
+  start(): void {
+    this.running = true;
+    const tick = () => {
+      this.ticking = this.tick().finally(() => {
+        if (this.running) this.timer = setTimeout(tick, this.retryMs);
+      });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    await this.ticking;
+    const wasLeading = this.leading;
+    await this.stepDown('shutting down');
+    // Hand over at once rather than after the lease expires.
+    if (wasLeading) await releaseLease(this.o.db, this.o.name, this.o.holder).catch(() => {});
+  }
+
+  private get retryMs(): number {
+    return this.o.retryMs ?? 2000;
+  }
+
+  /** The lease may still be ours: the last renewal was sent less than a lease ago, less a margin. */
+  private stillValid(): boolean {
+    return performance.now() - this.renewedAt < this.o.leaseSeconds * 1000 - this.retryMs;
+  }
+
+  private async tick(): Promise<void> {
+    const sentAt = performance.now();
+    let held = false;
+    try {
+      const hold = await acquireOrRenewLease(this.o.db, this.o.name, this.o.holder, this.o.leaseSeconds);
+      held = hold !== null;
+      if (hold) {
+        this.renewedAt = sentAt;
+        if (!this.leading) await this.startLeading(hold.epoch);
+        return;
+      }
+    } catch (err) {
+      if (this.leading && this.stillValid()) return; // one missed renewal: the lease is still ours
+      if (this.leading) this.o.log.warn({ err: (err as Error).message }, 'observer lease could not be renewed in time');
+    }
+    if (!held && this.leading) await this.stepDown('lost the observer lease');
+  }
+
+  private async startLeading(epoch: number): Promise<void> {
+    this.leading = true;
+    this.o.log.info({ holder: this.o.holder, epoch }, 'observer lease taken: this replica watches, repairs drift and collects orphans');
+    this.o.onChange?.(true);
+    try {
+      this.stopLeading = await this.o.lead(() => this.isLeader);
+    } catch (err) {
+      this.o.log.warn({ err: (err as Error).message }, 'starting the observer failed');
+      await this.stepDown('observer failed to start');
+    }
+  }
+
+  private async stepDown(why: string): Promise<void> {
+    if (!this.leading) return;
+    this.leading = false;
+    this.o.onChange?.(false);
+    const stop = this.stopLeading;
+    this.stopLeading = null;
+    if (why !== 'shutting down') this.o.log.warn({ holder: this.o.holder }, `observer stopped: ${why}`);
+    await stop?.();
+  }
+}

@@ -1,0 +1,98 @@
+// The observer's judgement of one labelled object against the database: in its
+// rendered form, drifted (which row must repair it, and why), stray (labelled as
+// ours but nothing renders it: delete it), or not ours to judge right now (its
+// row has work pending, which will apply what it wants anyway). Pure: the rows
+// are read by the caller.
+import { driftOf, type LiveObject } from '../domain/drift.ts';
+import { LABEL_CLUSTER, LABEL_INSTANCE, renderClusterObjects, renderInstanceObjects, renderVmDataVolume, type KubeObject } from '../domain/render.ts';
+import { FIELD_MANAGER } from '../kube/client.ts';
+import type { ClusterRow } from '../store/clusters.ts';
+import type { InstanceRow } from '../store/instances.ts';
+import type { WorkTable } from '../store/work.ts';
+import { clusterSpecOf, instanceSpecOf } from './spec.ts';
+
+export type Owner = { table: WorkTable; id: number; gen: number };
+
+export type Verdict =
+  | { kind: 'ok' }
+  | { kind: 'skip'; why: string }
+  | { kind: 'stray'; why: string }
+  | { kind: 'drift'; owner: Owner; why: string };
+
+export type Expected = { obj: KubeObject; owner: Owner };
+
+/** The rows an object's cluster label names, as read for judging it: the cluster (null: none) and all its instances. */
+export type OwnerRows = { cluster: ClusterRow | null; instances: InstanceRow[] };
+
+export const objectKey = (kind: string, namespace: string | undefined, name: string) => `${kind}/${namespace ?? ''}/${name}`;
+
+const labelId = (obj: LiveObject, label: string): number | null => {
+  const raw = obj.metadata?.labels?.[label];
+  const n = Number(raw);
+  return raw && Number.isSafeInteger(n) && n > 0 ? n : null;
+};
+export const clusterIdOf = (obj: LiveObject) => labelId(obj, LABEL_CLUSTER);
+export const instanceIdOfObject = (obj: LiveObject) => labelId(obj, LABEL_INSTANCE);
+
+/** A cluster in sync with what was last asked of it: its objects are what it renders. */
+const clusterSettled = (c: ClusterRow) => c.state === 'active' && c.synced_gen > 0 && c.desired_gen === c.synced_gen;
+const instanceSettled = (i: InstanceRow) => i.desired !== 'deleted' && i.applied && i.desired_gen === i.synced_gen;
+
+/** Every object a settled cluster and its settled instances render, by key. */
+export function expectedObjects(cluster: ClusterRow, instances: InstanceRow[], installation: string): Map<string, Expected> {
+  const out = new Map<string, Expected>();
+  if (!clusterSettled(cluster)) return out;
+  const spec = clusterSpecOf(cluster, installation);
+  const add = (obj: KubeObject, owner: Owner) => out.set(objectKey(obj.kind, obj.metadata.namespace, obj.metadata.name), { obj, owner });
+  for (const obj of renderClusterObjects(spec)) add(obj, { table: 'clusters', id: cluster.id, gen: cluster.synced_gen });
+  for (const i of instances) {
+    if (i.cluster_id !== cluster.id || !instanceSettled(i)) continue;
+    for (const obj of instanceObjects(cluster, i, installation)) add(obj, { table: 'instances', id: i.id, gen: i.synced_gen });
+  }
+  return out;
+}
+
+function instanceObjects(cluster: ClusterRow, i: InstanceRow, installation: string): KubeObject[] {
+  const spec = clusterSpecOf(cluster, installation);
+  const inst = instanceSpecOf(i);
+  const volume = renderVmDataVolume(spec, inst);
+  return [...renderInstanceObjects(spec, inst), ...(volume ? [volume] : [])];
+}
+
+/** What to do about one labelled object, seen live, given the rows its cluster label names. */
+export function judgeObject(live: LiveObject, rows: OwnerRows, installation: string): Verdict {
+  const meta = live.metadata ?? {};
+  if (meta.deletionTimestamp) return { kind: 'skip', why: 'being deleted' };
+  // Made by a controller from something we render (a StatefulSet's PVCs): its owner answers for it.
+  if ((meta.ownerReferences ?? []).some((r) => r.controller)) return { kind: 'skip', why: 'owned by a controller' };
+  const what = `${live.kind} ${meta.namespace ? `${meta.namespace}/` : ''}${meta.name}`;
+  const clusterId = clusterIdOf(live);
+  if (clusterId === null) return { kind: 'stray', why: `${what} is labelled as KubeKloud's but names no cluster` };
+  const { cluster, instances } = rows;
+  if (!cluster || cluster.id !== clusterId) return { kind: 'stray', why: `${what} belongs to cluster ${clusterId}, which does not exist` };
+  if (cluster.state === 'deleting') return { kind: 'skip', why: 'its cluster is being deleted' };
+  if (live.kind !== 'Namespace' && meta.namespace !== cluster.namespace) {
+    return { kind: 'stray', why: `${what} names cluster ${clusterId}, whose namespace is ${cluster.namespace}` };
+  }
+  const key = objectKey(live.kind ?? '', meta.namespace, meta.name ?? '');
+  const expected = expectedObjects(cluster, instances, installation).get(key);
+  if (expected) {
+    const diff = driftOf(expected.obj, live, FIELD_MANAGER);
+    if (diff.length === 0) return { kind: 'ok' };
+    return { kind: 'drift', owner: expected.owner, why: `${what} was changed outside KubeKloud (${diff.slice(0, 4).join('; ')}${diff.length > 4 ? '; …' : ''})` };
+  }
+  // Nothing settled renders it. Work under way may (a new instance, a scale-in):
+  // leave it to that work.
+  if (!clusterSettled(cluster)) return { kind: 'skip', why: 'its cluster has work pending' };
+  const instanceId = instanceIdOfObject(live);
+  if (instanceId !== null && !instances.some((i) => i.id === instanceId)) {
+    return { kind: 'stray', why: `${what} belongs to instance ${instanceId}, which does not exist` };
+  }
+  for (const i of instances) {
+    if (instanceSettled(i)) continue;
+    if (i.id === instanceId || instanceObjects(cluster, i, installation).some((o) => objectKey(o.kind, o.metadata.namespace, o.metadata.name) === key)) {
+      return { kind: 'skip', why: 'its instance has work pending' };
+    }
+  }
+  return { kind: 'stray', why: `${what} is labelled as KubeKloud's but nothing renders it` };
+}

@@ -1,0 +1,82 @@
+// Reading what Kubernetes reports about an instance: a pod's phase, readiness
+// and address, a VirtualMachine's printable status, a VMI's address. Pure, and
+// careful: everything here comes from objects others can write, so it is
+// checked and capped before it is stored or shown.
+import { ANNOTATION_RESTART, LABEL_INSTANCE } from '../domain/render.ts';
+import { capMessage } from '../kube/errors.ts';
+import type { WatchedObject } from '../kube/listWatch.ts';
+import type { Observation } from '../store/observations.ts';
+
+// Waiting reasons that will not clear by themselves: the instance shows failed.
+const STUCK_REASONS = new Set(['CrashLoopBackOff', 'ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError']);
+
+type Condition = { type?: string; status?: string; reason?: string; message?: string; lastTransitionTime?: string };
+
+export const instanceIdOf = (obj: WatchedObject): number | null => {
+  const raw = obj.metadata?.labels?.[LABEL_INSTANCE];
+  const n = Number(raw);
+  return raw && Number.isSafeInteger(n) && n > 0 ? n : null;
+};
+
+const cleanConditions = (conds: unknown): Condition[] =>
+  (Array.isArray(conds) ? (conds as Condition[]) : []).slice(0, 10).map((c) => ({
+    type: capMessage(String(c.type ?? '')).slice(0, 64),
+    status: capMessage(String(c.status ?? '')).slice(0, 16),
+    reason: c.reason ? capMessage(String(c.reason)).slice(0, 128) : undefined,
+    message: c.message ? capMessage(String(c.message)) : undefined,
+    lastTransitionTime: c.lastTransitionTime ? String(c.lastTransitionTime).slice(0, 40) : undefined,
+  }));
+
+export function observePod(pod: WatchedObject): Observation {
+  const status = (pod.status ?? {}) as {
+    phase?: string;
+    podIP?: string;
+    conditions?: Condition[];
+    containerStatuses?: { state?: { waiting?: { reason?: string; message?: string } } }[];
+  };
+  const conditions = cleanConditions(status.conditions);
+  const ready = conditions.some((c) => c.type === 'Ready' && c.status === 'True');
+  const waiting = (status.containerStatuses ?? []).map((c) => c.state?.waiting).find((w) => w?.reason);
+  const unscheduled = conditions.find((c) => c.type === 'PodScheduled' && c.status === 'False');
+  let phase = typeof status.phase === 'string' ? status.phase.slice(0, 32) : null;
+  let message: string | null = null;
+  if (waiting?.reason) {
+    message = capMessage(`${waiting.reason}${waiting.message ? `: ${waiting.message}` : ''}`);
+    if (STUCK_REASONS.has(waiting.reason)) phase = 'Failed';
+  } else if (unscheduled) {
+    message = capMessage(`${unscheduled.reason ?? 'Unschedulable'}: ${unscheduled.message ?? ''}`);
+  }
+  const ip = typeof status.podIP === 'string' && /^[0-9a-fA-F.:]{2,45}$/.test(status.podIP) ? status.podIP : null;
+  const nodeName = (pod.spec as { nodeName?: unknown } | undefined)?.nodeName;
+  const node = typeof nodeName === 'string' ? nodeName.slice(0, 253) : null;
+  const restartAnnotation = Number(pod.metadata?.annotations?.[ANNOTATION_RESTART]);
+  const restartCount = Number.isSafeInteger(restartAnnotation) ? restartAnnotation : undefined;
+  return { present: true, phase, ready, ip, node, message: message ?? '', conditions, restartCount };
+}
+
+const IP = /^[0-9a-fA-F.:]{2,45}$/;
+
+/** The address and node of a running VM, from its VirtualMachineInstance. */
+export function vmiAddress(vmi: WatchedObject): { ip: string | null; node: string | null } {
+  const status = (vmi.status ?? {}) as { nodeName?: unknown; interfaces?: { ipAddress?: unknown }[] };
+  const ip = status.interfaces?.map((i) => i.ipAddress).find((a): a is string => typeof a === 'string' && IP.test(a)) ?? null;
+  const node = typeof status.nodeName === 'string' ? status.nodeName.slice(0, 253) : null;
+  return { ip, node };
+}
+
+export function observeVm(vm: WatchedObject): Observation {
+  const status = (vm.status ?? {}) as { printableStatus?: unknown; ready?: unknown; conditions?: unknown };
+  const conditions = cleanConditions(status.conditions);
+  const failing = conditions.find((c) => c.status === 'False' && c.message);
+  const printable = typeof status.printableStatus === 'string' ? status.printableStatus.slice(0, 64) : null;
+  return {
+    present: printable !== null,
+    vmStatus: printable,
+    ready: status.ready === true,
+    message: failing?.message ?? '',
+    conditions,
+  };
+}
+
+/** What an instance whose pod or VM no longer exists is observed as. */
+export const ABSENT: Observation = { present: false, phase: null, ready: false, vmStatus: null, ip: null, node: null };
