@@ -1,0 +1,155 @@
+// Status derivation under concurrency (src/store/observations.ts) on PostgreSQL
+// and PGlite: an observation committed while refreshStatus holds the row is not
+// overwritten by an older status, and 'repairing' comes and goes with a repair.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Tx } from '../../src/store/db.ts';
+import { recordObservation, refreshStatus } from '../../src/store/observations.ts';
+import { claimDueInstances, markInstanceSynced, requestRepair } from '../../src/store/work.ts';
+import { BACKENDS, gate, openStore, rowOf, seedCluster, seedUser, until, type TestStore } from '../support/stores.ts';
+
+const RUNNING = { present: true, phase: 'Running', ready: true };
+const GONE = { present: false, phase: null, ready: false };
+
+describe.each(BACKENDS)('instance status on %s', (backend) => {
+  let s: TestStore;
+  beforeAll(async () => {
+    s = await openStore(backend);
+  });
+  afterAll(async () => {
+    await s?.close();
+  });
+  beforeEach(async () => {
+    await s.db.query('TRUNCATE users, clusters, instances RESTART IDENTITY CASCADE');
+  });
+
+  /** An applied instance whose stored status ('pending') is stale: it should read 'starting'. */
+  async function appliedInstance(): Promise<number> {
+    const { instanceIds } = await seedCluster(s.db, await seedUser(s.db), 1);
+    const id = instanceIds[0]!;
+    await s.db.query("UPDATE instances SET applied = true, desired_gen = 1, synced_gen = 1, status = 'pending' WHERE id = $1", [id]);
+    return id;
+  }
+
+  /** How many backends of this test database wait for a row lock (PostgreSQL only). */
+  const lockWaiters = async () =>
+    (await s.pg!.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))[0]!.n;
+
+  it('does not overwrite an observation committed while refreshStatus held the row', async () => {
+    const id = await appliedInstance();
+    const readDone = gate();
+    const release = gate();
+    // refreshStatus, paused right after it read the row (the read that must lock it).
+    const refreshing = s.db.transaction(async (tx) => {
+      const paused: Tx = {
+        inTransaction: true,
+        exec: (sql) => tx.exec(sql),
+        async query<T>(sql: string, params?: unknown[]) {
+          const rows = await tx.query<T>(sql, params);
+          if (/^\s*SELECT/i.test(sql)) {
+            readDone.open();
+            await release.promise;
+          }
+          return rows;
+        },
+      };
+      return refreshStatus(paused, id);
+    });
+    await readDone.promise;
+    let observed = false;
+    const observing = recordObservation(s.db, id, RUNNING).then((found) => {
+      observed = true;
+      return found;
+    });
+    try {
+      if (s.pg) {
+        // The observation waits for the row lock refreshStatus holds, rather than committing under it.
+        await until(async () => (await lockWaiters()) > 0 || observed, 'the observation to wait for the row lock');
+      }
+      expect(observed).toBe(false);
+    } finally {
+      release.open(); // never leave the transaction open, even when failing
+    }
+    expect(await refreshing).toBe('starting'); // derived from what it read: no pod yet
+    expect(await observing).toBe(true);
+    expect(await rowOf(s.db, 'instances', id)).toMatchObject({ obs_present: true, obs_ready: true, status: 'running' });
+  });
+
+  it('derives from an observation being written when refreshStatus starts, once it is committed', async () => {
+    const id = await appliedInstance();
+    const written = gate();
+    const commit = gate();
+    const writing = s.db.transaction(async (tx) => {
+      await tx.query("UPDATE instances SET obs_present = true, obs_phase = 'Running', obs_ready = true WHERE id = $1", [id]);
+      written.open();
+      await commit.promise;
+    });
+    await written.promise;
+    let done = false;
+    const refreshing = s.db.transaction((tx) => refreshStatus(tx, id)).finally(() => (done = true));
+    try {
+      if (s.pg) await until(async () => (await lockWaiters()) > 0 || done, 'refreshStatus to wait for the row lock');
+      expect(done).toBe(false);
+    } finally {
+      commit.open();
+    }
+    await writing;
+    expect(await refreshing).toBe('running');
+    expect((await rowOf(s.db, 'instances', id))!.status).toBe('running');
+  });
+
+  it('ends with the status of the last observation when many race with status refreshes', async () => {
+    const id = await appliedInstance();
+    const work: Promise<unknown>[] = [];
+    for (let k = 0; k < 20; k++) {
+      work.push(recordObservation(s.db, id, k % 2 === 0 ? GONE : RUNNING));
+      work.push(s.db.transaction((tx) => refreshStatus(tx, id)));
+    }
+    await Promise.all(work);
+    await recordObservation(s.db, id, RUNNING);
+    await Promise.all(Array.from({ length: 10 }, () => s.db.transaction((tx) => refreshStatus(tx, id))));
+    expect((await rowOf(s.db, 'instances', id))!.status).toBe('running');
+  });
+
+  it('shows repairing while a repair of a stopped workload is under way, and clears it when applied', async () => {
+    const { instanceIds } = await seedCluster(s.db, await seedUser(s.db), 1);
+    const id = instanceIds[0]!;
+    const [first] = await claimDueInstances(s.db, 'worker-a', 10);
+    await s.db.transaction(async (tx) => {
+      expect(await markInstanceSynced(tx, id, { worker: 'worker-a', epoch: first!.claim_epoch }, 1, 0)).toBe(true);
+      expect(await refreshStatus(tx, id)).toBe('starting');
+    });
+    await recordObservation(s.db, id, RUNNING);
+    expect((await rowOf(s.db, 'instances', id))!.status).toBe('running');
+
+    // Running and ready: a drift that left it so does not change what the tenant sees.
+    const asked = await s.db.transaction(async (tx) => (await requestRepair(tx, 'instances', id, 1, 'label changed')) && refreshStatus(tx, id));
+    expect(asked).toBe('running');
+    const [fix] = await claimDueInstances(s.db, 'worker-a', 10);
+    await s.db.transaction(async (tx) => {
+      await markInstanceSynced(tx, id, { worker: 'worker-a', epoch: fix!.claim_epoch }, fix!.claimed_gen, 0);
+      await refreshStatus(tx, id);
+    });
+
+    // Someone scales the StatefulSet to zero: the pod goes, the observer asks for a repair.
+    await recordObservation(s.db, id, GONE);
+    expect((await rowOf(s.db, 'instances', id))!.status).toBe('starting');
+    const status = await s.db.transaction(async (tx) => (await requestRepair(tx, 'instances', id, 2, 'StatefulSet web-1: spec.replicas')) && refreshStatus(tx, id));
+    expect(status).toBe('repairing');
+    // Observations during the repair keep it repairing until the pod is back.
+    await recordObservation(s.db, id, { present: true, phase: 'Pending', ready: false });
+    expect((await rowOf(s.db, 'instances', id))!.status).toBe('repairing');
+
+    const [repair] = await claimDueInstances(s.db, 'worker-b', 10);
+    await s.db.transaction(async (tx) => {
+      expect(await markInstanceSynced(tx, id, { worker: 'worker-b', epoch: repair!.claim_epoch }, repair!.claimed_gen, 0)).toBe(true);
+      expect(await refreshStatus(tx, id)).toBe('starting');
+    });
+    await recordObservation(s.db, id, RUNNING);
+    expect(await rowOf(s.db, 'instances', id)).toMatchObject({ status: 'running', drift: null });
+  });
+
+  it('reports a missing row as gone', async () => {
+    expect(await recordObservation(s.db, 999_999, RUNNING)).toBe(false);
+    expect(await s.db.transaction((tx) => refreshStatus(tx, 999_999))).toBeNull();
+  });
+});
