@@ -65,10 +65,14 @@ export function quantityValue(v: unknown): number | null {
   return m ? Number(m[1]) * SCALE[m[2] ?? '']! : null;
 }
 
+// Where the API server keeps quantities (resources, quota figures, limit ranges,
+// a VM's guest memory): only there are "1k" and "1000" the same value.
+const QUANTITY_PATH = /(^|\.)(resources|hard|limits\[\d+\]|guest)(\.|$)/;
+
 /** The API server stores quantities in canonical form ("0Gi" comes back "0", "1024Mi" as "1Gi"). */
-function sameScalar(want: unknown, got: unknown): boolean {
+function sameScalar(want: unknown, got: unknown, path: string): boolean {
   if (want === got) return true;
-  if (typeof want === 'string' && typeof got === 'string') {
+  if (typeof want === 'string' && typeof got === 'string' && QUANTITY_PATH.test(path)) {
     const a = quantityValue(want);
     const b = quantityValue(got);
     return a !== null && b !== null && Math.abs(a - b) <= Math.abs(a) * 1e-9;
@@ -90,7 +94,7 @@ export function differences(want: unknown, live: unknown, path = ''): string[] {
       k in l ? differences(w, l[k], path ? `${path}.${k}` : k) : [path ? `${path}.${k}` : k],
     );
   }
-  return sameScalar(want, live) ? [] : [path || '.'];
+  return sameScalar(want, live, path) ? [] : [path || '.'];
 }
 
 /** Kinds whose whole spec is KubeKloud's: another manager owning any field in it is drift. */

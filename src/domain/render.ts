@@ -158,7 +158,8 @@ export function renderStatefulSet(c: ClusterSpec, i: InstanceSpec): KubeObject {
       seccompProfile: { type: 'RuntimeDefault' },
     },
   };
-  const env = Object.entries(c.env).map(([name, value]) => ({ name, value }));
+  // An empty value is left out, as the API server stores it (else every comparison would see drift).
+  const env = Object.entries(c.env).map(([name, value]) => (value === '' ? { name } : { name, value }));
   if (env.length > 0) container.env = env;
   if (c.ports.length > 0) {
     container.ports = c.ports.map((p) => ({ containerPort: p.port, protocol: p.protocol, ...(p.name ? { name: p.name } : {}) }));

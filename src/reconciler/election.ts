@@ -13,15 +13,18 @@ export type ElectionOptions = {
   holder: string;
   leaseSeconds: number;
   retryMs?: number;
-  /** Runs while this replica leads; resolves to a function that stops it. */
-  lead: (leading: () => boolean) => Promise<() => Promise<void>>;
+  /**
+   * Runs while this replica leads; resolves to how to stop it, and how to make
+   * good what it skipped while its lease was in doubt (a renewal came back late).
+   */
+  lead: (leading: () => boolean) => Promise<{ stop: () => Promise<void>; resume: () => void }>;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   onChange?: (leading: boolean) => void;
 };
 
 export class Election {
   private timer: NodeJS.Timeout | null = null;
-  private stopLeading: (() => Promise<void>) | null = null;
+  private led: { stop: () => Promise<void>; resume: () => void } | null = null;
   private leading = false;
   /** performance.now() when the last renewal that came back was sent. */
   private renewedAt = 0;
@@ -70,8 +73,14 @@ export class Election {
       const hold = await acquireOrRenewLease(this.o.db, this.o.name, this.o.holder, this.o.leaseSeconds);
       held = hold !== null;
       if (hold) {
+        // While the lease was in doubt the observer wrote nothing; it lists everything again.
+        const lapsed = this.leading && !this.stillValid();
         this.renewedAt = sentAt;
         if (!this.leading) await this.startLeading(hold.epoch);
+        else if (lapsed) {
+          this.o.log.info({ holder: this.o.holder }, 'observer lease renewed after a lapse; listing everything again');
+          this.led?.resume();
+        }
         return;
       }
     } catch (err) {
@@ -86,7 +95,7 @@ export class Election {
     this.o.log.info({ holder: this.o.holder, epoch }, 'observer lease taken: this replica watches, repairs drift and collects orphans');
     this.o.onChange?.(true);
     try {
-      this.stopLeading = await this.o.lead(() => this.isLeader);
+      this.led = await this.o.lead(() => this.isLeader);
     } catch (err) {
       this.o.log.warn({ err: (err as Error).message }, 'starting the observer failed');
       await this.stepDown('observer failed to start');
@@ -97,9 +106,9 @@ export class Election {
     if (!this.leading) return;
     this.leading = false;
     this.o.onChange?.(false);
-    const stop = this.stopLeading;
-    this.stopLeading = null;
+    const led = this.led;
+    this.led = null;
     if (why !== 'shutting down') this.o.log.warn({ holder: this.o.holder }, `observer stopped: ${why}`);
-    await stop?.();
+    await led?.stop();
   }
 }

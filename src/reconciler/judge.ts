@@ -81,8 +81,11 @@ export function judgeObject(live: LiveObject, rows: OwnerRows, installation: str
     if (diff.length === 0) return { kind: 'ok' };
     return { kind: 'drift', owner: expected.owner, why: `${what} was changed outside KubeKloud (${diff.slice(0, 4).join('; ')}${diff.length > 4 ? '; …' : ''})` };
   }
-  // Nothing settled renders it. Work under way may (a new instance, a scale-in):
-  // leave it to that work.
+  // Nothing settled renders it. A claim holds data: it is never deleted as a
+  // stray (a StatefulSet's claims carry our labels, and get their owner
+  // reference only after they are created).
+  if (live.kind === 'PersistentVolumeClaim') return { kind: 'skip', why: 'a claim nothing renders is left alone' };
+  // Work under way may render it (a new instance, a scale-in): leave it to that work.
   if (!clusterSettled(cluster)) return { kind: 'skip', why: 'its cluster has work pending' };
   const instanceId = instanceIdOfObject(live);
   if (instanceId !== null && !instances.some((i) => i.id === instanceId)) {

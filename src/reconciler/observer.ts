@@ -34,7 +34,7 @@ export const OWNED_KINDS = [
 ] as const;
 
 export type ObserverEvent =
-  | { type: 'repair'; kind: string; owner: string; why: string }
+  | { type: 'repair'; kind: string; owner: string; why: string; inARow: number }
   | { type: 'stray'; kind: string; why: string };
 
 export type ObserverDeps = {
@@ -88,13 +88,13 @@ export function startObserver(d: ObserverDeps): Observer {
 
   const repair = async (owner: { table: 'clusters' | 'instances'; id: number; gen: number }, kind: string, why: string) => {
     if (!d.leading()) return;
-    const asked = await d.db.transaction(async (tx) => {
-      const ok = await requestRepair(tx, owner.table, owner.id, owner.gen, why);
-      if (ok && owner.table === 'instances') await refreshStatus(tx, owner.id);
-      return ok;
+    const inARow = await d.db.transaction(async (tx) => {
+      const n = await requestRepair(tx, owner.table, owner.id, owner.gen, why);
+      if (n > 0 && owner.table === 'instances') await refreshStatus(tx, owner.id);
+      return n;
     });
-    if (!asked) return;
-    d.onAction?.({ type: 'repair', kind, owner: `${owner.table.slice(0, -1)} ${owner.id}`, why });
+    if (inARow === 0) return;
+    d.onAction?.({ type: 'repair', kind, owner: `${owner.table.slice(0, -1)} ${owner.id}`, why, inARow });
     d.wake();
   };
 

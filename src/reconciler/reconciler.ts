@@ -76,11 +76,12 @@ export class Reconciler {
             o.onRelist?.(kind, reason);
           },
           onAction: (e) => {
-            o.log.info({ ...e }, e.type === 'repair' ? 'drift found; repair requested' : 'stray object deleted');
+            if (e.type === 'repair' && e.inARow >= 5) o.log.warn({ ...e }, 'drift keeps coming back: something fights KubeKloud over this object; repairs back off');
+            else o.log.info({ ...e }, e.type === 'repair' ? 'drift found; repair requested' : 'stray object deleted');
             o.onObserverAction?.(e);
           },
         });
-        return () => observer.stop();
+        return { stop: () => observer.stop(), resume: () => observer.resync() };
       },
     });
   }

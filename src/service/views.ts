@@ -58,7 +58,7 @@ export function instanceView(i: InstanceRow) {
     k8s_resource_name: i.name,
     ip: i.ip,
     node: i.node,
-    message: i.failure ?? i.message,
+    message: i.failure ?? (i.drift ? `Repairing: ${i.drift}${i.message ? ` (${i.message})` : ''}` : i.message),
     created_at: i.created_at.toISOString(),
     updated_at: i.updated_at.toISOString(),
   };
@@ -82,7 +82,7 @@ export function clusterView(c: ClusterRow, statuses: InstanceStatus[]) {
     env: c.env,
     ssh_keys: c.ssh_keys,
     user_data: c.user_data,
-    message: c.message,
+    message: c.drift ? `Repairing: ${c.drift}${c.message ? ` (${c.message})` : ''}` : c.message,
     created_at: c.created_at.toISOString(),
     updated_at: c.updated_at.toISOString(),
   };

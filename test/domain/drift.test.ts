@@ -78,9 +78,15 @@ describe('differences', () => {
     ['1000m', '1'],
     ['1536Mi', '1.5Gi'],
     ['1k', '1000'],
-  ])('compares quantities canonically: %s equals %s', (a, b) => {
-    expect(differences({ q: a }, { q: b })).toEqual([]);
-    expect(differences({ q: b }, { q: a })).toEqual([]);
+  ])('compares quantities canonically where the API server keeps quantities: %s equals %s', (a, b) => {
+    for (const where of [(q: string) => ({ resources: { limits: { cpu: q } } }), (q: string) => ({ spec: { hard: { pods: q } } }), (q: string) => ({ limits: [{ max: { memory: q } }] })]) {
+      expect(differences(where(a), where(b))).toEqual([]);
+      expect(differences(where(b), where(a))).toEqual([]);
+    }
+  });
+  it('compares strings elsewhere exactly, even when they read as quantities (an env value, a label)', () => {
+    expect(differences({ env: [{ name: 'N', value: '1000' }] }, { env: [{ name: 'N', value: '1k' }] })).toEqual(['env[0].value']);
+    expect(differences({ labels: { size: '1Gi' } }, { labels: { size: '1024Mi' } })).toEqual(['labels.size']);
   });
   it.each([
     ['500m', '600m'],
@@ -88,7 +94,7 @@ describe('differences', () => {
     ['1Gi', '1023Mi'],
     ['0', '1m'],
   ])('tells different quantities apart: %s is not %s', (a, b) => {
-    expect(differences({ q: a }, { q: b })).toEqual(['q']);
+    expect(differences({ hard: { q: a } }, { hard: { q: b } })).toEqual(['hard.q']);
   });
   it('compares strings that are not quantities exactly', () => {
     expect(differences({ image: 'registry.example/app:1.0' }, { image: 'registry.example/app:1.1' })).toEqual(['image']);
@@ -381,14 +387,11 @@ describe('takeOverSpecFields', () => {
 });
 
 describe('driftOf: values the API server leaves out when empty', () => {
-  // KNOWN PRODUCT BUG (reported to the lead, not fixed here). The API accepts an env
-  // var with an empty value (env values have no minLength); render.ts renders it as
-  // { name, value: '' }; the API server stores EnvVar.value with omitempty and returns
-  // { name } alone (checked against the local kube-apiserver 1.36 with a forced
-  // server-side apply). driftOf then reports env[0].value on every judgement, and
-  // no apply can ever put it back. `it.fails` keeps the suite green while the bug
-  // stands; once it is fixed this test fails: change `it.fails` to `it`.
-  it.fails('finds no drift in an env var with an empty value as the API server returns it', () => {
+  // Regression: the API accepts an env var with an empty value; the API server
+  // stores EnvVar.value with omitempty and returns { name } alone (checked against
+  // kube-apiserver 1.36 with a forced server-side apply). Rendered as
+  // { name, value: '' }, every judgement saw drift that no apply could put back.
+  it('finds no drift in an env var with an empty value as the API server returns it', () => {
     const spec = clusterSpecOf(clusterRow({ env: { EMPTY: '', MODE: 'prod' } }), INSTALLATION);
     const sts = renderInstanceObjects(spec, inst).find((o) => o.kind === 'StatefulSet')!;
     const l = asServerReturns(sts);

@@ -185,21 +185,45 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
       const { instanceIds } = await seedCluster(s.db, await seedUser(s.db), 1);
       const id = instanceIds[0]!;
       // Due (gen 1 not applied yet): a repair is not needed, its own reconcile applies it.
-      expect(await requestRepair(s.db, 'instances', id, 0, 'x')).toBe(false);
-      expect(await requestRepair(s.db, 'instances', id, 1, 'x')).toBe(false);
+      expect(await requestRepair(s.db, 'instances', id, 0, 'x')).toBe(0);
+      expect(await requestRepair(s.db, 'instances', id, 1, 'x')).toBe(0);
       const [a] = await claimDueInstances(s.db, 'worker-a', 10);
       await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: a!.claim_epoch }, 1, 0);
-      expect(await requestRepair(s.db, 'instances', id, 0, 'judged at an older generation')).toBe(false);
+      expect(await requestRepair(s.db, 'instances', id, 0, 'judged at an older generation')).toBe(0);
       expect((await rowOf(s.db, 'instances', id))!.drift).toBeNull();
-      expect(await requestRepair(s.db, 'instances', id, 1, 'StatefulSet changed')).toBe(true);
+      expect(await requestRepair(s.db, 'instances', id, 1, 'StatefulSet changed')).toBe(1);
       expect(await rowOf(s.db, 'instances', id)).toMatchObject({ desired_gen: 2, synced_gen: 1, drift: 'StatefulSet changed', attempts: 0 });
       // A second observer event for the same drift asks nothing more.
-      expect(await requestRepair(s.db, 'instances', id, 1, 'again')).toBe(false);
+      expect(await requestRepair(s.db, 'instances', id, 1, 'again')).toBe(0);
       expect((await rowOf(s.db, 'instances', id))!.desired_gen).toBe(2);
       const [repair] = await claimDueInstances(s.db, 'worker-b', 10);
       expect(repair).toMatchObject({ id, claimed_gen: 2, drift: 'StatefulSet changed' });
       expect(await markInstanceSynced(s.db, id, { worker: 'worker-b', epoch: repair!.claim_epoch }, 2, 0)).toBe(true);
       expect(await rowOf(s.db, 'instances', id)).toMatchObject({ synced_gen: 2, drift: null });
+    });
+    it('backs off repairs that come in a row, so a drift that keeps coming back costs few writes', async () => {
+      const { instanceIds } = await seedCluster(s.db, await seedUser(s.db), 1);
+      const id = instanceIds[0]!;
+      const delays: number[] = [];
+      for (let gen = 1; gen <= 6; gen++) {
+        const [c] = await claimDueInstances(s.db, 'worker-a', 10);
+        if (!c) await s.db.query('UPDATE instances SET next_attempt_at = now() WHERE id = $1', [id]); // skip the wait
+        const [claim] = c ? [c] : await claimDueInstances(s.db, 'worker-a', 10);
+        expect(await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: claim!.claim_epoch }, gen, 0)).toBe(true);
+        expect(await requestRepair(s.db, 'instances', id, gen, 'scaled to 0 again')).toBe(gen);
+        const [{ ms }] = (await s.db.query<{ ms: number }>('SELECT round(extract(epoch FROM next_attempt_at - now()) * 1000)::int AS ms FROM instances WHERE id = $1', [id])) as [{ ms: number }];
+        delays.push(ms);
+      }
+      // Immediately, then 0.5 s, 1 s, 2 s, 4 s, 8 s (give or take the statement's own time).
+      expect(delays[0]).toBeLessThanOrEqual(0);
+      for (const [k, want] of [[1, 500], [2, 1000], [3, 2000], [4, 4000], [5, 8000]] as const) {
+        expect(Math.abs(delays[k]! - want)).toBeLessThan(200);
+      }
+      // Two minutes later the count starts again.
+      await s.db.query("UPDATE instances SET repaired_at = now() - interval '3 minutes', next_attempt_at = now() WHERE id = $1", [id]);
+      const [c] = await claimDueInstances(s.db, 'worker-a', 10);
+      await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: c!.claim_epoch }, 7, 0);
+      expect(await requestRepair(s.db, 'instances', id, 7, 'a week later')).toBe(1);
     });
     it('does not ask for a repair once a user request moved the row on', async () => {
       const { instanceIds } = await seedCluster(s.db, await seedUser(s.db), 1);
@@ -208,13 +232,13 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
       await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: a!.claim_epoch }, 1, 0);
       // The observer judged at gen 1; the user stops the instance before it asks.
       await setDesired(s.db, id, 'stopped', 'stopping');
-      expect(await requestRepair(s.db, 'instances', id, 1, 'replicas changed')).toBe(false);
+      expect(await requestRepair(s.db, 'instances', id, 1, 'replicas changed')).toBe(0);
       expect(await rowOf(s.db, 'instances', id)).toMatchObject({ desired_gen: 2, drift: null });
     });
     it('asks a cluster in sync for a repair the same way', async () => {
       const { clusterId } = await seedCluster(s.db, await seedUser(s.db), 0);
-      expect(await requestRepair(s.db, 'clusters', clusterId, 0, 'x')).toBe(false);
-      expect(await requestRepair(s.db, 'clusters', clusterId, 1, 'ResourceQuota changed')).toBe(true);
+      expect(await requestRepair(s.db, 'clusters', clusterId, 0, 'x')).toBe(0);
+      expect(await requestRepair(s.db, 'clusters', clusterId, 1, 'ResourceQuota changed')).toBe(1);
       expect(await rowOf(s.db, 'clusters', clusterId)).toMatchObject({ desired_gen: 2, synced_gen: 1, drift: 'ResourceQuota changed' });
       const [c] = await claimDueClusters(s.db, 'worker-a', 10);
       expect(await markClusterSynced(s.db, clusterId, { worker: 'worker-a', epoch: c!.claim_epoch }, 2)).toBe(true);

@@ -153,8 +153,11 @@ describe.each(BACKENDS)('observer lease on %s', (backend) => {
         lead: async (leading) => {
           c.leading = leading;
           c.led.push(performance.now());
-          return async () => {
-            c.stopped.push(performance.now());
+          return {
+            stop: async () => {
+              c.stopped.push(performance.now());
+            },
+            resume: () => {},
           };
         },
       });

@@ -122,7 +122,7 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     expect((await rowOf(s.db, 'instances', id))!.status).toBe('running');
 
     // Running and ready: a drift that left it so does not change what the tenant sees.
-    const asked = await s.db.transaction(async (tx) => (await requestRepair(tx, 'instances', id, 1, 'label changed')) && refreshStatus(tx, id));
+    const asked = await s.db.transaction(async (tx) => (await requestRepair(tx, 'instances', id, 1, 'label changed')) > 0 && refreshStatus(tx, id));
     expect(asked).toBe('running');
     const [fix] = await claimDueInstances(s.db, 'worker-a', 10);
     await s.db.transaction(async (tx) => {
@@ -133,12 +133,14 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     // Someone scales the StatefulSet to zero: the pod goes, the observer asks for a repair.
     await recordObservation(s.db, id, GONE);
     expect((await rowOf(s.db, 'instances', id))!.status).toBe('starting');
-    const status = await s.db.transaction(async (tx) => (await requestRepair(tx, 'instances', id, 2, 'StatefulSet web-1: spec.replicas')) && refreshStatus(tx, id));
+    const status = await s.db.transaction(async (tx) => (await requestRepair(tx, 'instances', id, 2, 'StatefulSet web-1: spec.replicas')) > 0 && refreshStatus(tx, id));
     expect(status).toBe('repairing');
     // Observations during the repair keep it repairing until the pod is back.
     await recordObservation(s.db, id, { present: true, phase: 'Pending', ready: false });
     expect((await rowOf(s.db, 'instances', id))!.status).toBe('repairing');
 
+    // A second repair in a row waits half a second; skip the wait.
+    await s.db.query('UPDATE instances SET next_attempt_at = now() WHERE id = $1', [id]);
     const [repair] = await claimDueInstances(s.db, 'worker-b', 10);
     await s.db.transaction(async (tx) => {
       expect(await markInstanceSynced(tx, id, { worker: 'worker-b', epoch: repair!.claim_epoch }, repair!.claimed_gen, 0)).toBe(true);
