@@ -17,16 +17,14 @@ export default defineConfig({
   test: {
     include: ['test/faults/**/*.test.ts'],
     exclude: [...configDefaults.exclude],
-    globalSetup: ['test/faults/support/setup.ts', 'test/setup/server.ts'],
+    globalSetup: ['test/setup/children.ts', 'test/faults/support/setup.ts', 'test/setup/server.ts'],
     testTimeout: 600_000,
     hookTimeout: 300_000,
     pool: 'forks',
     fileParallelism: false,
     maxWorkers: 1,
     minWorkers: 1,
-    // A scenario that fails is run once more: every scenario restarts parts of
-    // a plane that shares two cores with its load. Both attempts print their
-    // figures, and a second failure fails the run.
-    retry: 1,
+    // No second chances: a scenario that fails once has found something.
+    retry: 0,
   },
 });

@@ -4,6 +4,7 @@
 // start an instance, delete it after confirming; then the admin's pages.
 // With CONSOLE_SCREENSHOTS=<dir> the main pages are saved there as PNGs
 // (`npm run screenshots:console` writes docs/console/).
+import { childMark } from '../support/children.ts';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +29,7 @@ beforeAll(async () => {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1000, height: 660 },
+    env: { ...process.env, ...childMark() },
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
   });
   if (SHOTS) mkdirSync(SHOTS, { recursive: true });

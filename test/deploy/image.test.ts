@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { eventually, repoRoot, testKubeconfigPath } from '../support/kube.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 import { freePort } from '../support/server.ts';
+import { childMark } from '../support/children.ts';
 
 type Instruction = { op: string; args: string };
 type Stage = { from: string; name?: string; instructions: Instruction[] };
@@ -141,6 +142,7 @@ describe('Dockerfile', () => {
           KUBEKLOUD_RECONCILER: 'false',
           LOG_LEVEL: 'warn',
           NODE_ENV: 'production',
+          ...childMark(),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -32,7 +32,7 @@ describe('one of two API processes killed with SIGKILL under load', () => {
     const result = await load.stop();
     // Convergence is judged through the survivor.
     for (const t of ts) t.clients.reverse();
-    const { ms, last } = await waitConverged(kc, ts, 120_000);
+    const { ms, last } = await waitConverged(kc, ts, installation, 120_000);
     const all = summarise(result);
     const after = summarise(result, { from: killedAt - 2000, to: killedAt + 5000 });
     const figures = { killedAfterMs: killedAt - result.startedAt, convergeCheckMs: ms, clusters: last.clusters, instances: last.instances, all, aroundKill: after };
@@ -81,7 +81,7 @@ describe('PostgreSQL stopped and started again', () => {
     }
     await sleep(5000);
     const result = await load.stop();
-    const { ms, last } = await waitConverged(kc, ts, 120_000);
+    const { ms, last } = await waitConverged(kc, ts, server.installation, 120_000);
     const during = summarise(result, { from: stoppedAt, to: restartAt });
     const figures = {
       downMs: restartAt - stoppedAt,

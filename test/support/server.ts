@@ -11,6 +11,7 @@ import { createTestDatabase } from './postgres.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { loadTestKubeConfig, repoRoot, testKubeconfigPath } from './kube.ts';
 import { SERVER_ENTRY } from '../../scripts/build-server.ts';
+import { childMark } from './children.ts';
 
 export { SERVER_ENTRY };
 
@@ -69,6 +70,7 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
     KUBEKLOUD_NAMESPACE_PREFIX: installation,
     KUBEKLOUD_WORKER_ID: `${installation}-${port}`,
     LOG_LEVEL: 'warn',
+    ...childMark(),
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : { KUBEKLOUD_DATA_DIR: dataDir! }),
     ...o.env,
   };

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import type { ApiClient } from '../../support/api.ts';
+import { renderedFormProblems } from '../../support/rendered.ts';
 
 export type OpKind = 'create' | 'operate' | 'delete' | 'read';
 
@@ -23,11 +24,11 @@ export type Sample = {
   error?: string;
 };
 
-type Cluster = { id: number; name: string; namespace: string; deleted: boolean; instances: { id: number; desired: 'running' | 'stopped' }[] };
+export type LoadCluster = { id: number; name: string; namespace: string; deleted: boolean; instances: { id: number; desired: 'running' | 'stopped' | 'suspended' }[] };
 
 /** One tenant as the load sees it: a client per server and what it has created. */
 export class Tenant {
-  readonly clusters: Cluster[] = [];
+  readonly clusters: LoadCluster[] = [];
   private seq = 0;
   constructor(
     readonly name: string,
@@ -66,7 +67,7 @@ async function send(client: ApiClient, method: string, path: string, body: unkno
 }
 
 /** One logical request: retried with the same Idempotency-Key until it gets a real answer. */
-async function write(t: Tenant, method: string, path: string, body: unknown, retryForMs: number) {
+export async function write(t: Tenant, method: string, path: string, body: unknown, retryForMs: number) {
   const key = randomUUID();
   const trail: number[] = [];
   const began = Date.now();
@@ -265,27 +266,24 @@ export type Convergence = {
   instances: number;
   /** Everything that is wrong; empty when converged. */
   problems: string[];
-  /**
-   * Of the problems, those where Kubernetes itself has not reached the state
-   * (a pod not Ready, a VM not Running): the API reports what is there, the
-   * simulated plane has not caught up.
-   */
-  planeLag: string[];
 };
 
 /**
  * Compare what the API says with what exists in Kubernetes: every live
- * cluster's instances have reached their desired state, each has exactly one
- * StatefulSet or VirtualMachine of its name (and nothing else is there), deleted
- * clusters are gone, and each tenant's quota usage is exactly the sum of its
- * live instances.
+ * cluster's instances have reached their desired state and the state the
+ * client last asked for; every object of each live cluster's namespace is in
+ * its rendered form (test/support/rendered.ts: one StatefulSet or VirtualMachine
+ * per live instance, in the state it wants, its Service, quota, limits and
+ * policies, nothing else labelled as ours); every cluster the API lists was
+ * created by the client (nothing applied twice) and none it created is missing;
+ * deleted clusters' namespaces are gone or terminating; each tenant's quota
+ * usage is exactly the sum of its live instances. A mismatch is a problem
+ * whatever its cause: nothing is excused as the plane's lag.
  */
-export async function convergence(kc: KubeConfig, tenants: Tenant[]): Promise<Convergence> {
-  const apps = kc.makeApiClient(AppsV1Api);
+export async function convergence(kc: KubeConfig, tenants: Tenant[], installation: string): Promise<Convergence> {
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
   const problems: string[] = [];
-  const planeLag: string[] = [];
   let clusters = 0;
   let instances = 0;
   for (const t of tenants) {
@@ -321,37 +319,11 @@ export async function convergence(kc: KubeConfig, tenants: Tenant[]): Promise<Co
       used.memory += c.memory_per_instance * live.length;
       used.instances += live.length;
       for (const i of live) {
-        if (i.status !== i.desired_status) {
-          // What Kubernetes has tells a missed observation from a plane that has not caught up.
-          let seen: string;
-          let kubeThere: boolean; // Kubernetes is in the desired state, so the API should say so
-          if (c.instance_type === 'vm') {
-            const vm = (await custom
-              .getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace: c.namespace, plural: 'virtualmachines', name: i.instance_name })
-              .catch(() => null)) as { status?: { printableStatus?: string; ready?: boolean } } | null;
-            seen = `VM ${vm ? `${vm.status?.printableStatus ?? 'no status'} ready=${vm.status?.ready ?? false}` : 'absent'}`;
-            kubeThere = i.desired_status === 'running' ? vm?.status?.printableStatus === 'Running' && vm.status.ready === true : !vm || vm.status?.printableStatus === 'Stopped';
-          } else {
-            const pods = (await core.listNamespacedPod({ namespace: c.namespace, labelSelector: `kubekloud.io/instance=${i.id}` }).catch(() => null))?.items ?? [];
-            const ready = (p: (typeof pods)[number]) => (p.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'True');
-            seen = `pods: ${pods.map((p) => `${p.metadata!.name} ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' terminating' : ''} ready=${ready(p)} node=${p.spec?.nodeName ?? '-'}`).join('; ') || 'none'}`;
-            kubeThere = i.desired_status === 'running' ? pods.some((p) => p.status?.phase === 'Running' && ready(p) && !p.metadata?.deletionTimestamp) : pods.length === 0;
-          }
-          const line = `${t.name}: ${c.instance_type} instance ${i.id} ${c.namespace}/${i.instance_name} is ${i.status}, wants ${i.desired_status} (${seen})`;
-          problems.push(line);
-          if (!kubeThere) planeLag.push(line);
-        }
+        if (i.status !== i.desired_status) problems.push(`${t.name}: ${c.instance_type} instance ${i.id} ${c.namespace}/${i.instance_name} is ${i.status}, wants ${i.desired_status} (${await planeView(core, custom, c, i)})`);
         const expected = mine?.instances.find((x) => x.id === i.id)?.desired;
         if (expected && expected !== i.desired_status) problems.push(`${t.name}: instance ${i.id} wants ${i.desired_status}, the client last asked for ${expected}`);
       }
-      const names =
-        c.instance_type === 'vm'
-          ? ((await custom.listNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace: c.namespace, plural: 'virtualmachines' })) as { items: { metadata: { name: string } }[] }).items.map((v) => v.metadata.name)
-          : (await apps.listNamespacedStatefulSet({ namespace: c.namespace })).items.map((s) => s.metadata!.name!);
-      const want = live.map((i) => i.instance_name).sort();
-      if (JSON.stringify(names.sort()) !== JSON.stringify(want)) {
-        problems.push(`${t.name}: ${c.namespace} has ${c.instance_type === 'vm' ? 'VirtualMachines' : 'StatefulSets'} [${names.join(', ')}], the API has [${want.join(', ')}]`);
-      }
+      for (const p of await renderedFormProblems(kc, c, installation)) problems.push(`${t.name}: ${p}`);
     }
     for (const gone of t.clusters.filter((c) => c.deleted && c.namespace)) {
       const ns = await core.readNamespace({ name: gone.namespace }).catch(() => null);
@@ -366,31 +338,91 @@ export async function convergence(kc: KubeConfig, tenants: Tenant[]): Promise<Co
       );
     }
   }
-  return { clusters, instances, problems, planeLag };
+  return { clusters, instances, problems };
 }
 
-/** Poll convergence until no problem is left; returns how long it took (or throws with what is left). */
-export async function waitConverged(kc: KubeConfig, tenants: Tenant[], timeoutMs: number): Promise<{ ms: number; last: Convergence }> {
+/** What Kubernetes has for an instance, for a problem's message. */
+async function planeView(core: CoreV1Api, custom: CustomObjectsApi, c: { instance_type: string; namespace: string }, i: { id: number; instance_name: string }): Promise<string> {
+  if (c.instance_type === 'vm') {
+    const vm = (await custom
+      .getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace: c.namespace, plural: 'virtualmachines', name: i.instance_name })
+      .catch(() => null)) as { spec?: { runStrategy?: string }; status?: { printableStatus?: string; ready?: boolean } } | null;
+    return `VM ${vm ? `${vm.spec?.runStrategy} ${vm.status?.printableStatus ?? 'no status'} ready=${vm.status?.ready ?? false}` : 'absent'}`;
+  }
+  const pods = (await core.listNamespacedPod({ namespace: c.namespace, labelSelector: `kubekloud.io/instance=${i.id}` }).catch(() => null))?.items ?? [];
+  const ready = (p: (typeof pods)[number]) => (p.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'True');
+  return `pods: ${pods.map((p) => `${p.metadata!.name} ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' terminating' : ''} ready=${ready(p)} node=${p.spec?.nodeName ?? '-'}`).join('; ') || 'none'}`;
+}
+
+/**
+ * The plane's own signal that it has caught up with what KubeKloud applied:
+ * every labelled StatefulSet of the installation has observed its latest spec
+ * and has exactly spec.replicas pods, all ready; every VirtualMachine's status
+ * matches its runStrategy; no pod is terminating. Says nothing of whether what
+ * was applied is right — the convergence check that follows judges that.
+ */
+export async function planeSettled(kc: KubeConfig, installation: string): Promise<string[]> {
+  const apps = kc.makeApiClient(AppsV1Api);
+  const core = kc.makeApiClient(CoreV1Api);
+  const custom = kc.makeApiClient(CustomObjectsApi);
+  const selector = `kubekloud.io/installation=${installation}`;
+  const waiting: string[] = [];
+  // What is in a namespace being deleted goes with it.
+  const leaving = new Set((await core.listNamespace({ labelSelector: selector })).items.filter((n) => n.metadata?.deletionTimestamp).map((n) => n.metadata!.name!));
+  for (const s of (await apps.listStatefulSetForAllNamespaces({ labelSelector: selector })).items) {
+    const want = s.spec?.replicas ?? 0;
+    const st = s.status ?? { replicas: 0 };
+    if (s.metadata?.deletionTimestamp || leaving.has(s.metadata!.namespace!)) continue;
+    if ((st.observedGeneration ?? 0) < (s.metadata?.generation ?? 0) || (st.replicas ?? 0) !== want || (st.readyReplicas ?? 0) !== want) {
+      waiting.push(`StatefulSet ${s.metadata!.namespace}/${s.metadata!.name}: ${st.readyReplicas ?? 0}/${want} ready, ${st.replicas ?? 0} pods`);
+    }
+  }
+  const vms = (await custom.listClusterCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines', labelSelector: selector })) as {
+    items: { metadata: { namespace: string; name: string; deletionTimestamp?: string }; spec?: { runStrategy?: string }; status?: { printableStatus?: string } }[];
+  };
+  for (const v of vms.items) {
+    const want = v.spec?.runStrategy === 'Halted' ? 'Stopped' : 'Running';
+    if (!v.metadata.deletionTimestamp && !leaving.has(v.metadata.namespace) && v.status?.printableStatus !== want) waiting.push(`VirtualMachine ${v.metadata.namespace}/${v.metadata.name}: ${v.status?.printableStatus ?? 'no status'}, ${want} wanted`);
+  }
+  for (const p of (await core.listPodForAllNamespaces({ labelSelector: selector })).items) {
+    if (p.metadata?.deletionTimestamp && !leaving.has(p.metadata.namespace!)) waiting.push(`pod ${p.metadata.namespace}/${p.metadata.name} terminating`);
+  }
+  return waiting;
+}
+
+export type Converged = { ms: number; planeSettledMs: number; last: Convergence };
+
+/**
+ * Waits for the plane's own signal that it has caught up (planeSettled), then
+ * for convergence. Throws, listing what is left, when either does not come in
+ * time; nothing is passed as lag.
+ */
+export async function waitConverged(kc: KubeConfig, tenants: Tenant[], installation: string, timeoutMs: number): Promise<Converged> {
   const began = Date.now();
   let lastReport = began;
+  let planeSettledMs = -1;
   for (;;) {
     let last: Convergence;
+    let plane: string[] = [];
     try {
-      last = await convergence(kc, tenants);
+      last = await convergence(kc, tenants, installation);
+      if (last.problems.length > 0 || planeSettledMs < 0) plane = await planeSettled(kc, installation);
     } catch (e) {
-      last = { clusters: 0, instances: 0, problems: [`check failed: ${String(e)}`], planeLag: [] };
+      last = { clusters: 0, instances: 0, problems: [`check failed: ${String(e)}`] };
     }
-    if (last.problems.length === 0) return { ms: Date.now() - began, last };
+    if (planeSettledMs < 0 && plane.length === 0 && !last.problems[0]?.startsWith('check failed')) planeSettledMs = Date.now() - began;
+    if (last.problems.length === 0 && plane.length === 0) return { ms: Date.now() - began, planeSettledMs, last };
     if (Date.now() - lastReport >= 10_000) {
       lastReport = Date.now();
-      process.stderr.write(`  converging, ${Math.round((Date.now() - began) / 1000)} s: ${last.problems.length} left (${last.planeLag.length} on the plane's side); first: ${last.problems[0]}\n`);
+      process.stderr.write(
+        `  converging, ${Math.round((Date.now() - began) / 1000)} s: ${last.problems.length} problems, the plane ${plane.length === 0 ? 'settled' : `still busy with ${plane.length} (${plane[0]})`}; first: ${last.problems[0] ?? '-'}\n`,
+      );
     }
     if (Date.now() - began > timeoutMs) {
-      // Only the simulated plane is behind: the API reports what Kubernetes has.
-      // The caller records these as planeLag with its figures (and fails on them).
-      if (last.problems.length === last.planeLag.length) return { ms: Date.now() - began, last };
-      throw new Error(`not converged after ${timeoutMs} ms (${last.problems.length} problems):\n${last.problems.slice(0, 30).join('\n')}`);
+      throw new Error(
+        `not converged after ${timeoutMs} ms (${last.problems.length} problems; the plane ${plane.length === 0 ? `settled after ${planeSettledMs} ms` : `had not settled: ${plane.slice(0, 10).join('; ')}`}):\n${last.problems.slice(0, 30).join('\n')}`,
+      );
     }
-    await sleep(2000);
+    await sleep(1000);
   }
 }

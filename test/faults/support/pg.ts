@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { childMark } from '../../support/children.ts';
 import { freePort } from '../../support/server.ts';
 
 const bin = (() => {
@@ -16,7 +17,9 @@ const bin = (() => {
 
 // PostgreSQL refuses to run as root: run its tools as the postgres user then.
 const asPostgres = (cmd: string, args: string[]) =>
-  process.getuid?.() === 0 ? execFileSync('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args], { stdio: 'pipe' }) : execFileSync(join(bin, cmd), args, { stdio: 'pipe' });
+  process.getuid?.() === 0
+    ? execFileSync('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args], { stdio: 'pipe', env: { ...process.env, ...childMark() } })
+    : execFileSync(join(bin, cmd), args, { stdio: 'pipe', env: { ...process.env, ...childMark() } });
 
 export type OwnPostgres = { url: string; port: number; stop(mode?: 'fast' | 'immediate'): void; start(): void; destroy(): void };
 

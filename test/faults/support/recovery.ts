@@ -1,0 +1,78 @@
+// Two clocks for the recovery after a fault, both started when the component
+// is back: how long KubeKloud takes to apply the work it accepted meanwhile
+// (the product's share), and how long the plane takes to run a pod for a
+// StatefulSet created directly at that moment (the plane's own lag, a control).
+import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import pg from 'pg';
+import { eventually } from '../../support/kube.ts';
+
+/** The rows due in a server's database now; allAppliedMs() resolves when each has been applied (its generation synced). */
+export async function dueWork(databaseUrl: string): Promise<{ rows: number; allAppliedMs(): Promise<number> }> {
+  const began = Date.now();
+  const c = new pg.Client({ connectionString: databaseUrl });
+  await c.connect();
+  const due = async () =>
+    (
+      await c.query<{ t: string; id: number; gen: number }>(
+        `SELECT 'clusters' AS t, id, desired_gen AS gen FROM clusters WHERE desired_gen > synced_gen AND state = 'active'
+         UNION ALL SELECT 'instances', id, desired_gen FROM instances WHERE desired_gen > synced_gen AND desired <> 'deleted'`,
+      )
+    ).rows;
+  const snapshot = await due();
+  return {
+    rows: snapshot.length,
+    async allAppliedMs() {
+      try {
+        for (;;) {
+          const left = await c.query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM unnest($1::text[], $2::int[], $3::int[]) AS w(t, id, gen)
+              WHERE (w.t = 'clusters' AND EXISTS (SELECT 1 FROM clusters x WHERE x.id = w.id AND x.synced_gen < w.gen))
+                 OR (w.t = 'instances' AND EXISTS (SELECT 1 FROM instances x WHERE x.id = w.id AND x.synced_gen < w.gen))`,
+            [snapshot.map((r) => r.t), snapshot.map((r) => r.id), snapshot.map((r) => r.gen)],
+          );
+          if (left.rows[0]!.n === 0) return Date.now() - began;
+          if (Date.now() - began > 120_000) return -1;
+          await new Promise((r) => setTimeout(r, 200));
+        }
+      } finally {
+        await c.end();
+      }
+    },
+  };
+}
+
+/** A namespace made ahead (its ServiceAccount ready), in which a StatefulSet is created on demand. */
+export async function controlWorkload(kc: KubeConfig) {
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+  const namespace = `kk-control-${Math.random().toString(36).slice(2, 8)}`;
+  await core.createNamespace({ body: { metadata: { name: namespace, labels: { 'kubekloud.io/test': 'control' } } } });
+  await eventually(() => core.readNamespacedServiceAccount({ name: 'default', namespace }), 30_000, 'the control namespace ServiceAccount');
+  return {
+    /** Creates the StatefulSet now (retrying while the API server is not yet accepting), and resolves with the time until its pod is ready. */
+    async timeToReadyMs(): Promise<number> {
+      const began = Date.now();
+      const labels = { app: 'control' };
+      await eventually(
+        () =>
+          apps.createNamespacedStatefulSet({
+            namespace,
+            body: {
+              metadata: { name: 'control' },
+              spec: {
+                replicas: 1,
+                serviceName: 'control',
+                selector: { matchLabels: labels },
+                template: { metadata: { labels }, spec: { containers: [{ name: 'c', image: 'docker.io/library/busybox:1', resources: { requests: { cpu: '10m', memory: '16Mi' } } }] } },
+              },
+            },
+          }),
+        60_000,
+        'the control StatefulSet created',
+      );
+      await eventually(async () => ((await apps.readNamespacedStatefulSet({ name: 'control', namespace })).status?.readyReplicas ?? 0) === 1, 120_000, 'the control pod ready');
+      return Date.now() - began;
+    },
+    remove: () => core.deleteNamespace({ name: namespace }).catch(() => {}),
+  };
+}
