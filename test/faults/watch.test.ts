@@ -2,7 +2,7 @@
 // on: after the cut it resumes (or relists) and misses no status change.
 // The server reaches Kubernetes through a TCP proxy this test cuts; the
 // changes are made directly, as the plane's admin, while the server is blind.
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,7 +36,11 @@ const relists = async () => {
   return [...text.matchAll(/^kubekloud_watch_relists_total\{kind="([^"]+)",reason="expired"\} (\d+)/gm)].reduce((n, m) => n + Number(m[2]), 0);
 };
 
-/** Pods recreated behind the server's back get new IPs: the API must report them. */
+/**
+ * Pods recreated behind the server's back on other nodes (those they ran on
+ * are cordoned first, so the change is certain to show: a new node, and an
+ * address that may or may not be new): the API must report both.
+ */
 async function blindChange(name: string, whileCut?: () => Promise<void>) {
   const { client } = await createTenant(server.admin, { cpu: 4, memory: 4 });
   const c = (await client.request('POST', '/api/v1/clusters/?wait=60', { name: 'w', instance_type: 'container', cpu_per_instance: 0.25, memory_per_instance: 0.25, instance_count: 3 })).body;
@@ -45,24 +49,33 @@ async function blindChange(name: string, whileCut?: () => Promise<void>) {
   await proxy.cut();
   const cutAt = Date.now();
   const old = (await core.listNamespacedPod({ namespace: c.namespace })).items;
-  await Promise.all(old.map((p) => core.deleteNamespacedPod({ name: p.metadata!.name!, namespace: c.namespace, gracePeriodSeconds: 0 })));
-  const fresh = await eventually(async () => {
-    const pods = (await core.listNamespacedPod({ namespace: c.namespace })).items;
-    const ready = (p: (typeof pods)[number]) => (p.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'True');
-    const ok = pods.length === 3 && pods.every((p) => !old.some((o) => o.metadata!.uid === p.metadata!.uid) && p.status?.phase === 'Running' && ready(p) && p.status.podIP);
-    return ok && pods;
-  }, 60_000, 'pods recreated, Running and Ready (kwok)');
+  const oldNodes = [...new Set(old.map((p) => p.spec!.nodeName!))];
+  const cordon = (unschedulable: boolean) => Promise.all(oldNodes.map((name) => core.patchNode({ name, body: { spec: { unschedulable } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch))));
+  await cordon(true);
+  let fresh: Awaited<ReturnType<typeof core.listNamespacedPod>>['items'];
+  try {
+    await Promise.all(old.map((p) => core.deleteNamespacedPod({ name: p.metadata!.name!, namespace: c.namespace, gracePeriodSeconds: 0 })));
+    fresh = await eventually(async () => {
+      const pods = (await core.listNamespacedPod({ namespace: c.namespace })).items;
+      const ready = (p: (typeof pods)[number]) => (p.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'True');
+      const ok = pods.length === 3 && pods.every((p) => !old.some((o) => o.metadata!.uid === p.metadata!.uid) && p.status?.phase === 'Running' && ready(p) && p.status.podIP);
+      return ok && pods;
+    }, 60_000, 'pods recreated on other nodes, Running and Ready (kwok)');
+  } finally {
+    await cordon(false);
+  }
+  expect(fresh.every((p) => !oldNodes.includes(p.spec!.nodeName!))).toBe(true);
   if (whileCut) await whileCut();
   await sleep(Math.max(0, 15_000 - (Date.now() - cutAt)));
   const restoredAt = Date.now();
   await proxy.restore();
-  const want = Object.fromEntries(fresh.map((p) => [p.metadata!.labels!['kubekloud.io/instance'], p.status!.podIP]));
-  let got: { id: number; ip: string; status: string }[] = [];
+  const want = Object.fromEntries(fresh.map((p) => [p.metadata!.labels!['kubekloud.io/instance'], `${p.status!.podIP} on ${p.spec!.nodeName}`]));
+  let got: { id: number; ip: string; node: string; status: string }[] = [];
   await eventually(async () => {
     got = (await client.get(`/api/v1/clusters/${c.id}`)).body.instances;
-    return got.every((i) => want[String(i.id)] === i.ip && i.status === 'running');
-  }, 60_000, 'the API reports the new pod IPs').catch((e) => {
-    throw new Error(`${String(e)}; Kubernetes has ${JSON.stringify(want)}, the API ${JSON.stringify(got.map((i) => [i.id, i.ip, i.status]))}`);
+    return got.every((i) => want[String(i.id)] === `${i.ip} on ${i.node}` && i.status === 'running');
+  }, 60_000, 'the API reports the new pods (address and node)').catch((e) => {
+    throw new Error(`${String(e)}; Kubernetes has ${JSON.stringify(want)}, the API ${JSON.stringify(got.map((i) => [i.id, `${i.ip} on ${i.node}`, i.status]))}`);
   });
   const figures = { cutMs: restoredAt - cutAt, seenMsAfterRestore: Date.now() - restoredAt, relistsAfter410: (await relists()) - before, pods: fresh.length };
   record(name, figures);
