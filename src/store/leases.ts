@@ -29,7 +29,7 @@ export async function acquireOrRenewLease(q: Queryable, name: string, holder: st
 
 /** Gives the lease up at once (a replica shutting down), so another takes over without waiting for it to expire. */
 export async function releaseLease(q: Queryable, name: string, holder: string): Promise<void> {
-  await q.query('UPDATE observer_leases SET expires_at = now() WHERE name = $1 AND holder = $2', [name, holder]);
+  await q.query("UPDATE observer_leases SET expires_at = now() - interval '1 second' WHERE name = $1 AND holder = $2", [name, holder]);
 }
 
 export async function leaseHolder(q: Queryable, name: string): Promise<{ holder: string; epoch: number; live: boolean } | null> {

@@ -1,7 +1,7 @@
 // Fenced claims (src/store/work.ts, src/reconciler/claims.ts) on PostgreSQL and PGlite:
 // a worker whose row was claimed again changes nothing, renewals extend only claims
 // still held, and generation races with user and repair requests leave the row due.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Claim, ClaimKeeper, LostClaim } from '../../src/reconciler/claims.ts';
 import { setDesired } from '../../src/store/instances.ts';
 import {
@@ -15,19 +15,10 @@ import {
   requestRepair,
   requeue,
 } from '../../src/store/work.ts';
-import { BACKENDS, expireClaim, openStore, rowOf, seedCluster, seedUser, type TestStore } from '../support/stores.ts';
+import { BACKENDS, expireClaim, rowOf, seedCluster, seedUser, useStore } from '../support/stores.ts';
 
 describe.each(BACKENDS)('claims on %s', (backend) => {
-  let s: TestStore;
-  beforeAll(async () => {
-    s = await openStore(backend);
-  });
-  afterAll(async () => {
-    await s?.close();
-  });
-  beforeEach(async () => {
-    await s.db.query('TRUNCATE users, clusters, instances RESTART IDENTITY CASCADE');
-  });
+  const s = useStore(backend, 'users, clusters, instances RESTART IDENTITY CASCADE');
 
   /** One due instance, claimed by A, whose lease then ran out, and claimed again by B. */
   async function takenOver() {

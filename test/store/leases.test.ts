@@ -1,11 +1,11 @@
 // The observer lease (src/store/leases.ts) and Election (src/reconciler/election.ts)
 // on PostgreSQL and PGlite: one holder at a time, epochs grow, a release hands over at
 // once, and a leader whose renewals fail stops leading before another takes over.
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Election } from '../../src/reconciler/election.ts';
 import { openPostgres, type Db } from '../../src/store/db.ts';
 import { acquireOrRenewLease, leaseHolder, releaseLease } from '../../src/store/leases.ts';
-import { BACKENDS, openStore, until, type TestStore } from '../support/stores.ts';
+import { BACKENDS, until, useStore } from '../support/stores.ts';
 
 const LEASE = 'observer/default';
 
@@ -47,16 +47,7 @@ function breakable(inner: Db, onBreak: () => Promise<void> = async () => {}) {
 }
 
 describe.each(BACKENDS)('observer lease on %s', (backend) => {
-  let s: TestStore;
-  beforeAll(async () => {
-    s = await openStore(backend);
-  });
-  afterAll(async () => {
-    await s?.close();
-  });
-  beforeEach(async () => {
-    await s.db.query('TRUNCATE observer_leases');
-  });
+  const s = useStore(backend, 'observer_leases');
   const expireLease = (name = LEASE) => s.db.query("UPDATE observer_leases SET expires_at = now() - interval '1 second' WHERE name = $1", [name]);
 
   describe('acquireOrRenewLease', () => {
@@ -204,7 +195,8 @@ describe.each(BACKENDS)('observer lease on %s', (backend) => {
       expect((await leaseHolder(s.db, LEASE))!.holder).toBe(leader!.name);
     });
 
-    it('hands over quickly when the leader stops, without waiting for the lease to run out', async () => {
+    /** Replica a leads; b has been refused the lease twice. */
+    async function aLeadsBWaits() {
       const a = candidate('replica-a');
       const b = candidate('replica-b');
       startSampling();
@@ -212,6 +204,11 @@ describe.each(BACKENDS)('observer lease on %s', (backend) => {
       await until(() => a.election.isLeader, 'a to lead', 5000, 5);
       b.election.start();
       await until(() => b.conn.calls >= 2, 'b to be refused twice', 5000, 5);
+      return { a, b };
+    }
+
+    it('hands over quickly when the leader stops, without waiting for the lease to run out', async () => {
+      const { a, b } = await aLeadsBWaits();
       expect(b.election.isLeader).toBe(false);
       const stoppedAt = performance.now();
       await a.election.stop();
@@ -226,13 +223,7 @@ describe.each(BACKENDS)('observer lease on %s', (backend) => {
     });
 
     it('stops a leader whose renewals fail before the other replica takes over', async () => {
-      const a = candidate('replica-a');
-      const b = candidate('replica-b');
-      startSampling();
-      a.election.start();
-      await until(() => a.election.isLeader, 'a to lead', 5000, 5);
-      b.election.start();
-      await until(() => b.conn.calls >= 2, 'b to be refused twice', 5000, 5);
+      const { a, b } = await aLeadsBWaits();
 
       let aLostAt = 0;
       const watchA = setInterval(() => {

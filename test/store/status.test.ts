@@ -1,26 +1,17 @@
 // Status derivation under concurrency (src/store/observations.ts) on PostgreSQL
 // and PGlite: an observation committed while refreshStatus holds the row is not
 // overwritten by an older status, and 'repairing' comes and goes with a repair.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Tx } from '../../src/store/db.ts';
 import { recordObservation, refreshStatus } from '../../src/store/observations.ts';
 import { claimDueInstances, markInstanceSynced, requestRepair } from '../../src/store/work.ts';
-import { BACKENDS, gate, openStore, rowOf, seedCluster, seedUser, until, type TestStore } from '../support/stores.ts';
+import { BACKENDS, gate, rowOf, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
 
 const RUNNING = { present: true, phase: 'Running', ready: true };
 const GONE = { present: false, phase: null, ready: false };
 
 describe.each(BACKENDS)('instance status on %s', (backend) => {
-  let s: TestStore;
-  beforeAll(async () => {
-    s = await openStore(backend);
-  });
-  afterAll(async () => {
-    await s?.close();
-  });
-  beforeEach(async () => {
-    await s.db.query('TRUNCATE users, clusters, instances RESTART IDENTITY CASCADE');
-  });
+  const s = useStore(backend, 'users, clusters, instances RESTART IDENTITY CASCADE');
 
   /** An applied instance whose stored status ('pending') is stale: it should read 'starting'. */
   async function appliedInstance(): Promise<number> {

@@ -1,6 +1,7 @@
 // The two databases the store runs on, for tests that must pass on both: a
 // throwaway PostgreSQL database (test/support/postgres.ts) and an in-memory
 // PGlite, each migrated, plus small seeding helpers over plain SQL.
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { openPglite, openPostgres, type Db } from '../../src/store/db.ts';
 import { migrate } from '../../src/store/migrate.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.ts';
@@ -34,6 +35,25 @@ export async function openStore(backend: Backend, opts: { max?: number } = {}): 
       await pg.drop();
     },
   };
+}
+
+/**
+ * For a describe block: opens the store before its tests, empties `tables` (a
+ * TRUNCATE list) before each, and closes it after. The handle is filled in by
+ * beforeAll, so use it inside tests only.
+ */
+export function useStore(backend: Backend, tables: string): TestStore {
+  const handle = {} as TestStore;
+  beforeAll(async () => {
+    Object.assign(handle, await openStore(backend));
+  });
+  afterAll(async () => {
+    await handle.close?.();
+  });
+  beforeEach(async () => {
+    await handle.db.query(`TRUNCATE ${tables}`);
+  });
+  return handle;
 }
 
 let seq = 0;
