@@ -12,16 +12,21 @@ export type LeaseHold = { epoch: number; acquired: boolean };
  * call took it over, or null when another holder's lease is still live.
  */
 export async function acquireOrRenewLease(q: Queryable, name: string, holder: string, seconds: number): Promise<LeaseHold | null> {
+  // Every CTE sees the row as it was before the upsert: the holder changed (or
+  // there was none) exactly when this call took the lease.
   const rows = await q.query<{ epoch: number; acquired: boolean }>(
-    `INSERT INTO observer_leases AS l (name, holder, epoch, acquired_at, renewed_at, expires_at)
-     VALUES ($1, $2, 1, now(), now(), now() + make_interval(secs => $3))
-     ON CONFLICT (name) DO UPDATE
-       SET holder = $2,
-           epoch = CASE WHEN l.holder = $2 THEN l.epoch ELSE l.epoch + 1 END,
-           acquired_at = CASE WHEN l.holder = $2 THEN l.acquired_at ELSE now() END,
-           renewed_at = now(), expires_at = now() + make_interval(secs => $3)
-       WHERE l.holder = $2 OR l.expires_at < now()
-     RETURNING epoch, acquired_at = renewed_at AS acquired`,
+    `WITH before AS (SELECT holder FROM observer_leases WHERE name = $1),
+          taken AS (
+            INSERT INTO observer_leases AS l (name, holder, epoch, acquired_at, renewed_at, expires_at)
+            VALUES ($1, $2, 1, now(), now(), now() + make_interval(secs => $3))
+            ON CONFLICT (name) DO UPDATE
+              SET holder = $2,
+                  epoch = CASE WHEN l.holder = $2 THEN l.epoch ELSE l.epoch + 1 END,
+                  acquired_at = CASE WHEN l.holder = $2 THEN l.acquired_at ELSE now() END,
+                  renewed_at = now(), expires_at = now() + make_interval(secs => $3)
+              WHERE l.holder = $2 OR l.expires_at < now()
+            RETURNING epoch)
+     SELECT taken.epoch, (SELECT holder FROM before) IS DISTINCT FROM $2 AS acquired FROM taken`,
     [name, holder, seconds],
   );
   return rows[0] ?? null;

@@ -144,18 +144,19 @@ export async function retryWaitingOnKube(q: Queryable): Promise<number> {
 /**
  * Drift found: makes a row that is in sync at generation `gen` due again, and
  * says why. A row that moved on since (a newer request, already due) is left
- * alone: its own reconcile will apply what it wants. Repairs in a row (each
- * within two minutes of the last) wait 0.5 s, 1 s, 2 s … up to 30 s, so a drift
- * that keeps coming back costs few writes. Returns how many repairs in a row
- * this is, or 0 when nothing was asked.
+ * alone: its own reconcile will apply what it wants. The same drift found
+ * again within two minutes of its last repair waits 0.5 s, 1 s, 2 s … up to
+ * 30 s, so a drift that keeps coming back (a tool fighting KubeKloud) costs few
+ * writes; a different one is repaired at once. Returns how many repairs of
+ * this drift in a row this is, or 0 when nothing was asked.
  */
 export async function requestRepair(q: Queryable, table: WorkTable, id: number, gen: number, reason: string): Promise<number> {
+  const again = `repaired_at > now() - interval '2 minutes' AND last_repair = $3`;
   const rows = await q.query<{ repairs: number }>(
     `UPDATE ${table} SET desired_gen = desired_gen + 1, attempts = 0, drift = $3, updated_at = now(),
-            repairs = CASE WHEN repaired_at > now() - interval '2 minutes' THEN repairs + 1 ELSE 1 END,
-            next_attempt_at = now() + make_interval(secs => CASE WHEN repaired_at > now() - interval '2 minutes'
-                                                               THEN least(30, 0.5 * power(2, least(repairs, 10) - 1)) ELSE 0 END),
-            repaired_at = now()
+            repairs = CASE WHEN ${again} THEN repairs + 1 ELSE 1 END,
+            next_attempt_at = now() + make_interval(secs => CASE WHEN ${again} THEN least(30, 0.5 * power(2, least(repairs, 10) - 1)) ELSE 0 END),
+            last_repair = $3, repaired_at = now()
       WHERE id = $1 AND desired_gen = synced_gen AND synced_gen = $2 RETURNING repairs`,
     [id, gen, reason],
   );

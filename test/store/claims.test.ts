@@ -210,11 +210,20 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
       for (const [k, want] of [[1, 500], [2, 1000], [3, 2000], [4, 4000], [5, 8000]] as const) {
         expect(Math.abs(delays[k]! - want)).toBeLessThan(200);
       }
+      // Another drift of the same row is repaired at once.
+      {
+        await s.db.query('UPDATE instances SET next_attempt_at = now() WHERE id = $1', [id]);
+        const [c] = await claimDueInstances(s.db, 'worker-a', 10);
+        await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: c!.claim_epoch }, 7, 0);
+        expect(await requestRepair(s.db, 'instances', id, 7, 'given another image')).toBe(1);
+        const [{ ms }] = (await s.db.query<{ ms: number }>('SELECT round(extract(epoch FROM next_attempt_at - now()) * 1000)::int AS ms FROM instances WHERE id = $1', [id])) as [{ ms: number }];
+        expect(ms).toBeLessThanOrEqual(0);
+      }
       // Two minutes later the count starts again.
       await s.db.query("UPDATE instances SET repaired_at = now() - interval '3 minutes', next_attempt_at = now() WHERE id = $1", [id]);
       const [c] = await claimDueInstances(s.db, 'worker-a', 10);
-      await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: c!.claim_epoch }, 7, 0);
-      expect(await requestRepair(s.db, 'instances', id, 7, 'a week later')).toBe(1);
+      await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: c!.claim_epoch }, 8, 0);
+      expect(await requestRepair(s.db, 'instances', id, 8, 'given another image')).toBe(1);
     });
     it('does not ask for a repair once a user request moved the row on', async () => {
       const { instanceIds } = await seedCluster(s.db, await seedUser(s.db), 1);

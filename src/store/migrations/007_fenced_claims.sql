@@ -6,10 +6,11 @@ ALTER TABLE instances ADD COLUMN claim_epoch integer NOT NULL DEFAULT 0;
 
 -- Drift: what the observer found changed behind KubeKloud's back, shown to the
 -- tenant while the repair it asked for is under way; cleared when it is applied.
--- Repairs in a row (one within two minutes of the last) back off, so a drift
--- that keeps coming back (a tool fighting KubeKloud) costs few writes.
-ALTER TABLE clusters ADD COLUMN drift text, ADD COLUMN repairs integer NOT NULL DEFAULT 0, ADD COLUMN repaired_at timestamptz;
-ALTER TABLE instances ADD COLUMN drift text, ADD COLUMN repairs integer NOT NULL DEFAULT 0, ADD COLUMN repaired_at timestamptz;
+-- The same drift repaired again within two minutes of the last repair backs
+-- off, so a drift that keeps coming back (a tool fighting KubeKloud) costs few
+-- writes; a different drift is repaired at once.
+ALTER TABLE clusters ADD COLUMN drift text, ADD COLUMN last_repair text, ADD COLUMN repairs integer NOT NULL DEFAULT 0, ADD COLUMN repaired_at timestamptz;
+ALTER TABLE instances ADD COLUMN drift text, ADD COLUMN last_repair text, ADD COLUMN repairs integer NOT NULL DEFAULT 0, ADD COLUMN repaired_at timestamptz;
 
 -- One observer per installation: watches, drift repair, orphan collection and
 -- periodic resyncs run on the replica holding this lease. Renewed by its holder;
