@@ -34,7 +34,10 @@ async function scenario(name: string, fault: () => Promise<unknown>) {
   const faultTo = Date.now(); // the component answers its health check (the API server: /readyz) again
   // From here two clocks run: the work KubeKloud had accepted but not yet
   // applied, and a control StatefulSet created now directly on the plane.
-  const [applied, plane] = [dueWork(server.env.DATABASE_URL!).then((w) => w.allAppliedMs()).catch(() => -1), control.timeToReadyMs().catch(() => -1)];
+  const [applied, plane] = [
+    dueWork(server.env.DATABASE_URL!).then((w) => w.allApplied()).catch((e) => ({ ms: -1, rows: 0, late: [String(e)] })),
+    control.timeToReadyMs().catch(() => -1),
+  ];
   await sleep(10_000);
   const result = await load.stop();
   const { ms, planeSettledMs, last } = await waitConverged(kc, ts, server.installation, CONVERGE_WITHIN_MS - (Date.now() - faultTo));
@@ -44,7 +47,9 @@ async function scenario(name: string, fault: () => Promise<unknown>) {
     faultMs: faultTo - faultFrom,
     convergedMsAfterReturn: Date.now() - faultTo,
     // The product's share: until every row due at the return was applied.
-    productAppliedMsAfterReturn: await applied,
+    productAppliedMsAfterReturn: (await applied).ms,
+    dueAtReturn: (await applied).rows,
+    lateAfter5s: (await applied).late,
     // The plane's own lag: a StatefulSet created at the return, until its pod is ready.
     planeControlMsAfterReturn: await plane,
     planeSettledMsAfterLoad: planeSettledMs,

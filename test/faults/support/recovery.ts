@@ -6,8 +6,15 @@ import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import pg from 'pg';
 import { eventually } from '../../support/kube.ts';
 
-/** The rows due in a server's database now; allAppliedMs() resolves when each has been applied (its generation synced). */
-export async function dueWork(databaseUrl: string): Promise<{ rows: number; allAppliedMs(): Promise<number> }> {
+export type AppliedAfter = {
+  ms: number;
+  rows: number;
+  /** Rows still waiting 5 s after the start, as they stood then: what took the time. */
+  late: string[];
+};
+
+/** The rows due in a server's database now; allApplied() resolves when each has been applied (its generation synced). */
+export async function dueWork(databaseUrl: string): Promise<{ rows: number; allApplied(): Promise<AppliedAfter> }> {
   const began = Date.now();
   const c = new pg.Client({ connectionString: databaseUrl });
   await c.connect();
@@ -19,19 +26,31 @@ export async function dueWork(databaseUrl: string): Promise<{ rows: number; allA
       )
     ).rows;
   const snapshot = await due();
+  const params = [snapshot.map((r) => r.t), snapshot.map((r) => r.id), snapshot.map((r) => r.gen)];
+  const pending = async () =>
+    (
+      await c.query<{ t: string; id: number; state: string }>(
+        `SELECT w.t, w.id, concat_ws(' ', 'attempts', x.attempts, 'waiting_on_kube', x.waiting_on_kube,
+                  'due in', round(extract(epoch FROM x.next_attempt_at - now())::numeric, 1), 's',
+                  'claimed', x.claimed_by, round(extract(epoch FROM x.claimed_until - now())::numeric, 1), 'message', x.message) AS state
+           FROM unnest($1::text[], $2::int[], $3::int[]) AS w(t, id, gen)
+           JOIN LATERAL (SELECT synced_gen, attempts, waiting_on_kube, next_attempt_at, claimed_by, claimed_until, message FROM clusters WHERE w.t = 'clusters' AND id = w.id
+                         UNION ALL
+                         SELECT synced_gen, attempts, waiting_on_kube, next_attempt_at, claimed_by, claimed_until, message FROM instances WHERE w.t = 'instances' AND id = w.id) x ON true
+          WHERE x.synced_gen < w.gen`,
+        params,
+      )
+    ).rows;
   return {
     rows: snapshot.length,
-    async allAppliedMs() {
+    async allApplied() {
+      let late: string[] = [];
       try {
         for (;;) {
-          const left = await c.query<{ n: number }>(
-            `SELECT count(*)::int AS n FROM unnest($1::text[], $2::int[], $3::int[]) AS w(t, id, gen)
-              WHERE (w.t = 'clusters' AND EXISTS (SELECT 1 FROM clusters x WHERE x.id = w.id AND x.synced_gen < w.gen))
-                 OR (w.t = 'instances' AND EXISTS (SELECT 1 FROM instances x WHERE x.id = w.id AND x.synced_gen < w.gen))`,
-            [snapshot.map((r) => r.t), snapshot.map((r) => r.id), snapshot.map((r) => r.gen)],
-          );
-          if (left.rows[0]!.n === 0) return Date.now() - began;
-          if (Date.now() - began > 120_000) return -1;
+          const left = await pending();
+          if (late.length === 0 && Date.now() - began >= 5000) late = left.slice(0, 10).map((r) => `${r.t} ${r.id}: ${r.state}`);
+          if (left.length === 0) return { ms: Date.now() - began, rows: snapshot.length, late };
+          if (Date.now() - began > 120_000) return { ms: -1, rows: snapshot.length, late };
           await new Promise((r) => setTimeout(r, 200));
         }
       } finally {
