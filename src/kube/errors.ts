@@ -1,5 +1,6 @@
 // Kubernetes failures as values: a closed set of reasons the reconciler and
 // /ready can act on, with the API server's own message kept for users.
+import { capMessage } from '../domain/untrusted.ts';
 
 export type KubeReason = 'not_found' | 'forbidden' | 'conflict' | 'invalid' | 'gone' | 'unreachable' | 'throttled' | 'server' | 'rejected';
 
@@ -21,13 +22,6 @@ export class KubeError extends Error {
   }
 }
 
-const MAX_MESSAGE = 500;
-
-/** Kubernetes-supplied text is capped before it is stored or shown. */
-export function capMessage(s: string): string {
-  const clean = s.replace(/[\u0000-\u001f\u007f]/g, ' ');
-  return clean.length > MAX_MESSAGE ? `${clean.slice(0, MAX_MESSAGE - 1)}…` : clean;
-}
 
 export function toKubeError(err: unknown): KubeError {
   if (err instanceof KubeError) return err;

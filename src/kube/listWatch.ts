@@ -4,11 +4,12 @@
 // handler failed (so a lost write is made good by the next list), and when
 // asked to (periodic resync), and backs off its reconnects. Events are handled
 // one at a time, in order.
-import type { KubernetesObject } from '@kubernetes/client-node';
+import type { LiveObject } from '../domain/drift.ts';
 import type { Kube } from './client.ts';
 import { KubeError, toKubeError } from './errors.ts';
 
-export type WatchedObject = KubernetesObject & Record<string, unknown>;
+/** An object as the API server sent it (JSON, not a client model). */
+export type WatchedObject = LiveObject;
 
 export type RelistReason = 'start' | 'expired' | 'failed' | 'resync';
 
@@ -122,7 +123,7 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
             const rv = obj.metadata?.resourceVersion;
             if (rv) resourceVersion = rv;
             if (type === 'BOOKMARK') return;
-            void handle(() => o.onEvent(type as 'ADDED' | 'MODIFIED' | 'DELETED', obj), `${type} ${o.kind}`);
+            void handle(() => o.onEvent(type as 'ADDED' | 'MODIFIED' | 'DELETED', obj as WatchedObject), `${type} ${o.kind}`);
           },
           (err) => resolve(err ?? null),
         )

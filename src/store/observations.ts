@@ -1,21 +1,9 @@
 // What the watches saw, written back to instance rows, and the user-facing
 // status recomputed from it under the row lock, in the same transaction.
 import { deriveStatus, type InstanceStatus } from '../domain/lifecycle.ts';
+import type { Observation } from '../domain/observations.ts';
 import type { Db, Tx } from './db.ts';
 import type { InstanceWithCluster } from './instances.ts';
-
-export type Observation = {
-  present: boolean;
-  phase?: string | null;
-  ready: boolean;
-  vmStatus?: string | null;
-  ip?: string | null;
-  node?: string | null;
-  message?: string | null;
-  conditions?: unknown[];
-  /** The restart generation the pod was made for; an older pod is on its way out and never counts as ready. */
-  restartCount?: number;
-};
 
 /**
  * Recomputes and stores an instance's status; returns it (null when the row is

@@ -1,7 +1,7 @@
 // API10 unsafe consumption of APIs: what Kubernetes reports about pods and
 // VirtualMachines is validated and length-capped before it is stored or returned.
 import { describe, expect, it } from 'vitest';
-import { observePod, observeVm, vmiAddress } from '../../src/reconciler/observations.ts';
+import { observePod, observeVm, vmiAddress } from '../../src/domain/observations.ts';
 
 const huge = 'A'.repeat(100_000);
 const hostile = `${huge}\u0000\u001b[31m<script>`;

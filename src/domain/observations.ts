@@ -2,17 +2,31 @@
 // and address, a VirtualMachine's printable status, a VMI's address. Pure, and
 // careful: everything here comes from objects others can write, so it is
 // checked and capped before it is stored or shown.
-import { ANNOTATION_RESTART, LABEL_INSTANCE } from '../domain/render.ts';
-import { capMessage } from '../kube/errors.ts';
-import type { WatchedObject } from '../kube/listWatch.ts';
-import type { Observation } from '../store/observations.ts';
+import type { LiveObject } from './drift.ts';
+import { ANNOTATION_RESTART, LABEL_INSTANCE } from './render.ts';
+import { capMessage } from './untrusted.ts';
+
+/** What the watches last saw of an instance's pod (containers) or VirtualMachine (VMs), as stored on its row. */
+export type Observation = {
+  present: boolean;
+  phase?: string | null;
+  ready: boolean;
+  vmStatus?: string | null;
+  ip?: string | null;
+  node?: string | null;
+  message?: string | null;
+  conditions?: unknown[];
+  /** The restart generation the pod was made for; an older pod is on its way out and never counts as ready. */
+  restartCount?: number;
+};
+
 
 // Waiting reasons that will not clear by themselves: the instance shows failed.
 const STUCK_REASONS = new Set(['CrashLoopBackOff', 'ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'CreateContainerConfigError', 'CreateContainerError']);
 
 type Condition = { type?: string; status?: string; reason?: string; message?: string; lastTransitionTime?: string };
 
-export const instanceIdOf = (obj: WatchedObject): number | null => {
+export const instanceIdOf = (obj: LiveObject): number | null => {
   const raw = obj.metadata?.labels?.[LABEL_INSTANCE];
   const n = Number(raw);
   return raw && Number.isSafeInteger(n) && n > 0 ? n : null;
@@ -27,7 +41,7 @@ const cleanConditions = (conds: unknown): Condition[] =>
     lastTransitionTime: c.lastTransitionTime ? String(c.lastTransitionTime).slice(0, 40) : undefined,
   }));
 
-export function observePod(pod: WatchedObject): Observation {
+export function observePod(pod: LiveObject): Observation {
   const status = (pod.status ?? {}) as {
     phase?: string;
     podIP?: string;
@@ -57,14 +71,14 @@ export function observePod(pod: WatchedObject): Observation {
 const IP = /^[0-9a-fA-F.:]{2,45}$/;
 
 /** The address and node of a running VM, from its VirtualMachineInstance. */
-export function vmiAddress(vmi: WatchedObject): { ip: string | null; node: string | null } {
+export function vmiAddress(vmi: LiveObject): { ip: string | null; node: string | null } {
   const status = (vmi.status ?? {}) as { nodeName?: unknown; interfaces?: { ipAddress?: unknown }[] };
   const ip = status.interfaces?.map((i) => i.ipAddress).find((a): a is string => typeof a === 'string' && IP.test(a)) ?? null;
   const node = typeof status.nodeName === 'string' ? status.nodeName.slice(0, 253) : null;
   return { ip, node };
 }
 
-export function observeVm(vm: WatchedObject): Observation {
+export function observeVm(vm: LiveObject): Observation {
   const status = (vm.status ?? {}) as { printableStatus?: unknown; ready?: unknown; conditions?: unknown };
   const conditions = cleanConditions(status.conditions);
   const failing = conditions.find((c) => c.status === 'False' && c.message);

@@ -1,0 +1,142 @@
+// What the observer does about one labelled object: judge it against its rows,
+// and act on a verdict only once a fresh read of both agrees — ask the row that
+// renders it for a repair, or delete a stray. Objects last judged in their
+// rendered form are not judged again until something of theirs changes.
+import { createHash } from 'node:crypto';
+import { driftOf, type LiveObject } from '../domain/drift.ts';
+import { FIELD_MANAGER, type Kube } from '../kube/client.ts';
+import { KubeError } from '../kube/errors.ts';
+import { findClusters } from '../store/clusters.ts';
+import type { Db } from '../store/db.ts';
+import { listInstancesOf } from '../store/instances.ts';
+import { refreshStatus } from '../store/observations.ts';
+import { requestRepair } from '../store/work.ts';
+import { clusterIdOf, expectedObjects, judgeObject, objectKey, type Expected, type Owner, type OwnerRows, type Verdict } from './judge.ts';
+
+export type ObserverEvent =
+  | { type: 'repair'; kind: string; owner: string; why: string; inARow: number }
+  | { type: 'stray'; kind: string; why: string };
+
+export type RepairDeps = {
+  db: Db;
+  kube: Kube;
+  installation: string;
+  /** False once this replica lost the observer lease: nothing more is written. */
+  leading: () => boolean;
+  wake: () => void;
+  onAction?: (e: ObserverEvent) => void;
+};
+
+export type Repairs = ReturnType<typeof createRepairs>;
+
+const uidOf = (o: LiveObject) => (o.metadata as { uid?: string } | undefined)?.uid;
+const refOf = (o: LiveObject) => ({ apiVersion: o.apiVersion ?? '', kind: o.kind ?? '', metadata: { name: o.metadata?.name ?? '', namespace: o.metadata?.namespace } });
+const describe = (kind: string, namespace: string | undefined, name: string) => `${kind} ${namespace ? `${namespace}/` : ''}${name}`;
+
+/** What of an object can drift: a status update leaves it unchanged. */
+function fingerprint(o: LiveObject): string {
+  const writers = (o.metadata?.managedFields ?? []).filter((e) => e.subresource !== 'status').map((e) => [e.manager, e.operation, e.subresource]);
+  return createHash('sha1')
+    .update(JSON.stringify([o.metadata?.labels, o.metadata?.annotations, o.spec ?? null, writers]))
+    .digest('base64');
+}
+
+export function createRepairs(d: RepairDeps) {
+  /** uid → fingerprint of objects last judged in their rendered form. */
+  const judgedOk = new Map<string, string>();
+
+  /** The rows each cluster id names: the cluster (null: none) and all its instances. */
+  async function rowsOf(clusterIds: number[]): Promise<Map<number, OwnerRows>> {
+    const ids = [...new Set(clusterIds)];
+    const [clusters, instances] = await Promise.all([findClusters(d.db, ids), listInstancesOf(d.db, ids)]);
+    const out = new Map<number, OwnerRows>(ids.map((id) => [id, { cluster: null, instances: [] }]));
+    for (const c of clusters) out.get(c.id)!.cluster = c;
+    for (const i of instances) out.get(i.cluster_id)?.instances.push(i);
+    return out;
+  }
+
+  async function judge(live: LiveObject): Promise<Verdict> {
+    const id = clusterIdOf(live);
+    const rows = id === null ? { cluster: null, instances: [] } : (await rowsOf([id])).get(id)!;
+    return judgeObject(live, rows, d.installation);
+  }
+
+  async function repair(owner: Owner, kind: string, why: string): Promise<void> {
+    if (!d.leading()) return;
+    const inARow = await d.db.transaction(async (tx) => {
+      const n = await requestRepair(tx, owner.table, owner.id, owner.gen, why);
+      if (n > 0 && owner.table === 'instances') await refreshStatus(tx, owner.id);
+      return n;
+    });
+    if (inARow === 0) return;
+    d.onAction?.({ type: 'repair', kind, owner: `${owner.table.slice(0, -1)} ${owner.id}`, why, inARow });
+    d.wake();
+  }
+
+  async function removeStray(fresh: LiveObject, why: string): Promise<void> {
+    try {
+      await d.kube.remove(refOf(fresh), { uid: uidOf(fresh) });
+      d.onAction?.({ type: 'stray', kind: fresh.kind ?? '', why });
+    } catch (err) {
+      if (!(err instanceof KubeError && err.reason === 'conflict')) throw err; // replaced meanwhile: judged on its own event
+    }
+  }
+
+  /**
+   * Acts on a verdict only once it holds on a fresh read: the object as the API
+   * server has it now, and the rows as they are now. A watch event can trail the
+   * reconcile that already changed both.
+   */
+  async function act(seen: LiveObject, verdict: Verdict): Promise<void> {
+    if (verdict.kind === 'ok') {
+      const uid = uidOf(seen);
+      if (uid) judgedOk.set(uid, fingerprint(seen));
+      return;
+    }
+    if (verdict.kind === 'skip' || !d.leading()) return;
+    const fresh = await d.kube.get(refOf(seen));
+    if (!fresh) return; // gone: its DELETED event or the next list decides
+    const now = await judge(fresh);
+    if (now.kind === 'drift') await repair(now.owner, fresh.kind ?? '', now.why);
+    else if (now.kind === 'stray' && d.leading()) await removeStray(fresh, now.why);
+  }
+
+  /**
+   * An object a settled row renders was not in a list or a watch of ours: it was
+   * deleted, or lost our labels. Once a fresh read agrees, the row that renders
+   * it is asked to put it back.
+   */
+  async function confirmMissing(e: Expected): Promise<void> {
+    if (!d.leading()) return;
+    const clusterId = clusterIdOf(e.obj);
+    if (clusterId === null) return;
+    const fresh = await d.kube.get(e.obj);
+    const rows = (await rowsOf([clusterId])).get(clusterId)!;
+    if (!rows.cluster) return;
+    const { kind, metadata } = e.obj;
+    const still = expectedObjects(rows.cluster, rows.instances, d.installation).get(objectKey(kind, metadata.namespace, metadata.name));
+    if (!still || still.owner.gen !== e.owner.gen) return;
+    const what = describe(kind, metadata.namespace, metadata.name);
+    if (!fresh) return repair(still.owner, kind, `${what} was deleted outside KubeKloud`);
+    const diff = driftOf(still.obj, fresh, FIELD_MANAGER);
+    if (diff.length > 0) await repair(still.owner, kind, `${what} was changed outside KubeKloud (${diff.slice(0, 4).join('; ')})`);
+  }
+
+  return {
+    rowsOf,
+    act,
+    confirmMissing,
+    /** A status update of an object last judged in its rendered form: nothing of ours changed. */
+    unchanged: (o: LiveObject) => {
+      const uid = uidOf(o);
+      return uid !== undefined && judgedOk.get(uid) === fingerprint(o);
+    },
+    forget: (o: LiveObject) => {
+      const uid = uidOf(o);
+      if (uid) judgedOk.delete(uid);
+    },
+    /** Before a full resync: everything is judged again. */
+    reset: () => judgedOk.clear(),
+    judge,
+  };
+}

@@ -1,0 +1,148 @@
+// The observer's watches, one small function each: every kind KubeKloud owns
+// (judged for drift and strays; VirtualMachines also observed), pods
+// (container instances' status) and VirtualMachineInstances (VM addresses).
+import type { LiveObject } from '../domain/drift.ts';
+import { ABSENT, instanceIdOf, observePod, observeVm, vmiAddress } from '../domain/observations.ts';
+import { managedSelector } from '../domain/render.ts';
+import type { Kube } from '../kube/client.ts';
+import type { KubeError } from '../kube/errors.ts';
+import { startListWatch, type ListWatchHandle, type RelistReason, type WatchedObject } from '../kube/listWatch.ts';
+import { collectionPath } from '../kube/rest.ts';
+import { listEveryCluster } from '../store/clusters.ts';
+import type { Db } from '../store/db.ts';
+import { listEveryInstance, type InstanceRow } from '../store/instances.ts';
+import { instancesObservedPresent, recordAddress, recordObservation } from '../store/observations.ts';
+import { clusterIdOf, expectedObjects, judgeObject, objectKey } from './judge.ts';
+import type { Repairs } from './repairs.ts';
+
+export type WatchDeps = {
+  db: Db;
+  kube: Kube;
+  installation: string;
+  leading: () => boolean;
+  onError: (err: KubeError, context: string) => void;
+  onRelist?: (kind: string, reason: RelistReason) => void;
+};
+
+const common = (d: WatchDeps, apiVersion: string, kind: string) => ({
+  apiVersion,
+  kind,
+  path: collectionPath(apiVersion, kind),
+  labelSelector: managedSelector(d.installation),
+  onError: d.onError,
+});
+
+/** Instances whose rows say their object exists but which a full list did not show are recorded absent. */
+async function recordUnseenAbsent(d: WatchDeps, kind: 'container' | 'vm', seen: Set<number>): Promise<void> {
+  if (!d.leading()) return;
+  for (const id of await instancesObservedPresent(d.db, kind)) if (!seen.has(id)) await recordObservation(d.db, id, ABSENT);
+}
+
+/** A kind KubeKloud owns: every object judged against its rows; what a settled row renders but no list shows is missing. */
+export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, kind: string): ListWatchHandle {
+  const seen = new Set<string>();
+  const observedVms = new Set<number>();
+  const keyOf = (o: LiveObject) => objectKey(o.kind ?? kind, o.metadata?.namespace, o.metadata?.name ?? '');
+  const observeIfVm = async (obj: WatchedObject, type: 'ADDED' | 'MODIFIED' | 'DELETED') => {
+    const id = instanceIdOf(obj);
+    if (kind !== 'VirtualMachine' || id === null || !d.leading()) return;
+    const o = type === 'DELETED' ? ABSENT : observeVm(obj);
+    await recordObservation(d.db, id, o);
+    if (o.present) observedVms.add(id);
+  };
+  return startListWatch(d.kube, {
+    ...common(d, apiVersion, kind),
+    onRelist: (reason) => {
+      seen.clear();
+      observedVms.clear();
+      d.onRelist?.(kind, reason);
+    },
+    onListPage: async (items) => {
+      const rows = await repairs.rowsOf(items.map(clusterIdOf).filter((x): x is number => x !== null));
+      for (const item of items) {
+        const live = { ...item, kind, apiVersion }; // list items carry no kind
+        seen.add(keyOf(live));
+        await observeIfVm(live, 'ADDED');
+        const id = clusterIdOf(live);
+        await repairs.act(live, judgeObject(live, (id !== null && rows.get(id)) || { cluster: null, instances: [] }, d.installation));
+      }
+    },
+    onListDone: async () => {
+      const [clusters, instances] = await Promise.all([listEveryCluster(d.db), listEveryInstance(d.db)]);
+      const byCluster = new Map<number, InstanceRow[]>();
+      for (const i of instances) byCluster.set(i.cluster_id, [...(byCluster.get(i.cluster_id) ?? []), i]);
+      for (const c of clusters) {
+        for (const [key, e] of expectedObjects(c, byCluster.get(c.id) ?? [], d.installation)) {
+          if (e.obj.kind === kind && !seen.has(key)) await repairs.confirmMissing(e);
+        }
+      }
+      if (kind === 'VirtualMachine') await recordUnseenAbsent(d, 'vm', observedVms);
+      seen.clear();
+      observedVms.clear();
+    },
+    onEvent: async (type, obj) => {
+      await observeIfVm(obj, type);
+      if (type === 'DELETED') {
+        repairs.forget(obj);
+        const clusterId = clusterIdOf(obj);
+        if (clusterId === null) return;
+        const rows = (await repairs.rowsOf([clusterId])).get(clusterId)!;
+        const e = rows.cluster && expectedObjects(rows.cluster, rows.instances, d.installation).get(keyOf(obj));
+        if (e) await repairs.confirmMissing(e);
+        return;
+      }
+      if (repairs.unchanged(obj)) return; // a status update: nothing of ours changed
+      await repairs.act(obj, await repairs.judge(obj));
+    },
+  });
+}
+
+/** Pods of container instances: their phase, readiness, address and node onto the instance rows. */
+export function watchPods(d: WatchDeps): ListWatchHandle {
+  const seen = new Set<number>();
+  // VM launcher pods carry the instance label too; only container pods are observed here.
+  const containerInstance = (p: WatchedObject) => (p.metadata?.labels?.['kubevirt.io'] ? null : instanceIdOf(p));
+  return startListWatch(d.kube, {
+    ...common(d, 'v1', 'Pod'),
+    onRelist: (reason) => {
+      seen.clear();
+      d.onRelist?.('Pod', reason);
+    },
+    onListPage: async (items) => {
+      for (const p of items) {
+        const id = containerInstance(p);
+        if (id === null || !d.leading()) continue;
+        seen.add(id);
+        await recordObservation(d.db, id, observePod(p));
+      }
+    },
+    onListDone: async () => {
+      await recordUnseenAbsent(d, 'container', seen);
+      seen.clear();
+    },
+    onEvent: async (type, pod) => {
+      const id = containerInstance(pod);
+      if (id === null || !d.leading()) return;
+      await recordObservation(d.db, id, type === 'DELETED' ? ABSENT : observePod(pod));
+    },
+  });
+}
+
+/** VirtualMachineInstances: a running VM's address and node onto its instance row. */
+export function watchVmis(d: WatchDeps): ListWatchHandle {
+  const record = async (vmi: WatchedObject, gone: boolean) => {
+    const id = instanceIdOf(vmi);
+    if (id === null || !d.leading()) return;
+    const a = gone ? { ip: null, node: null } : vmiAddress(vmi);
+    await recordAddress(d.db, id, a.ip, a.node);
+  };
+  return startListWatch(d.kube, {
+    ...common(d, 'kubevirt.io/v1', 'VirtualMachineInstance'),
+    onRelist: (reason) => d.onRelist?.('VirtualMachineInstance', reason),
+    onListPage: async (items) => {
+      for (const vmi of items) await record(vmi, false);
+    },
+    onListDone: async () => {},
+    onEvent: (type, vmi) => record(vmi, type === 'DELETED'),
+  });
+}
