@@ -1,6 +1,7 @@
 // The bootstrap admin: KUBEKLOUD_ADMIN_TOKEN is the credential of the user
 // "admin". Changing the variable and restarting rotates it: the old one is revoked.
 import type { Db } from '../store/db.ts';
+import { lockUntilCommit } from '../store/locks.ts';
 import * as tokens from '../store/tokens.ts';
 import * as users from '../store/users.ts';
 import { hashToken } from './tokens.ts';
@@ -12,14 +13,11 @@ const ADMIN_QUOTA = { cpuMilli: 1_000_000, memoryMib: 4_096 * 1024, instances: 1
 export async function bootstrapAdmin(db: Db, adminToken: string): Promise<{ created: boolean; rotated: boolean }> {
   const hash = hashToken(adminToken);
   return db.transaction(async (tx) => {
-    await tx.query('SELECT pg_advisory_xact_lock(7040)');
+    await lockUntilCommit(tx, 'bootstrapAdmin');
     let admin = await users.findUserByUsername(tx, ADMIN_USERNAME);
     const created = !admin;
     if (!admin) admin = await users.insertUser(tx, { username: ADMIN_USERNAME, role: 'admin', quota: ADMIN_QUOTA });
-    const current = await tx.query<{ id: number; user_id: number }>(
-      'SELECT id, user_id FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL',
-      [hash],
-    );
+    const current = await tokens.findUnrevokedTokens(tx, hash);
     if (current.some((t) => t.user_id === admin!.id)) return { created, rotated: false };
     await tokens.revokeTokensNamed(tx, admin.id, BOOTSTRAP_TOKEN_NAME);
     if (current.length > 0) {
@@ -27,7 +25,7 @@ export async function bootstrapAdmin(db: Db, adminToken: string): Promise<{ crea
       throw new Error('KUBEKLOUD_ADMIN_TOKEN is already the token of another user; choose a different one');
     }
     // Going back to an earlier value: its revoked row would block the new one.
-    await tx.query('DELETE FROM tokens WHERE token_hash = $1 AND revoked_at IS NOT NULL', [hash]);
+    await tokens.deleteRevokedToken(tx, hash);
     await tokens.insertToken(tx, { userId: admin.id, name: BOOTSTRAP_TOKEN_NAME, hash, expiresAt: null });
     return { created, rotated: !created };
   });

@@ -24,6 +24,16 @@ export async function insertToken(
   return rows[0]!;
 }
 
+/** The tokens with this hash not revoked (expired ones included): at most one, the hash being unique. */
+export async function findUnrevokedTokens(q: Queryable, hash: string): Promise<Pick<TokenRow, 'id' | 'user_id'>[]> {
+  return q.query<Pick<TokenRow, 'id' | 'user_id'>>('SELECT id, user_id FROM tokens WHERE token_hash = $1 AND revoked_at IS NULL', [hash]);
+}
+
+/** Deletes the revoked token with this hash, whose row would keep the same secret from being issued again. */
+export async function deleteRevokedToken(q: Queryable, hash: string): Promise<void> {
+  await q.query('DELETE FROM tokens WHERE token_hash = $1 AND revoked_at IS NOT NULL', [hash]);
+}
+
 export type TokenLookup = { token: TokenRow; user: UserRow };
 
 /** The live token with this hash and its user; revoked and expired tokens are not found. */
