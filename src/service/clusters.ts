@@ -36,11 +36,7 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
   const nameTaken = () => conflict(`Cluster name '${input.name}' is already in use`);
   try {
     const created = await s.db.transaction(async (tx) => {
-      const taken = await tx.query("SELECT 1 FROM clusters WHERE owner_id = $1 AND name = $2 AND state = 'active'", [
-        p.userId,
-        input.name,
-      ]);
-      if (taken.length > 0) throw nameTaken();
+      if (await clusters.activeClusterNamed(tx, p.userId, input.name)) throw nameTaken();
       await reserveOrExplain(tx, p.userId, demand);
       const row = await clusters.insertCluster(
         tx,

@@ -66,6 +66,12 @@ export async function insertCluster(q: Queryable, c: NewCluster, namespaceOf: (i
   return rows[0]!;
 }
 
+/** Whether the owner has an active cluster of this name (a cluster being deleted no longer holds its name). */
+export async function activeClusterNamed(q: Queryable, ownerId: number, name: string): Promise<boolean> {
+  const rows = await q.query("SELECT 1 FROM clusters WHERE owner_id = $1 AND name = $2 AND state = 'active'", [ownerId, name]);
+  return rows.length > 0;
+}
+
 const scope = (ownerScope: number | null, param: string) => (ownerScope === null ? 'TRUE' : `owner_id = ${param}`);
 
 export async function findCluster(
