@@ -34,10 +34,13 @@ export async function dueWork(databaseUrl: string): Promise<{ rows: number; allA
                   'due in', round(extract(epoch FROM x.next_attempt_at - now())::numeric, 1), 's',
                   'claimed', x.claimed_by, round(extract(epoch FROM x.claimed_until - now())::numeric, 1), 'message', x.message) AS state
            FROM unnest($1::text[], $2::int[], $3::int[]) AS w(t, id, gen)
-           JOIN LATERAL (SELECT synced_gen, attempts, waiting_on_kube, next_attempt_at, claimed_by, claimed_until, message FROM clusters WHERE w.t = 'clusters' AND id = w.id
+           JOIN LATERAL (SELECT synced_gen, attempts, waiting_on_kube, next_attempt_at, claimed_by, claimed_until, message, state = 'active' AS live
+                           FROM clusters WHERE w.t = 'clusters' AND id = w.id
                          UNION ALL
-                         SELECT synced_gen, attempts, waiting_on_kube, next_attempt_at, claimed_by, claimed_until, message FROM instances WHERE w.t = 'instances' AND id = w.id) x ON true
-          WHERE x.synced_gen < w.gen`,
+                         SELECT i.synced_gen, i.attempts, i.waiting_on_kube, i.next_attempt_at, i.claimed_by, i.claimed_until, i.message, i.desired <> 'deleted' AND c.state = 'active'
+                           FROM instances i JOIN clusters c ON c.id = i.cluster_id WHERE w.t = 'instances' AND i.id = w.id) x ON true
+          -- A row the load deleted since is no longer recovery work: what is left of it waits on the namespace controller.
+          WHERE x.synced_gen < w.gen AND x.live`,
         params,
       )
     ).rows;
