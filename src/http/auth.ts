@@ -10,7 +10,7 @@ import type { Principal, Services } from '../service/context.ts';
 import { hashToken } from '../service/tokens.ts';
 import { takeToken } from '../store/rateBuckets.ts';
 import { findLiveToken, touchToken } from '../store/tokens.ts';
-import { RateLimiter } from './rateLimit.ts';
+import { RateLimiter } from '../service/rateLimiter.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {

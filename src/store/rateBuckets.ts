@@ -1,14 +1,10 @@
 // Token buckets in the database, so every replica draws from the same bucket.
 // One statement takes a token when there is one; only a refused take reads
 // the bucket again to say how long to wait.
+// The refill is src/domain/rateLimit.ts's, written in SQL so it runs on the
+// database's clock.
+import { secondsUntilToken, type Limit } from '../domain/rateLimit.ts';
 import type { Queryable } from './db.ts';
-
-export type Limit = { perSecond: number; burst: number };
-
-/** Whole seconds (at least 1) until a bucket holding `tokens` has one to give. */
-export function secondsUntilToken(tokens: number, limit: Limit): number {
-  return Math.max(1, Math.ceil((1 - tokens) / limit.perSecond));
-}
 
 /** Takes one token from the bucket `key`; returns 0 when allowed, else the seconds to wait. */
 export async function takeToken(q: Queryable, key: string, limit: Limit): Promise<number> {

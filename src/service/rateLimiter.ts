@@ -2,7 +2,7 @@
 // protects each replica's own CPU, so each replica keeps its own. The limits
 // that must hold across replicas (writes per user, failed authentications per
 // address) are buckets in the database (src/store/rateBuckets.ts).
-import { secondsUntilToken, type Limit } from '../store/rateBuckets.ts';
+import { refill, secondsUntilToken, type Limit } from '../domain/rateLimit.ts';
 
 type Bucket = { tokens: number; at: number };
 
@@ -17,7 +17,7 @@ export class RateLimiter {
   take(key: string): number {
     const t = this.now();
     const b = this.buckets.get(key) ?? { tokens: this.limit.burst, at: t };
-    b.tokens = Math.min(this.limit.burst, b.tokens + ((t - b.at) / 1000) * this.limit.perSecond);
+    b.tokens = refill(b.tokens, (t - b.at) / 1000, this.limit);
     b.at = t;
     if (b.tokens >= 1) {
       b.tokens -= 1;
@@ -29,10 +29,15 @@ export class RateLimiter {
     return secondsUntilToken(b.tokens, this.limit);
   }
 
+  /** How many buckets are kept (full ones are dropped now and then). */
+  get size(): number {
+    return this.buckets.size;
+  }
+
   /** Full buckets carry no state worth keeping. */
   private sweep(t: number) {
     for (const [k, b] of this.buckets) {
-      if (b.tokens + ((t - b.at) / 1000) * this.limit.perSecond >= this.limit.burst) this.buckets.delete(k);
+      if (refill(b.tokens, (t - b.at) / 1000, this.limit) >= this.limit.burst) this.buckets.delete(k);
     }
   }
 }
