@@ -2,12 +2,14 @@
 // and a graceful shutdown on SIGTERM / SIGINT.
 import { loadConfig, ConfigError, type Config } from './config/config.ts';
 import { buildApp } from './http/app.ts';
-import { createMetrics } from './http/metrics.ts';
 import { createKube, loadKubeConfig, type Kube } from './kube/client.ts';
+import { createMetrics } from './observability/metrics.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
 import { bootstrapAdmin } from './service/bootstrap.ts';
+import { createReadiness } from './service/readiness.ts';
 import { openPglite, openPostgres, type Db } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
+import { queueDepth } from './store/work.ts';
 
 export type Server = { url: string; close(): Promise<void> };
 
@@ -16,7 +18,7 @@ export async function startServer(config: Config): Promise<Server> {
   await migrate(db);
   if (config.adminToken) await bootstrapAdmin(db, config.adminToken);
 
-  const metrics = createMetrics(db);
+  const metrics = createMetrics({ poolStats: () => db.poolStats(), queueDepth: () => queueDepth(db) });
   let kube: Kube | null = null;
   try {
     kube = createKube(loadKubeConfig(), metrics.observeKube);
@@ -25,7 +27,8 @@ export async function startServer(config: Config): Promise<Server> {
   }
   const logger = { level: config.logLevel, redact: ['req.headers.authorization'] };
   let reconciler: Reconciler | null = null;
-  const app = await buildApp({ db, config, kube, metrics, logger, wake: () => reconciler?.wake() });
+  const readiness = createReadiness({ db }, kube);
+  const app = await buildApp({ db, config, metrics, readiness, logger, wake: () => reconciler?.wake() });
   if (config.reconcilerEnabled) {
     reconciler = new Reconciler({
       db,

@@ -4,10 +4,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
-import type { Kube } from '../kube/client.ts';
-import type { Services } from '../service/context.ts';
+import type { AppDeps } from './deps.ts';
 import { handleError, sendProblem } from './errors.ts';
-import { createMetrics, type Metrics } from './metrics.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
 import { healthRoutes } from './routes/health.ts';
 import { userRoutes } from './routes/users.ts';
@@ -18,12 +16,6 @@ import { consoleRoutes } from './routes/console.ts';
 import { recordAudit } from './audit.ts';
 import { createAuthenticator } from './auth.ts';
 import { registerCors } from './cors.ts';
-
-export type AppDeps = Services & {
-  kube: Kube | null;
-  metrics?: Metrics;
-  logger?: boolean | object;
-};
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -45,7 +37,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     ajv: { customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true } },
     return503OnClosing: true,
   });
-  const metrics = deps.metrics ?? createMetrics(deps.db);
+  const { metrics } = deps;
   // Every documented route, as registered: the inventory tests compare it with the OpenAPI document.
   const inventory: string[] = [];
   app.decorate('routeInventory', inventory);
@@ -89,7 +81,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(healthRoutes(deps, metrics));
+  await app.register(healthRoutes({ readiness: deps.readiness, metricsText: () => metrics.render() }));
   await app.register(userRoutes(deps, authenticate), { prefix: '/api/v1/users' });
   await app.register(clusterRoutes(deps, authenticate), { prefix: '/api/v1/clusters' });
   await app.register(instanceRoutes(deps, authenticate), { prefix: '/api/v1/instances' });

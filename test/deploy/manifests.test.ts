@@ -173,7 +173,7 @@ describe('the rendered system', () => {
     expect(byName.KubeKloudPodRestarting).toContain('kube_pod_container_status_restarts_total');
     expect(byName.KubeKloudDbConnectionsWaiting).toContain('state="waiting"');
     expect(byName.KubeKloudBackupTooOld).toContain('kube_cronjob_status_last_successful_time');
-    const metricsSource = readFileSync(join(repoRoot, 'src/http/metrics.ts'), 'utf8');
+    const metricsSource = readFileSync(join(repoRoot, 'src/observability/metrics.ts'), 'utf8');
     const used = new Set<string>(rules.flatMap((r: any) => (r.expr as string).match(/kubekloud_[a-z_]+/g) ?? []));
     for (const m of used) {
       const base = m.replace(/_(bucket|count|sum)$/, '');

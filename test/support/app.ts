@@ -3,9 +3,12 @@
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { buildApp } from '../../src/http/app.ts';
+import { createMetrics } from '../../src/observability/metrics.ts';
 import { bootstrapAdmin } from '../../src/service/bootstrap.ts';
+import { createReadiness } from '../../src/service/readiness.ts';
 import { openPglite, type Db } from '../../src/store/db.ts';
 import { migrate } from '../../src/store/migrate.ts';
+import { queueDepth } from '../../src/store/work.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
@@ -23,7 +26,8 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
   await migrate(db);
   await bootstrapAdmin(db, ADMIN_TOKEN);
   const config = loadConfig({ KUBEKLOUD_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
-  const app = await buildApp({ db, config, kube: null, wake: () => {} });
+  const metrics = createMetrics({ poolStats: () => db.poolStats(), queueDepth: () => queueDepth(db) });
+  const app = await buildApp({ db, config, metrics, readiness: createReadiness({ db }, null), wake: () => {} });
   await app.ready();
   const call: TestApp['call'] = async (method, url, token = ADMIN_TOKEN, body) => {
     const res = await app.inject({

@@ -13,7 +13,7 @@ import { createChangeFeed } from '../../service/changeFeed.ts';
 import * as clusters from '../../service/clusters.ts';
 import type { Services } from '../../service/context.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
-import type { Metrics } from '../metrics.ts';
+import type { Metrics } from '../../observability/metrics.ts';
 import { protectedRoutes } from './protected.ts';
 import { errors, IdParams } from '../schemas.ts';
 

@@ -1,33 +1,19 @@
-// Liveness, readiness and metrics.
+// Liveness, readiness and metrics. The checks and the metrics text are given:
+// this file only turns them into answers.
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
-import { migrationsApplied } from '../../store/migrate.ts';
-import type { AppDeps } from '../app.ts';
-import type { Metrics } from '../metrics.ts';
-
-const CHECK_TIMEOUT_MS = 2000;
-
-async function check(fn: () => Promise<unknown>): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    await Promise.race([
-      fn(),
-      new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
-      }),
-    ]);
-    return 'ok';
-  } catch (err) {
-    return `unreachable: ${(err as Error).message}`.slice(0, 300);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import type { Readiness } from '../../service/readiness.ts';
 
 const Healthy = Type.Object({ status: Type.String(), service: Type.String(), version: Type.String() });
 
+export type HealthDeps = {
+  readiness: Readiness;
+  /** The Prometheus text exposition for GET /metrics. */
+  metricsText: () => Promise<string>;
+};
+
 export const healthRoutes =
-  (deps: AppDeps, metrics: Metrics): FastifyPluginAsync =>
+  (deps: HealthDeps): FastifyPluginAsync =>
   async (app) => {
     const healthy = async () => ({ status: 'healthy', service: 'kubekloud', version: '1.0.0' });
     const opts = { schema: { tags: ['health'], security: [], response: { 200: Healthy } } };
@@ -48,13 +34,7 @@ export const healthRoutes =
         },
       },
       async (_req, reply) => {
-        const [database, kubernetes] = await Promise.all([
-          check(async () => {
-            if (!(await migrationsApplied(deps.db))) throw new Error('migrations not applied');
-          }),
-          deps.kube ? check(() => deps.kube!.ping()) : Promise.resolve('not configured'),
-        ]);
-        const checks = { database, kubernetes };
+        const checks = await deps.readiness();
         const failing = Object.entries(checks).filter(([, v]) => v !== 'ok');
         if (failing.length === 0) return { status: 'ready', checks };
         return reply.code(503).send({
@@ -67,6 +47,6 @@ export const healthRoutes =
 
     app.get('/metrics', { schema: { tags: ['health'], security: [], produces: ['text/plain'] } }, async (_req, reply) => {
       reply.type('text/plain; version=0.0.4');
-      return metrics.render();
+      return deps.metricsText();
     });
   };

@@ -1,11 +1,20 @@
-// Prometheus metrics: one registry per app, so tests can run several.
+// Prometheus metrics: one registry per process (or per test app, so tests can
+// run several). The HTTP layer, the Kubernetes client, the reconciler and the
+// event streams report through the observe* functions; what is read only when
+// scraped (the database pool, the work queue) comes from the functions given
+// here, so this module depends on nothing else in src/.
 import client from 'prom-client';
-import type { Db } from '../store/db.ts';
-import { queueDepth } from '../store/work.ts';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-export function createMetrics(db: Db) {
+export type MetricSources = {
+  /** Connections of the database pool right now. */
+  poolStats: () => { total: number; idle: number; waiting: number };
+  /** Rows waiting for the reconciler and the age of the oldest; may fail while the database is away. */
+  queueDepth: () => Promise<{ depth: number; lagSeconds: number }>;
+};
+
+export function createMetrics(sources: MetricSources) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry });
   const httpDuration = new client.Histogram({
@@ -64,7 +73,7 @@ export function createMetrics(db: Db) {
     labelNames: ['state'] as const,
     registers: [registry],
     collect() {
-      const s = db.poolStats();
+      const s = sources.poolStats();
       this.set({ state: 'in_use' }, s.total - s.idle);
       this.set({ state: 'idle' }, s.idle);
       this.set({ state: 'waiting' }, s.waiting);
@@ -114,7 +123,7 @@ export function createMetrics(db: Db) {
     },
     async render(): Promise<string> {
       try {
-        const q = await queueDepth(db);
+        const q = await sources.queueDepth();
         depth.set(q.depth);
         lag.set(q.lagSeconds);
       } catch {

@@ -1,0 +1,14 @@
+// What the HTTP app is built from. Everything here is composed outside the HTTP
+// layer (main.ts, or the tests): the use cases' context, the metrics registry
+// and the readiness checks. Its own module so that app.ts and the routes both
+// use it without importing each other.
+import type { Metrics } from '../observability/metrics.ts';
+import type { Services } from '../service/context.ts';
+import type { Readiness } from '../service/readiness.ts';
+
+export type AppDeps = Services & {
+  metrics: Metrics;
+  /** The checks behind GET /ready, by name: 'ok' or why not. */
+  readiness: Readiness;
+  logger?: boolean | object;
+};

@@ -1,0 +1,41 @@
+// Readiness: can this replica do its work? The database answers with every
+// migration this build knows applied, and the Kubernetes API server answers.
+// Each check gets 2 s; the answer names each check, 'ok' or why not. GET /ready
+// turns it into 200 or 503, so a replica that cannot reach either leaves the
+// Service.
+import { migrationsApplied } from '../store/migrate.ts';
+import type { Services } from './context.ts';
+
+export type Readiness = () => Promise<Record<string, string>>;
+
+export const CHECK_TIMEOUT_MS = 2000;
+
+/** `kube` is anything that answers a ping (the Kubernetes client); null when none is configured. */
+export function createReadiness(s: Pick<Services, 'db'>, kube: { ping(): Promise<unknown> } | null): Readiness {
+  return async () => {
+    const [database, kubernetes] = await Promise.all([
+      check(async () => {
+        if (!(await migrationsApplied(s.db))) throw new Error('migrations not applied');
+      }),
+      kube ? check(() => kube.ping()) : Promise.resolve('not configured'),
+    ]);
+    return { database, kubernetes };
+  };
+}
+
+async function check(fn: () => Promise<unknown>): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      fn(),
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+      }),
+    ]);
+    return 'ok';
+  } catch (err) {
+    return `unreachable: ${(err as Error).message}`.slice(0, 300);
+  } finally {
+    clearTimeout(timer);
+  }
+}
