@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
+import { VERSION } from '../config/version.ts';
 import type { AppDeps } from './deps.ts';
 import { handleError, sendProblem } from './errors.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
@@ -72,7 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',
-      info: { title: 'KubeKloud API', version: '1.0.0', description: 'Self-service clusters of VMs and containers on Kubernetes.' },
+      info: { title: 'KubeKloud API', version: VERSION, description: 'Self-service clusters of VMs and containers on Kubernetes.' },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },

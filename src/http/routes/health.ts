@@ -2,6 +2,7 @@
 // this file only turns them into answers.
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
+import { VERSION } from '../../config/version.ts';
 import type { Readiness } from '../../service/readiness.ts';
 
 const Healthy = Type.Object({ status: Type.String(), service: Type.String(), version: Type.String() });
@@ -15,7 +16,7 @@ export type HealthDeps = {
 export const healthRoutes =
   (deps: HealthDeps): FastifyPluginAsync =>
   async (app) => {
-    const healthy = async () => ({ status: 'healthy', service: 'kubekloud', version: '1.0.0' });
+    const healthy = async () => ({ status: 'healthy', service: 'kubekloud', version: VERSION });
     const opts = { schema: { tags: ['health'], security: [], response: { 200: Healthy } } };
     app.get('/', opts, healthy);
     app.get('/health', opts, healthy);
