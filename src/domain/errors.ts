@@ -40,4 +40,3 @@ export const notFound = (what: string) => new DomainError('not_found', `${what} 
 export const forbidden = (message: string) => new DomainError('forbidden', message);
 export const unauthenticated = (message: string) => new DomainError('unauthenticated', message);
 export const quotaExceeded = (message: string) => new DomainError('quota', message);
-export const unavailable = (message: string) => new DomainError('unavailable', message);
