@@ -3,7 +3,7 @@
 import { renderInstanceObjects, renderVmDataVolume } from '../domain/render.ts';
 import { KubeError } from '../kube/errors.ts';
 import { findCluster } from '../store/clusters.ts';
-import { refreshStatus } from '../store/observations.ts';
+import { refreshStatus } from '../service/status.ts';
 import { deleteClaimedRow, markInstanceSynced, releaseClaim, requeue, type ClaimedInstance } from '../store/work.ts';
 import { backoffMs } from './backoff.ts';
 import { LostClaim, type Claim } from './claims.ts';

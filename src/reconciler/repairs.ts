@@ -9,7 +9,7 @@ import { KubeError } from '../kube/errors.ts';
 import { findClusters } from '../store/clusters.ts';
 import type { Db } from '../store/db.ts';
 import { listInstancesOf } from '../store/instances.ts';
-import { refreshStatus } from '../store/observations.ts';
+import { refreshStatus } from '../service/status.ts';
 import { requestRepair } from '../store/work.ts';
 import { clusterIdOf, expectedObjects, judgeObject, objectKey, type Expected, type Owner, type OwnerRows, type Verdict } from './judge.ts';
 

@@ -11,7 +11,8 @@ import { collectionPath } from '../kube/rest.ts';
 import { listEveryCluster } from '../store/clusters.ts';
 import type { Db } from '../store/db.ts';
 import { listEveryInstance, type InstanceRow } from '../store/instances.ts';
-import { instancesObservedPresent, recordAddress, recordObservation } from '../store/observations.ts';
+import { recordObservation } from '../service/status.ts';
+import { instancesObservedPresent, recordAddress } from '../store/observations.ts';
 import { clusterIdOf, expectedObjects, judgeObject, objectKey } from './judge.ts';
 import type { Repairs } from './repairs.ts';
 

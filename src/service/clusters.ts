@@ -8,7 +8,7 @@ import * as clusters from '../store/clusters.ts';
 import type { Queryable } from '../store/db.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import * as instances from '../store/instances.ts';
-import { refreshStatus } from '../store/observations.ts';
+import { refreshStatus } from './status.ts';
 import * as users from '../store/users.ts';
 import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';

@@ -2,7 +2,7 @@
 import { conflict, notFound } from '../domain/errors.ts';
 import { planTransition, type Operation } from '../domain/lifecycle.ts';
 import * as instances from '../store/instances.ts';
-import { refreshStatus } from '../store/observations.ts';
+import { refreshStatus } from './status.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
 import { instanceView } from './views.ts';
 import type { Convergence } from './wait.ts';

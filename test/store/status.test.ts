@@ -1,9 +1,9 @@
-// Status derivation under concurrency (src/store/observations.ts) on PostgreSQL
+// Status derivation under concurrency (src/service/status.ts over src/store/observations.ts) on PostgreSQL
 // and PGlite: an observation committed while refreshStatus holds the row is not
 // overwritten by an older status, and 'repairing' comes and goes with a repair.
 import { describe, expect, it } from 'vitest';
 import type { Tx } from '../../src/store/db.ts';
-import { recordObservation, refreshStatus } from '../../src/store/observations.ts';
+import { recordObservation, refreshStatus } from '../../src/service/status.ts';
 import { claimDueInstances, markInstanceSynced, requestRepair } from '../../src/store/work.ts';
 import { BACKENDS, gate, rowOf, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
 

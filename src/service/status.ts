@@ -1,0 +1,37 @@
+// An instance's status: derived (src/domain/lifecycle.ts) from what it was
+// asked to be and what the watches last saw, and stored with it. The row is
+// read under its lock and written in the same transaction, so an observation
+// committed meanwhile is never overwritten with an older status.
+import { deriveStatus, type InstanceStatus } from '../domain/lifecycle.ts';
+import type { Observation } from '../domain/observations.ts';
+import type { Db, Tx } from '../store/db.ts';
+import { lockInstanceForStatus, setInstanceStatus, writeObservation } from '../store/observations.ts';
+
+/** Recomputes and stores an instance's status; returns it (null when the row is gone). */
+export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus | null> {
+  const row = await lockInstanceForStatus(tx, id);
+  if (!row) return null;
+  const status = deriveStatus({
+    kind: row.instance_type,
+    desired: row.desired,
+    applied: row.applied,
+    failure: row.failure,
+    drift: row.drift,
+    observed: { present: row.obs_present, phase: row.obs_phase, ready: row.obs_ready, vmStatus: row.obs_vm_status },
+  });
+  if (status !== row.status) await setInstanceStatus(tx, id, status);
+  return status;
+}
+
+/**
+ * Stores what Kubernetes says about an instance's pod or VM, and its status.
+ * Returns whether the instance exists. The status is recomputed even when the
+ * observation is unchanged: one that went stale is put right.
+ */
+export async function recordObservation(db: Db, instanceId: number, o: Observation): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    if (!(await writeObservation(tx, instanceId, o))) return false;
+    await refreshStatus(tx, instanceId);
+    return true;
+  });
+}
