@@ -66,7 +66,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.observeHttp(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
     if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS' && route !== 'unmatched') {
-      void recordAudit(deps.db, req, reply).catch((err) => req.log.warn({ err }, 'audit record failed'));
+      void recordAudit(deps, req, reply).catch((err) => req.log.warn({ err }, 'audit record failed'));
     }
   });
 

@@ -1,9 +1,9 @@
 // One place maps every failure to HTTP: domain errors to their 4xx, schema
-// failures to a 422 list naming each field, a database outage to 503, and
+// failures to a 422 list naming each field, a database outage (which the
+// store reports as 'unavailable') to 503, and
 // anything else to a 500 that hides internals.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, RateLimited, type FieldProblem } from '../domain/errors.ts';
-import { isConnectionError } from '../store/errors.ts';
 
 const STATUS: Record<DomainError['kind'], number> = {
   invalid: 422,
@@ -60,6 +60,7 @@ export function handleError(err: FastifyError, req: FastifyRequest, reply: Fasti
   if (err instanceof RateLimited) reply.header('retry-after', String(err.retryAfterSeconds));
   if (err instanceof DomainError) {
     const status = STATUS[err.kind];
+    if (err.kind === 'unavailable') req.log.error({ err }, 'database unreachable');
     return sendProblem(reply, status, err.kind === 'invalid' ? err.problems : err.message);
   }
   if (err.validation) return sendProblem(reply, 422, validationProblems(err));
@@ -70,10 +71,6 @@ export function handleError(err: FastifyError, req: FastifyRequest, reply: Fasti
     return sendProblem(reply, 400, 'The body is not valid JSON');
   }
   if (err.statusCode === 429) return sendProblem(reply, 429, err.message);
-  if (isConnectionError(err)) {
-    req.log.error({ err }, 'database unreachable');
-    return sendProblem(reply, 503, 'The database is unreachable; try again shortly');
-  }
   if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return sendProblem(reply, err.statusCode, err.message);
   req.log.error({ err }, 'unhandled error');
   return sendProblem(reply, 500, 'Internal server error');

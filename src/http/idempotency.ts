@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { invalid } from '../domain/errors.ts';
-import type { Db } from '../store/db.ts';
 import type { Services } from '../service/context.ts';
 import { beginRequest, finishRequest, servicesUnderKey, type KeyRef } from '../service/idempotency.ts';
 import { principalOf } from './auth.ts';
@@ -23,7 +22,7 @@ const requestHash = (req: FastifyRequest) =>
   createHash('sha256').update(`${req.method} ${req.url}\n${JSON.stringify(req.body ?? null)}`).digest('hex');
 
 /** Adds the hooks to a route plugin; call after its authentication hook. */
-export function useIdempotencyKeys(app: FastifyInstance, db: Db) {
+export function useIdempotencyKeys(app: FastifyInstance, s: Services) {
   app.addHook('preHandler', async (req, reply) => {
     const raw = req.headers['idempotency-key'];
     if (raw === undefined || req.method === 'GET') return;
@@ -32,7 +31,7 @@ export function useIdempotencyKeys(app: FastifyInstance, db: Db) {
       throw invalid([{ loc: ['header', 'idempotency-key'], msg: 'must be 1 to 200 printable characters', type: 'value_error' }]);
     }
     const ref: KeyRef = { userId: principalOf(req).userId, key };
-    const begun = await beginRequest(db, ref, requestHash(req));
+    const begun = await beginRequest(s.db, ref, requestHash(req));
     if (begun.outcome === 'replay') {
       return reply.code(begun.statusCode).header('idempotent-replayed', 'true').type('application/json').send(begun.response);
     }
@@ -42,7 +41,7 @@ export function useIdempotencyKeys(app: FastifyInstance, db: Db) {
   app.addHook('onSend', async (req, reply, payload) => {
     const ref = req.idempotency;
     if (!ref || reply.getHeader('idempotent-replayed')) return payload;
-    await finishRequest(db, ref, reply.statusCode, () => (typeof payload === 'string' ? payload : JSON.stringify(payload ?? null)));
+    await finishRequest(s.db, ref, reply.statusCode, () => (typeof payload === 'string' ? payload : JSON.stringify(payload ?? null)));
     return payload;
   });
 }

@@ -2,6 +2,8 @@
 // embedded PGlite, so the rest of the code never knows which it talks to.
 import pg from 'pg';
 import { mkdirSync } from 'node:fs';
+import { DomainError } from '../domain/errors.ts';
+import { isConnectionError } from './errors.ts';
 
 export interface Queryable {
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
@@ -30,6 +32,21 @@ export interface Db extends Queryable {
 pg.types.setTypeParser(20, (v) => Number(v));
 pg.types.setTypeParser(1700, (v) => Number(v));
 
+/**
+ * The database being out of reach is a domain fact (503), not a query's
+ * failure: the gateway says so, so no layer above has to know pg's error codes.
+ */
+function unreachable(err: unknown): unknown {
+  return isConnectionError(err) ? new DomainError('unavailable', 'The database is unreachable; try again shortly') : err;
+}
+const orUnreachable = async <T>(fn: () => Promise<T>): Promise<T> => {
+  try {
+    return await fn();
+  } catch (err) {
+    throw unreachable(err);
+  }
+};
+
 export function openPostgres(url: string, opts: { max?: number } = {}): Db {
   const pool = new pg.Pool({
     connectionString: url,
@@ -45,14 +62,14 @@ export function openPostgres(url: string, opts: { max?: number } = {}): Db {
   return {
     kind: 'postgres',
     async query<T>(sql: string, params?: unknown[]) {
-      const res = await pool.query(sql, params as unknown[]);
+      const res = await orUnreachable(() => pool.query(sql, params as unknown[]));
       return res.rows as T[];
     },
     async exec(sql: string) {
-      await pool.query(sql);
+      await orUnreachable(() => pool.query(sql));
     },
     async transaction<T>(fn: (tx: Tx) => Promise<T>) {
-      const client = await pool.connect();
+      const client = await orUnreachable(() => pool.connect());
       // The pool listens for errors only on idle clients: a checked-out one
       // losing its connection between two queries (PostgreSQL stopped or
       // restarted) would raise an unhandled 'error' and end the process.
@@ -66,10 +83,10 @@ export function openPostgres(url: string, opts: { max?: number } = {}): Db {
         const tx: Tx = {
           inTransaction: true,
           async query<R>(sql: string, params?: unknown[]) {
-            return (await client.query(sql, params as unknown[])).rows as R[];
+            return (await orUnreachable(() => client.query(sql, params as unknown[]))).rows as R[];
           },
           async exec(sql: string) {
-            await client.query(sql);
+            await orUnreachable(() => client.query(sql));
           },
         };
         const out = await fn(tx);
@@ -77,7 +94,7 @@ export function openPostgres(url: string, opts: { max?: number } = {}): Db {
         return out;
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
-        throw err;
+        throw unreachable(err);
       } finally {
         client.removeListener('error', onError);
         client.release(broken); // a broken client is discarded, not reused

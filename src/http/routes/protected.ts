@@ -20,7 +20,7 @@ export function protectedRoutes(s: Services, authenticate: Authenticate, registe
     app.addHook('preHandler', async (req) => {
       await authenticate(req);
     });
-    useIdempotencyKeys(app, s.db);
+    useIdempotencyKeys(app, s);
     await register(app);
   };
 }

@@ -1,0 +1,68 @@
+// The layout as rules (docs/ARCHITECTURE.md › Where things live), checked by
+// test/architecture/layers.test.ts on every test run:
+//
+//   http ──▶ service ──▶ store ──▶ domain
+//     │         │                    ▲
+//     └─────────┴──────▶ domain ─────┘        reconciler ──▶ service, store, kube, domain
+//   main.ts wires them all; the CLI and the web console are clients of the HTTP API
+//   and take only its types.
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-cycles',
+      severity: 'error',
+      comment: 'Modules must not import each other, directly or through others.',
+      from: { path: '^src/' },
+      to: { circular: true },
+    },
+    {
+      name: 'domain-is-pure',
+      severity: 'error',
+      comment: 'src/domain is pure: no I/O, no other layer, no package.',
+      from: { path: '^src/domain/' },
+      to: { pathNot: '^src/domain/' },
+    },
+    {
+      name: 'store-only-under-services',
+      severity: 'error',
+      comment: 'Only services, the reconciler and main.ts reach the database; HTTP calls services.',
+      from: { path: '^src/(http|kube|domain|cli|config|observability)/' },
+      to: { path: '^src/store/' },
+    },
+    {
+      name: 'http-only-translates',
+      severity: 'error',
+      comment: 'src/http reaches Kubernetes and the reconciler only through what it is given.',
+      from: { path: '^src/http/' },
+      to: { path: '^src/(kube|reconciler)/' },
+    },
+    {
+      name: 'nothing-depends-on-http',
+      severity: 'error',
+      comment: 'The HTTP layer is an edge: services, the store, the reconciler and the domain do not know it (main.ts wires it).',
+      from: { path: '^src/(service|store|reconciler|domain|kube|observability|config)/' },
+      to: { path: '^src/http/' },
+    },
+    {
+      name: 'services-do-not-drive-kubernetes',
+      severity: 'error',
+      comment: 'Only the reconciler talks to Kubernetes; a request never waits for it.',
+      from: { path: '^src/(service|store)/' },
+      to: { path: '^src/(kube|reconciler)/' },
+    },
+    {
+      name: 'clients-take-only-types',
+      severity: 'error',
+      comment: 'The CLI and the console are clients of the HTTP API: from the server they may import types only (the console bundle must carry no server code).',
+      from: { path: '^(src/cli|console/src)/' },
+      to: { path: '^src/(?!cli/)', dependencyTypesNot: ['type-only'] },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { extensions: ['.ts', '.tsx', '.js', '.mjs', '.json'] },
+  },
+};
