@@ -7,15 +7,23 @@ import { waitUntil } from '../../service/wait.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
 import { servicesFor } from '../idempotency.ts';
 import { protectedRoutes } from './protected.ts';
-import { ClusterWithInstances, CreateCluster, errors, IdParams, Message, PageQuery, ScaleCluster, WaitQuery } from '../schemas.ts';
-
-const Waited = Type.Object({ converged: Type.Boolean(), waited_seconds: Type.Number(), failed: Type.Optional(Type.Boolean()) });
+import {
+  ClusterWithInstances,
+  CreateCluster,
+  CreatedCluster,
+  errors,
+  IdParams,
+  MessageWithWait,
+  PageQuery,
+  ScaleCluster,
+  ScaledCluster,
+  WaitQuery,
+} from '../../contract/schemas.ts';
 
 export const clusterRoutes =
   (s: Services, authenticate: Authenticate): FastifyPluginAsync =>
   protectedRoutes(s, authenticate, (app) => {
     const tags = ['clusters'];
-    const WithWait = Type.Intersect([ClusterWithInstances, Type.Object({ wait: Type.Optional(Waited) })]);
 
     app.post(
       '/',
@@ -26,7 +34,7 @@ export const clusterRoutes =
           description: 'Records the cluster and reserves quota at once; instances start pending and converge in the background.',
           body: CreateCluster,
           querystring: WaitQuery,
-          response: { 201: WithWait, ...errors(400, 401, 403, 422) },
+          response: { 201: CreatedCluster, ...errors(400, 401, 403, 422) },
         },
       },
       async (req, reply) => {
@@ -69,7 +77,7 @@ export const clusterRoutes =
           params: IdParams,
           querystring: WaitQuery,
           body: ScaleCluster,
-          response: { 200: Type.Intersect([ClusterWithInstances, Type.Object({ detail: Type.Record(Type.String(), Type.Number()), wait: Type.Optional(Waited) })]), ...errors(400, 401, 403, 404, 422) },
+          response: { 200: ScaledCluster, ...errors(400, 401, 403, 404, 422) },
         },
       },
       async (req) => {
@@ -80,7 +88,6 @@ export const clusterRoutes =
         return { ...(await clusters.getCluster(s, p, req.params.id)), detail: out.detail, wait };
       },
     );
-    const MessageWithWait = Type.Intersect([Message, Type.Object({ wait: Type.Optional(Waited) })]);
     app.delete(
       '/:id',
       { schema: { tags, summary: 'Delete a cluster', params: IdParams, querystring: WaitQuery, response: { 200: MessageWithWait, ...errors(400, 401, 404, 422) } } },

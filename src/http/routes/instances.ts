@@ -1,14 +1,13 @@
 // /api/v1/instances
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
-import type { Operation } from '../../domain/lifecycle.ts';
 import type { Services } from '../../service/context.ts';
 import * as instances from '../../service/instances.ts';
 import { waitUntil } from '../../service/wait.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
 import { servicesFor } from '../idempotency.ts';
 import { protectedRoutes } from './protected.ts';
-import { errors, IdParams, Message, Operate, WaitQuery } from '../schemas.ts';
+import { errors, IdParams, MessageWithWait, Operate, WaitQuery } from '../../contract/schemas.ts';
 
 export const instanceRoutes =
   (s: Services, authenticate: Authenticate): FastifyPluginAsync =>
@@ -29,14 +28,11 @@ export const instanceRoutes =
           params: IdParams,
           querystring: WaitQuery,
           body: Operate,
-          response: {
-            200: Type.Intersect([Message, Type.Object({ wait: Type.Optional(Type.Object({ converged: Type.Boolean(), waited_seconds: Type.Number(), failed: Type.Optional(Type.Boolean()) })) })]),
-            ...errors(400, 401, 404, 422),
-          },
+          response: { 200: MessageWithWait, ...errors(400, 401, 404, 422) },
         },
       },
       async (req) => {
-        const out = await instances.operateInstance(servicesFor(s, req), principalOf(req), req.params.id, req.body.operation as Operation);
+        const out = await instances.operateInstance(servicesFor(s, req), principalOf(req), req.params.id, req.body.operation);
         if (!req.query.wait) return out;
         return { ...out, wait: await waitUntil(() => instances.instanceConverged(s, req.params.id), req.query.wait) };
       },

@@ -6,7 +6,7 @@ import * as users from '../../service/users.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
 import { servicesFor } from '../idempotency.ts';
 import { protectedRoutes } from './protected.ts';
-import { CreatedUser, CreateToken, CreateUser, errors, IdParams, Message, PageQuery, PatchUser, Quota } from '../schemas.ts';
+import { CreatedToken, CreatedUser, CreateToken, CreateUser, errors, IdParams, Message, PageQuery, PatchUser, Quota } from '../../contract/schemas.ts';
 
 export const userRoutes =
   (s: Services, authenticate: Authenticate): FastifyPluginAsync =>
@@ -47,10 +47,9 @@ export const userRoutes =
       async (req) => users.deleteUser(servicesFor(s, req), principalOf(req), req.params.id),
     );
 
-    const Created = Type.Intersect([Type.Ref('Token'), Type.Object({ token: Type.String({ description: 'Shown once' }) })]);
     app.post(
       '/me/tokens',
-      { schema: { tags, summary: 'Create a named token', body: CreateToken, response: { 201: Created, ...errors(401, 422) } } },
+      { schema: { tags, summary: 'Create a named token', body: CreateToken, response: { 201: CreatedToken, ...errors(401, 422) } } },
       async (req, reply) => reply.code(201).send(await users.createToken(servicesFor(s, req), principalOf(req), req.body)),
     );
     app.get('/me/tokens', { schema: { tags, summary: 'List my tokens', response: { 200: Type.Array(Type.Ref('Token')), ...errors(401) } } }, async (req) =>

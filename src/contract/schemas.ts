@@ -1,0 +1,260 @@
+// The v1 contract: the schema of every request and response, and the static
+// type of each. The routes validate and serialise with the schemas and the
+// OpenAPI document is generated from them; the services' views return the
+// types; the CLI and the web console take the types (`import type` only).
+// One definition: a field changed here changes all of them, or fails to compile.
+import { Type, type Static, type TLiteral, type TSchema, type TUnion } from 'typebox';
+import { INSTANCE_STATUSES, OPERATIONS } from '../domain/lifecycle.ts';
+
+/** The union of these literals, typed as such (a plain map() would type it as a union of nothing). */
+function Literals<const T extends readonly string[]>(values: T): TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }> {
+  return Type.Union(values.map((v) => Type.Literal(v))) as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>;
+}
+
+const MAX_ID = 2_147_483_647;
+export const IdParams = Type.Object({ id: Type.Integer({ minimum: 1, maximum: MAX_ID, description: 'Numeric id' }) });
+
+export const FieldError = Type.Object({ loc: Type.Array(Type.Union([Type.String(), Type.Number()])), msg: Type.String(), type: Type.String() });
+export const Detail = Type.Object(
+  {
+    detail: Type.Union([Type.String(), Type.Array(FieldError)]),
+    type: Type.Optional(Type.String()),
+    title: Type.Optional(Type.String()),
+    status: Type.Optional(Type.Integer()),
+  },
+  { $id: 'Error', description: 'Every 4xx/5xx answer. Validation failures (422) list each bad field.' },
+);
+
+/** The error responses a route may give, by code. */
+export function errors(...codes: number[]): Record<number, TSchema> {
+  return Object.fromEntries(codes.map((c) => [c, Type.Ref('Error')]));
+}
+
+const Timestamp = Type.String({ format: 'date-time' });
+const Cores = (description: string, extra: object = {}) =>
+  Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000, description, ...extra });
+const GiB = (description: string, extra: object = {}) =>
+  Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000, description, ...extra });
+
+export const Role = Type.Union([Type.Literal('admin'), Type.Literal('user')]);
+
+export const User = Type.Object(
+  {
+    id: Type.Integer(),
+    username: Type.String(),
+    role: Role,
+    quota_cpu: Type.Number({ description: 'cores' }),
+    quota_memory: Type.Number({ description: 'GB (GiB)' }),
+    quota_instances: Type.Integer(),
+    used_cpu: Type.Number(),
+    used_memory: Type.Number(),
+    used_instances: Type.Integer(),
+    created_at: Timestamp,
+  },
+  { $id: 'User' },
+);
+
+export const CreateUser = Type.Object(
+  {
+    username: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9._@-]*$' }),
+    quota_cpu: Cores('CPU quota in cores'),
+    quota_memory: GiB('Memory quota in GB'),
+    quota_instances: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'Instance quota (default 10)' })),
+    role: Type.Optional(Role),
+    token: Type.Optional(Type.String({ minLength: 16, maxLength: 256, pattern: '^[\\x21-\\x7e]+$', description: 'Client-chosen token; generated when absent' })),
+  },
+  { additionalProperties: false },
+);
+export const CreatedUser = Type.Intersect([Type.Ref('User'), Type.Object({ token: Type.String({ description: 'Shown once' }) })]);
+
+export const PatchUser = Type.Object(
+  {
+    quota_cpu: Type.Optional(Cores('CPU quota in cores')),
+    quota_memory: Type.Optional(GiB('Memory quota in GB')),
+    quota_instances: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
+    role: Type.Optional(Role),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
+export const Quota = Type.Object({
+  total_cpu: Type.Number(),
+  total_memory: Type.Number(),
+  total_instances: Type.Integer(),
+  used_cpu: Type.Number(),
+  used_memory: Type.Number(),
+  used_instances: Type.Integer(),
+  available_cpu: Type.Number(),
+  available_memory: Type.Number(),
+  available_instances: Type.Integer(),
+});
+
+export const Token = Type.Object(
+  {
+    id: Type.Integer(),
+    name: Type.String(),
+    created_at: Timestamp,
+    expires_at: Type.Union([Timestamp, Type.Null()]),
+    last_used_at: Type.Union([Timestamp, Type.Null()]),
+  },
+  { $id: 'Token' },
+);
+export const CreateToken = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]*$' }),
+    expires_in_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+  },
+  { additionalProperties: false },
+);
+
+export const Message = Type.Object({ message: Type.String(), detail: Type.Record(Type.String(), Type.Unknown()) });
+
+export const InstanceStatus = Literals(INSTANCE_STATUSES);
+export const Instance = Type.Object(
+  {
+    id: Type.Integer(),
+    cluster_id: Type.Integer(),
+    instance_name: Type.String(),
+    status: InstanceStatus,
+    desired_status: Type.String({ description: 'What the instance was last asked to be' }),
+    k8s_resource_name: Type.String(),
+    ip: Type.Union([Type.String(), Type.Null()]),
+    node: Type.Union([Type.String(), Type.Null()]),
+    message: Type.Union([Type.String(), Type.Null()]),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { $id: 'Instance' },
+);
+
+const Port = Type.Object(
+  {
+    port: Type.Integer({ minimum: 1, maximum: 65535 }),
+    protocol: Type.Optional(Type.Union([Type.Literal('TCP'), Type.Literal('UDP')])),
+    name: Type.Optional(Type.String({ maxLength: 15, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })),
+  },
+  { additionalProperties: false },
+);
+const ServiceType = Type.Union([Type.Literal('ClusterIP'), Type.Literal('NodePort'), Type.Literal('LoadBalancer')]);
+
+export const CreateCluster = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 40, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', description: 'DNS-1123 label' }),
+    instance_type: Type.Union([Type.Literal('vm'), Type.Literal('container')]),
+    cpu_per_instance: Cores('Cores per instance (fractions allowed)'),
+    memory_per_instance: GiB('GB per instance'),
+    instance_count: Type.Integer({ minimum: 1, maximum: 100 }),
+    image: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 255,
+        // An image reference (registry/repo:tag or @digest), never a URL: the server fetches nothing.
+        pattern: '^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$',
+      }),
+    ),
+    ports: Type.Optional(Type.Array(Port, { maxItems: 16 })),
+    service_type: Type.Optional(ServiceType),
+    volume_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 16_384, description: 'GB, one persistent volume per instance' })),
+    env: Type.Optional(
+      Type.Unsafe<Record<string, string>>({
+        type: 'object',
+        description: 'Environment variables (containers): names are C identifiers',
+        patternProperties: { '^[A-Za-z_][A-Za-z0-9_]{0,127}$': { type: 'string', maxLength: 4096 } },
+        additionalProperties: false,
+        maxProperties: 64,
+      }),
+    ),
+    ssh_keys: Type.Optional(
+      Type.Array(Type.String({ minLength: 16, maxLength: 16_384, pattern: '^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\\.com) [A-Za-z0-9+/=]+( [^\\n\\r]*)?$' }), { maxItems: 32 }),
+    ),
+    user_data: Type.Optional(Type.String({ maxLength: 32_768, description: 'cloud-init user data (VMs)' })),
+  },
+  { additionalProperties: false },
+);
+
+export const Cluster = Type.Object(
+  {
+    id: Type.Integer(),
+    name: Type.String(),
+    namespace: Type.String(),
+    instance_type: Type.String(),
+    cpu_per_instance: Type.Number(),
+    memory_per_instance: Type.Number(),
+    instance_count: Type.Integer(),
+    owner_id: Type.Integer(),
+    status: Type.String(),
+    image: Type.String(),
+    ports: Type.Array(Type.Unknown()),
+    service_type: Type.String(),
+    volume_size: Type.Union([Type.Integer(), Type.Null()]),
+    env: Type.Record(Type.String(), Type.String()),
+    ssh_keys: Type.Array(Type.String()),
+    user_data: Type.Union([Type.String(), Type.Null()]),
+    message: Type.Union([Type.String(), Type.Null()]),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { $id: 'Cluster' },
+);
+export const ClusterWithInstances = Type.Intersect([Type.Ref('Cluster'), Type.Object({ instances: Type.Array(Type.Ref('Instance')) })]);
+
+export const ScaleCluster = Type.Object({ instance_count: Type.Integer({ minimum: 1, maximum: 100 }) }, { additionalProperties: false });
+
+export const Operate = Type.Object(
+  { operation: Literals(OPERATIONS) },
+  { additionalProperties: false },
+);
+
+export const WaitQuery = Type.Object(
+  { wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 600, description: 'Answer once converged, or after this many seconds' })) },
+  { additionalProperties: false },
+);
+export const PageQuery = Type.Object(
+  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000, default: 0 })) },
+  { additionalProperties: false },
+);
+
+
+// Answers that carry what a ?wait= came to.
+export const Waited = Type.Object({ converged: Type.Boolean(), waited_seconds: Type.Number(), failed: Type.Optional(Type.Boolean()) });
+const WaitedField = Type.Object({ wait: Type.Optional(Waited) });
+export const CreatedCluster = Type.Intersect([ClusterWithInstances, WaitedField]);
+export const ScaledCluster = Type.Intersect([ClusterWithInstances, Type.Object({ detail: Type.Record(Type.String(), Type.Number()), wait: Type.Optional(Waited) })]);
+export const MessageWithWait = Type.Intersect([Message, WaitedField]);
+export const CreatedToken = Type.Intersect([Type.Ref('Token'), Type.Object({ token: Type.String({ description: 'Shown once' }) })]);
+
+/** Registered with the app by $id; the other schemas reach them with Type.Ref. */
+export const SHARED_SCHEMAS = [Detail, User, Token, Instance, Cluster];
+
+// The static types. Refs names the schemas behind each $ref, so that Static
+// follows Type.Ref('Cluster') to the Cluster schema instead of stopping at unknown.
+type Refs = { Error: typeof Detail; User: typeof User; Token: typeof Token; Instance: typeof Instance; Cluster: typeof Cluster };
+type Of<T extends TSchema> = Static<T, Refs>;
+
+export type IdParams = Of<typeof IdParams>;
+export type FieldError = Of<typeof FieldError>;
+export type Detail = Of<typeof Detail>;
+export type Role = Of<typeof Role>;
+export type User = Of<typeof User>;
+export type CreateUser = Of<typeof CreateUser>;
+export type CreatedUser = Of<typeof CreatedUser>;
+export type PatchUser = Of<typeof PatchUser>;
+export type Quota = Of<typeof Quota>;
+export type Token = Of<typeof Token>;
+export type CreateToken = Of<typeof CreateToken>;
+export type CreatedToken = Of<typeof CreatedToken>;
+export type Message = Of<typeof Message>;
+export type InstanceStatus = Of<typeof InstanceStatus>;
+export type Instance = Of<typeof Instance>;
+export type CreateCluster = Of<typeof CreateCluster>;
+export type Cluster = Of<typeof Cluster>;
+export type ClusterWithInstances = Of<typeof ClusterWithInstances>;
+export type ScaleCluster = Of<typeof ScaleCluster>;
+export type Operate = Of<typeof Operate>;
+export type Operation = Operate['operation'];
+export type WaitQuery = Of<typeof WaitQuery>;
+export type PageQuery = Of<typeof PageQuery>;
+export type Waited = Of<typeof Waited>;
+export type CreatedCluster = Of<typeof CreatedCluster>;
+export type ScaledCluster = Of<typeof ScaledCluster>;
+export type MessageWithWait = Of<typeof MessageWithWait>;
