@@ -1,5 +1,7 @@
-// Rows to the JSON the v1 contract promises. Never a token hash, never the
-// reconciler's bookkeeping.
+// Rows to the JSON the v1 contract promises (src/contract/schemas.ts: each view
+// returns its schema's type, so a view and its schema cannot drift apart).
+// Never a token hash, never the reconciler's bookkeeping.
+import type { Cluster, ClusterWithInstances, Instance, Quota, Token, User } from '../contract/schemas.ts';
 import type { InstanceStatus } from '../domain/lifecycle.ts';
 import { summariseCluster } from '../domain/clusterStatus.ts';
 import { mibToGib, milliToCores } from '../domain/units.ts';
@@ -8,7 +10,7 @@ import type { InstanceRow } from '../store/instances.ts';
 import type { TokenRow } from '../store/tokens.ts';
 import type { UserRow } from '../store/users.ts';
 
-export function userView(u: UserRow) {
+export function userView(u: UserRow): User {
   return {
     id: u.id,
     username: u.username,
@@ -23,7 +25,7 @@ export function userView(u: UserRow) {
   };
 }
 
-export function quotaView(u: UserRow) {
+export function quotaView(u: UserRow): Quota {
   const avail = (total: number, used: number) => Math.max(0, total - used);
   return {
     total_cpu: milliToCores(u.quota_cpu_milli),
@@ -38,7 +40,7 @@ export function quotaView(u: UserRow) {
   };
 }
 
-export function tokenView(t: TokenRow) {
+export function tokenView(t: TokenRow): Token {
   return {
     id: t.id,
     name: t.name,
@@ -48,7 +50,7 @@ export function tokenView(t: TokenRow) {
   };
 }
 
-export function instanceView(i: InstanceRow) {
+export function instanceView(i: InstanceRow): Instance {
   return {
     id: i.id,
     cluster_id: i.cluster_id,
@@ -64,7 +66,7 @@ export function instanceView(i: InstanceRow) {
   };
 }
 
-export function clusterView(c: ClusterRow, statuses: InstanceStatus[]) {
+export function clusterView(c: ClusterRow, statuses: InstanceStatus[]): Cluster {
   return {
     id: c.id,
     name: c.name,
@@ -88,6 +90,6 @@ export function clusterView(c: ClusterRow, statuses: InstanceStatus[]) {
   };
 }
 
-export function clusterWithInstancesView(c: ClusterRow, instances: InstanceRow[]) {
+export function clusterWithInstancesView(c: ClusterRow, instances: InstanceRow[]): ClusterWithInstances {
   return { ...clusterView(c, instances.map((i) => i.status)), instances: instances.map(instanceView) };
 }
