@@ -1,66 +1,31 @@
 // The console speaks only the public v1 API, with the token the person signed
 // in with. The token lives in sessionStorage: gone when the tab closes.
 
-export type FieldError = { loc: (string | number)[]; msg: string; type: string };
-export type Problem = { detail: string | FieldError[] };
+// The shapes of what the API sends and takes are the server's own contract
+// (src/contract/schemas.ts), imported as types only: erased at build time, so
+// the bundle carries none of the server's code.
+import type { Detail, FieldError } from '../../src/contract/schemas.ts';
 
-export type Role = 'admin' | 'user';
-export type User = {
-  id: number;
-  username: string;
-  role: Role;
-  quota_cpu: number;
-  quota_memory: number;
-  quota_instances: number;
-  used_cpu: number;
-  used_memory: number;
-  used_instances: number;
-  created_at: string;
-};
-export type Quota = {
-  total_cpu: number;
-  total_memory: number;
-  total_instances: number;
-  used_cpu: number;
-  used_memory: number;
-  used_instances: number;
-  available_cpu: number;
-  available_memory: number;
-  available_instances: number;
-};
-export type Token = { id: number; name: string; created_at: string; expires_at: string | null; last_used_at: string | null };
-export type Instance = {
-  id: number;
-  cluster_id: number;
-  instance_name: string;
-  status: string;
-  desired_status: string;
-  k8s_resource_name: string;
-  ip: string | null;
-  node: string | null;
-  message: string | null;
-  created_at: string;
-  updated_at: string;
-};
-export type Cluster = {
-  id: number;
-  name: string;
-  namespace: string;
-  instance_type: string;
-  cpu_per_instance: number;
-  memory_per_instance: number;
-  instance_count: number;
-  owner_id: number;
-  status: string;
-  image: string;
-  service_type: string;
-  volume_size: number | null;
-  message: string | null;
-  created_at: string;
-  updated_at: string;
-  instances?: Instance[];
-};
-export type Message = { message: string; detail: Record<string, unknown> };
+export type {
+  Cluster,
+  ClusterWithInstances,
+  CreateCluster,
+  CreatedCluster,
+  CreatedToken,
+  CreatedUser,
+  FieldError,
+  Instance,
+  InstanceStatus,
+  Message,
+  MessageWithWait,
+  Quota,
+  Role,
+  ScaledCluster,
+  Token,
+  User,
+} from '../../src/contract/schemas.ts';
+/** The body of every 4xx/5xx answer. */
+export type Problem = Detail;
 
 const KEY = 'kubekloud.token';
 export const session = {

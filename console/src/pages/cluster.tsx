@@ -2,7 +2,7 @@
 // EventSource cannot send the bearer token) carries every instance change.
 // The stream is reopened with growing pauses if it drops.
 import { useEffect, useState } from 'react';
-import { ApiError, del, patch, post, readEvents, type Cluster, type Instance, type Message } from '../api.ts';
+import { ApiError, del, patch, post, readEvents, type ClusterWithInstances, type Instance, type Message, type ScaledCluster } from '../api.ts';
 import { Alert, confirmAction, errorText, Field, fmt, Link, navigate, PageTitle, Status, when } from '../ui.tsx';
 
 type Live = 'connecting' | 'live' | 'reconnecting' | 'gone';
@@ -23,7 +23,7 @@ function operationsFor(i: Instance): string[] {
 const LABEL: Record<string, string> = { start: 'Start', stop: 'Stop', suspend: 'Suspend', resume: 'Resume', restart: 'Restart' };
 
 export function ClusterPage(props: { id: number }) {
-  const [cluster, setCluster] = useState<Cluster | null>(null);
+  const [cluster, setCluster] = useState<ClusterWithInstances | null>(null);
   const [instances, setInstances] = useState<Instance[]>([]);
   const [live, setLive] = useState<Live>('connecting');
   const [loadError, setLoadError] = useState<unknown>(null);
@@ -43,9 +43,9 @@ export function ClusterPage(props: { id: number }) {
             attempt = 0;
             setLive('live');
             if (e.event === 'cluster') {
-              const c = e.data as Cluster;
+              const c = e.data as ClusterWithInstances;
               setCluster(c);
-              if (c.instances) setInstances(c.instances);
+              setInstances(c.instances);
               setCount((old) => (old === '' ? String(c.instance_count) : old));
             } else if (e.event === 'instance') {
               const i = e.data as Instance;
@@ -95,7 +95,7 @@ export function ClusterPage(props: { id: number }) {
   const operate = (i: Instance, op: string) =>
     run(`${i.id}:${op}`, async () => {
       const r = await post<Message>(`/api/v1/instances/${i.id}/operate`, { operation: op });
-      const d = r.detail as { status?: string; new_status?: string };
+      const d = r.detail as { status?: Instance['status']; new_status?: string };
       setInstances((list) => list.map((x) => (x.id === i.id ? { ...x, status: d.status ?? x.status, desired_status: d.new_status ?? x.desired_status } : x)));
       return r.message;
     });
@@ -234,9 +234,9 @@ export function ClusterPage(props: { id: number }) {
           setCountError(undefined);
           void run('scale', async () => {
             try {
-              const c = await patch<Cluster>(`/api/v1/clusters/${cluster.id}`, { instance_count: n });
+              const c = await patch<ScaledCluster>(`/api/v1/clusters/${cluster.id}`, { instance_count: n });
               setCluster(c);
-              if (c.instances) setInstances(c.instances);
+              setInstances(c.instances);
               return `Cluster ${c.name} scaled to ${c.instance_count} instance(s).`;
             } catch (err) {
               if (err instanceof ApiError && err.fields.instance_count) setCountError(err.fields.instance_count);

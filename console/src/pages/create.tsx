@@ -2,7 +2,7 @@
 // request would use of the quota and what would remain, and keeps its input
 // when the API refuses it (with the API's words beside the fields).
 import { useEffect, useState } from 'react';
-import { ApiError, get, post, type Cluster, type Quota } from '../api.ts';
+import { ApiError, get, post, type CreatedCluster, type Quota } from '../api.ts';
 import { Alert, Field, fmt, navigate, PageTitle, UsageBar } from '../ui.tsx';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -171,7 +171,7 @@ export function CreateClusterPage() {
             }
             setBusy(true);
             try {
-              const c = await post<Cluster>('/api/v1/clusters/', body);
+              const c = await post<CreatedCluster>('/api/v1/clusters/', body);
               navigate(`/clusters/${c.id}`);
             } catch (err) {
               setError(err);

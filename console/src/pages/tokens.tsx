@@ -1,6 +1,6 @@
 // Tokens: named, revocable, optionally expiring. A new one is shown once.
 import { useEffect, useState } from 'react';
-import { ApiError, del, get, post, type Token } from '../api.ts';
+import { ApiError, del, get, post, type CreatedToken, type Token } from '../api.ts';
 import { Alert, confirmThenRun, CopyButton, Field, PageTitle, when } from '../ui.tsx';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]*$/;
@@ -52,7 +52,7 @@ export function TokensPage() {
           setFieldErrors(errs);
           if (Object.keys(errs).length) return;
           try {
-            const t = await post<Token & { token: string }>('/api/v1/users/me/tokens', { name: n, ...(d ? { expires_in_days: d } : {}) });
+            const t = await post<CreatedToken>('/api/v1/users/me/tokens', { name: n, ...(d ? { expires_in_days: d } : {}) });
             setCreated({ name: t.name, token: t.token });
             setName('');
             setDays('');

@@ -1,7 +1,7 @@
 // Users and quotas (admins): list, create (the token is shown once), change
 // a quota (never below what is in use: the API says so in words), delete.
 import { useEffect, useState } from 'react';
-import { ApiError, del, get, patch, post, type Role, type User } from '../api.ts';
+import { ApiError, del, get, patch, post, type CreatedUser, type Role, type User } from '../api.ts';
 import { Alert, confirmThenRun, CopyButton, Field, fmt, PageTitle, when } from '../ui.tsx';
 
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]*$/;
@@ -135,7 +135,7 @@ export function UsersPage(props: { me: User }) {
             setCreateError(null);
             if (Object.keys(errors).length) return;
             try {
-              const u = await post<User & { token: string }>('/api/v1/users/', { username: n, ...body });
+              const u = await post<CreatedUser>('/api/v1/users/', { username: n, ...body });
               setCreated({ username: u.username, token: u.token });
               setUsername('');
               void load();
