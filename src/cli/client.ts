@@ -2,41 +2,30 @@
 // Every route the CLI calls is in ROUTES; a test checks each one against the
 // server's /openapi.json, so the client cannot drift from the contract.
 import { randomUUID } from 'node:crypto';
-import type { Static } from 'typebox';
+// The request and response types are the server's contract, imported as types
+// only (erased at run time: the CLI carries no server code).
 import type {
   Cluster,
+  ClusterWithInstances,
   CreateCluster,
+  CreatedCluster,
+  CreatedToken,
+  CreatedUser,
   CreateToken,
   CreateUser,
+  FieldError,
   Instance,
   Message,
+  MessageWithWait,
   Operate,
+  Operation,
   PatchUser,
   Quota,
   ScaleCluster,
+  ScaledCluster,
   Token,
   User,
-} from '../http/schemas.ts';
-
-export type UserT = Static<typeof User>;
-export type CreatedUserT = UserT & { token: string };
-export type CreateUserT = Static<typeof CreateUser>;
-export type PatchUserT = Static<typeof PatchUser>;
-export type QuotaT = Static<typeof Quota>;
-export type TokenT = Static<typeof Token>;
-export type CreatedTokenT = TokenT & { token: string };
-export type CreateTokenT = Static<typeof CreateToken>;
-export type InstanceT = Static<typeof Instance>;
-export type ClusterT = Static<typeof Cluster>;
-export type ClusterWithInstancesT = ClusterT & { instances: InstanceT[] };
-export type CreateClusterT = Static<typeof CreateCluster>;
-export type ScaleClusterT = Static<typeof ScaleCluster>;
-export type OperateT = Static<typeof Operate>;
-/** The operations of Operate (its literals, spelled out: the schema is built from a list). */
-export type Operation = 'start' | 'stop' | 'suspend' | 'resume' | 'restart';
-export type MessageT = Static<typeof Message>;
-export type Waited = { converged: boolean; waited_seconds: number; failed?: boolean };
-export type WithWait<T> = T & { wait?: Waited };
+} from '../contract/schemas.ts';
 
 /** Method and OpenAPI path of every route the CLI calls. */
 export const ROUTES = {
@@ -61,13 +50,11 @@ export const ROUTES = {
 } as const satisfies Record<string, readonly [string, string]>;
 export type RouteName = keyof typeof ROUTES;
 
-export type ValidationItem = { loc: (string | number)[]; msg: string; type: string };
-
 /** The API answered with an error status (its body's `detail` explains). */
 export class ApiError extends Error {
   constructor(
     readonly status: number,
-    readonly detail: string | ValidationItem[],
+    readonly detail: string | FieldError[],
   ) {
     super(typeof detail === 'string' ? detail : detail.map((d) => `${d.loc.join('.')}: ${d.msg}`).join('\n'));
   }
@@ -124,7 +111,7 @@ export class KubeKloudClient {
     }
     if (!res.ok) {
       const detail = (body as { detail?: unknown } | null)?.detail;
-      throw new ApiError(res.status, typeof detail === 'string' || Array.isArray(detail) ? (detail as string | ValidationItem[]) : `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
+      throw new ApiError(res.status, typeof detail === 'string' || Array.isArray(detail) ? (detail as string | FieldError[]) : `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
     }
     return { body: body as T, headers: res.headers };
   }
@@ -134,58 +121,58 @@ export class KubeKloudClient {
   }
 
   me() {
-    return this.get<UserT>('me');
+    return this.get<User>('me');
   }
   quota() {
-    return this.get<QuotaT>('quota');
+    return this.get<Quota>('quota');
   }
   listUsers(p: Page = {}) {
-    return this.get<UserT[]>('listUsers', undefined, { ...p });
+    return this.get<User[]>('listUsers', undefined, { ...p });
   }
-  async createUser(body: CreateUserT) {
-    return (await this.call<CreatedUserT>('createUser', { body })).body;
+  async createUser(body: CreateUser) {
+    return (await this.call<CreatedUser>('createUser', { body })).body;
   }
-  async patchUser(id: number, body: PatchUserT) {
-    return (await this.call<UserT>('patchUser', { id, body })).body;
+  async patchUser(id: number, body: PatchUser) {
+    return (await this.call<User>('patchUser', { id, body })).body;
   }
   async deleteUser(id: number) {
-    return (await this.call<MessageT>('deleteUser', { id })).body;
+    return (await this.call<Message>('deleteUser', { id })).body;
   }
   listTokens() {
-    return this.get<TokenT[]>('listTokens');
+    return this.get<Token[]>('listTokens');
   }
-  async createToken(body: CreateTokenT) {
-    return (await this.call<CreatedTokenT>('createToken', { body })).body;
+  async createToken(body: CreateToken) {
+    return (await this.call<CreatedToken>('createToken', { body })).body;
   }
   async revokeToken(id: number) {
-    return (await this.call<MessageT>('revokeToken', { id })).body;
+    return (await this.call<Message>('revokeToken', { id })).body;
   }
   async listClusters(p: Page = {}) {
-    const { body, headers } = await this.call<ClusterT[]>('listClusters', { query: { ...p } });
+    const { body, headers } = await this.call<Cluster[]>('listClusters', { query: { ...p } });
     return { items: body, total: Number(headers.get('x-total-count') ?? body.length) };
   }
   getCluster(id: number) {
-    return this.get<ClusterWithInstancesT>('getCluster', id);
+    return this.get<ClusterWithInstances>('getCluster', id);
   }
-  async createCluster(body: CreateClusterT, wait?: number) {
-    return (await this.call<WithWait<ClusterWithInstancesT>>('createCluster', { body, query: { wait } })).body;
+  async createCluster(body: CreateCluster, wait?: number) {
+    return (await this.call<CreatedCluster>('createCluster', { body, query: { wait } })).body;
   }
-  async scaleCluster(id: number, body: ScaleClusterT, wait?: number) {
-    return (await this.call<WithWait<ClusterWithInstancesT & { detail: Record<string, number> }>>('scaleCluster', { id, body, query: { wait } })).body;
+  async scaleCluster(id: number, body: ScaleCluster, wait?: number) {
+    return (await this.call<ScaledCluster>('scaleCluster', { id, body, query: { wait } })).body;
   }
   async deleteCluster(id: number, wait?: number) {
-    return (await this.call<WithWait<MessageT>>('deleteCluster', { id, query: { wait } })).body;
+    return (await this.call<MessageWithWait>('deleteCluster', { id, query: { wait } })).body;
   }
   async suspendCluster(id: number, wait?: number) {
-    return (await this.call<WithWait<MessageT>>('suspendCluster', { id, query: { wait } })).body;
+    return (await this.call<MessageWithWait>('suspendCluster', { id, query: { wait } })).body;
   }
   async resumeCluster(id: number, wait?: number) {
-    return (await this.call<WithWait<MessageT>>('resumeCluster', { id, query: { wait } })).body;
+    return (await this.call<MessageWithWait>('resumeCluster', { id, query: { wait } })).body;
   }
   getInstance(id: number) {
-    return this.get<InstanceT>('getInstance', id);
+    return this.get<Instance>('getInstance', id);
   }
   async operateInstance(id: number, operation: Operation, wait?: number) {
-    return (await this.call<WithWait<MessageT>>('operateInstance', { id, body: { operation } as OperateT, query: { wait } })).body;
+    return (await this.call<MessageWithWait>('operateInstance', { id, body: { operation } as Operate, query: { wait } })).body;
   }
 }

@@ -1,6 +1,7 @@
 // Every command: its words, options, help text with examples, and what it does.
 import { readFileSync } from 'node:fs';
-import { ApiError, KubeKloudClient, type ClusterT, type ClusterWithInstancesT, type CreateClusterT, type InstanceT, type PatchUserT, type TokenT, type UserT } from './client.ts';
+import type { Cluster, ClusterWithInstances, CreateCluster, Instance, PatchUser, Token, User } from '../contract/schemas.ts';
+import { ApiError, KubeKloudClient } from './client.ts';
 import { configPath, readConfig, resolveProfile, writeConfig } from './config.ts';
 import { details, render, table, type Column, type Format } from './output.ts';
 import { Progress, waitForCluster, waitForClusterGone, WaitFailed } from './wait.ts';
@@ -93,7 +94,7 @@ async function clusterId(ctx: Ctx): Promise<number> {
 
 // --- rendering ---------------------------------------------------------------
 
-const userColumns: Column<UserT>[] = [
+const userColumns: Column<User>[] = [
   ['ID', (u) => u.id],
   ['USERNAME', (u) => u.username],
   ['ROLE', (u) => u.role],
@@ -102,14 +103,14 @@ const userColumns: Column<UserT>[] = [
   ['INSTANCES', (u) => `${u.used_instances}/${u.quota_instances}`],
   ['CREATED', (u) => u.created_at],
 ];
-const tokenColumns: Column<TokenT>[] = [
+const tokenColumns: Column<Token>[] = [
   ['ID', (t) => t.id],
   ['NAME', (t) => t.name],
   ['CREATED', (t) => t.created_at],
   ['EXPIRES', (t) => t.expires_at],
   ['LAST USED', (t) => t.last_used_at],
 ];
-const clusterColumns: Column<ClusterT>[] = [
+const clusterColumns: Column<Cluster>[] = [
   ['ID', (c) => c.id],
   ['NAME', (c) => c.name],
   ['TYPE', (c) => c.instance_type],
@@ -120,7 +121,7 @@ const clusterColumns: Column<ClusterT>[] = [
   ['IMAGE', (c) => c.image],
   ['CREATED', (c) => c.created_at],
 ];
-const instanceColumns: Column<InstanceT>[] = [
+const instanceColumns: Column<Instance>[] = [
   ['ID', (i) => i.id],
   ['NAME', (i) => i.instance_name],
   ['STATUS', (i) => i.status],
@@ -130,7 +131,7 @@ const instanceColumns: Column<InstanceT>[] = [
   ['MESSAGE', (i) => i.message],
 ];
 
-function showCluster(ctx: Ctx, c: ClusterWithInstancesT & Record<string, unknown>): void {
+function showCluster(ctx: Ctx, c: ClusterWithInstances & Record<string, unknown>): void {
   if (ctx.format !== 'table') return ctx.out(render(c, ctx.format, []));
   const ports = (c.ports as { port: number; protocol?: string }[]).map((p) => `${p.port}/${p.protocol ?? 'TCP'}`);
   ctx.out(
@@ -164,7 +165,7 @@ async function thenWait(ctx: Ctx, id: number, fallback: () => void): Promise<num
   if (!ctx.values.wait) return fallback();
   try {
     const c = await waitForCluster(ctx.client(), id, timeoutOf(ctx));
-    showCluster(ctx, c as ClusterWithInstancesT & Record<string, unknown>);
+    showCluster(ctx, c as ClusterWithInstances & Record<string, unknown>);
   } catch (e) {
     if (e instanceof WaitFailed) {
       ctx.err(`error: ${e.message}\n`);
@@ -183,7 +184,7 @@ function parseEnv(list: string[]): Record<string, string> {
   }
   return env;
 }
-function parsePorts(list: string[]): NonNullable<CreateClusterT['ports']> {
+function parsePorts(list: string[]): NonNullable<CreateCluster['ports']> {
   return list.map((p) => {
     const m = /^(\d+)(?:\/(tcp|udp))?(?::([a-z0-9-]+))?$/i.exec(p);
     if (!m) throw new UsageError(`--port takes PORT[/TCP|UDP][:NAME], not '${p}'`);
@@ -352,7 +353,7 @@ export const COMMANDS: Command[] = [
     async run(ctx) {
       const id = idArg(ctx, 'user id');
       const v = ctx.values;
-      const patch: PatchUserT = {
+      const patch: PatchUser = {
         ...(v.cpu !== undefined ? { quota_cpu: num(v.cpu, 'cpu') } : {}),
         ...(v.memory !== undefined ? { quota_memory: num(v.memory, 'memory') } : {}),
         ...(v.instances !== undefined ? { quota_instances: num(v.instances, 'instances', true) } : {}),
@@ -449,7 +450,7 @@ export const COMMANDS: Command[] = [
       const v = ctx.values;
       const type = required(v.type as string | undefined, 'type');
       if (type !== 'vm' && type !== 'container') throw new UsageError(`--type must be vm or container, not '${type}'`);
-      const body: CreateClusterT = {
+      const body: CreateCluster = {
         name,
         instance_type: type,
         cpu_per_instance: required(num(v.cpu, 'cpu'), 'cpu'),
@@ -475,7 +476,7 @@ export const COMMANDS: Command[] = [
     summary: 'Show a cluster (by id or name) with its instances',
     examples: ['kubekloud clusters get 1', 'kubekloud clusters get web -o yaml'],
     async run(ctx) {
-      showCluster(ctx, (await ctx.client().getCluster(await clusterId(ctx))) as ClusterWithInstancesT & Record<string, unknown>);
+      showCluster(ctx, (await ctx.client().getCluster(await clusterId(ctx))) as ClusterWithInstances & Record<string, unknown>);
     },
   },
   {

@@ -1,6 +1,7 @@
 // --wait: follow a cluster until every instance is what it was last asked to
 // be, with one live progress line on a terminal and plain lines otherwise.
-import { ApiError, type ClusterWithInstancesT, type KubeKloudClient } from './client.ts';
+import type { ClusterWithInstances } from '../contract/schemas.ts';
+import { ApiError, type KubeKloudClient } from './client.ts';
 
 export class WaitFailed extends Error {}
 
@@ -23,7 +24,7 @@ export class Progress {
 }
 
 /** Instances at their desired status, out of the cluster's count; the status most asked for. */
-export function tally(c: ClusterWithInstancesT): { ready: number; total: number; target: string; failed: string[] } {
+export function tally(c: ClusterWithInstances): { ready: number; total: number; target: string; failed: string[] } {
   const counts = new Map<string, number>();
   for (const i of c.instances) counts.set(i.desired_status, (counts.get(i.desired_status) ?? 0) + 1);
   const target = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'running';
@@ -35,7 +36,7 @@ export function tally(c: ClusterWithInstancesT): { ready: number; total: number;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Poll the cluster until converged; throws WaitFailed on timeout or a failed instance. */
-export async function waitForCluster(client: KubeKloudClient, id: number, timeoutSeconds: number, progress = new Progress()): Promise<ClusterWithInstancesT> {
+export async function waitForCluster(client: KubeKloudClient, id: number, timeoutSeconds: number, progress = new Progress()): Promise<ClusterWithInstances> {
   const deadline = Date.now() + timeoutSeconds * 1000;
   try {
     for (;;) {
@@ -57,7 +58,7 @@ export async function waitForClusterGone(client: KubeKloudClient, id: number, ti
   const deadline = Date.now() + timeoutSeconds * 1000;
   try {
     for (;;) {
-      let c: ClusterWithInstancesT;
+      let c: ClusterWithInstances;
       try {
         c = await client.getCluster(id);
       } catch (e) {
