@@ -1,5 +1,6 @@
 // Use cases for clusters: each records intent (and reserves or releases quota)
 // in one transaction, wakes the reconciler, and returns at once.
+import { clusterConvergence, type Convergence, type ConvergenceTarget } from '../domain/convergence.ts';
 import { conflict, invalidField, notFound, quotaExceeded } from '../domain/errors.ts';
 import { available, demandOf, quotaExceededMessage } from '../domain/quota.ts';
 import { clusterNamespace, instanceName } from '../domain/naming.ts';
@@ -13,7 +14,6 @@ import * as users from '../store/users.ts';
 import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
 import { clusterView, clusterWithInstancesView } from './views.ts';
-import type { Convergence } from './wait.ts';
 
 async function reserveOrExplain(tx: Queryable, userId: number, demand: ReturnType<typeof demandOf>) {
   const reserved = await users.reserveQuota(tx, userId, demand);
@@ -157,17 +157,11 @@ export async function suspendOrResume(s: Services, p: Principal, id: number, act
   };
 }
 
-/** Convergence checks for ?wait: every live instance at the target, none failed, scale-in done. */
-export async function clusterConverged(s: Services, id: number, target: 'running' | 'suspended' | 'gone'): Promise<Convergence> {
+/** For ?wait: the cluster as it is now, judged by src/domain/convergence.ts (the CLI's --wait judges the same way). */
+export async function clusterConverged(s: Services, id: number, target: ConvergenceTarget): Promise<Convergence> {
   const row = await clusters.findCluster(s.db, id, null);
-  if (target === 'gone') return row === null ? 'converged' : 'waiting';
-  if (!row) return 'failed';
+  if (!row) return clusterConvergence(null, target);
   const all = await instances.listInstancesOf(s.db, [id]);
-  const live = all.filter((i) => i.desired !== 'deleted');
-  if (live.some((i) => i.status === 'failed')) return 'failed';
-  if (all.length !== live.length) return 'waiting'; // scale-in still removing
-  // Instances a user stopped on purpose do not hold up "running".
-  const done = live.every((i) => i.status === target || (target === 'running' && i.desired !== 'running' && i.status === i.desired));
-  return done ? 'converged' : 'waiting';
+  return clusterConvergence({ state: row.state, instance_count: row.instance_count, instances: all }, target);
 }
 

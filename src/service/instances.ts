@@ -1,11 +1,11 @@
 // Use cases for single instances.
+import { instanceConvergence, type Convergence } from '../domain/convergence.ts';
 import { conflict, notFound } from '../domain/errors.ts';
 import { planTransition, type Operation } from '../domain/lifecycle.ts';
 import * as instances from '../store/instances.ts';
 import { refreshStatus } from './status.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
 import { instanceView } from './views.ts';
-import type { Convergence } from './wait.ts';
 
 export async function getInstance(s: Services, p: Principal, id: number) {
   const row = await instances.findInstance(s.db, id, ownerScope(p));
@@ -36,9 +36,7 @@ export async function operateInstance(s: Services, p: Principal, id: number, ope
   };
 }
 
+/** For ?wait: the instance as it is now, judged by src/domain/convergence.ts. */
 export async function instanceConverged(s: Services, id: number): Promise<Convergence> {
-  const row = await instances.findInstance(s.db, id, null);
-  if (!row) return 'failed';
-  if (row.status === 'failed') return 'failed';
-  return row.status === row.desired ? 'converged' : 'waiting';
+  return instanceConvergence(await instances.findInstance(s.db, id, null));
 }

@@ -1,8 +1,10 @@
 // ?wait=<seconds>: answer once Kubernetes has converged, or say why not:
 // the time ran out, or an instance failed (then waiting longer will not help).
+// What "converged" means is src/domain/convergence.ts; this is the polling.
+import type { Waited } from '../contract/schemas.ts';
+import type { Convergence } from '../domain/convergence.ts';
 
-export type WaitOutcome = { converged: boolean; waited_seconds: number; failed?: boolean };
-export type Convergence = 'converged' | 'failed' | 'waiting';
+export type WaitOutcome = Waited;
 
 const POLL_MS = 250;
 
