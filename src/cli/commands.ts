@@ -160,11 +160,11 @@ function showMessage(ctx: Ctx, m: { message: string; detail?: unknown; wait?: un
   ctx.out(`${m.message}\n`);
 }
 
-/** After an accepted change: wait (when asked), then show the cluster. */
-async function thenWait(ctx: Ctx, id: number, fallback: () => void): Promise<number | void> {
+/** After an accepted change: wait (when asked) until the cluster's instances are `target` as asked, then show the cluster. */
+async function thenWait(ctx: Ctx, id: number, target: 'running' | 'suspended', fallback: () => void): Promise<number | void> {
   if (!ctx.values.wait) return fallback();
   try {
-    const c = await waitForCluster(ctx.client(), id, timeoutOf(ctx));
+    const c = await waitForCluster(ctx.client(), id, target, timeoutOf(ctx));
     showCluster(ctx, c as ClusterWithInstances & Record<string, unknown>);
   } catch (e) {
     if (e instanceof WaitFailed) {
@@ -467,7 +467,7 @@ export const COMMANDS: Command[] = [
       if (v.wait) timeoutOf(ctx);
       const c = await ctx.client().createCluster(body);
       if (v.wait && ctx.format === 'table') ctx.err(`Cluster '${c.name}' created (id ${c.id}); waiting for its instances\n`);
-      return thenWait(ctx, c.id, () => showCluster(ctx, c));
+      return thenWait(ctx, c.id, 'running', () => showCluster(ctx, c));
     },
   },
   {
@@ -490,7 +490,7 @@ export const COMMANDS: Command[] = [
       if (ctx.values.wait) timeoutOf(ctx);
       const id = await clusterId(ctx);
       const c = await ctx.client().scaleCluster(id, { instance_count: count });
-      return thenWait(ctx, id, () => showCluster(ctx, c));
+      return thenWait(ctx, id, 'running', () => showCluster(ctx, c));
     },
   },
   ...(['suspend', 'resume'] as const).map(
@@ -505,7 +505,7 @@ export const COMMANDS: Command[] = [
         const id = await clusterId(ctx);
         const m = action === 'suspend' ? await ctx.client().suspendCluster(id) : await ctx.client().resumeCluster(id);
         if (ctx.format === 'table' || !ctx.values.wait) showMessage(ctx, m);
-        return thenWait(ctx, id, () => {});
+        return thenWait(ctx, id, action === 'suspend' ? 'suspended' : 'running', () => {});
       },
     }),
   ),

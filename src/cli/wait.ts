@@ -1,6 +1,8 @@
-// --wait: follow a cluster until every instance is what it was last asked to
-// be, with one live progress line on a terminal and plain lines otherwise.
+// --wait: follow a cluster until it has converged, with one live progress line
+// on a terminal and plain lines otherwise. "Converged" is the server's own
+// judgement (src/domain/convergence.ts, pure code), so --wait and ?wait= agree.
 import type { ClusterWithInstances } from '../contract/schemas.ts';
+import { clusterConvergence, type ClusterState, type ConvergenceTarget } from '../domain/convergence.ts';
 import { ApiError, type KubeKloudClient } from './client.ts';
 
 export class WaitFailed extends Error {}
@@ -35,17 +37,51 @@ export function tally(c: ClusterWithInstances): { ready: number; total: number; 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Poll the cluster until converged; throws WaitFailed on timeout or a failed instance. */
-export async function waitForCluster(client: KubeKloudClient, id: number, timeoutSeconds: number, progress = new Progress()): Promise<ClusterWithInstances> {
+/** The cluster as the convergence judgement needs it (its view says 'deleting' exactly while it is being deleted). */
+export function clusterState(c: ClusterWithInstances): ClusterState {
+  return {
+    state: c.status === 'deleting' ? 'deleting' : 'active',
+    instance_count: c.instance_count,
+    instances: c.instances.map((i) => ({ desired: i.desired_status, status: i.status })),
+  };
+}
+
+/** The cluster, or null once it is gone (404). */
+async function current(client: KubeKloudClient, id: number): Promise<ClusterWithInstances | null> {
+  try {
+    return await client.getCluster(id);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return null;
+    throw e;
+  }
+}
+
+/** What the progress line, a timeout and a failure say about the cluster. */
+function describe(c: ClusterWithInstances | null, id: number, target: ConvergenceTarget) {
+  if (c === null) return { now: `cluster ${id}: deleted`, still: `cluster ${id} is gone`, failed: `cluster ${id} no longer exists` };
+  if (target === 'gone') {
+    return { now: `cluster ${c.name}: ${c.status}, instances left ${c.instances.length}`, still: `cluster ${c.name} is still ${c.status}`, failed: '' };
+  }
+  const t = tally(c);
+  return {
+    now: `cluster ${c.name}: ${c.status}, instances ${t.target} ${t.ready}/${t.total}`,
+    still: `cluster ${c.name} has instances ${t.target} ${t.ready}/${t.total}`,
+    failed: t.failed.length ? `cluster ${c.name}: instance(s) failed: ${t.failed.join(', ')}` : `cluster ${c.name} is being deleted`,
+  };
+}
+
+/** Poll once a second until the cluster has converged on `target` (null: it is gone); WaitFailed on timeout or when it cannot converge. */
+async function follow(client: KubeKloudClient, id: number, target: ConvergenceTarget, timeoutSeconds: number, progress: Progress): Promise<ClusterWithInstances | null> {
   const deadline = Date.now() + timeoutSeconds * 1000;
   try {
     for (;;) {
-      const c = await client.getCluster(id);
-      const t = tally(c);
-      progress.update(`cluster ${c.name}: ${c.status}, instances ${t.target} ${t.ready}/${t.total}`);
-      if (t.failed.length) throw new WaitFailed(`cluster ${c.name}: instance(s) failed: ${t.failed.join(', ')}`);
-      if (t.ready === t.total && c.instances.length === c.instance_count && c.status !== 'pending' && c.status !== 'provisioning') return c;
-      if (Date.now() > deadline) throw new WaitFailed(`timed out after ${timeoutSeconds} s: cluster ${c.name} has instances ${t.target} ${t.ready}/${t.total}`);
+      const c = await current(client, id);
+      const verdict = clusterConvergence(c && clusterState(c), target);
+      const say = describe(c, id, target);
+      progress.update(say.now);
+      if (verdict === 'converged') return c;
+      if (verdict === 'failed') throw new WaitFailed(say.failed);
+      if (Date.now() > deadline) throw new WaitFailed(`timed out after ${timeoutSeconds} s: ${say.still}`);
       await sleep(1000);
     }
   } finally {
@@ -53,26 +89,21 @@ export async function waitForCluster(client: KubeKloudClient, id: number, timeou
   }
 }
 
+/** Poll until the cluster's instances are running or suspended as asked. */
+export async function waitForCluster(
+  client: KubeKloudClient,
+  id: number,
+  target: Exclude<ConvergenceTarget, 'gone'>,
+  timeoutSeconds: number,
+  progress = new Progress(),
+): Promise<ClusterWithInstances> {
+  const c = await follow(client, id, target, timeoutSeconds, progress);
+  // A cluster that no longer exists is 'failed' for these targets, so this is only for the type.
+  if (c === null) throw new WaitFailed(`cluster ${id} no longer exists`);
+  return c;
+}
+
 /** Poll until the cluster is gone (404). */
 export async function waitForClusterGone(client: KubeKloudClient, id: number, timeoutSeconds: number, progress = new Progress()): Promise<void> {
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  try {
-    for (;;) {
-      let c: ClusterWithInstances;
-      try {
-        c = await client.getCluster(id);
-      } catch (e) {
-        if (e instanceof ApiError && e.status === 404) {
-          progress.update(`cluster ${id}: deleted`);
-          return;
-        }
-        throw e;
-      }
-      progress.update(`cluster ${c.name}: ${c.status}, instances left ${c.instances.length}`);
-      if (Date.now() > deadline) throw new WaitFailed(`timed out after ${timeoutSeconds} s: cluster ${c.name} is still ${c.status}`);
-      await sleep(1000);
-    }
-  } finally {
-    progress.done();
-  }
+  await follow(client, id, 'gone', timeoutSeconds, progress);
 }
