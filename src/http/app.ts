@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { VERSION } from '../config/version.ts';
 import type { AppDeps } from './deps.ts';
 import { handleError, sendProblem } from './errors.ts';
-import { SHARED_SCHEMAS } from './schemas.ts';
+import { SHARED_SCHEMAS } from '../contract/schemas.ts';
 import { healthRoutes } from './routes/health.ts';
 import { userRoutes } from './routes/users.ts';
 import { clusterRoutes } from './routes/clusters.ts';

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Value } from 'typebox/value';
 import { summariseCluster } from '../../src/domain/clusterStatus.ts';
 import { deriveStatus, INSTANCE_STATUSES, type Desired, type InstanceKind, type Observed, type StatusInputs } from '../../src/domain/lifecycle.ts';
-import { InstanceStatus } from '../../src/http/schemas.ts';
+import { InstanceStatus } from '../../src/contract/schemas.ts';
 
 const none: Observed = { present: false, phase: null, ready: false, vmStatus: null };
 const pod = (phase: string, ready = phase === 'Running'): Observed => ({ present: true, phase, ready, vmStatus: null });

@@ -11,7 +11,7 @@ import type { Services } from '../../service/context.ts';
 import { clusterEvents, type ClusterEvent } from '../../service/events.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
 import { protectedRoutes } from './protected.ts';
-import { errors, IdParams } from '../schemas.ts';
+import { errors, IdParams } from '../../contract/schemas.ts';
 
 export const eventRoutes =
   (s: Services, authenticate: Authenticate, metrics?: Pick<Metrics, 'observeFeedPoll' | 'observeStreamRead'>): FastifyPluginAsync =>
