@@ -7,6 +7,7 @@ import { COMMANDS, GLOBAL_OPTIONS, GROUPS, UsageError, type Command, type Ctx, t
 import { completion } from './completion.ts';
 import { ConfigError, resolveProfile } from './config.ts';
 import { FORMATS, type Format } from './output.ts';
+import pkg from '../../package.json' with { type: 'json' };
 
 const EXIT_OK = 0;
 const EXIT_API = 1;
@@ -140,7 +141,7 @@ export async function main(argv: string[], io = { out: (s: string) => void proce
       if (argv.length === 0) return io.err(mainHelp()), EXIT_USAGE;
       return io.out(mainHelp()), EXIT_OK;
     }
-    if (argv.includes('--version') || argv.includes('-v')) return io.out('kubekloud 0.1.0\n'), EXIT_OK;
+    if (argv.includes('--version') || argv.includes('-v')) return io.out(`kubekloud ${pkg.version}\n`), EXIT_OK;
     io.err(`error: unknown command '${argv.find((a) => !a.startsWith('-')) ?? argv[0]}'\nRun 'kubekloud --help' for the list of commands.\n`);
     return EXIT_USAGE;
   }
