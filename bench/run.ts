@@ -83,9 +83,9 @@ async function cleanup() {
   if (left.length > 0) await deleteNamespaces(kc, left);
 }
 
-/** The V8 heap as the server reports it on /metrics (prom-client default metrics), in MiB. */
-async function heap(url: string) {
-  const text = await (await fetch(`${url}/metrics`)).text();
+/** The V8 heap as the server reports it on /metrics (prom-client default metrics, on its metrics listener), in MiB. */
+async function heap(metricsUrl: string) {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
   const one = (name: string) => (parseMetric(text, name)[0]?.value ?? NaN) / 2 ** 20;
   return { usedMiB: one('nodejs_heap_size_used_bytes'), totalMiB: one('nodejs_heap_size_total_bytes'), externalMiB: one('nodejs_external_memory_bytes') };
 }
@@ -99,7 +99,7 @@ async function reads() {
   servers.push(s1);
   await sleep(1500);
   const idle = rssMiB(s1.pid);
-  results.scenarios.footprint = { startupEmptyDb: { healthMs: s1.healthMs, readyMs: s1.readyMs }, rssIdleMiB: idle.rss, heapIdle: await heap(s1.url) };
+  results.scenarios.footprint = { startupEmptyDb: { healthMs: s1.healthMs, readyMs: s1.readyMs }, rssIdleMiB: idle.rss, heapIdle: await heap(s1.metricsUrl) };
   report.row('footprint', 'start-up to /ready (empty database)', `${fmt(s1.readyMs, 0)} ms`, '', '', target('start-up to ready < 3 s', s1.readyMs < 3000, `${fmt(s1.readyMs, 0)} ms`));
   report.row('footprint', 'RSS idle (no rows)', `${fmt(idle.rss)} MiB`);
 
@@ -152,7 +152,7 @@ async function reads() {
   const at10k = rssMiB(s1.pid);
   const ceilRss = rssMiB(ceiling.proc.pid!);
   results.scenarios.footprint.rssAt10kMiB = at10k.rss;
-  results.scenarios.footprint.heapAt10k = await heap(s1.url);
+  results.scenarios.footprint.heapAt10k = await heap(s1.metricsUrl);
   report.progress(`at 10k: V8 heap used ${fmt(results.scenarios.footprint.heapAt10k.usedMiB)} MiB of ${fmt(results.scenarios.footprint.heapAt10k.totalMiB)} MiB, external ${fmt(results.scenarios.footprint.heapAt10k.externalMiB)} MiB`);
   results.scenarios.footprint.rssPeakDuringReadsMiB = at10k.hwm;
   results.scenarios.footprint.ceilingRssMiB = ceilRss.rss;
@@ -219,7 +219,7 @@ async function quotaZero(c: ApiClient): Promise<boolean> {
 /** Deletes every cluster of the tenant; time until namespaces are gone and the quota is exactly zero. */
 async function teardown(s: BenchServer, t: Tenant, what: string) {
   const clusters = await listAll(t.client);
-  const before = await kubeCalls(s.url);
+  const before = await kubeCalls(s.metricsUrl);
   const t0 = now();
   const lat: number[] = [];
   await pool(clusters, 10, async (c) => {
@@ -241,7 +241,7 @@ async function teardown(s: BenchServer, t: Tenant, what: string) {
   }
   const seconds = (now() - t0) / 1000;
   const zero = await quotaZero(t.client);
-  return { clusters: clusters.length, seconds, acceptedSeconds: accepted, deleteLatencyMs: summarise(lat), quotaZeroAtOnce: zeroAfterDeletes, quotaZero: zero, kubeCalls: diffCalls(await kubeCalls(s.url), before) };
+  return { clusters: clusters.length, seconds, acceptedSeconds: accepted, deleteLatencyMs: summarise(lat), quotaZeroAtOnce: zeroAfterDeletes, quotaZero: zero, kubeCalls: diffCalls(await kubeCalls(s.metricsUrl), before) };
 }
 
 function perInstance(calls: ReturnType<typeof diffCalls>, n: number) {
@@ -269,7 +269,7 @@ async function convergence(s: BenchServer, kind: 'container' | 'vm', n: number, 
   await waitNamespacesGone(kc, dPrefix, 300_000);
   // KubeKloud: POST clusters of 10, then GET until every cluster is running.
   report.progress(`${key}: KubeKloud, ${clusters} × POST /clusters/ (10 ${kind} instances each), then GET until all running`);
-  const before = await kubeCalls(s.url);
+  const before = await kubeCalls(s.metricsUrl);
   const t0 = now();
   const postLat: number[] = [];
   await pool(Array.from({ length: clusters }, (_, k) => k), 10, async (k) => {
@@ -285,7 +285,7 @@ async function convergence(s: BenchServer, kind: 'container' | 'vm', n: number, 
   rec.instancesPerSecond = n / rec.seconds;
   rec.ratio = rec.seconds / direct.seconds;
   await sleep(500); // let the last observations' calls land in /metrics
-  rec.economy = { createToRunning: perInstance(diffCalls(await kubeCalls(s.url), before), n) };
+  rec.economy = { createToRunning: perInstance(diffCalls(await kubeCalls(s.metricsUrl), before), n) };
   const targets: string[] = [];
   if (kind === 'container' && n === 100) targets.push(target('100 containers running < 30 s', rec.seconds < 30, `${fmt(rec.seconds)} s`));
   if (kind === 'container' && n === 1000) {
@@ -301,7 +301,7 @@ async function convergence(s: BenchServer, kind: 'container' | 'vm', n: number, 
   if (o.operate) {
     const instances = (await Promise.all((await listAll(t.client)).map((c) => t.client.get(`/api/v1/clusters/${c.id}`)))).flatMap((r) => r.body.instances.map((i: any) => i.id));
     for (const [op, status] of [['stop', 'stopped'], ['start', 'running']] as const) {
-      const b = await kubeCalls(s.url);
+      const b = await kubeCalls(s.metricsUrl);
       const a0 = now();
       const r = await openLoop(OPERATE_RATE, instances.length, async (i) => {
         const res = await t.client.post(`/api/v1/instances/${instances[i]}/operate`, { operation: op });
@@ -309,7 +309,7 @@ async function convergence(s: BenchServer, kind: 'container' | 'vm', n: number, 
       });
       const conv = ((await waitClusters(t.client, clusters, status, `${key} ${op}`, 300_000)) - a0) / 1000;
       await sleep(500);
-      rec[op] = { writes: r, convergedSeconds: conv, economy: perInstance(diffCalls(await kubeCalls(s.url), b), n) };
+      rec[op] = { writes: r, convergedSeconds: conv, economy: perInstance(diffCalls(await kubeCalls(s.metricsUrl), b), n) };
       report.row('writes', `operate ${op} at ${OPERATE_RATE}/s: p50 / p99 ms`, `${fmt(r.p50)} / ${fmt(r.p99)}`, '', '', `${fmt(r.achievedPerSec)} /s achieved, ${r.errors} errors`);
       report.row('economy', `${key}: kube writes / instance, ${op}`, fmt(rec[op].economy.writesPerInstance, 2), '', '', `all ${status} after ${fmt(conv)} s`);
     }
@@ -383,7 +383,7 @@ async function plane() {
   results.scenarios.writes.operate = { stop: results.scenarios.convergence['container-100'].stop?.writes, start: results.scenarios.convergence['container-100'].start?.writes };
   await convergence(s, 'vm', VMS, { operate: false, teardownTarget: false });
   results.scenarios.footprint.rssAfterPlaneRunsMiB = rssMiB(s.pid);
-  results.scenarios.footprint.heapAfterPlaneRuns = await heap(s.url);
+  results.scenarios.footprint.heapAfterPlaneRuns = await heap(s.metricsUrl);
   const end = results.scenarios.footprint;
   report.row('footprint', 'RSS after the plane runs (all deleted)', `${fmt(end.rssAfterPlaneRunsMiB.rss)} MiB`, '', '',
     `V8 heap used ${fmt(end.heapAfterPlaneRuns.usedMiB)} of ${fmt(end.heapAfterPlaneRuns.totalMiB)} MiB`);

@@ -36,6 +36,7 @@ const server = await startServer(config);
 const url = `http://127.0.0.1:${config.port}`;
 log(`
 KubeKloud is running at ${url}  (API docs: ${url}/docs)
+Metrics:    ${server.metricsUrl ? `${server.metricsUrl}/metrics` : 'off (KUBEKLOUD_METRICS_PORT=0)'}
 Kubernetes: ${plane.apiURL}  (export KUBECONFIG=${plane.kubeconfigPath})
 Database:   ${config.databaseUrl ? 'PostgreSQL' : `embedded, in ${config.dataDir}`}
 Admin token (also in ${TOKEN_FILE}):

@@ -1,7 +1,9 @@
-// The process: configuration, database, Kubernetes, reconciler, HTTP server,
-// and a graceful shutdown on SIGTERM / SIGINT.
+// The process: configuration, database, Kubernetes, reconciler, the HTTP
+// server, the metrics listener on a port of its own, and a graceful shutdown
+// on SIGTERM / SIGINT.
 import { loadConfig, ConfigError, type Config } from './config/config.ts';
 import { buildApp } from './http/app.ts';
+import { buildMetricsApp } from './http/metricsApp.ts';
 import { createKube, loadKubeConfig, type Kube } from './kube/client.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
@@ -11,7 +13,12 @@ import { openPglite, openPostgres, type Db } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
 import { queueDepth } from './store/work.ts';
 
-export type Server = { url: string; close(): Promise<void> };
+export type Server = {
+  url: string;
+  /** Base URL of the metrics listener (GET /metrics), or null when KUBEKLOUD_METRICS_PORT=0. */
+  metricsUrl: string | null;
+  close(): Promise<void>;
+};
 
 export async function startServer(config: Config): Promise<Server> {
   const db: Db = config.databaseUrl ? openPostgres(config.databaseUrl) : await openPglite(config.dataDir);
@@ -47,12 +54,30 @@ export async function startServer(config: Config): Promise<Server> {
     });
     reconciler.start();
   }
-  const url = await app.listen({ port: config.port, host: config.host });
+  const metricsApp = config.metricsPort > 0 ? await buildMetricsApp({ metricsText: () => metrics.render() }) : null;
+  let url: string;
+  let metricsUrl: string | null = null;
+  try {
+    // Metrics first: a port that is taken stops the start before the API serves.
+    if (metricsApp) {
+      metricsUrl = await metricsApp.listen({ port: config.metricsPort, host: config.host }).catch((err: Error) => {
+        throw new Error(`metrics listener on ${config.host}:${config.metricsPort} (KUBEKLOUD_METRICS_PORT): ${err.message}`);
+      });
+    }
+    url = await app.listen({ port: config.port, host: config.host });
+  } catch (err) {
+    await Promise.allSettled([metricsApp?.close(), app.close()]);
+    await reconciler?.stop();
+    await db.close();
+    throw err;
+  }
   return {
     url,
+    metricsUrl,
     async close() {
       await app.close(); // stops accepting, drains in-flight requests
       await reconciler?.stop();
+      await metricsApp?.close(); // scrapes answer until the very end
       await db.close();
     },
   };

@@ -11,6 +11,8 @@ import { now, sleep } from './util.ts';
 
 export type BenchServer = {
   url: string;
+  /** The metrics listener (KUBEKLOUD_METRICS_PORT): GET `${metricsUrl}/metrics`. */
+  metricsUrl: string;
   pid: number;
   admin: ApiClient;
   proc: ChildProcess;
@@ -89,7 +91,9 @@ export async function startKubeKloud(o: {
   reconciler: boolean;
   env?: Record<string, string>;
 }): Promise<BenchServer> {
+  const metricsPort = await freePort();
   const p = await spawnProcess('src/main.ts', {
+    KUBEKLOUD_METRICS_PORT: String(metricsPort),
     DATABASE_URL: o.databaseUrl,
     KUBECONFIG: testKubeconfigPath,
     KUBEKLOUD_ADMIN_TOKEN: o.adminToken,
@@ -105,7 +109,7 @@ export async function startKubeKloud(o: {
     KUBEKLOUD_WRITE_RATE_LIMIT_BURST: '10000000',
     ...o.env,
   });
-  return { ...p, pid: p.proc.pid!, admin: new ApiClient(p.url, o.adminToken) };
+  return { ...p, metricsUrl: `http://127.0.0.1:${metricsPort}`, pid: p.proc.pid!, admin: new ApiClient(p.url, o.adminToken) };
 }
 
 /** Values of one metric from a Prometheus text page, keyed by their label set. */
@@ -122,9 +126,9 @@ export function parseMetric(text: string, name: string): { labels: Record<string
   return out;
 }
 
-/** Kubernetes calls the server made, by verb and kind, from its own /metrics. */
-export async function kubeCalls(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
+/** Kubernetes calls the server made, by verb and kind, from its own /metrics (on its metrics listener). */
+export async function kubeCalls(metricsUrl: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
   const m = new Map<string, number>();
   for (const s of parseMetric(text, 'kubekloud_kube_request_duration_seconds_count')) {
     const key = `${s.labels.verb}:${s.labels.kind}`;

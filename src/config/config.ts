@@ -5,6 +5,8 @@ import { NAMESPACE_PREFIX_PATTERN } from '../domain/naming.ts';
 export type Config = {
   port: number;
   host: string;
+  /** Port of the separate listener that serves only GET /metrics; 0: no metrics listener. */
+  metricsPort: number;
   databaseUrl: string | null;
   dataDir: string;
   adminToken: string | null;
@@ -96,6 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config: Config = {
     port: int('PORT', 8000, 0, 65535),
     host: env.HOST || '0.0.0.0',
+    metricsPort: int('KUBEKLOUD_METRICS_PORT', 9090, 0, 65535),
     databaseUrl,
     dataDir: env.KUBEKLOUD_DATA_DIR || './data',
     adminToken,
@@ -120,6 +123,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     authFailureLimit: { perMinute: int('KUBEKLOUD_AUTH_FAILURES_PER_MINUTE', 30, 1, 1_000_000) },
     workerId: env.KUBEKLOUD_WORKER_ID || env.HOSTNAME || `kubekloud-${process.pid}`,
   };
+  if (config.metricsPort !== 0 && config.metricsPort === config.port) {
+    problems.push(`KUBEKLOUD_METRICS_PORT must differ from PORT (${config.port}): metrics have a listener of their own (0 turns it off)`);
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

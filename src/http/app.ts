@@ -82,7 +82,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(healthRoutes({ readiness: deps.readiness, metricsText: () => metrics.render() }));
+  await app.register(healthRoutes({ readiness: deps.readiness }));
   await app.register(userRoutes(deps, authenticate), { prefix: '/api/v1/users' });
   await app.register(clusterRoutes(deps, authenticate), { prefix: '/api/v1/clusters' });
   await app.register(instanceRoutes(deps, authenticate), { prefix: '/api/v1/instances' });

@@ -135,6 +135,7 @@ describe('Dockerfile', () => {
         env: {
           PATH: dirname(process.execPath),
           PORT: String(port),
+          KUBEKLOUD_METRICS_PORT: String(await freePort()),
           HOST: '127.0.0.1',
           DATABASE_URL: db.url,
           KUBECONFIG: testKubeconfigPath,

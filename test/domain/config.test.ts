@@ -5,8 +5,16 @@ describe('configuration', () => {
   it('has working defaults', () => {
     const c = loadConfig({});
     expect(c.port).toBe(8000);
+    expect(c.metricsPort).toBe(9090);
     expect(c.databaseUrl).toBeNull();
     expect(c.allowNodePort).toBe(false);
+  });
+  it('serves metrics on KUBEKLOUD_METRICS_PORT, not on the API port; 0 turns the listener off', () => {
+    expect(loadConfig({ KUBEKLOUD_METRICS_PORT: '9191' }).metricsPort).toBe(9191);
+    expect(loadConfig({ KUBEKLOUD_METRICS_PORT: '0' }).metricsPort).toBe(0);
+    expect(loadConfig({ PORT: '0', KUBEKLOUD_METRICS_PORT: '0' }).metricsPort).toBe(0);
+    expect(() => loadConfig({ PORT: '9000', KUBEKLOUD_METRICS_PORT: '9000' })).toThrow(/KUBEKLOUD_METRICS_PORT must differ from PORT/);
+    expect(() => loadConfig({ KUBEKLOUD_METRICS_PORT: '70000' })).toThrow(/KUBEKLOUD_METRICS_PORT/);
   });
   it('names every problem on a line of its own', () => {
     try {

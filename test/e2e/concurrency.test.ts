@@ -27,7 +27,7 @@ afterAll(async () => {
 });
 
 const stsApplies = async (s: ServerProcess) => {
-  const text = (await s.admin.get('/metrics')).body as string;
+  const text = (await s.metrics.get()).body as string;
   const line = text.split('\n').find((l) => l.startsWith('kubekloud_kube_request_duration_seconds_count{') && l.includes('verb="apply"') && l.includes('kind="StatefulSet"') && l.includes('outcome="ok"'));
   return line ? Number(line.split(' ').pop()) : 0;
 };

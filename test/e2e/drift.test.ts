@@ -36,7 +36,7 @@ async function repaired(c: ClusterView, what: string, withinMs = 30_000): Promis
 }
 
 const metric = async (name: string) => {
-  const text = (await server.admin.get('/metrics')).body as string;
+  const text = (await server.metrics.get()).body as string;
   return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'gm'))].reduce((n, m) => n + Number(m[1]), 0);
 };
 
@@ -176,7 +176,7 @@ describe('the periodic resync', () => {
       const { client: tenant } = await createTenant(quiet.admin, { cpu: 2, memory: 2 });
       const c = await tenant.request('POST', '/api/v1/clusters/?wait=60', { name: 'quiet', instance_type: 'container', cpu_per_instance: 0.25, memory_per_instance: 0.25, instance_count: 2, ports: [{ port: 80 }] });
       expect(c.body.wait?.converged).toBe(true);
-      const count = async (re: RegExp) => [...((await quiet.admin.get('/metrics')).body as string).matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
+      const count = async (re: RegExp) => [...((await quiet.metrics.get()).body as string).matchAll(re)].reduce((n, m) => n + Number(m[1]), 0);
       const quietWrites = () => count(/^kubekloud_kube_request_duration_seconds_count\{verb="(?:apply|patch|delete)",[^}]*\} (\d+)/gm);
       const resyncs = () => count(/^kubekloud_watch_relists_total\{kind="StatefulSet",reason="resync"\} (\d+)/gm);
       const before = { writes: await quietWrites(), resyncs: await resyncs() };

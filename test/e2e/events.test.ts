@@ -104,7 +104,7 @@ it('costs one database poll per second for all open streams, not one per stream'
   const c = (await client.request('POST', '/api/v1/clusters/?wait=45', { name: 'many', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 1 })).body;
   expect(c.wait.converged).toBe(true);
   const metric = async (name: string) => {
-    const text = (await server.admin.get('/metrics')).body as string;
+    const text = (await server.metrics.get()).body as string;
     return text
       .split('\n')
       .filter((l) => l.startsWith(name) && !l.includes('outcome="error"'))

@@ -17,7 +17,7 @@ afterAll(async () => {
 });
 
 const leading = async (s: ServerProcess) => {
-  const r = await s.admin.get('/metrics').catch(() => null);
+  const r = await s.metrics.get().catch(() => null);
   return Number(/^kubekloud_observer_leader (\d+)/m.exec((r?.body as string) ?? '')?.[1] ?? 0) === 1;
 };
 

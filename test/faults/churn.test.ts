@@ -35,7 +35,7 @@ async function counters(servers: ServerProcess[]) {
   let strays = 0;
   let leaders = 0;
   for (const s of servers) {
-    const text = (await s.admin.get('/metrics')).body as string;
+    const text = (await s.metrics.get()).body as string;
     for (const m of text.matchAll(/^kubekloud_kube_request_duration_seconds_count\{verb="(apply|patch|delete)",kind="([^"]+)",outcome="[^"]+"\} (\d+)/gm)) {
       writes[`${m[1]} ${m[2]}`] = (writes[`${m[1]} ${m[2]}`] ?? 0) + Number(m[3]);
     }

@@ -32,7 +32,7 @@ afterAll(async () => {
 });
 
 const relists = async () => {
-  const text = (await server.admin.get('/metrics')).body as string;
+  const text = (await server.metrics.get()).body as string;
   return [...text.matchAll(/^kubekloud_watch_relists_total\{kind="([^"]+)",reason="expired"\} (\d+)/gm)].reduce((n, m) => n + Number(m[2]), 0);
 };
 

@@ -195,8 +195,10 @@ describe('operability', () => {
     expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/api/v1/clusters', '/api/v1/instances/{id}/operate']));
     expect((await t.app.inject({ method: 'GET', url: '/docs/' })).statusCode).toBe(200);
   });
-  it('exposes Prometheus metrics', async () => {
-    const res = await t.app.inject({ method: 'GET', url: '/metrics' });
+  it('exposes Prometheus metrics on the metrics listener, not on the API', async () => {
+    expect((await t.app.inject({ method: 'GET', url: '/metrics' })).statusCode).toBe(404);
+    const res = await t.metricsApp.inject({ method: 'GET', url: '/metrics' });
+    expect(res.statusCode).toBe(200);
     expect(res.body).toContain('kubekloud_http_request_duration_seconds_bucket');
     expect(res.body).toContain('kubekloud_db_pool_connections');
     expect(res.body).toContain('kubekloud_reconcile_queue_depth');

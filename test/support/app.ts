@@ -3,6 +3,7 @@
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { buildApp } from '../../src/http/app.ts';
+import { buildMetricsApp } from '../../src/http/metricsApp.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { bootstrapAdmin } from '../../src/service/bootstrap.ts';
 import { createReadiness } from '../../src/service/readiness.ts';
@@ -14,6 +15,8 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 export type TestApp = {
   app: FastifyInstance;
+  /** The metrics listener's app (GET /metrics), on the same registry as `app`. */
+  metricsApp: FastifyInstance;
   db: Db;
   config: Config;
   call(method: InjectOptions['method'], url: string, token?: string | null, body?: unknown): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
@@ -29,6 +32,8 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
   const metrics = createMetrics({ poolStats: () => db.poolStats(), queueDepth: () => queueDepth(db) });
   const app = await buildApp({ db, config, metrics, readiness: createReadiness({ db }, null), wake: () => {} });
   await app.ready();
+  const metricsApp = await buildMetricsApp({ metricsText: () => metrics.render() });
+  await metricsApp.ready();
   const call: TestApp['call'] = async (method, url, token = ADMIN_TOKEN, body) => {
     const res = await app.inject({
       method,
@@ -47,6 +52,7 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
   let n = 0;
   return {
     app,
+    metricsApp,
     db,
     config,
     call,
@@ -63,6 +69,7 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
     },
     async close() {
       await app.close();
+      await metricsApp.close();
       await db.close();
     },
   };

@@ -18,6 +18,8 @@ export { SERVER_ENTRY };
 export type ServerProcess = {
   url: string;
   admin: ApiClient;
+  /** The metrics listener (KUBEKLOUD_METRICS_PORT, a port of its own): `metrics.get()` is GET /metrics. */
+  metrics: { url: string; get(): Promise<{ status: number; body: string }> };
   installation: string;
   env: Record<string, string>;
   proc: ChildProcess;
@@ -54,6 +56,8 @@ export type ServerOptions = {
 
 export async function startServer(o: ServerOptions = {}): Promise<ServerProcess> {
   const port = await freePort();
+  let metricsPort = await freePort();
+  while (metricsPort === port) metricsPort = await freePort();
   const installation = o.installation ?? randomLabel();
   const adminToken = o.adminToken ?? `admin-${installation}-${Math.random().toString(36).slice(2)}`;
   const ownDb = !o.databaseUrl && !o.embedded ? await createTestDatabase() : null;
@@ -63,6 +67,7 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
     PORT: String(port),
+    KUBEKLOUD_METRICS_PORT: String(metricsPort),
     HOST: '127.0.0.1',
     KUBECONFIG: testKubeconfigPath,
     KUBEKLOUD_ADMIN_TOKEN: adminToken,
@@ -80,6 +85,7 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
   proc.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));
   const url = `http://127.0.0.1:${port}`;
+  const metricsUrl = `http://127.0.0.1:${env.KUBEKLOUD_METRICS_PORT}`;
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`server exited at start (${proc.exitCode}):\n${out}`);
@@ -106,6 +112,13 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
   return {
     url,
     admin: new ApiClient(url, adminToken),
+    metrics: {
+      url: metricsUrl,
+      async get() {
+        const res = await fetch(`${metricsUrl}/metrics`);
+        return { status: res.status, body: await res.text() };
+      },
+    },
     installation,
     env,
     proc,

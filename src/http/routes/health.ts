@@ -1,5 +1,6 @@
-// Liveness, readiness and metrics. The checks and the metrics text are given:
-// this file only turns them into answers.
+// Liveness and readiness. The checks are given: this file only turns them into
+// answers. Metrics are not served here but on a port of their own
+// (metricsApp.ts), so /metrics on the API's port is a 404.
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import { VERSION } from '../../config/version.ts';
@@ -9,8 +10,6 @@ const Healthy = Type.Object({ status: Type.String(), service: Type.String(), ver
 
 export type HealthDeps = {
   readiness: Readiness;
-  /** The Prometheus text exposition for GET /metrics. */
-  metricsText: () => Promise<string>;
 };
 
 export const healthRoutes =
@@ -45,9 +44,4 @@ export const healthRoutes =
         });
       },
     );
-
-    app.get('/metrics', { schema: { tags: ['health'], security: [], produces: ['text/plain'] } }, async (_req, reply) => {
-      reply.type('text/plain; version=0.0.4');
-      return deps.metricsText();
-    });
   };
