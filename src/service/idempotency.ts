@@ -47,9 +47,10 @@ export async function beginRequest(db: Db, ref: KeyRef, requestHash: string, opt
 
 /**
  * Records how a request that ran under `ref` ended: its answer, kept for
- * retries; or, on a server error (nothing was applied, or we cannot tell), the
- * key is forgotten so a retry runs again. `body` gives the answer's body; it
- * is asked for only when the answer is kept.
+ * retries; or, on a server error, the key is forgotten so a retry runs again —
+ * unless the database says its write was applied (the error came after the
+ * commit, or the commit's acknowledgement was lost): then a retry is told so.
+ * `body` gives the answer's body; it is asked for only when the answer is kept.
  */
 export async function finishRequest(db: Db, ref: KeyRef, statusCode: number, body: () => string): Promise<void> {
   if (statusCode >= 500) {

@@ -66,8 +66,14 @@ export async function storeAnswer(q: Queryable, ref: KeyRef, statusCode: number,
   ]);
 }
 
+/**
+ * Forgets a key whose request ended without an answer to keep, unless its
+ * write was applied: a COMMIT whose acknowledgement was lost (the connection
+ * dropped, the primary switched) may have committed all the same, and a retry
+ * must then be told so rather than run again.
+ */
 export async function forgetKey(q: Queryable, ref: KeyRef): Promise<void> {
-  await q.query('DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2', [ref.userId, ref.key]);
+  await q.query('DELETE FROM idempotency_keys WHERE user_id = $1 AND key = $2 AND NOT applied', [ref.userId, ref.key]);
 }
 
 /** Deletes keys reserved more than `hours` ago. */

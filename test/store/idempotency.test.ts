@@ -135,6 +135,18 @@ describe.each(BACKENDS)('idempotency keys on %s', (backend) => {
       expect(await begin(ref)).toEqual({ outcome: 'run' });
     });
 
+    it('keeps the key of a write that was applied before the server error, so a retry does not apply it again', async () => {
+      const ref = await keyOf();
+      await begin(ref);
+      await write(servicesUnderKey(services, ref), ref);
+      // The COMMIT went through but its acknowledgement was lost (the primary switched):
+      // the request ends in 503 while the database, reached again, has the write.
+      await finishRequest(s.db, ref, 503, () => '{}');
+      expect(await findKey(s.db, ref)).toMatchObject({ applied: true, status_code: null });
+      await expect(begin(ref)).rejects.toMatchObject({ kind: 'in_progress', message: expect.stringContaining('applied, but its answer was lost') });
+      expect(await writes(ref)).toBe(1);
+    });
+
     it('stores the answer of a request that ended below 500', async () => {
       const ref = await keyOf();
       await begin(ref);
