@@ -20,6 +20,13 @@ export type Sample = {
   replayed: boolean;
   /** Status of every attempt, in order. */
   trail: number[];
+  /** When each attempt's answer came (or it failed), epoch ms, in order. */
+  ends?: number[];
+  /**
+   * A write whose answer was lost (409 "applied, but its answer was lost"),
+   * taken as applied after reading the resource, as the API tells a client to.
+   */
+  appliedUnanswered?: boolean;
   /** For a final status >= 400: the error code and message the server gave. */
   error?: string;
 };
@@ -66,18 +73,24 @@ async function send(client: ApiClient, method: string, path: string, body: unkno
   }
 }
 
+/** The API's answer to a retry of a request that was applied but whose answer was lost (its server or database went away). */
+export const isAppliedUnanswered = (res: { status: number; body: any }) =>
+  res.status === 409 && /was applied, but its answer was lost|was already applied/.test(String(res.body?.detail ?? ''));
+
 /** One logical request: retried with the same Idempotency-Key until it gets a real answer. */
 export async function write(t: Tenant, method: string, path: string, body: unknown, retryForMs: number) {
   const key = randomUUID();
   const trail: number[] = [];
+  const ends: number[] = [];
   const began = Date.now();
   let i = Math.floor(Math.random() * t.clients.length);
   for (;;) {
     const res = await send(t.clients[i % t.clients.length]!, method, path, body, { 'idempotency-key': key });
     trail.push(res.status);
+    ends.push(Date.now());
     const inProgress = res.status === 409 && /still in progress/.test(String(res.body?.detail ?? ''));
     const retry = res.status === 0 || res.status === 502 || res.status === 503 || inProgress;
-    if (!retry || Date.now() - began > retryForMs) return { res, trail };
+    if (!retry || Date.now() - began > retryForMs) return { res, trail, ends };
     i++;
     await sleep(Math.min(2000, 100 * 2 ** Math.min(trail.length, 5)));
   }
@@ -120,7 +133,7 @@ export async function runLoad(o: LoadOptions, ctl: { stopped: boolean } = { stop
     const live = t.clusters.filter((c) => !c.deleted);
     if ((kind === 'operate' || kind === 'delete') && live.length === 0) kind = 'create';
     const began = Date.now();
-    const record = (status: number, trail: number[], replayed = false, body?: any) =>
+    const record = (status: number, trail: number[], ends: number[], replayed = false, body?: any, appliedUnanswered = false) =>
       samples.push({
         kind,
         status,
@@ -129,6 +142,8 @@ export async function runLoad(o: LoadOptions, ctl: { stopped: boolean } = { stop
         attempts: trail.length,
         replayed,
         trail,
+        ends,
+        ...(appliedUnanswered ? { appliedUnanswered } : {}),
         ...(status >= 400 ? { error: `${body?.error ?? ''}: ${JSON.stringify(body?.detail ?? body ?? null).slice(0, 200)}` } : {}),
       });
 
@@ -139,11 +154,13 @@ export async function runLoad(o: LoadOptions, ctl: { stopped: boolean } = { stop
       const first = Math.floor(Math.random() * t.clients.length);
       let res = await send(t.clients[first]!, 'GET', path, undefined, {});
       const trail = [res.status];
+      const ends = [Date.now()];
       if (res.status === 0) {
         res = await send(t.clients[(first + 1) % t.clients.length]!, 'GET', path, undefined, {});
         trail.push(res.status);
+        ends.push(Date.now());
       }
-      record(res.status, trail, false, res.body);
+      record(res.status, trail, ends, false, res.body);
     } else if (kind === 'create') {
       const vm = Math.random() < 0.25;
       const body = {
@@ -153,15 +170,18 @@ export async function runLoad(o: LoadOptions, ctl: { stopped: boolean } = { stop
         memory_per_instance: 0.125,
         instance_count: Math.random() < 0.7 ? 1 : 2,
       };
-      const { res, trail } = await write(t, 'POST', '/api/v1/clusters/', body, retryForMs);
-      record(res.status, trail, res.headers.get('idempotent-replayed') === 'true', res.body);
-      if (res.status === 201) {
+      const { res, trail, ends } = await write(t, 'POST', '/api/v1/clusters/', body, retryForMs);
+      // Applied, answer lost: the cluster is found by its name, which is the tenant's own and unique.
+      const found = isAppliedUnanswered(res) ? await findByName(t, body.name) : null;
+      record(res.status, trail, ends, res.headers.get('idempotent-replayed') === 'true', res.body, found !== null);
+      const created = res.status === 201 ? res.body : found;
+      if (created) {
         t.clusters.push({
-          id: res.body.id,
-          name: res.body.name,
-          namespace: res.body.namespace,
+          id: created.id,
+          name: created.name,
+          namespace: created.namespace,
           deleted: false,
-          instances: (res.body.instances ?? []).map((i: { id: number }) => ({ id: i.id, desired: 'running' as const })),
+          instances: (created.instances ?? []).map((i: { id: number }) => ({ id: i.id, desired: 'running' as const })),
         });
       }
     } else if (kind === 'operate') {
@@ -169,15 +189,15 @@ export async function runLoad(o: LoadOptions, ctl: { stopped: boolean } = { stop
       const inst = c.instances.length > 0 ? pick(c.instances) : null;
       if (!inst) return;
       const operation = inst.desired === 'running' ? 'stop' : 'start';
-      const { res, trail } = await write(t, 'POST', `/api/v1/instances/${inst.id}/operate`, { operation }, retryForMs);
-      record(res.status, trail, res.headers.get('idempotent-replayed') === 'true', res.body);
-      if (res.status === 200) inst.desired = operation === 'stop' ? 'stopped' : 'running';
+      const { res, trail, ends } = await write(t, 'POST', `/api/v1/instances/${inst.id}/operate`, { operation }, retryForMs);
+      record(res.status, trail, ends, res.headers.get('idempotent-replayed') === 'true', res.body, isAppliedUnanswered(res));
+      if (res.status === 200 || isAppliedUnanswered(res)) inst.desired = operation === 'stop' ? 'stopped' : 'running';
     } else {
       const c = pick(live);
       c.deleted = true; // no more operations on it, whatever the answer
-      const { res, trail } = await write(t, 'DELETE', `/api/v1/clusters/${c.id}`, undefined, retryForMs);
-      record(res.status, trail, res.headers.get('idempotent-replayed') === 'true', res.body);
-      if (res.status >= 300 && res.status !== 404) c.deleted = false;
+      const { res, trail, ends } = await write(t, 'DELETE', `/api/v1/clusters/${c.id}`, undefined, retryForMs);
+      record(res.status, trail, ends, res.headers.get('idempotent-replayed') === 'true', res.body, isAppliedUnanswered(res));
+      if (res.status >= 300 && res.status !== 404 && !isAppliedUnanswered(res)) c.deleted = false;
     }
   };
 
@@ -194,7 +214,7 @@ export async function runLoad(o: LoadOptions, ctl: { stopped: boolean } = { stop
       continue;
     }
     const p = one().catch((e) => {
-      samples.push({ kind: 'read', status: -1, ms: 0, at: Date.now(), attempts: 0, replayed: false, trail: [-1] });
+      samples.push({ kind: 'read', status: -1, ms: 0, at: Date.now(), attempts: 0, replayed: false, trail: [-1], ends: [Date.now()] });
       console.error('load generator error', e);
     });
     pending.add(p);
@@ -202,6 +222,21 @@ export async function runLoad(o: LoadOptions, ctl: { stopped: boolean } = { stop
   }
   await Promise.all(pending);
   return { samples, skipped, startedAt, endedAt: Date.now() };
+}
+
+/** A tenant's cluster by name, with its instances; null when there is none (or no server answered). */
+async function findByName(t: Tenant, name: string): Promise<any | null> {
+  for (let i = 0; i < 10; i++) {
+    const list = await send(t.clients[i % t.clients.length]!, 'GET', '/api/v1/clusters/?limit=500', undefined, {});
+    if (list.status === 200) {
+      const hit = ((list.body.items ?? list.body) as { id: number; name: string }[]).find((c) => c.name === name);
+      if (!hit) return null;
+      const one = await send(t.clients[i % t.clients.length]!, 'GET', `/api/v1/clusters/${hit.id}`, undefined, {});
+      if (one.status === 200) return one.body;
+    }
+    await sleep(500);
+  }
+  return null;
 }
 
 export type Summary = {
