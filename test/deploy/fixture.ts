@@ -6,7 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import jsYaml from 'js-yaml';
+import { loadAll } from 'js-yaml';
+import { installOperatorCrds, type InstalledCrd } from '../../testenv/harness/operatorCrds.ts';
 import { repoRoot, testKubeconfigPath } from '../support/kube.ts';
 
 export const k8sDir = join(repoRoot, 'k8s');
@@ -63,7 +64,7 @@ export function kubectlOk(args: string[], opts: { input?: string; kubeconfig?: s
 }
 
 export function parseManifests(yaml: string): Manifest[] {
-  return (jsYaml.loadAll(yaml) as (Manifest | null)[]).filter((m): m is Manifest => m !== null);
+  return (loadAll(yaml) as (Manifest | null)[]).filter((m): m is Manifest => m !== null);
 }
 
 /** `kubectl kustomize` of k8s/<target> in a staged copy; returns the YAML and its objects. */
@@ -78,3 +79,12 @@ export function find(objects: Manifest[], kind: string, name: string): Manifest 
   return o;
 }
 
+let operatorCrds: Promise<InstalledCrd[]> | undefined;
+/**
+ * The CRDs the overlays use (Prometheus Operator, cert-manager, CloudNativePG), installed into the plane from the projects' published
+ * manifests at the versions pinned in testenv/harness/operatorCrds.ts.
+ */
+export function ensureOperatorCrds(): Promise<InstalledCrd[]> {
+  operatorCrds ??= installOperatorCrds({ log: (l) => process.stderr.write(`${l}\n`) });
+  return operatorCrds;
+}

@@ -1,10 +1,12 @@
 // npm run cluster:up | cluster:down | cluster:status [-- --nodes N]
+// npx tsx testenv/harness/cli.ts crds: the operators' CRDs (operatorCrds.ts) into the running plane
 import { PlaneError, kubeconfigPath } from './config.ts';
 import { ensureBinary } from './build.ts';
+import { installOperatorCrds } from './operatorCrds.ts';
 import { down, status, up } from './plane.ts';
 
 function usage(): never {
-  console.error('usage: tsx testenv/harness/cli.ts up [--nodes N] | down | status | build');
+  console.error('usage: tsx testenv/harness/cli.ts up [--nodes N] | down | status | build | crds');
   process.exit(2);
 }
 
@@ -54,6 +56,11 @@ async function main(argv: string[]): Promise<void> {
         console.log(`  ${c.name.padEnd(24)} pid ${String(c.pid).padEnd(8)} port ${String(c.port).padEnd(6)} ${c.alive ? 'alive' : 'DEAD '}  log ${c.log}`);
       }
       if (!(allAlive && s.apiReady)) process.exitCode = 1;
+      return;
+    }
+    case 'crds': {
+      const installed = await installOperatorCrds({ log: (l) => console.error(l) });
+      console.log(installed.map((c) => `${c.name}\t${c.module}@${c.version}`).join('\n'));
       return;
     }
     case 'build': {
