@@ -76,6 +76,22 @@ export async function apiServerReady(kc: KubeConfig): Promise<void> {
   await rawRequest(kc, 'GET', '/readyz', { timeoutMs: 5_000 });
 }
 
+/**
+ * What a request to the current cluster needs from the kubeconfig: an agent with
+ * its TLS settings (CA, client certificate, proxy) and the authentication headers
+ * (bearer token, exec or auth-provider plugin, basic auth), lower-cased.
+ */
+export async function requestCredentials(kc: KubeConfig): Promise<{ agent: http.Agent | undefined; headers: Record<string, string> }> {
+  const opts: https.RequestOptions = {};
+  await kc.applyToHTTPSOptions(opts);
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(opts.headers ?? {})) {
+    if (value !== undefined) headers[key.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+  }
+  if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+  return { agent: opts.agent instanceof http.Agent ? opts.agent : undefined, headers };
+}
+
 /** One request to the API server with the kubeconfig's credentials; rejects with { code, body } on a non-2xx answer. */
 async function rawRequest(
   kc: KubeConfig,
@@ -87,11 +103,8 @@ async function rawRequest(
   if (!cluster) throw new Error('kubeconfig has no current cluster');
   const url = new URL(`${cluster.server.replace(/\/$/, '')}${path}`);
   for (const [k, v] of Object.entries(o.query ?? {})) url.searchParams.set(k, v);
-  const opts = await kc.applyToFetchOptions({});
-  const headers: Record<string, string> = { accept: 'application/json', ...(o.contentType ? { 'content-type': o.contentType } : {}) };
-  new Headers(opts.headers as HeadersInit).forEach((value, key) => {
-    headers[key] = value;
-  });
+  const credentials = await requestCredentials(kc);
+  const headers: Record<string, string> = { accept: 'application/json', ...(o.contentType ? { 'content-type': o.contentType } : {}), ...credentials.headers };
   const timeout = Math.max(1, Math.round(o.timeoutMs ?? DEFAULT_TIMEOUT_MS));
   const transport = url.protocol === 'https:' ? https : http;
   return new Promise<string>((resolveOk, rejectErr) => {
@@ -99,7 +112,7 @@ async function rawRequest(
     let deadline: NodeJS.Timeout | undefined;
     const resolve = (v: string) => (clearTimeout(deadline), resolveOk(v));
     const reject = (e: unknown) => (clearTimeout(deadline), rejectErr(e));
-    const req = transport.request(url, { method, agent: opts.agent as http.Agent, headers, timeout }, (res) => {
+    const req = transport.request(url, { method, agent: credentials.agent, headers, timeout }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (chunk) => (text += chunk));

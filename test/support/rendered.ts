@@ -5,6 +5,7 @@
 // labelled as KubeKloud's. Returns every problem found; empty means the
 // namespace is in its rendered form.
 import type { KubeConfig } from '@kubernetes/client-node';
+import { requestCredentials } from '../../src/kube/rest.ts';
 
 type Obj = {
   metadata: { name: string; namespace?: string; labels?: Record<string, string>; deletionTimestamp?: string; ownerReferences?: { controller?: boolean }[] };
@@ -27,12 +28,10 @@ export type ClusterView = {
 
 async function getJson(kc: KubeConfig, path: string): Promise<any> {
   const cluster = kc.getCurrentCluster()!;
-  const opts = await kc.applyToFetchOptions({});
-  const headers: Record<string, string> = { accept: 'application/json' };
-  new Headers(opts.headers as HeadersInit).forEach((v, k) => (headers[k] = v));
+  const { agent, headers } = await requestCredentials(kc);
   const { request } = await import('node:https');
   return new Promise((resolve, reject) => {
-    const req = request(`${cluster.server}${path}`, { method: 'GET', agent: opts.agent as any, headers }, (res) => {
+    const req = request(`${cluster.server}${path}`, { method: 'GET', agent, headers: { accept: 'application/json', ...headers } }, (res) => {
       let text = '';
       res.on('data', (c) => (text += c));
       res.on('end', () => (res.statusCode === 404 ? resolve(null) : res.statusCode! >= 300 ? reject(new Error(`GET ${path}: ${res.statusCode} ${text}`)) : resolve(JSON.parse(text))));

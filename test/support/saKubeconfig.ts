@@ -5,7 +5,7 @@
 //   writeImpersonatingKubeconfig(path, serviceAccountUser('kubekloud-api', 'kubekloud-api-sa'))
 import { readFileSync, writeFileSync } from 'node:fs';
 // js-yaml ships with @kubernetes/client-node, which reads kubeconfigs with it.
-import jsYaml from 'js-yaml';
+import { load } from 'js-yaml';
 import { testKubeconfigPath } from './kube.ts';
 
 /**
@@ -15,7 +15,7 @@ import { testKubeconfigPath } from './kube.ts';
  * adds the ServiceAccount's groups by itself. Returns `path`.
  */
 export function writeImpersonatingKubeconfig(path: string, user: string, groups: string[] = [], source = testKubeconfigPath): string {
-  const doc = jsYaml.load(readFileSync(source, 'utf8')) as KubeconfigDoc;
+  const doc = load(readFileSync(source, 'utf8')) as KubeconfigDoc;
   const contextEntry = doc.contexts?.find((c) => c.name === doc['current-context']);
   if (!contextEntry) throw new Error(`${source} has no current context`);
   const baseUser = doc.users?.find((u) => u.name === contextEntry.context.user);
