@@ -161,6 +161,27 @@ describe('the dev overlay on the control plane', () => {
     expect(refused.code).toBe(403);
     expect(refused.message).toMatch(/violates PodSecurity "restricted/);
   }, 120_000);
+
+  it('leaves the replica count to the HPA: after it scaled, applying again succeeds and keeps its count', async () => {
+    const dir = join(staged.dir, 'overlays/dev');
+    type Deployment = { spec: { replicas?: number }; metadata: { managedFields?: { manager: string; subresource?: string; fieldsV1?: any }[] } };
+    const deployment = (): Deployment => JSON.parse(kubectlOk(['-n', NS, 'get', 'deployment', 'kubekloud-api', '-o', 'json', '--show-managed-fields']));
+    // Managers that own .spec.replicas (status.replicas aside).
+    const owners = (d: Deployment) => (d.metadata.managedFields ?? []).filter((f) => f.fieldsV1?.['f:spec']?.['f:replicas'] !== undefined).map((f) => f.manager);
+    // The HPA's minReplicas is the floor: it raises the Deployment to 2 (no metrics needed for that).
+    await eventually(async () => deployment().spec.replicas === 2, 60_000, 'the API Deployment at the HPA floor of 2 replicas');
+    expect(owners(deployment())).not.toContain('kubekloud-deploy');
+    // Scale as the HPA does: through the scale subresource, as another field manager.
+    kubectlOk(['-n', NS, 'patch', 'deployment', 'kubekloud-api', '--subresource=scale', '--type=merge', '-p', '{"spec":{"replicas":3}}', '--field-manager=hpa-stand-in']);
+    expect(deployment().spec.replicas).toBe(3);
+    // The documented upgrade: apply again, without --force-conflicts. A manifest
+    // holding `replicas` fails here: it conflicts with hpa-stand-in over .spec.replicas.
+    const again = kubectl(['apply', '--server-side', '--field-manager=kubekloud-deploy', '-k', dir]);
+    expect(again.code, again.stderr).toBe(0);
+    const after = deployment();
+    expect(after.spec.replicas).toBe(3);
+    expect(owners(after)).not.toContain('kubekloud-deploy');
+  }, 120_000);
 });
 
 describe('the API ServiceAccount (kubekloud-api-sa)', () => {
