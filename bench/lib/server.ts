@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { ApiClient } from '../../test/support/api.ts';
 import { repoRoot, testKubeconfigPath } from '../../test/support/kube.ts';
 import { freePort } from '../../test/support/server.ts';
-import { buildServer, bundle } from '../../scripts/build-server.ts';
+import { build, bundle, SERVER_ENTRY } from '../../scripts/build.ts';
 import { basename, join } from 'node:path';
 import { now, sleep } from './util.ts';
 
@@ -23,9 +23,16 @@ export type BenchServer = {
   stop(): Promise<void>;
 };
 
-/** Builds a TypeScript entry point (the server, or the ceiling) into dist/ and returns the file to run. */
+/**
+ * The file to run for a TypeScript entry point: the server as `npm run build`
+ * builds it (server and console, each only when stale), or the ceiling bundled
+ * into dist/bench/.
+ */
 export async function built(entry: string): Promise<string> {
-  if (entry === 'src/main.ts') return buildServer();
+  if (entry === 'src/main.ts') {
+    await build();
+    return SERVER_ENTRY;
+  }
   const out = join(repoRoot, 'dist', 'bench', basename(entry).replace(/\.ts$/, '.mjs'));
   await bundle(join(repoRoot, entry), out);
   return out;

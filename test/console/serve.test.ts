@@ -22,7 +22,7 @@ it('answers 404 with how to build it while the console is not built', async () =
   for (const url of ['/console', '/console/', '/console/clusters/1']) {
     const res = await app.inject({ url });
     expect(res.statusCode).toBe(404);
-    expect(res.json().detail).toContain('npm run build:console');
+    expect(res.json().detail).toContain('npm run build');
   }
 });
 

@@ -109,7 +109,7 @@ describe('Dockerfile', () => {
     expect(pkg.engines.node, 'package.json engines.node').toBe(`>=${version}`);
     expect(process.version, 'the Node these tests run on (npm test puts the pinned one first on PATH)').toBe(`v${version}`);
     const major = version!.split('.')[0];
-    expect(readFileSync(join(repoRoot, 'scripts', 'build-server.ts'), 'utf8'), 'the server bundle targets the same major').toMatch(new RegExp(`target: 'node${major}'`));
+    expect(readFileSync(join(repoRoot, 'scripts', 'build.ts'), 'utf8'), 'the server bundle targets the same major').toMatch(new RegExp(`target: 'node${major}'`));
   });
 
   it('installs no optional package, so not the pinned Node binary, into the image: it has its own Node', () => {
@@ -142,7 +142,7 @@ describe('Dockerfile', () => {
     const lines = ignore.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
     expect(lines[0]).toBe('**');
     const allowed = lines.filter((l) => l.startsWith('!')).map((l) => l.slice(1));
-    expect(allowed.sort()).toEqual(['console/index.html', 'console/src/**', 'console/vite.config.ts', 'package-lock.json', 'package.json', 'scripts/build-server.ts', 'src/**', 'tsconfig.json']);
+    expect(allowed.sort()).toEqual(['console/index.html', 'console/src/**', 'console/vite.config.ts', 'package-lock.json', 'package.json', 'scripts/build.ts', 'src/**', 'tsconfig.json']);
   });
 
   it('starts the API from the final stage’s files alone (no sources, no tsx): ready, migrated, console served', async () => {

@@ -10,7 +10,7 @@ import { ApiClient } from './api.ts';
 import { createTestDatabase } from './postgres.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { loadTestKubeConfig, repoRoot, testKubeconfigPath } from './kube.ts';
-import { SERVER_ENTRY } from '../../scripts/build-server.ts';
+import { SERVER_ENTRY } from '../../scripts/build.ts';
 import { childMark } from './children.ts';
 
 export { SERVER_ENTRY };

@@ -30,7 +30,7 @@ export const consoleRoutes =
   async (app) => {
     const root = resolve(dist);
     const notBuilt = (reply: FastifyReply) =>
-      sendProblem(reply, 404, 'The web console is not built. Build it with `npm run build:console` (it writes console/dist), then reload this page.');
+      sendProblem(reply, 404, 'The web console is not built. Build it with `npm run build` (it writes console/dist), then reload this page.');
 
     const send = async (reply: FastifyReply, file: string, immutable: boolean) => {
       const body = await readFile(file);
