@@ -248,7 +248,8 @@ describe('the network policies around kubekloud-db', () => {
   });
 
   it("lets the API reach the database by the overlay's own policy, whatever the base allows the API", () => {
-    // The base's API egress is being narrowed to app=postgres; NetworkPolicies add up, so this one must suffice alone.
+    // The base's API egress is written for the single-pod PostgreSQL (app=postgres), not these pods.
+    // NetworkPolicies add up, so the overlay's own policies must admit the flow by themselves.
     const own = policies().filter((x) => x.metadata.name === 'kubekloud-api-to-kubekloud-db' || x.metadata.name === 'kubekloud-db-ingress');
     expect(flows(own, api, instance, 5432)).toBe(true);
     const dumpOwn = policies().filter((x) => x.metadata.name === 'kubekloud-db-backup-to-kubekloud-db' || x.metadata.name === 'kubekloud-db-ingress');
