@@ -4,6 +4,8 @@
 import { loadConfig, ConfigError, type Config } from './config/config.ts';
 import { buildApp } from './http/app.ts';
 import { buildMetricsApp } from './http/metricsApp.ts';
+import { buildRedirectApp, keepCertificateFresh, readTlsMaterial } from './http/tls.ts';
+import type { Server as HttpsServer } from 'node:https';
 import { createKube, loadKubeConfig, type Kube } from './kube/client.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
@@ -14,13 +16,18 @@ import { migrate } from './store/migrate.ts';
 import { queueDepth } from './store/work.ts';
 
 export type Server = {
+  /** The API: https://… with TLS on, else http://… */
   url: string;
+  /** With TLS on: the plain-HTTP listener on PORT, which only redirects or refuses; else null. */
+  redirectUrl: string | null;
   /** Base URL of the metrics listener (GET /metrics), or null when KUBEKLOUD_METRICS_PORT=0. */
   metricsUrl: string | null;
   close(): Promise<void>;
 };
 
 export async function startServer(config: Config): Promise<Server> {
+  // Certificate problems stop the start before anything else happens.
+  const tlsMaterial = config.tls ? readTlsMaterial(config.tls) : null;
   const db: Db = config.databaseUrl ? openPostgres(config.databaseUrl) : await openPglite(config.dataDir);
   await migrate(db);
   if (config.adminToken) await bootstrapAdmin(db, config.adminToken);
@@ -35,7 +42,8 @@ export async function startServer(config: Config): Promise<Server> {
   const logger = { level: config.logLevel, redact: ['req.headers.authorization'] };
   let reconciler: Reconciler | null = null;
   const readiness = createReadiness({ db }, kube);
-  const app = await buildApp({ db, config, metrics, readiness, logger, wake: () => reconciler?.wake() });
+  const app = await buildApp({ db, config, metrics, readiness, logger, https: tlsMaterial, wake: () => reconciler?.wake() });
+  const redirectApp = config.tls ? await buildRedirectApp({ publicPort: config.tls.publicPort }) : null;
   if (config.reconcilerEnabled) {
     reconciler = new Reconciler({
       db,
@@ -57,6 +65,8 @@ export async function startServer(config: Config): Promise<Server> {
   const metricsApp = config.metricsPort > 0 ? await buildMetricsApp({ metricsText: () => metrics.render() }) : null;
   let url: string;
   let metricsUrl: string | null = null;
+  let redirectUrl: string | null = null;
+  let stopReload = () => {};
   try {
     // Metrics first: a port that is taken stops the start before the API serves.
     if (metricsApp) {
@@ -64,9 +74,16 @@ export async function startServer(config: Config): Promise<Server> {
         throw new Error(`metrics listener on ${config.host}:${config.metricsPort} (KUBEKLOUD_METRICS_PORT): ${err.message}`);
       });
     }
-    url = await app.listen({ port: config.port, host: config.host });
+    if (config.tls && tlsMaterial) {
+      url = await app.listen({ port: config.tls.port, host: config.host });
+      stopReload = keepCertificateFresh(app.server as unknown as HttpsServer, config.tls, tlsMaterial, app.log);
+      redirectUrl = await redirectApp!.listen({ port: config.port, host: config.host });
+    } else {
+      url = await app.listen({ port: config.port, host: config.host });
+    }
   } catch (err) {
-    await Promise.allSettled([metricsApp?.close(), app.close()]);
+    stopReload();
+    await Promise.allSettled([metricsApp?.close(), redirectApp?.close(), app.close()]);
     await reconciler?.stop();
     await db.close();
     throw err;
@@ -74,7 +91,10 @@ export async function startServer(config: Config): Promise<Server> {
   return {
     url,
     metricsUrl,
+    redirectUrl,
     async close() {
+      stopReload();
+      await redirectApp?.close();
       await app.close(); // stops accepting, drains in-flight requests
       await reconciler?.stop();
       await metricsApp?.close(); // scrapes answer until the very end

@@ -7,6 +7,8 @@ export type Config = {
   host: string;
   /** Port of the separate listener that serves only GET /metrics; 0: no metrics listener. */
   metricsPort: number;
+  /** HTTPS: the API on `port` of its own, and `PORT` only redirects (GET, HEAD) or refuses; null: plain HTTP on PORT. */
+  tls: TlsConfig | null;
   databaseUrl: string | null;
   dataDir: string;
   adminToken: string | null;
@@ -30,6 +32,17 @@ export type Config = {
   authFailureLimit: { perMinute: number };
   installation: string;
   namespacePrefix: string;
+};
+
+export type TlsConfig = {
+  /** PEM certificate chain and private key; re-read every reloadSeconds, so a renewed Secret is served without a restart. */
+  certFile: string;
+  keyFile: string;
+  /** Where the API listens for HTTPS. */
+  port: number;
+  /** The HTTPS port clients reach (the load balancer's), used in redirects from PORT. */
+  publicPort: number;
+  reloadSeconds: number;
 };
 
 export class ConfigError extends Error {
@@ -95,8 +108,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
+  const certFile = env.KUBEKLOUD_TLS_CERT_FILE || '';
+  const keyFile = env.KUBEKLOUD_TLS_KEY_FILE || '';
+  if (Boolean(certFile) !== Boolean(keyFile)) {
+    problems.push(`KUBEKLOUD_TLS_CERT_FILE and KUBEKLOUD_TLS_KEY_FILE go together: set both to serve HTTPS, or neither (${certFile ? 'the key' : 'the certificate'} is missing)`);
+  }
+  const tls: TlsConfig | null =
+    certFile && keyFile
+      ? {
+          certFile,
+          keyFile,
+          port: int('KUBEKLOUD_TLS_PORT', 8443, 0, 65535),
+          publicPort: int('KUBEKLOUD_TLS_PUBLIC_PORT', 443, 1, 65535),
+          reloadSeconds: int('KUBEKLOUD_TLS_RELOAD_SECONDS', 60, 1, 86_400),
+        }
+      : null;
+
   const config: Config = {
     port: int('PORT', 8000, 0, 65535),
+    tls,
     host: env.HOST || '0.0.0.0',
     metricsPort: int('KUBEKLOUD_METRICS_PORT', 9090, 0, 65535),
     databaseUrl,
@@ -125,6 +155,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   };
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
     problems.push(`KUBEKLOUD_METRICS_PORT must differ from PORT (${config.port}): metrics have a listener of their own (0 turns it off)`);
+  }
+  if (tls && tls.port !== 0 && (tls.port === config.port || tls.port === config.metricsPort)) {
+    problems.push(`KUBEKLOUD_TLS_PORT (${tls.port}) must differ from PORT and KUBEKLOUD_METRICS_PORT: with TLS, PORT only redirects to HTTPS`);
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;

@@ -37,6 +37,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     ajv: { customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true } },
     return503OnClosing: true,
+    // The Fastify instance is typed for http; with TLS its server is an https.Server, which main.ts reloads certificates into.
+    ...(deps.https ? ({ https: deps.https } as object) : {}),
   });
   const { metrics } = deps;
   // Every documented route, as registered: the inventory tests compare it with the OpenAPI document.
@@ -60,6 +62,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     reply.header('x-frame-options', 'DENY');
     reply.header('referrer-policy', 'no-referrer');
     reply.header('cache-control', 'no-store');
+    if (deps.https) reply.header('strict-transport-security', 'max-age=31536000');
     if (!req.url.startsWith('/docs')) reply.header('content-security-policy', "default-src 'none'; frame-ancestors 'none'");
   });
   app.addHook('onResponse', async (req, reply) => {

@@ -11,4 +11,6 @@ export type AppDeps = Services & {
   /** The checks behind GET /ready, by name: 'ok' or why not. */
   readiness: Readiness;
   logger?: boolean | object;
+  /** Serve HTTPS with this certificate and key (and send Strict-Transport-Security); absent: plain HTTP. */
+  https?: { cert: Buffer; key: Buffer } | null;
 };
