@@ -23,7 +23,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, impersonating, loadTestKubeConfig, rejection, serviceAccountUser } from '../support/kube.ts';
 import { writeImpersonatingKubeconfig } from '../support/saKubeconfig.ts';
-import { kubectl, kubectlOk, render, stageK8s, type Manifest, type Staged } from './fixture.ts';
+import { ensureOperatorCrds, kubectl, kubectlOk, render, stageK8s, type Manifest, type Staged } from './fixture.ts';
 
 const NS = 'kubekloud-api';
 const SA = serviceAccountUser(NS, 'kubekloud-api-sa');
@@ -182,6 +182,30 @@ describe('the dev overlay on the control plane', () => {
     expect(after.spec.replicas).toBe(3);
     expect(owners(after)).not.toContain('kubekloud-deploy');
   }, 120_000);
+});
+
+describe('the prod overlay on the control plane', () => {
+  it("passes a server-side dry run with the operators' published CRDs, which refuse what their schemas do not allow", async () => {
+    const crds = await ensureOperatorCrds();
+    expect(crds.map((c) => c.name)).toEqual(expect.arrayContaining(['certificates.cert-manager.io', 'servicemonitors.monitoring.coreos.com', 'prometheusrules.monitoring.coreos.com']));
+    const prod = render(staged, 'overlays/prod').objects;
+    // The namespace exists (the dev overlay made it), so every object can be dry-run at once.
+    const dry = kubectlOk(['apply', '--server-side', '--dry-run=server', '--field-manager=kubekloud-deploy', '-k', join(staged.dir, 'overlays/prod')]);
+    expect([...applyResult(dry)].sort()).toEqual(prod.map(objectRef).sort());
+    for (const kind of ['Certificate', 'ServiceMonitor', 'PrometheusRule']) expect(prod.some((o) => o.kind === kind), kind).toBe(true);
+    // The schemas are really applied: a wrong field in each custom resource is refused.
+    const broken = (kind: string, change: (o: any) => void) => {
+      const o = structuredClone(prod.find((x) => x.kind === kind)!);
+      change(o);
+      return kubectl(['apply', '--server-side', '--dry-run=server', '--field-manager=kubekloud-deploy', '-f', '-'], { input: JSON.stringify(o) });
+    };
+    const cert = broken('Certificate', (o) => (o.spec.privateKey.algorithm = 'DSA'));
+    expect(cert.code).not.toBe(0);
+    expect(cert.stderr).toMatch(/spec\.privateKey\.algorithm: Unsupported value: "DSA"/);
+    const monitor = broken('ServiceMonitor', (o) => (o.spec.endpoints[0].scrapeTimeout = 'ten seconds'));
+    expect(monitor.code).not.toBe(0);
+    expect(monitor.stderr).toMatch(/spec\.endpoints\[0\]\.scrapeTimeout/);
+  }, 600_000);
 });
 
 describe('the API ServiceAccount (kubekloud-api-sa)', () => {

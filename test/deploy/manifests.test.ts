@@ -75,7 +75,7 @@ describe('the rendered system', () => {
     expect(c.lifecycle.preStop.sleep.seconds).toBeGreaterThan(0);
     expect(pod.topologySpreadConstraints[0]).toMatchObject({ topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule' });
     expect(pod.affinity.podAntiAffinity).toBeDefined();
-    expect(d.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8000', 'prometheus.io/path': '/metrics' });
+    expect(d.spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9090', 'prometheus.io/path': '/metrics' });
     // Secrets reach the pod from generated Secrets, by reference.
     const env = Object.fromEntries(c.env.map((e: any) => [e.name, e]));
     expect(env.DATABASE_URL.valueFrom.secretKeyRef.name).toMatch(/^kubekloud-api-secrets-/);
@@ -87,11 +87,88 @@ describe('the rendered system', () => {
     expect(find(objs(), 'Deployment', 'kubekloud-api').spec.template.spec.containers[0].image).toBe(`harbor.local:30002/kubekloud/api:${version}`);
   });
 
-  it('exposes the API through a LoadBalancer on port 80 to 8000', () => {
-    const s = find(objs(), 'Service', 'kubekloud-api-service');
-    expect(s.spec.type).toBe('LoadBalancer');
-    expect(s.spec.selector).toEqual({ app: 'kubekloud-api' });
-    expect(s.spec.ports).toEqual([expect.objectContaining({ port: 80, targetPort: 'http' })]);
+  it('exposes the API through a LoadBalancer on port 80 to 8000, and in prod 443 to the HTTPS port', () => {
+    const dev = find(objs('overlays/dev'), 'Service', 'kubekloud-api-service');
+    expect(dev.spec.type).toBe('LoadBalancer');
+    expect(dev.spec.selector).toEqual({ app: 'kubekloud-api' });
+    expect(dev.spec.ports).toEqual([expect.objectContaining({ port: 80, targetPort: 'http' })]);
+    const prod = find(objs(), 'Service', 'kubekloud-api-service');
+    expect(prod.spec.type).toBe('LoadBalancer');
+    expect(prod.spec.ports).toEqual([expect.objectContaining({ port: 80, targetPort: 'http' }), expect.objectContaining({ port: 443, targetPort: 'https' })]);
+  });
+
+  it('serves HTTPS in prod from the cert-manager certificate\'s Secret, mounted read-only, with the probes on HTTPS', () => {
+    const cert = find(objs(), 'Certificate', 'kubekloud-api');
+    const d = find(objs(), 'Deployment', 'kubekloud-api');
+    const pod = d.spec.template.spec;
+    const c = pod.containers[0];
+    const volume = pod.volumes.find((v: any) => v.secret?.secretName === cert.spec.secretName);
+    expect(volume, 'the certificate Secret is a volume').toBeDefined();
+    const mount = c.volumeMounts.find((m: any) => m.name === volume.name);
+    expect(mount).toMatchObject({ readOnly: true });
+    const env = Object.fromEntries(c.env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+    expect(env).toMatchObject({
+      KUBEKLOUD_TLS_CERT_FILE: `${mount.mountPath}/tls.crt`,
+      KUBEKLOUD_TLS_KEY_FILE: `${mount.mountPath}/tls.key`,
+      KUBEKLOUD_TLS_PORT: '8443',
+      KUBEKLOUD_TLS_PUBLIC_PORT: '443',
+    });
+    expect(c.ports).toContainEqual({ name: 'https', containerPort: 8443, protocol: 'TCP' });
+    // With TLS on, PORT only redirects: a probe there would pass on the 308 whatever /ready says.
+    for (const p of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(c[p].httpGet, p).toMatchObject({ port: 'https', scheme: 'HTTPS' });
+    expect(c.readinessProbe.httpGet.path).toBe('/ready');
+    // dev stays plain HTTP, without a certificate.
+    const devC = find(objs('overlays/dev'), 'Deployment', 'kubekloud-api').spec.template.spec.containers[0];
+    expect(devC.env.map((e: any) => e.name)).not.toContain('KUBEKLOUD_TLS_CERT_FILE');
+    expect(objs('overlays/dev').some((o) => o.kind === 'Certificate')).toBe(false);
+  });
+
+  it('keeps /metrics private: its own pod port behind a ClusterIP Service, scraped from there, reachable only from monitoring', () => {
+    for (const t of ['overlays/dev', 'overlays/prod']) {
+      const c = find(objs(t), 'Deployment', 'kubekloud-api').spec.template.spec.containers[0];
+      expect(c.ports, t).toContainEqual({ name: 'metrics', containerPort: 9090, protocol: 'TCP' });
+      expect(find(objs(t), 'ConfigMap', 'kubekloud-api-config').data.KUBEKLOUD_METRICS_PORT).toBe('9090');
+      // No Service but the metrics one reaches the metrics port.
+      const services = objs(t).filter((o) => o.kind === 'Service' && o.spec.selector?.app === 'kubekloud-api');
+      const toMetrics = services.filter((s) => s.spec.ports.some((p: any) => p.targetPort === 'metrics' || p.targetPort === 9090));
+      expect(toMetrics.map((s) => `${s.metadata.name} ${s.spec.type}`), t).toEqual(['kubekloud-api-metrics ClusterIP']);
+    }
+    // The ServiceMonitor selects exactly the metrics Service, on its metrics port.
+    const sm = find(objs(), 'ServiceMonitor', 'kubekloud-api');
+    const selected = objs().filter(
+      (o) => o.kind === 'Service' && Object.entries(sm.spec.selector.matchLabels as Record<string, string>).every(([k, v]) => o.metadata.labels?.[k] === v),
+    );
+    expect(selected.map((s) => s.metadata.name)).toEqual(['kubekloud-api-metrics']);
+    expect(sm.spec.endpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })]);
+    // Ingress to 9090 only from the monitoring namespace.
+    const ingress = objs()
+      .filter((o) => o.kind === 'NetworkPolicy' && o.spec.podSelector.matchLabels?.app === 'kubekloud-api' && o.spec.policyTypes.includes('Ingress'))
+      .flatMap((p) => p.spec.ingress);
+    const toMetricsPort = ingress.filter((r: any) => r.ports.some((p: any) => p.port === 9090));
+    expect(toMetricsPort).toEqual([{ from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 9090, protocol: 'TCP' }] }]);
+    expect(ingress.filter((r: any) => !r.from).flatMap((r: any) => r.ports.map((p: any) => p.port))).toEqual([8000, 8443]);
+  });
+
+  it('lets the API pods reach only the Kubernetes API server\'s ports, PostgreSQL and DNS', () => {
+    for (const t of ['overlays/dev', 'overlays/prod']) {
+      const apiPod = find(objs(t), 'Deployment', 'kubekloud-api').spec.template.metadata.labels;
+      const selects = (sel: any) =>
+        Object.entries(sel.matchLabels ?? {}).every(([k, v]) => apiPod[k] === v) &&
+        (sel.matchExpressions ?? []).every((e: any) => e.operator === 'In' && e.values.includes(apiPod[e.key]));
+      const rules = objs(t)
+        .filter((o) => o.kind === 'NetworkPolicy' && o.spec.policyTypes.includes('Egress') && selects(o.spec.podSelector))
+        .flatMap((p) => p.spec.egress ?? []);
+      // Every rule names ports: nothing is open to every port.
+      for (const r of rules) expect(r.ports?.length, `${t}: ${JSON.stringify(r)}`).toBeGreaterThan(0);
+      const describe = (r: any) => `${JSON.stringify(r.to ?? 'anywhere')} ${r.ports.map((p: any) => `${p.port}/${p.protocol}`).join(',')}`;
+      expect(rules.map(describe).sort(), t).toEqual(
+        [
+          '"anywhere" 443/TCP,6443/TCP',
+          '[{"podSelector":{"matchLabels":{"app":"postgres"}}}] 5432/TCP',
+          '[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"kube-system"}}}] 53/UDP,53/TCP',
+        ].sort(),
+      );
+    }
   });
 
   it('autoscales 2 to 10 on CPU 70 % and memory 80 %, and keeps one pod through disruptions', () => {
@@ -135,7 +212,9 @@ describe('the rendered system', () => {
     const toPg = all.filter((p) => p.spec.policyTypes.includes('Ingress') && p.spec.podSelector.matchLabels?.app === 'postgres');
     expect(toPg.map((p) => p.metadata.name)).toEqual(['postgres-ingress']);
     const api = all.find((p) => p.metadata.name === 'kubekloud-api-ingress')!;
-    expect(api.spec.ingress).toEqual([{ ports: [{ port: 8000, protocol: 'TCP' }] }]);
+    expect(api.spec.ingress).toEqual([{ ports: [{ port: 8000, protocol: 'TCP' }, { port: 8443, protocol: 'TCP' }] }]);
+    const devApi = find(objs('overlays/dev'), 'NetworkPolicy', 'kubekloud-api-ingress');
+    expect(devApi.spec.ingress).toEqual([{ ports: [{ port: 8000, protocol: 'TCP' }] }]);
   });
 
   it('backs up daily with the script it mounts, to its own volume, keeping 7 days in dev and 14 in prod', () => {
@@ -183,7 +262,7 @@ describe('the rendered system', () => {
       expect(metricsSource, `metric ${m}`).toContain(`'${base}'`);
     }
     const sm = find(objs(), 'ServiceMonitor', 'kubekloud-api');
-    expect(sm.spec.endpoints[0]).toMatchObject({ port: 'http', path: '/metrics' });
+    expect(sm.spec.endpoints[0]).toMatchObject({ port: 'metrics', path: '/metrics' });
     // The dev overlay (applied to clusters without the Prometheus Operator) has neither.
     expect(objs('overlays/dev').some((o) => o.apiVersion.startsWith('monitoring.coreos.com/'))).toBe(false);
   });
