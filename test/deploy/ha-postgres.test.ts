@@ -152,6 +152,26 @@ describe('the rendered ha-postgres overlay', () => {
     expect(pm.spec.podMetricsEndpoints).toEqual([expect.objectContaining({ port: 'metrics' })]);
   });
 
+  it('alerts on a down instance, a missing synchronous standby, replication lag, stuck WAL archiving and an old base backup', () => {
+    const rule = find(objects, 'PrometheusRule', DB);
+    const alerts = rule.spec.groups.flatMap((g: any) => g.rules);
+    expect(alerts.map((a: any) => a.alert)).toEqual([
+      'KubeKloudDbInstanceDown',
+      'KubeKloudDbSyncStandbyMissing',
+      'KubeKloudDbReplicationLag',
+      'KubeKloudDbWalArchivingStuck',
+      'KubeKloudDbBaseBackupTooOld',
+    ]);
+    // Only metrics CloudNativePG's instances export, scoped to this namespace.
+    for (const a of alerts) {
+      for (const m of a.expr.match(/cnpg_[a-z_]+/g) ?? []) expect(['cnpg_collector_up', 'cnpg_collector_sync_replicas', 'cnpg_pg_replication_lag', 'cnpg_collector_pg_wal_archive_status', 'cnpg_collector_last_available_backup_timestamp']).toContain(m);
+      expect(a.expr, a.alert).toContain('namespace="kubekloud-api"');
+      expect(a.labels.severity, a.alert).toMatch(/^(critical|warning)$/);
+    }
+    // The prod overlay's own alerts stay.
+    expect(find(objects, 'PrometheusRule', 'kubekloud-api')).toBeDefined();
+  });
+
   it("points the API at the Cluster's read-write Service through the operator's app Secret", () => {
     const env = envOf(container(find(objects, 'Deployment', 'kubekloud-api'), 'api'));
     // `uri` of <cluster>-app is postgresql://kubekloud:<password>@kubekloud-db-rw.kubekloud-api:5432/kubekloud.
@@ -321,7 +341,7 @@ describe('a server-side dry run on the control plane', () => {
     const r = dryRun(wrap(staged[0]!));
     expect(r.code, r.stderr).toBe(0);
     expect(applied(r.stdout).sort()).toEqual(expected(staged[0]!).sort());
-    for (const x of ['cluster/kubekloud-db', 'scheduledbackup/kubekloud-db-daily', 'podmonitor/kubekloud-db']) expect(applied(r.stdout)).toContain(x);
+    for (const x of ['cluster/kubekloud-db', 'scheduledbackup/kubekloud-db-daily', 'podmonitor/kubekloud-db', 'prometheusrule/kubekloud-db']) expect(applied(r.stdout)).toContain(x);
   }, 120_000);
 
   // Copies of the overlay with one mistake in the Cluster: the CloudNativePG
