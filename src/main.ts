@@ -137,4 +137,8 @@ async function main() {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) void main();
+if (import.meta.url === `file://${process.argv[1]}`) {
+  // `main.mjs import-python …`: the administrative import (src/admin/command.ts), not the server.
+  if (process.argv[2] === 'import-python') void import('./admin/command.ts').then(async (m) => process.exit(await m.runImportPython(process.argv.slice(3))));
+  else void main();
+}
