@@ -220,7 +220,10 @@ describe('import-python', () => {
     expect(report.weakTokens).toEqual(['bob']);
     const replaced = report.actions.filter((a: any) => a.action === 'replace');
     expect(replaced.map((a: any) => a.name).sort()).toEqual(podNames.map((n) => `${webCluster}-ns/${n}`).sort());
-    for (const n of podNames) expect(seen.newReadyAt.get(n)!).toBeLessThanOrEqual(seen.oldGoneAt.get(n)!);
+    for (const n of podNames) {
+      expect(seen.newReadyAt.has(n) && seen.oldGoneAt.has(n), `${n}: its replacement seen Ready and it seen gone`).toBe(true);
+      expect(seen.newReadyAt.get(n)!, `${n} went before its replacement was Ready`).toBeLessThanOrEqual(seen.oldGoneAt.get(n)!);
+    }
     expect(seen.gaps).toBe(0);
     expect(seen.together).toBe(1); // one at a time
     expect([...seen.vmStatuses]).toEqual(['Running']); // never stopped on the way
