@@ -6,6 +6,7 @@ import Fastify from 'fastify';
 import { createHash } from 'node:crypto';
 import { openPostgres } from '../src/store/db.ts';
 import { findCluster, listClusters } from '../src/store/clusters.ts';
+import { UNPAGED_LIST_MAX } from '../src/domain/paging.ts';
 import { findInstance, listInstancesOf } from '../src/store/instances.ts';
 import { findLiveToken } from '../src/store/tokens.ts';
 
@@ -22,13 +23,14 @@ app.get('/health', async () => ({ status: 'healthy' }));
 app.get('/api/v1/clusters/', async (req, reply) => {
   const uid = await who(req.headers.authorization);
   if (uid === null) return reply.code(401).send({ detail: 'no' });
-  const { rows } = await listClusters(db, uid, 100, 0);
+  // As the API reads an unpaged list: every live cluster, up to the bound.
+  const { rows } = await listClusters(db, uid, { limit: UNPAGED_LIST_MAX + 1, offset: 0 }, { activeOnly: true });
   return { rows };
 });
 app.get<{ Params: { id: string } }>('/api/v1/clusters/:id', async (req, reply) => {
   const uid = await who(req.headers.authorization);
   if (uid === null) return reply.code(401).send({ detail: 'no' });
-  const row = await findCluster(db, Number(req.params.id), uid);
+  const row = await findCluster(db, Number(req.params.id), uid, { activeOnly: true });
   if (!row) return reply.code(404).send({ detail: 'no' });
   return { ...row, instances: await listInstancesOf(db, [row.id]) };
 });

@@ -147,12 +147,15 @@ export class KubeKloudClient {
   async revokeToken(id: number) {
     return (await this.call<Message>('revokeToken', { id })).body;
   }
-  async listClusters(p: Page = {}) {
-    const { body, headers } = await this.call<Cluster[]>('listClusters', { query: { ...p } });
+  /** `includeDeleting`: also the clusters whose teardown is under way (the API leaves them out by default, as the Python service did). */
+  async listClusters(p: Page & { includeDeleting?: boolean } = {}) {
+    const { includeDeleting, ...page } = p;
+    const { body, headers } = await this.call<Cluster[]>('listClusters', { query: { ...page, include_deleting: includeDeleting ? 'true' : undefined } });
     return { items: body, total: Number(headers.get('x-total-count') ?? body.length) };
   }
+  /** The CLI follows a cluster through its teardown (status deleting) until it is gone (404). */
   getCluster(id: number) {
-    return this.get<ClusterWithInstances>('getCluster', id);
+    return this.get<ClusterWithInstances>('getCluster', id, { include_deleting: 'true' });
   }
   async createCluster(body: CreateCluster, wait?: number) {
     return (await this.call<CreatedCluster>('createCluster', { body, query: { wait } })).body;

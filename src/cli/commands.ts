@@ -124,7 +124,8 @@ const clusterColumns: Column<Cluster>[] = [
 const instanceColumns: Column<Instance>[] = [
   ['ID', (i) => i.id],
   ['NAME', (i) => i.instance_name],
-  ['STATUS', (i) => i.status],
+  // The precise state: `status` is the Python service's coarser value, kept for its clients.
+  ['STATUS', (i) => i.phase],
   ['DESIRED', (i) => i.desired_status],
   ['IP', (i) => i.ip],
   ['NODE', (i) => i.node],
@@ -417,7 +418,7 @@ export const COMMANDS: Command[] = [
     examples: ['kubekloud clusters list', 'kubekloud clusters list -o json | jq ".[].name"'],
     async run(ctx) {
       extraArgs(ctx, 0);
-      const { items } = await ctx.client().listClusters({ limit: num(ctx.values.limit, 'limit', true), offset: num(ctx.values.offset, 'offset', true) });
+      const { items } = await ctx.client().listClusters({ limit: num(ctx.values.limit, 'limit', true), offset: num(ctx.values.offset, 'offset', true), includeDeleting: true });
       ctx.out(render(items, ctx.format, clusterColumns));
     },
   },
@@ -564,12 +565,12 @@ export const COMMANDS: Command[] = [
         }
         if (m.wait && !m.wait.converged) {
           const i = await ctx.client().getInstance(id).catch(() => null);
-          ctx.err(`error: instance ${i?.instance_name ?? id} did not converge${m.wait.failed ? ' (failed' : ` within ${timeout} s (`}${i ? `status ${i.status}${i.message ? `: ${i.message}` : ''}` : ''})\n`);
+          ctx.err(`error: instance ${i?.instance_name ?? id} did not converge${m.wait.failed ? ' (failed' : ` within ${timeout} s (`}${i ? `status ${i.phase}${i.message ? `: ${i.message}` : ''}` : ''})\n`);
           return 1;
         }
         if (ctx.format !== 'table') return ctx.out(render(m, ctx.format, []));
         const i = timeout !== undefined ? await ctx.client().getInstance(id) : null;
-        ctx.out(`${m.message}${i ? `; now ${i.status}` : ''}\n`);
+        ctx.out(`${m.message}${i ? `; now ${i.phase}` : ''}\n`);
       },
     }),
   ),

@@ -30,8 +30,9 @@ export function tally(c: ClusterWithInstances): { ready: number; total: number; 
   const counts = new Map<string, number>();
   for (const i of c.instances) counts.set(i.desired_status, (counts.get(i.desired_status) ?? 0) + 1);
   const target = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'running';
-  const ready = c.instances.filter((i) => i.status === i.desired_status).length;
-  const failed = c.instances.filter((i) => i.status === 'failed').map((i) => `${i.instance_name}${i.message ? ` (${i.message})` : ''}`);
+  // Judged on the precise state (phase): `status` shows a stop in progress as already stopped.
+  const ready = c.instances.filter((i) => i.phase === i.desired_status).length;
+  const failed = c.instances.filter((i) => i.phase === 'failed').map((i) => `${i.instance_name}${i.message ? ` (${i.message})` : ''}`);
   return { ready, total: Math.max(c.instance_count, c.instances.length), target, failed };
 }
 
@@ -42,7 +43,7 @@ export function clusterState(c: ClusterWithInstances): ClusterState {
   return {
     state: c.status === 'deleting' ? 'deleting' : 'active',
     instance_count: c.instance_count,
-    instances: c.instances.map((i) => ({ desired: i.desired_status, status: i.status })),
+    instances: c.instances.map((i) => ({ desired: i.desired_status, status: i.phase })),
   };
 }
 

@@ -4,11 +4,13 @@
 // types; the CLI and the web console take the types (`import type` only).
 // One definition: a field changed here changes all of them, or fails to compile.
 import { Type, type Static, type TLiteral, type TSchema, type TUnion } from 'typebox';
+import { COMPATIBLE_STATUSES } from '../domain/compatibleStatus.ts';
 import { INSTANCE_STATUSES, OPERATIONS } from '../domain/lifecycle.ts';
+import { PAGE_MAX, UNPAGED_LIST_MAX } from '../domain/paging.ts';
 
 /** The union of these literals, typed as such (a plain map() would type it as a union of nothing). */
-function Literals<const T extends readonly string[]>(values: T): TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }> {
-  return Type.Union(values.map((v) => Type.Literal(v))) as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>;
+function Literals<const T extends readonly string[]>(values: T, options: { description?: string } = {}): TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }> {
+  return Type.Union(values.map((v) => Type.Literal(v)), options) as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>;
 }
 
 const MAX_ID = 2_147_483_647;
@@ -109,13 +111,19 @@ export const CreateToken = Type.Object(
 
 export const Message = Type.Object({ message: Type.String(), detail: Type.Record(Type.String(), Type.Unknown()) });
 
-export const InstanceStatus = Literals(INSTANCE_STATUSES);
+/** The precise state of an instance (`phase`). */
+export const InstancePhase = Literals(INSTANCE_STATUSES, { description: 'The precise state, with the transitional starting, stopping, repairing and deleting' });
+/** `status`: the Python service's five values, each precise phase mapped to one (src/domain/compatibleStatus.ts). */
+export const InstanceStatus = Literals(COMPATIBLE_STATUSES, {
+  description: "One of the Python service's five values: starting (and repairing towards running) shows as pending, stopping (and repairing towards stopped or suspended) as the state it is headed to, deleting as stopped",
+});
 export const Instance = Type.Object(
   {
     id: Type.Integer(),
     cluster_id: Type.Integer(),
     instance_name: Type.String(),
     status: InstanceStatus,
+    phase: InstancePhase,
     desired_status: Type.String({ description: 'What the instance was last asked to be' }),
     k8s_resource_name: Type.String(),
     ip: Type.Union([Type.String(), Type.Null()]),
@@ -209,10 +217,16 @@ export const WaitQuery = Type.Object(
   { wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 600, description: 'Answer once converged, or after this many seconds' })) },
   { additionalProperties: false },
 );
-export const PageQuery = Type.Object(
-  { limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 100 })), offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000, default: 0 })) },
-  { additionalProperties: false },
+const pageFields = {
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: PAGE_MAX, description: `A page of at most this many; without it, the whole list (refused with 422 past ${UNPAGED_LIST_MAX})` })),
+  offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 10_000_000, description: 'Skip this many (default 0)' })),
+};
+export const PageQuery = Type.Object(pageFields, { additionalProperties: false });
+const includeDeleting = Type.Optional(
+  Type.Boolean({ description: 'Also show clusters being deleted (status deleting) until their teardown is done; without it they answer 404 once the delete is accepted' }),
 );
+export const ClusterListQuery = Type.Object({ ...pageFields, include_deleting: includeDeleting }, { additionalProperties: false });
+export const ClusterGetQuery = Type.Object({ include_deleting: includeDeleting }, { additionalProperties: false });
 
 
 // Answers that carry what a ?wait= came to.
@@ -245,6 +259,7 @@ export type CreateToken = Of<typeof CreateToken>;
 export type CreatedToken = Of<typeof CreatedToken>;
 export type Message = Of<typeof Message>;
 export type InstanceStatus = Of<typeof InstanceStatus>;
+export type InstancePhase = Of<typeof InstancePhase>;
 export type Instance = Of<typeof Instance>;
 export type CreateCluster = Of<typeof CreateCluster>;
 export type Cluster = Of<typeof Cluster>;
@@ -254,6 +269,8 @@ export type Operate = Of<typeof Operate>;
 export type Operation = Operate['operation'];
 export type WaitQuery = Of<typeof WaitQuery>;
 export type PageQuery = Of<typeof PageQuery>;
+export type ClusterListQuery = Of<typeof ClusterListQuery>;
+export type ClusterGetQuery = Of<typeof ClusterGetQuery>;
 export type Waited = Of<typeof Waited>;
 export type CreatedCluster = Of<typeof CreatedCluster>;
 export type ScaledCluster = Of<typeof ScaledCluster>;

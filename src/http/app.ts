@@ -9,11 +9,13 @@ import type { AppDeps } from './deps.ts';
 import { handleError, sendProblem } from './errors.ts';
 import { SHARED_SCHEMAS } from '../contract/schemas.ts';
 import { healthRoutes } from './routes/health.ts';
+import { databaseStatus } from '../service/readiness.ts';
 import { userRoutes } from './routes/users.ts';
 import { clusterRoutes } from './routes/clusters.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { eventRoutes } from './routes/events.ts';
 import { consoleRoutes } from './routes/console.ts';
+import { redocRoutes } from './routes/redoc.ts';
 import { recordAudit } from './audit.ts';
 import { createAuthenticator } from './auth.ts';
 import { registerCors } from './cors.ts';
@@ -53,6 +55,16 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
 
   app.setErrorHandler(handleError);
+  // An empty body sent as application/json is no body, as FastAPI takes it: clients
+  // with session-wide JSON headers send one with every POST and DELETE. A route
+  // that needs a body then answers 422 naming it; anything else is parsed by
+  // Fastify's own parser (which refuses __proto__ and constructor keys).
+  const json = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (body.length === 0) return done(null, undefined);
+    return json(req, String(body), done);
+  });
   registerCors(app, deps.config.corsOrigins);
   const authenticate = createAuthenticator(deps, deps.config);
   app.setNotFoundHandler((req, reply) => sendProblem(reply, 404, `No route ${req.method} ${req.url.split('?')[0]}`));
@@ -85,11 +97,12 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(swaggerUi, { routePrefix: '/docs', staticCSP: true });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(healthRoutes({ readiness: deps.readiness }));
+  await app.register(healthRoutes({ readiness: deps.readiness, database: () => databaseStatus(deps) }));
   await app.register(userRoutes(deps, authenticate), { prefix: '/api/v1/users' });
   await app.register(clusterRoutes(deps, authenticate), { prefix: '/api/v1/clusters' });
   await app.register(instanceRoutes(deps, authenticate), { prefix: '/api/v1/instances' });
   await app.register(eventRoutes(deps, authenticate, metrics), { prefix: '/api/v1/clusters' });
   await app.register(consoleRoutes());
+  await app.register(redocRoutes());
   return app;
 }

@@ -41,7 +41,7 @@ export function sendProblem(reply: FastifyReply, status: number, detail: string 
 }
 
 /** Schema errors to FastAPI-style locations: ["body", "field"], ["query", "limit"]. */
-export function validationProblems(err: FastifyError): FieldProblem[] {
+export function validationProblems(err: FastifyError, req: FastifyRequest): FieldProblem[] {
   const where = (err.validationContext ?? 'body') as string;
   return (err.validation ?? []).map((v) => {
     const path = (v.instancePath ?? '').split('/').filter(Boolean).map((p) => (/^\d+$/.test(p) ? Number(p) : p));
@@ -50,6 +50,9 @@ export function validationProblems(err: FastifyError): FieldProblem[] {
     if (v.keyword === 'additionalProperties' && params.additionalProperty) {
       path.push(String(params.additionalProperty));
       return { loc: [where, ...path], msg: 'unknown field', type: 'value_error.extra' };
+    }
+    if (where === 'body' && path.length === 0 && v.keyword === 'type' && req.body === undefined) {
+      return { loc: ['body'], msg: 'field required: send a JSON object', type: 'value_error.missing' };
     }
     const msg = v.keyword === 'required' ? 'field required' : (v.message ?? 'invalid value');
     return { loc: [where, ...path], msg, type: `value_error.${v.keyword}` };
@@ -63,10 +66,9 @@ export function handleError(err: FastifyError, req: FastifyRequest, reply: Fasti
     if (err.kind === 'unavailable') req.log.error({ err }, 'database unreachable');
     return sendProblem(reply, status, err.kind === 'invalid' ? err.problems : err.message);
   }
-  if (err.validation) return sendProblem(reply, 422, validationProblems(err));
+  if (err.validation) return sendProblem(reply, 422, validationProblems(err, req));
   if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return sendProblem(reply, 413, `Request body is larger than the limit of ${req.routeOptions.bodyLimit ?? 'the server'} bytes`);
   if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return sendProblem(reply, 415, 'Send the body as application/json');
-  if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') return sendProblem(reply, 400, 'The body is empty; send a JSON object');
   if (err.statusCode === 400 && (err.code === 'FST_ERR_CTP_INVALID_CONTENT_LENGTH' || err instanceof SyntaxError || /JSON/.test(err.message))) {
     return sendProblem(reply, 400, 'The body is not valid JSON');
   }

@@ -2,6 +2,7 @@
 // in one transaction, wakes the reconciler, and returns at once.
 import { clusterConvergence, type Convergence, type ConvergenceTarget } from '../domain/convergence.ts';
 import { conflict, invalidField, notFound, quotaExceeded } from '../domain/errors.ts';
+import { checkWholeList, pageToRead } from '../domain/paging.ts';
 import { available, demandOf, quotaExceededMessage } from '../domain/quota.ts';
 import { clusterNamespace, instanceName } from '../domain/naming.ts';
 import { coresToMilli, gibToMib, milliToCores, mibToGib } from '../domain/units.ts';
@@ -33,7 +34,7 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
   const cpuMilli = coresToMilli(input.cpu_per_instance);
   const memoryMib = gibToMib(input.memory_per_instance);
   const demand = demandOf(cpuMilli, memoryMib, input.instance_count);
-  const nameTaken = () => conflict(`Cluster name '${input.name}' is already in use`);
+  const nameTaken = () => conflict(`Cluster with name '${input.name}' already exists`);
   try {
     const created = await s.db.transaction(async (tx) => {
       if (await clusters.activeClusterNamed(tx, p.userId, input.name)) throw nameTaken();
@@ -68,22 +69,34 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
   }
 }
 
-export async function listClusters(s: Services, p: Principal, limit: number, offset: number) {
+/**
+ * Visibility of a cluster being deleted: its owner sees it gone from the moment
+ * the delete is accepted, as with the Python service; `includeDeleting` shows it
+ * (status 'deleting') until its teardown is done, for clients that follow it.
+ */
+export type Visibility = { includeDeleting?: boolean };
+
+const clusterNotFound = (id: number) => notFound(`Cluster with id ${id}`);
+
+/** A page of the caller's clusters, or all of them (bounded: src/domain/paging.ts) when no limit is given. */
+export async function listClusters(s: Services, p: Principal, query: { limit?: number; offset?: number } & Visibility) {
+  const page = pageToRead(query.limit, query.offset);
   // A listed cluster shows a status summarised from its instances' statuses, not the instances themselves.
-  const { rows, total } = await clusters.listClusters(s.db, ownerScope(p), limit, offset);
+  const { rows, total } = await clusters.listClusters(s.db, ownerScope(p), page, { activeOnly: !query.includeDeleting });
+  checkWholeList(page, rows.length, total, 'clusters');
   return { items: rows.map((r) => clusterView(r, r.instance_statuses)), total };
 }
 
-export async function getCluster(s: Services, p: Principal, id: number) {
-  const row = await clusters.findCluster(s.db, id, ownerScope(p));
-  if (!row) throw notFound('Cluster');
+export async function getCluster(s: Services, p: Principal, id: number, v: Visibility = {}) {
+  const row = await clusters.findCluster(s.db, id, ownerScope(p), { activeOnly: !v.includeDeleting });
+  if (!row) throw clusterNotFound(id);
   return clusterWithInstancesView(row, await instances.listInstancesOf(s.db, [id]));
 }
 
+/** The cluster, locked, if it is live: one being deleted is not found (a second DELETE answers 404). */
 async function lockLiveCluster(tx: Queryable, p: Principal, id: number) {
-  const row = await clusters.findCluster(tx, id, ownerScope(p), { lock: true });
-  if (!row) throw notFound('Cluster');
-  if (row.state === 'deleting') throw conflict(`Cluster '${row.name}' is being deleted`);
+  const row = await clusters.findCluster(tx, id, ownerScope(p), { lock: true, activeOnly: true });
+  if (!row) throw clusterNotFound(id);
   return row;
 }
 
@@ -152,8 +165,10 @@ export async function suspendOrResume(s: Services, p: Principal, id: number, act
   if (out.acted > 0) s.wake();
   const verb = action === 'suspend' ? 'suspended' : 'resumed';
   return {
-    message: `Cluster '${out.row.name}': ${out.acted} instance(s) ${verb}`,
-    detail: { [verb]: out.acted, skipped: out.skipped, failed: 0, total: out.acted + out.skipped },
+    message: `Cluster '${out.row.name}' ${action} accepted: ${out.acted} instance(s) ${verb}`,
+    // The Python service's keys and types: counts. Nothing fails at once here
+    // (Kubernetes is converged in the background), so failed is always 0.
+    detail: { cluster_id: id, total_instances: out.acted + out.skipped, [verb]: out.acted, failed: 0, skipped: out.skipped },
   };
 }
 

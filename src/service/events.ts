@@ -49,7 +49,8 @@ export async function* clusterEvents(s: Services, p: Principal, clusterId: numbe
   const heartbeatMs = opts.heartbeatMs ?? HEARTBEAT_MS;
   const rereadMs = opts.rereadMs ?? REREAD_MS;
 
-  const first = await getCluster(s, p, clusterId);
+  // The stream follows a teardown to its end: a cluster being deleted is read as it is, until it is gone.
+  const first = await getCluster(s, p, clusterId, { includeDeleting: true });
   let changed = false;
   let wake: (() => void) | null = null;
   const wakeUp = () => wake?.();
@@ -84,7 +85,7 @@ export async function* clusterEvents(s: Services, p: Principal, clusterId: numbe
         opts.onRead?.();
         let current: ClusterDetail;
         try {
-          current = await getCluster(s, p, clusterId);
+          current = await getCluster(s, p, clusterId, { includeDeleting: true });
         } catch (err) {
           if (signal.aborted) return;
           if (err instanceof DomainError && err.kind === 'not_found') {

@@ -1,5 +1,6 @@
 // Use cases for single instances.
 import { instanceConvergence, type Convergence } from '../domain/convergence.ts';
+import { compatibleStatus } from '../domain/compatibleStatus.ts';
 import { conflict, notFound } from '../domain/errors.ts';
 import { planTransition, type Operation } from '../domain/lifecycle.ts';
 import * as instances from '../store/instances.ts';
@@ -7,21 +8,24 @@ import { refreshStatus } from './status.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
 import { instanceView } from './views.ts';
 
+// An instance of a cluster being deleted is gone to its owner, as the cluster is.
+const instanceNotFound = (id: number) => notFound(`Instance with id ${id}`);
+
 export async function getInstance(s: Services, p: Principal, id: number) {
   const row = await instances.findInstance(s.db, id, ownerScope(p));
-  if (!row) throw notFound('Instance');
+  if (!row || row.cluster_state === 'deleting') throw instanceNotFound(id);
   return instanceView(row);
 }
 
 export async function operateInstance(s: Services, p: Principal, id: number, operation: Operation) {
   const out = await s.db.transaction(async (tx) => {
     const row = await instances.findInstance(tx, id, ownerScope(p), { lock: true });
-    if (!row) throw notFound('Instance');
-    const plan = planTransition(operation, row.desired, row.status);
+    if (!row || row.cluster_state === 'deleting') throw instanceNotFound(id);
+    const plan = planTransition(operation, row.desired, compatibleStatus(row.status, row.desired));
     if (!plan.ok) throw conflict(plan.reason);
     await instances.setDesired(tx, id, plan.desired, row.status, { restart: operation === 'restart' });
     const status = await refreshStatus(tx, id);
-    return { row, desired: plan.desired, status };
+    return { row, desired: plan.desired, phase: status ?? row.status };
   });
   s.wake();
   return {
@@ -29,9 +33,11 @@ export async function operateInstance(s: Services, p: Principal, id: number, ope
     detail: {
       instance_id: id,
       instance_name: out.row.name,
-      previous_status: out.row.status,
+      // The Python service's keys; status and phase as on the instance now (phase: the precise one).
+      previous_status: compatibleStatus(out.row.status, out.row.desired),
       new_status: out.desired,
-      status: out.status,
+      status: compatibleStatus(out.phase, out.desired),
+      phase: out.phase,
     },
   };
 }

@@ -9,6 +9,18 @@ import type { Services } from './context.ts';
 export type Readiness = () => Promise<Record<string, string>>;
 
 export const CHECK_TIMEOUT_MS = 2000;
+/** /health is a liveness probe (3 s timeout in k8s/): its database line must never hold it up for long. */
+export const HEALTH_DATABASE_TIMEOUT_MS = 1000;
+
+/**
+ * The `database` line of GET /health, as the Python service had it: 'connected'
+ * when the database answers within a second, else 'unreachable'. Informative
+ * only: liveness does not depend on it (a database outage must not get every
+ * replica restarted); readiness does.
+ */
+export async function databaseStatus(s: Pick<Services, 'db'>): Promise<'connected' | 'unreachable'> {
+  return (await check(() => migrationsApplied(s.db), HEALTH_DATABASE_TIMEOUT_MS)) === 'ok' ? 'connected' : 'unreachable';
+}
 
 /** `kube` is anything that answers a ping (the Kubernetes client); null when none is configured. */
 export function createReadiness(s: Pick<Services, 'db'>, kube: { ping(): Promise<unknown> } | null): Readiness {
@@ -23,13 +35,13 @@ export function createReadiness(s: Pick<Services, 'db'>, kube: { ping(): Promise
   };
 }
 
-async function check(fn: () => Promise<unknown>): Promise<string> {
+async function check(fn: () => Promise<unknown>, timeoutMs = CHECK_TIMEOUT_MS): Promise<string> {
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
       fn(),
       new Promise((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS);
+        timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
       }),
     ]);
     return 'ok';

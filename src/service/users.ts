@@ -1,4 +1,5 @@
 // Use cases for users, their quotas and their tokens.
+import { checkWholeList, pageToRead } from '../domain/paging.ts';
 import { conflict, forbidden, invalid, notFound, type FieldProblem } from '../domain/errors.ts';
 import { totalBelowUsage, type Resources } from '../domain/quota.ts';
 import { coresToMilli, gibToMib } from '../domain/units.ts';
@@ -46,8 +47,12 @@ export async function createUser(s: Services, input: CreateUserInput) {
   }
 }
 
-export async function listAllUsers(s: Services, limit: number, offset: number) {
-  return (await users.listUsers(s.db, limit, offset)).map(userView);
+/** A page of users, or all of them (bounded: src/domain/paging.ts) when no limit is given. */
+export async function listAllUsers(s: Services, query: { limit?: number; offset?: number }) {
+  const page = pageToRead(query.limit, query.offset);
+  const rows = await users.listUsers(s.db, page.limit, page.offset);
+  checkWholeList(page, rows.length, null, 'users');
+  return rows.map(userView);
 }
 
 async function mustFindUser(s: Services, id: number) {

@@ -4,6 +4,7 @@
 import type { Cluster, ClusterWithInstances, Instance, Quota, Token, User } from '../contract/schemas.ts';
 import type { InstanceStatus } from '../domain/lifecycle.ts';
 import { summariseCluster } from '../domain/clusterStatus.ts';
+import { compatibleStatus } from '../domain/compatibleStatus.ts';
 import { mibToGib, milliToCores } from '../domain/units.ts';
 import type { ClusterRow } from '../store/clusters.ts';
 import type { InstanceRow } from '../store/instances.ts';
@@ -55,7 +56,8 @@ export function instanceView(i: InstanceRow): Instance {
     id: i.id,
     cluster_id: i.cluster_id,
     instance_name: i.name,
-    status: i.status,
+    status: compatibleStatus(i.status, i.desired),
+    phase: i.status,
     desired_status: i.desired,
     k8s_resource_name: i.name,
     ip: i.ip,

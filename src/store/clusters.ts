@@ -74,37 +74,43 @@ export async function activeClusterNamed(q: Queryable, ownerId: number, name: st
 
 const scope = (ownerScope: number | null, param: string) => (ownerScope === null ? 'TRUE' : `owner_id = ${param}`);
 
+/** `activeOnly`: a cluster being deleted is not found (its owner sees it gone once the delete is accepted). */
 export async function findCluster(
   q: Queryable,
   id: number,
   ownerScope: number | null,
-  opts: { lock?: boolean } = {},
+  opts: { lock?: boolean; activeOnly?: boolean } = {},
 ): Promise<ClusterRow | null> {
   const rows = await q.query<ClusterRow>(
-    `SELECT * FROM clusters WHERE id = $1 AND ${scope(ownerScope, '$2')}${opts.lock ? ' FOR NO KEY UPDATE' : ''}`,
+    `SELECT * FROM clusters WHERE id = $1 AND ${scope(ownerScope, '$2')}${opts.activeOnly ? " AND state = 'active'" : ''}${opts.lock ? ' FOR NO KEY UPDATE' : ''}`,
     ownerScope === null ? [id] : [id, ownerScope],
   );
   return rows[0] ?? null;
 }
 
-/** A page of clusters, each with its instances' statuses (for its summary), in one statement. */
+/**
+ * Clusters in id order, each with its instances' statuses (for its summary), in
+ * one statement; `limit` null: all of them from `offset`. `total` counts every
+ * cluster in scope, whatever the page.
+ */
 export async function listClusters(
   q: Queryable,
   ownerScope: number | null,
-  limit: number,
-  offset: number,
+  page: { limit: number | null; offset: number },
+  opts: { activeOnly: boolean },
 ): Promise<{ rows: (ClusterRow & { instance_statuses: InstanceStatus[] })[]; total: number }> {
-  const params = ownerScope === null ? [limit, offset] : [limit, offset, ownerScope];
+  const where = `${scope(ownerScope, '$3')}${opts.activeOnly ? " AND state = 'active'" : ''}`;
+  const params = ownerScope === null ? [page.limit, page.offset] : [page.limit, page.offset, ownerScope];
   const rows = await q.query<ClusterRow & { instance_statuses: InstanceStatus[]; total: number }>(
     `SELECT c.*, count(*) OVER ()::int AS total,
             ARRAY(SELECT i.status::text FROM instances i WHERE i.cluster_id = c.id) AS instance_statuses
-       FROM clusters c WHERE ${scope(ownerScope, '$3')}
+       FROM clusters c WHERE ${where}
       ORDER BY c.id LIMIT $1 OFFSET $2`,
     params,
   );
   if (rows.length > 0) return { rows, total: rows[0]!.total };
   const count = await q.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM clusters WHERE ${scope(ownerScope, '$1')}`,
+    `SELECT count(*)::int AS n FROM clusters WHERE ${where.replace('$3', '$1')}`,
     ownerScope === null ? [] : [ownerScope],
   );
   return { rows: [], total: count[0]?.n ?? 0 };

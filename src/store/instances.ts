@@ -32,7 +32,7 @@ export type InstanceRow = {
 };
 
 /** Instance rows joined with what the domain needs of their cluster. */
-export type InstanceWithCluster = InstanceRow & { owner_id: number; instance_type: 'vm' | 'container' };
+export type InstanceWithCluster = InstanceRow & { owner_id: number; instance_type: 'vm' | 'container'; cluster_state: 'active' | 'deleting' };
 
 export async function insertInstances(
   q: Queryable,
@@ -63,7 +63,7 @@ export async function findInstance(
   opts: { lock?: boolean } = {},
 ): Promise<InstanceWithCluster | null> {
   const rows = await q.query<InstanceWithCluster>(
-    `SELECT i.*, c.owner_id, c.instance_type FROM instances i JOIN clusters c ON c.id = i.cluster_id
+    `SELECT i.*, c.owner_id, c.instance_type, c.state AS cluster_state FROM instances i JOIN clusters c ON c.id = i.cluster_id
       WHERE i.id = $1 ${ownerScope === null ? '' : 'AND c.owner_id = $2'}${opts.lock ? ' FOR UPDATE OF i' : ''}`,
     ownerScope === null ? [id] : [id, ownerScope],
   );

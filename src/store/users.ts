@@ -53,7 +53,8 @@ export async function findUserByUsername(q: Queryable, username: string): Promis
   return rows[0] ?? null;
 }
 
-export async function listUsers(q: Queryable, limit: number, offset: number): Promise<UserRow[]> {
+/** Users in id order; `limit` null: all of them from `offset`. */
+export async function listUsers(q: Queryable, limit: number | null, offset: number): Promise<UserRow[]> {
   return q.query<UserRow>('SELECT * FROM users ORDER BY id LIMIT $1 OFFSET $2', [limit, offset]);
 }
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { Value } from 'typebox/value';
 import { summariseCluster } from '../../src/domain/clusterStatus.ts';
 import { deriveStatus, INSTANCE_STATUSES, type Desired, type InstanceKind, type Observed, type StatusInputs } from '../../src/domain/lifecycle.ts';
-import { InstanceStatus } from '../../src/contract/schemas.ts';
+import { InstancePhase, InstanceStatus } from '../../src/contract/schemas.ts';
 
 const none: Observed = { present: false, phase: null, ready: false, vmStatus: null };
 const pod = (phase: string, ready = phase === 'Running'): Observed => ({ present: true, phase, ready, vmStatus: null });
@@ -76,10 +76,11 @@ describe('repairing across every input', () => {
 });
 
 describe('repairing elsewhere', () => {
-  it('is one of the statuses the API documents and accepts', () => {
+  it('is one of the phases the API documents, shown in status as a Python client expects', () => {
     expect(INSTANCE_STATUSES).toContain('repairing');
-    expect(Value.Check(InstanceStatus, 'repairing')).toBe(true);
-    expect(Value.Check(InstanceStatus, 'healing')).toBe(false);
+    expect(Value.Check(InstancePhase, 'repairing')).toBe(true);
+    expect(Value.Check(InstancePhase, 'healing')).toBe(false);
+    expect(Value.Check(InstanceStatus, 'repairing')).toBe(false);
   });
   it('counts as work under way in a cluster summary, not as running or degraded', () => {
     expect(summariseCluster('active', ['running', 'repairing'])).toBe('provisioning');

@@ -89,7 +89,7 @@ describe('creating a cluster', () => {
     expect((await t.call('POST', '/api/v1/clusters/', a.token, spec({ name: 'dup' }))).status).toBe(201);
     const again = await t.call('POST', '/api/v1/clusters/', a.token, spec({ name: 'dup' }));
     expect(again.status).toBe(400);
-    expect(again.body.detail).toContain("'dup' is already in use");
+    expect(again.body.detail).toBe("Cluster with name 'dup' already exists");
     expect((await t.call('POST', '/api/v1/clusters/', b.token, spec({ name: 'dup' }))).status).toBe(201);
   });
 
@@ -168,19 +168,36 @@ describe('suspend, resume, scale and delete', () => {
     expect(out.body.detail).toEqual({ previous_count: 2, instance_count: 4, added: 2, removed: 0 });
     expect(out.body.instances.map((i: { instance_name: string }) => i.instance_name)).toEqual(['web-1', 'web-2', 'web-3', 'web-4']);
     const inn = await t.call('PATCH', `/api/v1/clusters/${c.id}`, u.token, { instance_count: 1 });
-    const states = inn.body.instances.map((i: { instance_name: string; status: string }) => `${i.instance_name}:${i.status}`);
-    expect(states).toEqual(['web-1:pending', 'web-2:deleting', 'web-3:deleting', 'web-4:deleting']);
+    const states = inn.body.instances.map((i: { instance_name: string; status: string; phase: string }) => `${i.instance_name}:${i.phase}:${i.status}`);
+    expect(states).toEqual(['web-1:pending:pending', 'web-2:deleting:stopped', 'web-3:deleting:stopped', 'web-4:deleting:stopped']);
     expect((await t.call('GET', '/api/v1/users/me/quota', u.token)).body).toMatchObject({ used_cpu: 0.5, used_instances: 1 });
   });
-  it('delete releases quota at once and shows deleting', async () => {
+  it('delete releases quota at once; the cluster then answers 404 as in the Python service, and shows deleting only when asked', async () => {
     const u = await t.tenant({ cpu: 4, memory: 8 });
     const c = (await t.call('POST', '/api/v1/clusters/', u.token, spec())).body;
+    const instanceId = c.instances[0].id;
     const del = await t.call('DELETE', `/api/v1/clusters/${c.id}`, u.token);
     expect(del.status).toBe(200);
     expect(del.body.detail).toMatchObject({ instances_deleted: 2, namespace_deleted: c.namespace, cpu_released: 1, memory_released: 2 });
-    expect((await t.call('GET', `/api/v1/clusters/${c.id}`, u.token)).body.status).toBe('deleting');
     expect((await t.call('GET', '/api/v1/users/me/quota', u.token)).body).toMatchObject({ used_cpu: 0, used_memory: 0, used_instances: 0 });
-    expect((await t.call('DELETE', `/api/v1/clusters/${c.id}`, u.token)).status).toBe(400);
+    const gone = `Cluster with id ${c.id} not found`;
+    for (const [method, url] of [
+      ['GET', `/api/v1/clusters/${c.id}`],
+      ['DELETE', `/api/v1/clusters/${c.id}`],
+      ['POST', `/api/v1/clusters/${c.id}/suspend`],
+      ['POST', `/api/v1/clusters/${c.id}/resume`],
+    ] as const) {
+      expect(await t.call(method, url, u.token)).toMatchObject({ status: 404, body: { detail: gone } });
+    }
+    expect((await t.call('PATCH', `/api/v1/clusters/${c.id}`, u.token, { instance_count: 3 })).status).toBe(404);
+    expect((await t.call('GET', `/api/v1/instances/${instanceId}`, u.token)).status).toBe(404);
+    expect((await t.call('POST', `/api/v1/instances/${instanceId}/operate`, u.token, { operation: 'stop' })).status).toBe(404);
+    const listed = await t.call('GET', '/api/v1/clusters/', u.token);
+    expect(listed.body).toEqual([]);
+    expect(listed.headers['x-total-count']).toBe('0');
+    // Asked for, the teardown is visible until it is done.
+    expect((await t.call('GET', `/api/v1/clusters/${c.id}?include_deleting=true`, u.token)).body.status).toBe('deleting');
+    expect((await t.call('GET', '/api/v1/clusters/?include_deleting=true', u.token)).body.map((x: { id: number }) => x.id)).toEqual([c.id]);
     // The name is free again while the old namespace terminates.
     expect((await t.call('POST', '/api/v1/clusters/', u.token, spec())).status).toBe(201);
   });

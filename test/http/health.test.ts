@@ -39,12 +39,29 @@ describe('health routes', () => {
 
   it('says healthy with the package version, as the OpenAPI document does', async () => {
     expect(packageVersion).toBe('1.0.0');
-    for (const url of ['/', '/health']) {
-      const res = await app.inject({ method: 'GET', url });
-      expect(res.statusCode).toBe(200);
-      expect(res.json()).toEqual({ status: 'healthy', service: 'kubekloud', version: packageVersion });
-    }
+    const root = await app.inject({ method: 'GET', url: '/' });
+    expect(root.statusCode).toBe(200);
+    expect(root.json()).toEqual({ status: 'healthy', service: 'kubekloud', version: packageVersion });
+    // /health carries the Python service's `database` key.
+    const health = await app.inject({ method: 'GET', url: '/health' });
+    expect(health.statusCode).toBe(200);
+    expect(health.json()).toEqual({ status: 'healthy', database: 'connected', service: 'kubekloud', version: packageVersion });
     expect((await app.inject({ method: 'GET', url: '/openapi.json' })).json().info.version).toBe(packageVersion);
+  });
+
+  it('says the database is unreachable on /health, and stays live (200), when it is', async () => {
+    const gone = await openPglite(null);
+    await migrate(gone);
+    await gone.close();
+    const metrics = createMetrics({ poolStats: () => ({ total: 0, idle: 0, waiting: 0 }), queueDepth: async () => ({ depth: 0, lagSeconds: 0 }) });
+    const lonely = await buildApp({ db: gone, config: loadConfig({}), metrics, readiness: async () => ({}), wake: () => {} });
+    try {
+      const res = await lonely.inject({ method: 'GET', url: '/health' });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({ status: 'healthy', database: 'unreachable' });
+    } finally {
+      await lonely.close();
+    }
   });
 
   it('is ready when every check says ok, and names each failing check otherwise', async () => {

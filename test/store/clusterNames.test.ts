@@ -22,7 +22,7 @@ describe.each(BACKENDS)('cluster names on %s', (backend) => {
   it("refuses a name the owner's active cluster has, reserving nothing", async () => {
     const p = await tenant();
     await create(p, 'web');
-    await expect(create(p, 'web')).rejects.toMatchObject({ kind: 'conflict', message: "Cluster name 'web' is already in use" });
+    await expect(create(p, 'web')).rejects.toMatchObject({ kind: 'conflict', message: "Cluster with name 'web' already exists" });
     expect(await usedInstances(p.userId)).toBe(1);
   });
 

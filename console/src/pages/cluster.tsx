@@ -95,8 +95,10 @@ export function ClusterPage(props: { id: number }) {
   const operate = (i: Instance, op: string) =>
     run(`${i.id}:${op}`, async () => {
       const r = await post<Message>(`/api/v1/instances/${i.id}/operate`, { operation: op });
-      const d = r.detail as { status?: Instance['status']; new_status?: string };
-      setInstances((list) => list.map((x) => (x.id === i.id ? { ...x, status: d.status ?? x.status, desired_status: d.new_status ?? x.desired_status } : x)));
+      const d = r.detail as { status?: Instance['status']; phase?: Instance['phase']; new_status?: string };
+      setInstances((list) =>
+        list.map((x) => (x.id === i.id ? { ...x, status: d.status ?? x.status, phase: d.phase ?? x.phase, desired_status: d.new_status ?? x.desired_status } : x)),
+      );
       return r.message;
     });
 
@@ -118,7 +120,8 @@ export function ClusterPage(props: { id: number }) {
     );
   if (!cluster) return <p>Loading…</p>;
 
-  const running = instances.filter((i) => i.status === 'running').length;
+  // The console shows each instance's precise state (phase); `status` is the Python service's coarser value.
+  const running = instances.filter((i) => i.phase === 'running').length;
   const deleting = cluster.status === 'deleting';
 
   return (
@@ -194,8 +197,8 @@ export function ClusterPage(props: { id: number }) {
               <tr key={i.id} data-instance={i.instance_name}>
                 <th scope="row" data-label="Name">{i.instance_name}</th>
                 <td data-label="Status">
-                  <Status value={i.status} />
-                  {i.desired_status !== i.status && i.status !== 'deleting' && <span className="muted small"> → {i.desired_status}</span>}
+                  <Status value={i.phase} />
+                  {i.desired_status !== i.phase && i.phase !== 'deleting' && <span className="muted small"> → {i.desired_status}</span>}
                   {i.message && <div className="small muted">{i.message}</div>}
                 </td>
                 <td data-label="IP">{i.ip ?? '—'}</td>

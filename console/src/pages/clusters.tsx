@@ -23,7 +23,8 @@ export function ClustersPage() {
       clearTimeout(timer);
       if (document.visibilityState === 'visible') {
         try {
-          const r = await api<Cluster[]>('GET', `/api/v1/clusters/?limit=${PAGE}&offset=${offset}`);
+          // Clusters being deleted too (status deleting), until their teardown is done.
+          const r = await api<Cluster[]>('GET', `/api/v1/clusters/?limit=${PAGE}&offset=${offset}&include_deleting=true`);
           if (stopped) return;
           setClusters(r.body);
           setTotal(Number(r.headers.get('x-total-count') ?? r.body.length));

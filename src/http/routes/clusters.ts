@@ -8,13 +8,14 @@ import { principalOf, type Authenticate } from '../auth.ts';
 import { servicesFor } from '../idempotency.ts';
 import { protectedRoutes } from './protected.ts';
 import {
+  ClusterGetQuery,
+  ClusterListQuery,
   ClusterWithInstances,
   CreateCluster,
   CreatedCluster,
   errors,
   IdParams,
   MessageWithWait,
-  PageQuery,
   ScaleCluster,
   ScaledCluster,
   WaitQuery,
@@ -51,21 +52,31 @@ export const clusterRoutes =
         schema: {
           tags,
           summary: "List the caller's clusters",
-          description: 'The total count is in the X-Total-Count header.',
-          querystring: PageQuery,
+          description:
+            'Every cluster without ?limit= (as the Python service answered; refused with 422 past 10000), a page with it. The total count is in the X-Total-Count header. A cluster being deleted is left out unless include_deleting=true.',
+          querystring: ClusterListQuery,
           response: { 200: Type.Array(Type.Ref('Cluster')), ...errors(401, 422) },
         },
       },
       async (req, reply) => {
-        const { items, total } = await clusters.listClusters(s, principalOf(req), req.query.limit ?? 100, req.query.offset ?? 0);
+        const { items, total } = await clusters.listClusters(s, principalOf(req), { ...req.query, includeDeleting: req.query.include_deleting });
         reply.header('X-Total-Count', String(total));
         return items;
       },
     );
     app.get(
       '/:id',
-      { schema: { tags, summary: 'A cluster with its instances', params: IdParams, response: { 200: ClusterWithInstances, ...errors(401, 404, 422) } } },
-      async (req) => clusters.getCluster(s, principalOf(req), req.params.id),
+      {
+        schema: {
+          tags,
+          summary: 'A cluster with its instances',
+          description: 'A cluster being deleted answers 404 (as in the Python service) unless include_deleting=true, which shows it with status deleting until its teardown is done.',
+          params: IdParams,
+          querystring: ClusterGetQuery,
+          response: { 200: ClusterWithInstances, ...errors(401, 404, 422) },
+        },
+      },
+      async (req) => clusters.getCluster(s, principalOf(req), req.params.id, { includeDeleting: req.query.include_deleting }),
     );
     app.patch(
       '/:id',
@@ -90,7 +101,17 @@ export const clusterRoutes =
     );
     app.delete(
       '/:id',
-      { schema: { tags, summary: 'Delete a cluster', params: IdParams, querystring: WaitQuery, response: { 200: MessageWithWait, ...errors(400, 401, 404, 422) } } },
+      {
+        schema: {
+          tags,
+          summary: 'Delete a cluster',
+          description:
+            'Releases its quota at once; from then on the cluster answers 404 (a second DELETE too) while its namespace is torn down in the background. ?wait= answers once it is gone; GET ?include_deleting=true and the event stream follow the teardown.',
+          params: IdParams,
+          querystring: WaitQuery,
+          response: { 200: MessageWithWait, ...errors(401, 404, 422) },
+        },
+      },
       async (req) => {
         const out = await clusters.deleteCluster(servicesFor(s, req), principalOf(req), req.params.id);
         if (!req.query.wait) return out;

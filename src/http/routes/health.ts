@@ -6,19 +6,33 @@ import { Type } from 'typebox';
 import { VERSION } from '../../config/version.ts';
 import type { Readiness } from '../../service/readiness.ts';
 
-const Healthy = Type.Object({ status: Type.String(), service: Type.String(), version: Type.String() });
+const Root = Type.Object({ status: Type.String(), service: Type.String(), version: Type.String() });
+const Healthy = Type.Object({
+  status: Type.String(),
+  database: Type.Union([Type.Literal('connected'), Type.Literal('unreachable')], {
+    description: 'Whether the database answered within a second (informative: /health answers 200 either way; /ready is the check that fails)',
+  }),
+  service: Type.String(),
+  version: Type.String(),
+});
 
 export type HealthDeps = {
   readiness: Readiness;
+  database: () => Promise<'connected' | 'unreachable'>;
 };
 
 export const healthRoutes =
   (deps: HealthDeps): FastifyPluginAsync =>
   async (app) => {
-    const healthy = async () => ({ status: 'healthy', service: 'kubekloud', version: VERSION });
-    const opts = { schema: { tags: ['health'], security: [], response: { 200: Healthy } } };
-    app.get('/', opts, healthy);
-    app.get('/health', opts, healthy);
+    // The Python service's keys: {status, service, version} at /, {status, database} at /health.
+    const schema = { tags: ['health'], security: [] };
+    app.get('/', { schema: { ...schema, response: { 200: Root } } }, async () => ({ status: 'healthy', service: 'kubekloud', version: VERSION }));
+    app.get('/health', { schema: { ...schema, description: 'Liveness: 200 while the process serves.', response: { 200: Healthy } } }, async () => ({
+      status: 'healthy',
+      database: await deps.database(),
+      service: 'kubekloud',
+      version: VERSION,
+    }));
 
     app.get(
       '/ready',

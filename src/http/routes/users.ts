@@ -25,7 +25,7 @@ export const userRoutes =
     app.get(
       '/',
       { preHandler: admin, schema: { tags, summary: 'List users (admin)', querystring: PageQuery, response: { 200: Type.Array(Type.Ref('User')), ...errors(401, 403, 422) } } },
-      async (req) => users.listAllUsers(s, req.query.limit ?? 100, req.query.offset ?? 0),
+      async (req) => users.listAllUsers(s, req.query),
     );
     app.get('/me', { schema: { tags, summary: 'The caller', response: { 200: Type.Ref('User'), ...errors(401) } } }, async (req) =>
       users.me(s, principalOf(req)),
