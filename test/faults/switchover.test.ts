@@ -90,8 +90,8 @@ describe('PostgreSQL primary lost, its synchronous standby promoted, under load'
 
     // The load goes on on the new primary; writes caught by the switch retry with their keys.
     await sleep(30_000);
+    const stopAskedAt = Date.now();
     const result = await load.stop();
-    const loadEndedAt = Date.now();
     const converged = await waitConverged(kc, ts, server.installation, CONVERGE_WITHIN_MS);
 
     // Every cluster the client was told exists (201, or applied-but-unanswered and then read) is
@@ -117,8 +117,11 @@ describe('PostgreSQL primary lost, its synchronous standby promoted, under load'
 
     const writes = result.samples.filter((s) => s.kind !== 'read');
     const caught = writes.filter((s) => s.trail.some((x) => x <= 0 || x >= 500 || x === 409));
-    const writeGap = longestGap(answeredAt(result, true), linkLostAt - 1, loadEndedAt);
-    const readGap = longestGap(answeredAt(result, false), linkLostAt - 1, loadEndedAt);
+    // Up to when the load stopped sending: after that only stragglers are answered, and the
+    // gap before the last of them is the load winding down, not an outage.
+    const writeGap = longestGap(answeredAt(result, true), linkLostAt - 1, stopAskedAt);
+    const readGap = longestGap(answeredAt(result, false), linkLostAt - 1, stopAskedAt);
+    const slowest = [...caught].sort((a, b) => b.ms - a.ms)[0];
     const firstWriteAfterSwitch = answeredAt(result, true).find((t) => t > switchedAt);
     const figures = {
       replication: { before, after },
@@ -135,6 +138,9 @@ describe('PostgreSQL primary lost, its synchronous standby promoted, under load'
       writesCaughtBySwitch: caught.length,
       writesAppliedAnswerLost: writes.filter((s) => s.appliedUnanswered).length,
       slowestCaughtWriteMs: Math.max(0, ...caught.map((s) => s.ms)),
+      // Its statuses in order: a run of 409 "still in progress" is a key whose write died with
+      // the old primary after the key was recorded; it runs again once the key is abandoned (60 s).
+      slowestCaughtWrite: slowest ? `${slowest.kind} ${slowest.trail.join('>')} ${slowest.ms} ms` : null,
       caughtTrails: caught.slice(0, 12).map((s) => `${s.kind} ${s.trail.join('>')} ${s.ms} ms`),
       convergedMsAfterLoad: converged.ms,
       convergedMsAfterSwitch: Date.now() - switchedAt,
