@@ -47,7 +47,7 @@ export class Authentication {
    */
   async authenticateToken(token: string, caller: Caller): Promise<Principal> {
     const found = token.length <= MAX_TOKEN_LENGTH ? await findLiveToken(this.s.db, hashToken(token)) : null;
-    if (!found) throw await this.refuse(caller.address, 'Invalid or expired token');
+    if (!found) throw await this.refuse(caller.address, 'Invalid authentication token');
     const wait =
       this.requests.take(`t${found.token.id}`) || (caller.write ? await takeToken(this.s.db, `write:${found.user.id}`, this.writeLimit) : 0);
     if (wait > 0) throw new RateLimited('Rate limit exceeded; slow down', wait);

@@ -49,7 +49,7 @@ describe.each(BACKENDS)('authentication on %s', (backend) => {
       const long = 'x'.repeat(513);
       await insertToken(s.db, { userId: revoked.userId, name: 'long', hash: hashToken(long), expiresAt: null });
       for (const token of ['kk_never-issued-0123456789', revoked.secret, expired.secret, long]) {
-        await expect(auth.authenticateToken(token, READ)).rejects.toMatchObject({ kind: 'unauthenticated', message: 'Invalid or expired token' });
+        await expect(auth.authenticateToken(token, READ)).rejects.toMatchObject({ kind: 'unauthenticated', message: 'Invalid authentication token' });
       }
     });
 

@@ -1,5 +1,5 @@
 // Every /api/v1 route tree starts the same way: typed schemas, the caller
-// authenticated (and rate-limited) before the handler, Idempotency-Key honoured.
+// authenticated (and rate-limited) before its request is validated, Idempotency-Key honoured.
 import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, RawReplyDefaultExpression, RawRequestDefaultExpression, RawServerDefault } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Services } from '../../service/context.ts';
@@ -17,7 +17,9 @@ export type TypedApp = FastifyInstance<
 export function protectedRoutes(s: Services, authenticate: Authenticate, register: (app: TypedApp) => void | Promise<void>): FastifyPluginAsync {
   return async (plain) => {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-    app.addHook('preHandler', async (req) => {
+    // Before the body is validated: a caller without a valid token learns nothing
+    // about the body it sent (401 before 422, as FastAPI's security dependencies did).
+    app.addHook('preValidation', async (req) => {
       await authenticate(req);
     });
     useIdempotencyKeys(app, s);
