@@ -16,7 +16,7 @@ let client: ApiClient;
 let web: ClusterView;
 let vm: ClusterView;
 
-type Instance = ClusterView['instances'][number] & { status: string; message: string | null };
+type Instance = ClusterView['instances'][number] & { status: string; phase: string; message: string | null };
 const view = async (id: number) => (await client.get(`/api/v1/clusters/${id}`)).body as Omit<ClusterView, 'instances'> & { status: string; instances: Instance[] };
 const patch = (apiVersion: string, kind: string, namespace: string | undefined, name: string, ops: unknown[]) =>
   jsonPatch(kc, { apiVersion, kind, metadata: { name, namespace } }, ops);
@@ -156,7 +156,7 @@ describe('an instance whose repair cannot be applied', () => {
       await kc.makeApiClient(AppsV1Api).replaceNamespacedStatefulSetScale({ name: 'web-1', namespace: web.namespace, body: { metadata: { name: 'web-1', namespace: web.namespace }, spec: { replicas: 0 } } });
       const shown = await eventually(async () => {
         const i = (await view(web.id)).instances.find((x) => x.instance_name === 'web-1')!;
-        return i.status === 'repairing' ? i : undefined;
+        return i.phase === 'repairing' ? i : undefined;
       }, 30_000, 'the instance shown as repairing');
       expect(shown.message).toContain('Repairing: StatefulSet');
       expect(shown.message).toContain('spec.replicas');

@@ -54,7 +54,7 @@ it('streams instance status changes until the cluster is deleted', async () => {
   expect(seen[0]!.event).toBe('cluster');
   expect(seen[0]!.data.instances).toHaveLength(2);
   expect(running.size).toBe(2);
-  expect(seen.some((e) => e.event === 'instance' && e.data.status === 'deleting')).toBe(true);
+  expect(seen.some((e) => e.event === 'instance' && e.data.phase === 'deleting')).toBe(true);
   expect(deleted).toBe(true);
 }, 120_000);
 
@@ -88,10 +88,10 @@ it('stays open while the database is out of reach and goes on once it is back', 
     const after: Event[] = [];
     for await (const e of events) {
       after.push(e);
-      if (e.event === 'deleted' || (e.event === 'instance' && e.data.status === 'stopped')) break;
+      if (e.event === 'deleted' || (e.event === 'instance' && e.data.phase === 'stopped')) break;
     }
     expect(after.map((e) => e.event)).not.toContain('deleted');
-    expect(after.at(-1)).toMatchObject({ event: 'instance', data: { id: c.instances[0].id, status: 'stopped' } });
+    expect(after.at(-1)).toMatchObject({ event: 'instance', data: { id: c.instances[0].id, phase: 'stopped', status: 'stopped' } });
   } finally {
     await viaProxy.stop();
     await proxy.close();

@@ -24,10 +24,11 @@ afterAll(async () => {
 });
 
 async function instancesOf(client: ApiClient, clusterId: number) {
-  return (await client.get(`/api/v1/clusters/${clusterId}`)).body.instances as { id: number; status: string; instance_name: string; ip: string | null; node: string | null }[];
+  return (await client.get(`/api/v1/clusters/${clusterId}`)).body.instances as { id: number; status: string; phase: string; instance_name: string; ip: string | null; node: string | null }[];
 }
-const allStatus = (client: ApiClient, clusterId: number, status: string) =>
-  eventually(async () => (await instancesOf(client, clusterId)).every((i) => i.status === status), 45_000, `all instances ${status}`);
+// The precise state (phase): `status` shows a stop or suspend as done once accepted, as the Python service did.
+const allStatus = (client: ApiClient, clusterId: number, phase: string) =>
+  eventually(async () => (await instancesOf(client, clusterId)).every((i) => i.phase === phase), 45_000, `all instances ${phase}`);
 const namespaceGone = (name: string) =>
   eventually(async () => {
     try {
@@ -68,7 +69,7 @@ describe('the container walk', () => {
     const first = running[0]!;
     const stop = await client.post(`/api/v1/instances/${first.id}/operate`, { operation: 'stop' });
     expect(stop.body.detail).toMatchObject({ previous_status: 'running', new_status: 'stopped' });
-    await eventually(async () => (await client.get(`/api/v1/instances/${first.id}`)).body.status === 'stopped', 45_000, 'stopped');
+    await eventually(async () => (await client.get(`/api/v1/instances/${first.id}`)).body.phase === 'stopped', 45_000, 'stopped');
     const pods = await core.listNamespacedPod({ namespace: c.namespace, labelSelector: `kubekloud.io/instance=${first.id}` });
     expect(pods.items).toHaveLength(0);
     await client.post(`/api/v1/instances/${first.id}/operate`, { operation: 'start' });
@@ -132,7 +133,7 @@ describe('the VM walk', () => {
     const id = c.instances[0].id;
     const stop = await client.request('POST', `/api/v1/instances/${id}/operate?wait=45`, { operation: 'stop' });
     expect(stop.body.wait.converged).toBe(true);
-    expect((await client.get(`/api/v1/instances/${id}`)).body.status).toBe('stopped');
+    expect((await client.get(`/api/v1/instances/${id}`)).body).toMatchObject({ status: 'stopped', phase: 'stopped' });
     const halted = (await custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace: c.namespace, plural: 'virtualmachines', name: 'vms-1' })) as any;
     expect(halted.spec.runStrategy).toBe('Halted');
     const start = await client.request('POST', `/api/v1/instances/${id}/operate?wait=45`, { operation: 'start' });
