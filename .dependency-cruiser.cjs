@@ -4,7 +4,8 @@
 //   http ──▶ service ──▶ store ──▶ domain
 //     │         │                    ▲
 //     └─────────┴──────▶ domain ─────┘        reconciler ──▶ service, store, kube, domain
-//   main.ts wires them all; the CLI and the web console are clients of the HTTP API
+//   main.ts wires them all; src/admin (commands main.ts runs instead of serving)
+//   composes like it; the CLI and the web console are clients of the HTTP API
 //   and take only its types.
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
@@ -50,6 +51,13 @@ module.exports = {
       comment: 'Only the reconciler talks to Kubernetes; a request never waits for it.',
       from: { path: '^src/(service|store)/' },
       to: { path: '^src/(kube|reconciler)/' },
+    },
+    {
+      name: 'admin-is-an-entry-point',
+      severity: 'error',
+      comment: 'src/admin holds commands that main.ts runs instead of serving; like main.ts it composes the layers, and nothing but main.ts imports it.',
+      from: { path: '^src/', pathNot: '^src/(main\\.ts$|admin/)' },
+      to: { path: '^src/admin/' },
     },
     {
       name: 'console-takes-only-types',
