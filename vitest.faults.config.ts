@@ -11,6 +11,7 @@ process.env.KUBEKLOUD_PLANE_APISERVER_PORT ??= '27443';
 process.env.KUBEKLOUD_PLANE_CONTROLLER_MANAGER_PORT ??= '27257';
 process.env.KUBEKLOUD_PLANE_SCHEDULER_PORT ??= '27259';
 process.env.KUBEKLOUD_PLANE_KWOK_PORT ??= '27247';
+process.env.KUBEKLOUD_PLANE_KUBEVIRT_PORT ??= '27244';
 process.env.KUBEKLOUD_PLANE_NODES ??= '6';
 
 export default defineConfig({

@@ -151,14 +151,12 @@ describe('VM addresses', () => {
     const { client } = await createTenant(server.admin, { cpu: 1, memory: 1 });
     const c = (await client.request('POST', '/api/v1/clusters/?wait=45', { name: 'addr', instance_type: 'vm', cpu_per_instance: 1, memory_per_instance: 1, instance_count: 1 })).body;
     const id = c.instances[0].id;
-    // What virt-controller would create for a running VM (the plane has no KubeVirt controllers).
-    const vmi = {
-      apiVersion: 'kubevirt.io/v1',
-      kind: 'VirtualMachineInstance',
-      metadata: { name: 'addr-1', namespace: c.namespace, labels: { 'app.kubernetes.io/managed-by': 'kubekloud', 'kubekloud.io/installation': server.installation, 'kubekloud.io/instance': String(id) } },
-      spec: { domain: { devices: {} } },
-    };
-    await custom.createNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace: c.namespace, plural: 'virtualmachineinstances', body: vmi });
+    // The plane's KubeVirt stand-in creates the VMI of a running VM, Running with an address of its own; move it.
+    const vmi: any = await eventually(async () => {
+      const v: any = await custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace: c.namespace, plural: 'virtualmachineinstances', name: 'addr-1' });
+      return v.status?.phase === 'Running' ? v : undefined;
+    }, 30_000, 'the VMI of addr-1');
+    expect(vmi.metadata.labels).toMatchObject({ 'kubekloud.io/instance': String(id) });
     await custom.patchNamespacedCustomObjectStatus(
       { group: 'kubevirt.io', version: 'v1', namespace: c.namespace, plural: 'virtualmachineinstances', name: 'addr-1', body: { status: { nodeName: 'kk-node-1', interfaces: [{ name: 'default', ipAddress: '10.244.1.7' }] } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),

@@ -46,6 +46,7 @@ export interface Ports {
   controllerManager: number;
   scheduler: number;
   kwok: number;
+  kubevirt: number;
 }
 
 /** Fixed defaults in the 263xx/264xx range, far from the usual 2379/6443/102xx. */
@@ -57,6 +58,7 @@ export function ports(): Ports {
     controllerManager: intEnv('KUBEKLOUD_PLANE_CONTROLLER_MANAGER_PORT', 26257),
     scheduler: intEnv('KUBEKLOUD_PLANE_SCHEDULER_PORT', 26259),
     kwok: intEnv('KUBEKLOUD_PLANE_KWOK_PORT', 26247),
+    kubevirt: intEnv('KUBEKLOUD_PLANE_KUBEVIRT_PORT', 26244),
   };
 }
 
@@ -67,6 +69,7 @@ export const portEnvNames: Record<keyof Ports, string> = {
   controllerManager: 'KUBEKLOUD_PLANE_CONTROLLER_MANAGER_PORT',
   scheduler: 'KUBEKLOUD_PLANE_SCHEDULER_PORT',
   kwok: 'KUBEKLOUD_PLANE_KWOK_PORT',
+  kubevirt: 'KUBEKLOUD_PLANE_KUBEVIRT_PORT',
 };
 
 export interface NodeShape {

@@ -1,7 +1,9 @@
 // The local control plane: etcd, kube-apiserver, kube-controller-manager,
-// kube-scheduler and kwok (fake nodes, pods and VirtualMachine status), all run
-// from one cached `kkplane` binary as detached background processes.
-import { spawn } from 'node:child_process';
+// kube-scheduler, kwok (fake nodes, pods and VirtualMachine status) and the
+// KubeVirt stand-in (virt-api's subresources behind a real APIService, VMIs of
+// running VMs), all run from one cached `kkplane` binary as detached
+// background processes.
+import { spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -27,8 +29,8 @@ import {
 import { request, probe } from './http.ts';
 import { isAlive, withLock } from './lock.ts';
 
-export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok';
-const ORDER: ComponentName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'];
+export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok' | 'kubevirt';
+const ORDER: ComponentName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'kubevirt'];
 
 export interface ComponentState {
   name: ComponentName;
@@ -136,6 +138,7 @@ const portOwner: Record<keyof Ports, string> = {
   controllerManager: 'kube-controller-manager',
   scheduler: 'kube-scheduler',
   kwok: 'kwok',
+  kubevirt: 'kubevirt (virt-api stand-in)',
 };
 
 async function checkPorts(p: Ports): Promise<void> {
@@ -325,6 +328,10 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
   });
   writeFileSync(join(pki, 'sa.key'), privateKey, { mode: 0o600 });
   writeFileSync(join(pki, 'sa.pub'), publicKey);
+  // The aggregation layer's front-proxy CA and client certificate, and the
+  // virt-api stand-in's serving CA and certificate (testenv/cmd/kkplane/pki.go).
+  const certs = spawnSync(binary, ['pki', `--dir=${pki}`], { encoding: 'utf8' });
+  if (certs.status !== 0) throw new PlaneError(`kkplane pki failed: ${certs.stderr || certs.error?.message}`);
 
   const apiURL = `https://127.0.0.1:${p.apiserver}`;
   const versions = pinnedVersions();
@@ -383,6 +390,17 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
       `--service-account-key-file=${join(pki, 'sa.pub')}`,
       `--service-account-signing-key-file=${join(pki, 'sa.key')}`,
       '--api-audiences=https://kubernetes.default.svc.cluster.local',
+      // Aggregation: the identity of a proxied request travels in X-Remote-*
+      // headers, trusted by the backend only from the front-proxy client
+      // certificate. APIServices are reached through their Service (not its
+      // endpoints: see registerVirtApi).
+      `--requestheader-client-ca-file=${join(pki, 'front-proxy-ca.crt')}`,
+      '--requestheader-allowed-names=front-proxy-client',
+      '--requestheader-username-headers=X-Remote-User',
+      '--requestheader-group-headers=X-Remote-Group',
+      '--requestheader-extra-headers-prefix=X-Remote-Extra-',
+      `--proxy-client-cert-file=${join(pki, 'front-proxy-client.crt')}`,
+      `--proxy-client-key-file=${join(pki, 'front-proxy-client.key')}`,
       '--profiling=false',
       '--v=0',
     ]);
@@ -484,13 +502,32 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
       // well inside the node controller's 50 s grace, as a restarted kubelet would.
       '--node-lease-duration-seconds=10',
     ]);
-    const all = [etcd, apiserver, kcm, scheduler, kwok];
+    const kubevirt = launch('kubevirt', p.kubevirt, [
+      `--kubeconfig=${kc}`,
+      `--secure-port=${p.kubevirt}`,
+      `--tls-cert-file=${join(pki, 'virt-api.crt')}`,
+      `--tls-private-key-file=${join(pki, 'virt-api.key')}`,
+      `--requestheader-client-ca-file=${join(pki, 'front-proxy-ca.crt')}`,
+      '--requestheader-allowed-names=front-proxy-client',
+    ]);
+    const all = [etcd, apiserver, kcm, scheduler, kwok, kubevirt];
     await waitFor(
-      'kube-controller-manager, kube-scheduler and kwok to be healthy',
+      'kube-controller-manager, kube-scheduler, kwok and the KubeVirt stand-in to be healthy',
       async () =>
         (await probe(`https://127.0.0.1:${p.controllerManager}/healthz`, { insecure: true })) &&
         (await probe(`https://127.0.0.1:${p.scheduler}/healthz`, { insecure: true })) &&
-        (await probe(`http://127.0.0.1:${p.kwok}/healthz`)),
+        (await probe(`http://127.0.0.1:${p.kwok}/healthz`)) &&
+        (await probe(`https://127.0.0.1:${p.kubevirt}/healthz`, { insecure: true })),
+      all,
+      60_000,
+    );
+    await registerVirtApi(call, p.kubevirt, readFileSync(join(pki, 'kubevirt-ca.crt')));
+    await waitFor(
+      'the APIService v1.subresources.kubevirt.io to be Available',
+      async () => {
+        const r = await call('GET', '/apis/apiregistration.k8s.io/v1/apiservices/v1.subresources.kubevirt.io');
+        return r.status === 200 && (r.json().status?.conditions ?? []).some((c: any) => c.type === 'Available' && c.status === 'True');
+      },
       all,
       60_000,
     );
@@ -516,6 +553,55 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
     await stopComponents(running);
     cleanTemporaryState();
     throw e;
+  }
+}
+
+/**
+ * virt-api as KubeVirt installs it, pointed at the stand-in: the APIService
+ * v1.subresources.kubevirt.io, trusting the stand-in's CA, for Service virt-api
+ * in namespace kubevirt. That Service is of type ExternalName 127.0.0.1 (the
+ * aggregator dials `externalName:port`), not a ClusterIP Service with an
+ * EndpointSlice: EndpointSlices refuse loopback addresses, and nothing routes
+ * to a ClusterIP on the plane. The aggregator still verifies the serving
+ * certificate for virt-api.kubevirt.svc.
+ */
+async function registerVirtApi(
+  call: (method: string, path: string, body?: unknown) => Promise<{ status: number; body: string }>,
+  port: number,
+  ca: Buffer,
+): Promise<void> {
+  const labels = { 'app.kubernetes.io/managed-by': 'kubekloud-testenv', 'kubevirt.io': 'virt-api' };
+  const objects: [string, unknown][] = [
+    ['/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kubevirt', labels } }],
+    [
+      '/api/v1/namespaces/kubevirt/services',
+      {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'virt-api', namespace: 'kubevirt', labels },
+        spec: { type: 'ExternalName', externalName: '127.0.0.1' },
+      },
+    ],
+    [
+      '/apis/apiregistration.k8s.io/v1/apiservices',
+      {
+        apiVersion: 'apiregistration.k8s.io/v1',
+        kind: 'APIService',
+        metadata: { name: 'v1.subresources.kubevirt.io', labels },
+        spec: {
+          group: 'subresources.kubevirt.io',
+          version: 'v1',
+          groupPriorityMinimum: 1000,
+          versionPriority: 15,
+          service: { namespace: 'kubevirt', name: 'virt-api', port },
+          caBundle: ca.toString('base64'),
+        },
+      },
+    ],
+  ];
+  for (const [path, body] of objects) {
+    const r = await call('POST', path, body);
+    if (r.status !== 201 && r.status !== 409) throw new PlaneError(`registering the virt-api stand-in: POST ${path}: ${r.status} ${r.body}`);
   }
 }
 
@@ -584,6 +670,8 @@ async function componentHealthy(s: PlaneState, name: ComponentName): Promise<boo
       return probe(`https://127.0.0.1:${p.scheduler}/healthz`, { insecure: true });
     case 'kwok':
       return probe(`http://127.0.0.1:${p.kwok}/healthz`);
+    case 'kubevirt':
+      return probe(`https://127.0.0.1:${p.kubevirt}/healthz`, { insecure: true });
   }
 }
 

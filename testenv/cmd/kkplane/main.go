@@ -20,7 +20,7 @@ import (
 	"sigs.k8s.io/kwok/pkg/utils/signals"
 )
 
-const usage = "usage: kkplane etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kwok [flags]"
+const usage = "usage: kkplane etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kwok|kubevirt|pki [flags]"
 
 func main() {
 	if len(os.Args) < 2 {
@@ -46,6 +46,10 @@ func main() {
 		os.Exit(cli.Run(cmd))
 	case "kwok":
 		os.Exit(runKwok(args))
+	case "kubevirt":
+		os.Exit(runKubevirt(args))
+	case "pki":
+		os.Exit(runPKI(args))
 	default:
 		fmt.Fprintln(os.Stderr, usage)
 		os.Exit(2)
