@@ -7,6 +7,7 @@ import { buildMetricsApp } from './http/metricsApp.ts';
 import { buildRedirectApp, keepCertificateFresh, readTlsMaterial } from './http/tls.ts';
 import type { Server as HttpsServer } from 'node:https';
 import { createKube, loadKubeConfig, type Kube } from './kube/client.ts';
+import { openVmiStream, vmiStreamRefusal } from './kube/vmiStreams.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
 import { bootstrapAdmin } from './service/bootstrap.ts';
@@ -39,10 +40,23 @@ export async function startServer(config: Config): Promise<Server> {
   } catch (err) {
     throw new ConfigError([`Kubernetes: no usable kubeconfig or in-cluster account (${(err as Error).message}); set KUBECONFIG`]);
   }
-  const logger = { level: config.logLevel, redact: ['req.headers.authorization'] };
+  const logger = { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["sec-websocket-protocol"]'] };
   let reconciler: Reconciler | null = null;
   const readiness = createReadiness({ db }, kube);
-  const app = await buildApp({ db, config, metrics, readiness, logger, https: tlsMaterial, wake: () => reconciler?.wake() });
+  const kc = kube.config;
+  const app = await buildApp({
+    db,
+    config,
+    metrics,
+    readiness,
+    logger,
+    https: tlsMaterial,
+    wake: () => reconciler?.wake(),
+    openVmiStream: (t, stream) =>
+      openVmiStream(kc, t.namespace, t.vmi, stream).catch((err) => {
+        throw vmiStreamRefusal(err, stream);
+      }),
+  });
   const redirectApp = config.tls ? await buildRedirectApp({ publicPort: config.tls.publicPort }) : null;
   if (config.reconcilerEnabled) {
     reconciler = new Reconciler({

@@ -47,6 +47,7 @@ export const ROUTES = {
   resumeCluster: ['POST', '/api/v1/clusters/{id}/resume'],
   getInstance: ['GET', '/api/v1/instances/{id}'],
   operateInstance: ['POST', '/api/v1/instances/{id}/operate'],
+  instanceConsole: ['GET', '/api/v1/instances/{id}/console'],
 } as const satisfies Record<string, readonly [string, string]>;
 export type RouteName = keyof typeof ROUTES;
 

@@ -32,6 +32,8 @@ export type Config = {
   authFailureLimit: { perMinute: number };
   installation: string;
   namespacePrefix: string;
+  /** Serial and VNC consoles: closed after this long without a byte either way; sessions one token may hold on one instance at once. */
+  console: { idleSeconds: number; sessionsPerToken: number };
 };
 
 export type TlsConfig = {
@@ -151,6 +153,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rateLimit: { perSecond: num('KUBEKLOUD_RATE_LIMIT_RPS', 200, 1, 1_000_000), burst: int('KUBEKLOUD_RATE_LIMIT_BURST', 400, 1, 10_000_000) },
     writeRateLimit: { perSecond: num('KUBEKLOUD_WRITE_RATE_LIMIT_RPS', 20, 0.01, 1_000_000), burst: int('KUBEKLOUD_WRITE_RATE_LIMIT_BURST', 60, 1, 10_000_000) },
     authFailureLimit: { perMinute: int('KUBEKLOUD_AUTH_FAILURES_PER_MINUTE', 30, 1, 1_000_000) },
+    console: { idleSeconds: int('KUBEKLOUD_CONSOLE_IDLE_SECONDS', 900, 1, 86_400), sessionsPerToken: int('KUBEKLOUD_CONSOLE_SESSIONS_PER_TOKEN', 1, 1, 100) },
     workerId: env.KUBEKLOUD_WORKER_ID || env.HOSTNAME || `kubekloud-${process.pid}`,
   };
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {

@@ -14,7 +14,8 @@ export class DomainError extends Error {
       | 'not_found' // 404
       | 'unavailable' // 503: a dependency is down
       | 'rate_limited' // 429
-      | 'in_progress', // 409: the same Idempotency-Key is still being answered
+      | 'in_progress' // 409: the same Idempotency-Key is still being answered
+      | 'busy', // 409: not possible in the resource's present state (a console of a stopped VM, every console seat taken)
     message: string,
     readonly problems: FieldProblem[] = [],
   ) {
@@ -36,6 +37,7 @@ export const invalid = (problems: FieldProblem[]) =>
 export const invalidField = (field: string, msg: string) =>
   invalid([{ loc: ['body', field], msg, type: 'value_error' }]);
 export const conflict = (message: string) => new DomainError('conflict', message);
+export const busy = (message: string) => new DomainError('busy', message);
 export const notFound = (what: string) => new DomainError('not_found', `${what} not found`);
 export const forbidden = (message: string) => new DomainError('forbidden', message);
 export const unauthenticated = (message: string) => new DomainError('unauthenticated', message);

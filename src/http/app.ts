@@ -14,6 +14,7 @@ import { userRoutes } from './routes/users.ts';
 import { clusterRoutes } from './routes/clusters.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { eventRoutes } from './routes/events.ts';
+import { consoleStreamRoutes } from './routes/consoles.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { redocRoutes } from './routes/redoc.ts';
 import { recordAudit } from './audit.ts';
@@ -102,6 +103,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(clusterRoutes(deps, authenticate), { prefix: '/api/v1/clusters' });
   await app.register(instanceRoutes(deps, authenticate), { prefix: '/api/v1/instances' });
   await app.register(eventRoutes(deps, authenticate, metrics), { prefix: '/api/v1/clusters' });
+  await app.register(consoleStreamRoutes(deps, authenticate), { prefix: '/api/v1/instances' });
   await app.register(consoleRoutes());
   await app.register(redocRoutes());
   return app;

@@ -5,6 +5,8 @@
 import type { Metrics } from '../observability/metrics.ts';
 import type { Services } from '../service/context.ts';
 import type { Readiness } from '../service/readiness.ts';
+import type { ConsoleTarget } from '../service/consoles.ts';
+import type { WebSocket } from 'ws';
 
 export type AppDeps = Services & {
   metrics: Metrics;
@@ -13,4 +15,6 @@ export type AppDeps = Services & {
   logger?: boolean | object;
   /** Serve HTTPS with this certificate and key (and send Strict-Transport-Security); absent: plain HTTP. */
   https?: { cert: Buffer; key: Buffer } | null;
+  /** Opens a VMI's serial console or VNC stream through the Kubernetes API server (main.ts gives it); absent: consoles answer 503. Rejects with a DomainError saying why. */
+  openVmiStream?: (target: ConsoleTarget, stream: 'console' | 'vnc') => Promise<WebSocket>;
 };

@@ -15,6 +15,7 @@ const STATUS: Record<DomainError['kind'], number> = {
   unavailable: 503,
   rate_limited: 429,
   in_progress: 409,
+  busy: 409,
 };
 
 const TITLES: Record<number, string> = {

@@ -8,6 +8,7 @@ import { buildTestApp, type TestApp } from '../support/app.ts';
 /** Operations the CLI does not call, with the reason. */
 const NOT_IN_CLI: Record<string, string> = {
   'GET /api/v1/clusters/{id}/events': 'a Server-Sent Events stream for live views (the web console); --wait polls instead',
+  'GET /api/v1/instances/{id}/vnc': 'a graphical stream (RFB) for a VNC viewer: the web console shows it',
 };
 
 let t: TestApp;
