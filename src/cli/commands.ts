@@ -5,6 +5,7 @@ import { ApiError, KubeKloudClient } from './client.ts';
 import { configPath, readConfig, resolveProfile, writeConfig } from './config.ts';
 import { details, render, table, type Column, type Format } from './output.ts';
 import { Progress, waitForCluster, waitForClusterGone, WaitFailed } from './wait.ts';
+import { runConsole } from './console.ts';
 
 export class UsageError extends Error {}
 
@@ -541,6 +542,19 @@ export const COMMANDS: Command[] = [
       ctx.out(render(await ctx.client().getInstance(idArg(ctx, 'instance id')), ctx.format, instanceColumns));
     },
   },
+  {
+    words: ['instances', 'console'],
+    args: 'ID',
+    summary: "Open a VM instance's serial console on this terminal",
+    description:
+      'The terminal is switched to raw mode: every key, Ctrl-C included, goes to the VM. Press Ctrl-] to leave; the terminal is restored however the session ends. ' +
+      'Only for VM instances that are running. The server closes a session idle for KUBEKLOUD_CONSOLE_IDLE_SECONDS, and allows one session per token and instance unless configured otherwise.',
+    examples: ['kubekloud instances console 4', 'printf "root\\r" | kubekloud instances console 4'],
+    async run(ctx) {
+      const id = idArg(ctx, 'instance id');
+      return runConsole(ctx.client(), id, { stdin: process.stdin, stdout: process.stdout, err: ctx.err });
+    },
+  },
   ...OPERATIONS.map(
     (op): Command => ({
       words: ['instances', op],
@@ -580,6 +594,6 @@ export const GROUPS: Record<string, string> = {
   users: 'Manage users and their quotas (admin)',
   tokens: 'Manage your API tokens',
   clusters: 'Create, inspect, scale, suspend, resume and delete clusters',
-  instances: 'Inspect and operate single instances',
+  instances: 'Inspect, operate and open the console of single instances',
   profiles: 'Stored logins: list, use, delete',
 };
