@@ -112,6 +112,7 @@ export async function directApply(
     image: o.image,
     ports: [],
     serviceType: 'ClusterIP',
+    expose: 'instances',
     volumeSizeGb: null,
     env: {},
     sshKeys: [],

@@ -5,6 +5,7 @@
 // One definition: a field changed here changes all of them, or fails to compile.
 import { Type, type Static, type TLiteral, type TSchema, type TUnion } from 'typebox';
 import { COMPATIBLE_STATUSES } from '../domain/compatibleStatus.ts';
+import { ENDPOINT_KINDS } from '../domain/endpoints.ts';
 import { INSTANCE_STATUSES, OPERATIONS } from '../domain/lifecycle.ts';
 import { PAGE_MAX, UNPAGED_LIST_MAX } from '../domain/paging.ts';
 
@@ -117,6 +118,22 @@ export const InstancePhase = Literals(INSTANCE_STATUSES, { description: 'The pre
 export const InstanceStatus = Literals(COMPATIBLE_STATUSES, {
   description: "One of the Python service's five values: starting (and repairing towards running) shows as pending, stopping (and repairing towards stopped or suspended) as the state it is headed to, deleting as stopped",
 });
+export const Endpoint = Type.Object(
+  {
+    kind: Literals(ENDPOINT_KINDS, {
+      description: "cluster: the Service's ClusterIP, reachable inside the Kubernetes cluster; node: a node's address (ExternalIP, else InternalIP) with the Service's node port; load-balancer: an address the load balancer published",
+    }),
+    address: Type.String({ description: 'An IP address, or a host name for some load balancers' }),
+    port: Type.Integer({ minimum: 1, maximum: 65535 }),
+    protocol: Type.Union([Type.Literal('TCP'), Type.Literal('UDP')]),
+    target_port: Type.Integer({ minimum: 1, maximum: 65535, description: 'The exposed port (of `ports`) this endpoint leads to' }),
+  },
+  { $id: 'Endpoint', description: 'One way to reach an exposed port, as observed from Kubernetes' },
+);
+const Endpoints = Type.Array(Type.Ref('Endpoint'), {
+  description: 'How to reach it, observed from its Service and the nodes its pods run on; empty until observed, or when nothing is exposed',
+});
+
 export const Instance = Type.Object(
   {
     id: Type.Integer(),
@@ -128,6 +145,7 @@ export const Instance = Type.Object(
     k8s_resource_name: Type.String(),
     ip: Type.Union([Type.String(), Type.Null()]),
     node: Type.Union([Type.String(), Type.Null()]),
+    endpoints: Endpoints,
     message: Type.Union([Type.String(), Type.Null()]),
     created_at: Timestamp,
     updated_at: Timestamp,
@@ -144,6 +162,9 @@ const Port = Type.Object(
   { additionalProperties: false },
 );
 const ServiceType = Type.Union([Type.Literal('ClusterIP'), Type.Literal('NodePort'), Type.Literal('LoadBalancer')]);
+const Expose = Type.Union([Type.Literal('instances'), Type.Literal('cluster')], {
+  description: "instances (default): a Service per instance; cluster: also one Service, of service_type, balancing across all of the cluster's instances (its endpoints are the cluster's)",
+});
 
 export const CreateCluster = Type.Object(
   {
@@ -162,6 +183,7 @@ export const CreateCluster = Type.Object(
     ),
     ports: Type.Optional(Type.Array(Port, { maxItems: 16 })),
     service_type: Type.Optional(ServiceType),
+    expose: Type.Optional(Expose),
     volume_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 16_384, description: 'GB, one persistent volume per instance' })),
     env: Type.Optional(
       Type.Unsafe<Record<string, string>>({
@@ -194,6 +216,8 @@ export const Cluster = Type.Object(
     image: Type.String(),
     ports: Type.Array(Type.Unknown()),
     service_type: Type.String(),
+    expose: Expose,
+    endpoints: Endpoints,
     volume_size: Type.Union([Type.Integer(), Type.Null()]),
     env: Type.Record(Type.String(), Type.String()),
     ssh_keys: Type.Array(Type.String()),
@@ -238,11 +262,11 @@ export const MessageWithWait = Type.Intersect([Message, WaitedField]);
 export const CreatedToken = Type.Intersect([Type.Ref('Token'), Type.Object({ token: Type.String({ description: 'Shown once' }) })]);
 
 /** Registered with the app by $id; the other schemas reach them with Type.Ref. */
-export const SHARED_SCHEMAS = [Detail, User, Token, Instance, Cluster];
+export const SHARED_SCHEMAS = [Detail, User, Token, Endpoint, Instance, Cluster];
 
 // The static types. Refs names the schemas behind each $ref, so that Static
 // follows Type.Ref('Cluster') to the Cluster schema instead of stopping at unknown.
-type Refs = { Error: typeof Detail; User: typeof User; Token: typeof Token; Instance: typeof Instance; Cluster: typeof Cluster };
+type Refs = { Error: typeof Detail; User: typeof User; Token: typeof Token; Endpoint: typeof Endpoint; Instance: typeof Instance; Cluster: typeof Cluster };
 type Of<T extends TSchema> = Static<T, Refs>;
 
 export type IdParams = Of<typeof IdParams>;
@@ -260,6 +284,7 @@ export type CreatedToken = Of<typeof CreatedToken>;
 export type Message = Of<typeof Message>;
 export type InstanceStatus = Of<typeof InstanceStatus>;
 export type InstancePhase = Of<typeof InstancePhase>;
+export type Endpoint = Of<typeof Endpoint>;
 export type Instance = Of<typeof Instance>;
 export type CreateCluster = Of<typeof CreateCluster>;
 export type Cluster = Of<typeof Cluster>;

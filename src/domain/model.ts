@@ -3,6 +3,8 @@ import type { Desired, InstanceKind, InstanceStatus } from './lifecycle.ts';
 
 export type ServiceType = 'ClusterIP' | 'NodePort' | 'LoadBalancer';
 export type PortSpec = { port: number; protocol: 'TCP' | 'UDP'; name?: string };
+/** `instances`: a Service per instance; `cluster`: also one Service across all of the cluster's instances. */
+export type Expose = 'instances' | 'cluster';
 
 export type ClusterSpec = {
   id: number;
@@ -16,6 +18,7 @@ export type ClusterSpec = {
   image: string;
   ports: PortSpec[];
   serviceType: ServiceType;
+  expose: Expose;
   volumeSizeGb: number | null;
   env: Record<string, string>;
   sshKeys: string[];

@@ -73,8 +73,8 @@ export function renderClusterObjects(c: ClusterSpec): KubeObject[] {
           persistentvolumeclaims: String(c.volumeSizeGb ? c.instanceCount : 0),
           'requests.storage': `${(c.volumeSizeGb ?? 0) * c.instanceCount}Gi`,
           // A LoadBalancer Service allocates node ports as well.
-          'services.nodeports': String(c.serviceType === 'ClusterIP' ? 0 : c.ports.length * c.instanceCount),
-          'services.loadbalancers': String(c.serviceType === 'LoadBalancer' ? c.instanceCount : 0),
+          'services.nodeports': String(c.serviceType === 'ClusterIP' ? 0 : c.ports.length * serviceCount(c)),
+          'services.loadbalancers': String(c.serviceType === 'LoadBalancer' ? serviceCount(c) : 0),
         },
       },
     },
@@ -116,8 +116,26 @@ export function renderClusterObjects(c: ClusterSpec): KubeObject[] {
       },
     });
   }
+  if (exposedAsCluster(c)) objects.push(renderClusterService(c));
   return objects;
 }
+
+const exposedAsCluster = (c: ClusterSpec) => c.expose === 'cluster' && c.ports.length > 0;
+/** One Service per instance, and the cluster's own when it is exposed as a whole. */
+const serviceCount = (c: ClusterSpec) => c.instanceCount + (exposedAsCluster(c) ? 1 : 0);
+
+/** `expose: cluster`: one Service, named as the cluster, balancing across every instance's pod. */
+export function renderClusterService(c: ClusterSpec): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: c.name, namespace: c.namespace, labels: clusterLabels(c) },
+    spec: { type: c.serviceType, selector: { [LABEL_CLUSTER]: String(c.id) }, ports: servicePorts(c) },
+  };
+}
+
+const servicePorts = (c: ClusterSpec) =>
+  c.ports.map((p) => ({ name: p.name ?? `${p.protocol.toLowerCase()}-${p.port}`, port: p.port, targetPort: p.port, protocol: p.protocol }));
 
 function podSecurityLabels(c: ClusterSpec): Record<string, string> {
   // KubeVirt's virt-launcher pods meet "baseline", not "restricted".
@@ -267,7 +285,7 @@ export function renderService(c: ClusterSpec, i: InstanceSpec): KubeObject {
     spec: {
       type: c.serviceType,
       selector: { [LABEL_INSTANCE]: String(i.id) },
-      ports: c.ports.map((p) => ({ name: p.name ?? `${p.protocol.toLowerCase()}-${p.port}`, port: p.port, targetPort: p.port, protocol: p.protocol })),
+      ports: servicePorts(c),
     },
   };
 }

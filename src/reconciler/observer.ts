@@ -7,6 +7,7 @@
 // runs every KUBEKLOUD_RESYNC_SECONDS (jittered): it writes nothing when
 // nothing drifted.
 import type { ListWatchHandle } from '../kube/listWatch.ts';
+import { createEndpoints, watchNodes } from './endpoints.ts';
 import { createRepairs, type ObserverEvent, type RepairDeps } from './repairs.ts';
 import { watchOwned, watchPods, watchVmis, type WatchDeps } from './watches.ts';
 
@@ -30,7 +31,14 @@ export type Observer = { stop(): Promise<void>; resync(): void; readonly synced:
 
 export function startObserver(d: ObserverDeps): Observer {
   const repairs = createRepairs(d);
-  const handles: ListWatchHandle[] = [watchPods(d), watchVmis(d), ...OWNED_KINDS.map((k) => watchOwned(d, repairs, k.apiVersion, k.kind))];
+  const endpoints = createEndpoints(d);
+  const w = { ...d, endpoints };
+  const handles: ListWatchHandle[] = [
+    watchPods(w),
+    watchVmis(w),
+    watchNodes(d, endpoints),
+    ...OWNED_KINDS.map((k) => watchOwned(w, repairs, k.apiVersion, k.kind)),
+  ];
   const resync = () => {
     repairs.reset();
     for (const h of handles) h.relist('resync');
@@ -55,6 +63,7 @@ export function startObserver(d: ObserverDeps): Observer {
       if (timer) clearTimeout(timer);
       await Promise.all(handles.map((h) => h.stop()));
       repairs.reset();
+      endpoints.reset();
     },
   };
 }

@@ -17,6 +17,7 @@ export function clusterSpecOf(c: ClusterRow, installation: string): ClusterSpec 
     image: c.image,
     ports: c.ports,
     serviceType: c.service_type,
+    expose: c.expose,
     volumeSizeGb: c.volume_size_gb,
     env: c.env,
     sshKeys: c.ssh_keys,

@@ -13,6 +13,7 @@ import type { Db } from '../store/db.ts';
 import { listEveryInstance, type InstanceRow } from '../store/instances.ts';
 import { recordObservation } from '../service/status.ts';
 import { instancesObservedPresent, recordAddress } from '../store/observations.ts';
+import type { Endpoints } from './endpoints.ts';
 import { clusterIdOf, expectedObjects, judgeObject, objectKey } from './judge.ts';
 import type { Repairs } from './repairs.ts';
 
@@ -23,6 +24,8 @@ export type WatchDeps = {
   leading: () => boolean;
   onError: (err: KubeError, context: string) => void;
   onRelist?: (kind: string, reason: RelistReason) => void;
+  /** Told of every Service and of where each instance runs, to keep endpoints current. */
+  endpoints?: Endpoints;
 };
 
 const common = (d: WatchDeps, apiVersion: string, kind: string) => ({
@@ -36,7 +39,11 @@ const common = (d: WatchDeps, apiVersion: string, kind: string) => ({
 /** Instances whose rows say their object exists but which a full list did not show are recorded absent. */
 async function recordUnseenAbsent(d: WatchDeps, kind: 'container' | 'vm', seen: Set<number>): Promise<void> {
   if (!d.leading()) return;
-  for (const id of await instancesObservedPresent(d.db, kind)) if (!seen.has(id)) await recordObservation(d.db, id, ABSENT);
+  for (const id of await instancesObservedPresent(d.db, kind)) {
+    if (seen.has(id)) continue;
+    await recordObservation(d.db, id, ABSENT);
+    if (kind === 'container') await d.endpoints?.instanceOn(id, null, null);
+  }
 }
 
 /** A kind KubeKloud owns: every object judged against its rows; what a settled row renders but no list shows is missing. */
@@ -56,6 +63,7 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
     onRelist: (reason) => {
       seen.clear();
       observedVms.clear();
+      if (kind === 'Service') d.endpoints?.servicesRelisting();
       d.onRelist?.(kind, reason);
     },
     onListPage: async (items) => {
@@ -64,6 +72,7 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
         const live = { ...item, kind, apiVersion }; // list items carry no kind
         seen.add(keyOf(live));
         await observeIfVm(live, 'ADDED');
+        if (kind === 'Service') await d.endpoints?.service(live, false);
         const id = clusterIdOf(live);
         await repairs.act(live, judgeObject(live, (id !== null && rows.get(id)) || { cluster: null, instances: [] }, d.installation));
       }
@@ -78,11 +87,13 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
         }
       }
       if (kind === 'VirtualMachine') await recordUnseenAbsent(d, 'vm', observedVms);
+      if (kind === 'Service') await d.endpoints?.servicesListed();
       seen.clear();
       observedVms.clear();
     },
     onEvent: async (type, obj) => {
       await observeIfVm(obj, type);
+      if (kind === 'Service') await d.endpoints?.service(obj, type === 'DELETED');
       if (type === 'DELETED') {
         repairs.forget(obj);
         const clusterId = clusterIdOf(obj);
@@ -114,7 +125,9 @@ export function watchPods(d: WatchDeps): ListWatchHandle {
         const id = containerInstance(p);
         if (id === null || !d.leading()) continue;
         seen.add(id);
-        await recordObservation(d.db, id, observePod(p));
+        const o = observePod(p);
+        await recordObservation(d.db, id, o);
+        await d.endpoints?.instanceOn(id, clusterIdOf(p), o.node ?? null);
       }
     },
     onListDone: async () => {
@@ -124,7 +137,9 @@ export function watchPods(d: WatchDeps): ListWatchHandle {
     onEvent: async (type, pod) => {
       const id = containerInstance(pod);
       if (id === null || !d.leading()) return;
-      await recordObservation(d.db, id, type === 'DELETED' ? ABSENT : observePod(pod));
+      const o = type === 'DELETED' ? ABSENT : observePod(pod);
+      await recordObservation(d.db, id, o);
+      await d.endpoints?.instanceOn(id, clusterIdOf(pod), o.node ?? null);
     },
   });
 }
@@ -136,6 +151,7 @@ export function watchVmis(d: WatchDeps): ListWatchHandle {
     if (id === null || !d.leading()) return;
     const a = gone ? { ip: null, node: null } : vmiAddress(vmi);
     await recordAddress(d.db, id, a.ip, a.node);
+    await d.endpoints?.instanceOn(id, clusterIdOf(vmi), a.node);
   };
   return startListWatch(d.kube, {
     ...common(d, 'kubevirt.io/v1', 'VirtualMachineInstance'),

@@ -2,7 +2,7 @@
 // from configuration, and combinations of fields.
 import type { Config } from '../config/config.ts';
 import { invalid, type FieldProblem } from '../domain/errors.ts';
-import type { PortSpec, ServiceType } from '../domain/model.ts';
+import type { Expose, PortSpec, ServiceType } from '../domain/model.ts';
 import { clusterNameProblem } from '../domain/naming.ts';
 import { isWholeMultiple } from '../domain/units.ts';
 
@@ -15,6 +15,7 @@ export type CreateClusterInput = {
   image?: string;
   ports?: (Omit<PortSpec, 'protocol'> & { protocol?: PortSpec['protocol'] })[];
   service_type?: ServiceType;
+  expose?: Expose;
   volume_size?: number;
   env?: Record<string, string>;
   ssh_keys?: string[];
@@ -47,6 +48,9 @@ export function checkClusterInput(config: Config, input: CreateClusterInput): vo
   }
   if (input.service_type && input.service_type !== 'ClusterIP' && !(input.ports?.length)) {
     problems.push(field('service_type', 'needs at least one entry in ports'));
+  }
+  if (input.expose === 'cluster' && !(input.ports?.length)) {
+    problems.push(field('expose', 'cluster needs at least one entry in ports (the cluster Service exposes them)'));
   }
   const ports = input.ports ?? [];
   if (new Set(ports.map((p) => `${p.port}/${p.protocol ?? 'TCP'}`)).size !== ports.length) {

@@ -51,6 +51,7 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
           image: input.image ?? (input.instance_type === 'vm' ? s.config.defaultVmImage : s.config.defaultContainerImage),
           ports: (input.ports ?? []).map((port) => ({ ...port, protocol: port.protocol ?? 'TCP' })),
           service_type: input.service_type ?? 'ClusterIP',
+          expose: input.expose ?? 'instances',
           volume_size_gb: input.volume_size ?? null,
           env: input.env ?? {},
           ssh_keys: input.ssh_keys ?? [],

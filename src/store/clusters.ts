@@ -2,7 +2,8 @@
 // Every read of a tenant's cluster is scoped by owner in SQL (ownerScope null = admin).
 import type { Queryable } from './db.ts';
 import type { InstanceStatus } from '../domain/lifecycle.ts';
-import type { PortSpec, ServiceType } from '../domain/model.ts';
+import type { Endpoint } from '../domain/endpoints.ts';
+import type { Expose, PortSpec, ServiceType } from '../domain/model.ts';
 
 export type ClusterRow = {
   id: number;
@@ -16,6 +17,9 @@ export type ClusterRow = {
   image: string;
   ports: PortSpec[];
   service_type: ServiceType;
+  expose: Expose;
+  /** What the observer last read of the cluster's own Service (expose: cluster). */
+  endpoints: Endpoint[];
   volume_size_gb: number | null;
   env: Record<string, string>;
   ssh_keys: string[];
@@ -35,16 +39,16 @@ export type ClusterRow = {
 
 export type NewCluster = Omit<
   ClusterRow,
-  'id' | 'namespace' | 'state' | 'desired_gen' | 'synced_gen' | 'attempts' | 'claim_epoch' | 'message' | 'drift' | 'synced_at' | 'created_at' | 'updated_at'
->;
+  'id' | 'namespace' | 'expose' | 'endpoints' | 'state' | 'desired_gen' | 'synced_gen' | 'attempts' | 'claim_epoch' | 'message' | 'drift' | 'synced_at' | 'created_at' | 'updated_at'
+> & { expose?: Expose };
 
 /** Inserts the row; the namespace is derived from the id, so it is set in the same statement. */
 export async function insertCluster(q: Queryable, c: NewCluster, namespaceOf: (id: number) => string): Promise<ClusterRow> {
   const [{ id }] = (await q.query<{ id: number }>("SELECT nextval('clusters_id_seq')::int AS id")) as [{ id: number }];
   const rows = await q.query<ClusterRow>(
     `INSERT INTO clusters (id, owner_id, name, namespace, instance_type, cpu_milli, memory_mib, instance_count,
-                           image, ports, service_type, volume_size_gb, env, ssh_keys, user_data)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING *`,
+                           image, ports, service_type, volume_size_gb, env, ssh_keys, user_data, expose)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *`,
     [
       id,
       c.owner_id,
@@ -61,6 +65,7 @@ export async function insertCluster(q: Queryable, c: NewCluster, namespaceOf: (i
       JSON.stringify(c.env),
       JSON.stringify(c.ssh_keys),
       c.user_data,
+      c.expose ?? 'instances',
     ],
   );
   return rows[0]!;

@@ -1,4 +1,5 @@
 // Instances: desired state, observed status, and reconcile bookkeeping.
+import type { Endpoint } from '../domain/endpoints.ts';
 import type { Desired, InstanceStatus } from '../domain/lifecycle.ts';
 import type { Queryable } from './db.ts';
 
@@ -16,6 +17,8 @@ export type InstanceRow = {
   obs_vm_status: string | null;
   ip: string | null;
   node: string | null;
+  /** How it is reached, as the observer last read it from its Service and the nodes. */
+  endpoints: Endpoint[];
   failure: string | null;
   /** What the observer found changed behind KubeKloud's back, until the repair is applied. */
   drift: string | null;

@@ -233,10 +233,12 @@ describe('the rendered system', () => {
     expect(find(objs(), 'PersistentVolumeClaim', 'kubekloud-backups').spec.accessModes).toEqual(['ReadWriteOnce']);
   });
 
-  it('grants the API identity no access to secrets, nodes, RBAC or pod exec', () => {
+  it('grants the API identity no access to secrets, RBAC or pod exec, and nodes only to read', () => {
     const role = find(objs(), 'ClusterRole', 'kubekloud-api-role');
     const resources = role.rules.flatMap((r: any) => r.resources);
-    for (const forbidden of ['secrets', 'nodes', 'pods/exec', 'configmaps', 'clusterroles', 'rolebindings', 'clusterrolebindings', 'roles', '*']) {
+    const nodes = role.rules.filter((r: any) => r.resources.includes('nodes'));
+    expect(nodes).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
+    for (const forbidden of ['secrets', 'nodes/proxy', 'nodes/status', 'pods/exec', 'configmaps', 'clusterroles', 'rolebindings', 'clusterrolebindings', 'roles', '*']) {
       expect(resources).not.toContain(forbidden);
     }
     const pods = role.rules.find((r: any) => r.resources.includes('pods'));

@@ -25,6 +25,7 @@ const cluster = (over: Partial<ClusterSpec> = {}): ClusterSpec => ({
   image: 'registry.example/app:1.0',
   ports: [],
   serviceType: 'ClusterIP',
+  expose: 'instances',
   volumeSizeGb: null,
   env: {},
   sshKeys: [],
@@ -73,6 +74,24 @@ describe('cluster objects', () => {
     expect(rq.spec.hard['services.nodeports']).toBe('2');
     const lb = byKind(renderClusterObjects(cluster({ ports: [{ port: 80, protocol: 'TCP' }], serviceType: 'LoadBalancer' })), 'ResourceQuota');
     expect(lb.spec.hard).toMatchObject({ 'services.loadbalancers': '2', 'services.nodeports': '2' });
+  });
+  it('expose: cluster adds one Service, named as the cluster, selecting every instance, and counts it in the quota', () => {
+    const c = cluster({ ports: [{ port: 22, protocol: 'TCP' }, { port: 80, protocol: 'TCP', name: 'web' }], serviceType: 'LoadBalancer', expose: 'cluster' });
+    const objs = renderClusterObjects(c);
+    const svc = byKind(objs, 'Service');
+    expect(svc.metadata).toEqual({ name: 'web', namespace: 'kk-7-web', labels: { [MANAGED_BY]: 'kubekloud', [LABEL_INSTALLATION]: 'default', [LABEL_OWNER]: '3', [LABEL_CLUSTER]: '7' } });
+    expect(svc.spec).toEqual({
+      type: 'LoadBalancer',
+      selector: { [LABEL_CLUSTER]: '7' },
+      ports: [
+        { name: 'tcp-22', port: 22, targetPort: 22, protocol: 'TCP' },
+        { name: 'web', port: 80, targetPort: 80, protocol: 'TCP' },
+      ],
+    });
+    // Two instances and the cluster's Service, each with both ports.
+    expect(byKind(objs, 'ResourceQuota').spec.hard).toMatchObject({ 'services.loadbalancers': '3', 'services.nodeports': '6' });
+    expect(renderClusterObjects(cluster({ ports: [{ port: 22, protocol: 'TCP' }] })).some((o) => o.kind === 'Service')).toBe(false);
+    expect(renderClusterObjects(cluster({ expose: 'cluster' })).some((o) => o.kind === 'Service')).toBe(false);
   });
 });
 
