@@ -1,6 +1,8 @@
 // Every command: its words, options, help text with examples, and what it does.
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { Cluster, ClusterWithInstances, CreateCluster, Instance, PatchUser, Token, User } from '../contract/schemas.ts';
+import type { Cluster, ClusterWithInstances, CreateCluster, Endpoint, Instance, PatchUser, Token, User } from '../contract/schemas.ts';
+import { preferredEndpoint, sshCommand } from '../domain/endpoints.ts';
 import { ApiError, KubeKloudClient } from './client.ts';
 import { configPath, readConfig, resolveProfile, writeConfig } from './config.ts';
 import { details, render, table, type Column, type Format } from './output.ts';
@@ -133,6 +135,17 @@ const instanceColumns: Column<Instance>[] = [
   ['MESSAGE', (i) => i.message],
 ];
 
+const endpointColumns: Column<Endpoint>[] = [
+  ['KIND', (e) => e.kind],
+  ['ADDRESS', (e) => e.address],
+  ['PORT', (e) => `${e.port}/${e.protocol}`],
+  ['TO PORT', (e) => e.target_port],
+];
+const endpointText = (e: Endpoint) => `${e.kind} ${e.address.includes(':') ? `[${e.address}]` : e.address}:${e.port}/${e.protocol} -> ${e.target_port}`;
+
+/** An argument for a POSIX shell, quoted only when it needs to be. */
+const shellQuote = (a: string) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+
 function showCluster(ctx: Ctx, c: ClusterWithInstances & Record<string, unknown>): void {
   if (ctx.format !== 'table') return ctx.out(render(c, ctx.format, []));
   const ports = (c.ports as { port: number; protocol?: string }[]).map((p) => `${p.port}/${p.protocol ?? 'TCP'}`);
@@ -149,6 +162,8 @@ function showCluster(ctx: Ctx, c: ClusterWithInstances & Record<string, unknown>
       ['Namespace', c.namespace],
       ['Ports', ports],
       ['Service type', c.service_type],
+      ['Exposed as', c.expose === 'cluster' ? 'each instance and the cluster' : 'each instance'],
+      ['Endpoints', c.endpoints.map(endpointText)],
       ['Volume', c.volume_size === null ? null : `${c.volume_size} GB`],
       ['Message', c.message],
       ['Created', c.created_at],
@@ -435,6 +450,7 @@ export const COMMANDS: Command[] = [
       image: { type: 'string', description: 'Image reference (default per type)', value: 'IMAGE' },
       port: { type: 'string', short: 'p', multiple: true, description: 'Expose a port; repeatable', value: 'PORT[/TCP|UDP][:NAME]' },
       'service-type': { type: 'string', description: 'ClusterIP (default), NodePort or LoadBalancer', value: 'TYPE' },
+      expose: { type: 'string', description: 'instances (default: a Service per instance) or cluster (also one Service across all instances)', value: 'WHAT' },
       volume: { type: 'string', description: 'GB of persistent volume per instance', value: 'GB' },
       env: { type: 'string', short: 'e', multiple: true, description: 'Environment variable (containers); repeatable', value: 'NAME=VALUE' },
       'ssh-key': { type: 'string', multiple: true, description: 'SSH public key (VMs), or @FILE; repeatable', value: 'KEY' },
@@ -445,6 +461,7 @@ export const COMMANDS: Command[] = [
       'kubekloud clusters create web --type container --cpu 0.5 --memory 1 --count 3 --port 8080 --wait',
       'kubekloud clusters create app --type container --cpu 1 --memory 2 --image registry.example/team/app:1.4 -e MODE=production --volume 5',
       'kubekloud clusters create build --type vm --cpu 2 --memory 4 --ssh-key @$HOME/.ssh/id_ed25519.pub',
+      'kubekloud clusters create api --type container --cpu 1 --memory 1 --count 3 --port 8080 --service-type LoadBalancer --expose cluster',
     ],
     async run(ctx) {
       const name = positional(ctx, 0, 'NAME');
@@ -461,6 +478,7 @@ export const COMMANDS: Command[] = [
         ...(v.image !== undefined ? { image: v.image as string } : {}),
         ...(v.port ? { ports: parsePorts(v.port as string[]) } : {}),
         ...(v['service-type'] !== undefined ? { service_type: v['service-type'] as 'ClusterIP' } : {}),
+        ...(v.expose !== undefined ? { expose: v.expose as 'cluster' } : {}),
         ...(v.volume !== undefined ? { volume_size: num(v.volume, 'volume', true) } : {}),
         ...(v.env ? { env: parseEnv(v.env as string[]) } : {}),
         ...(v['ssh-key'] ? { ssh_keys: (v['ssh-key'] as string[]).map(fileOrText) } : {}),
@@ -536,10 +554,57 @@ export const COMMANDS: Command[] = [
   {
     words: ['instances', 'get'],
     args: 'ID',
-    summary: 'Show an instance',
+    summary: 'Show an instance and how to reach it (its endpoints)',
     examples: ['kubekloud instances get 4', 'kubekloud instances get 4 -o json'],
     async run(ctx) {
-      ctx.out(render(await ctx.client().getInstance(idArg(ctx, 'instance id')), ctx.format, instanceColumns));
+      const i = await ctx.client().getInstance(idArg(ctx, 'instance id'));
+      ctx.out(render(i, ctx.format, instanceColumns));
+      if (ctx.format !== 'table') return;
+      ctx.out(i.endpoints.length ? `\nEndpoints:\n${table(i.endpoints, endpointColumns)}` : '\nEndpoints: none observed (no exposed ports, or not yet)\n');
+    },
+  },
+  {
+    words: ['ssh'],
+    args: 'ID',
+    summary: 'Print (or with --exec run) the ssh command for a VM instance that exposes port 22',
+    description:
+      'Uses the endpoint of port 22 the instance reports: a load balancer first, then a node port, then the cluster-internal address (reachable only from inside the Kubernetes cluster). Arguments after -- are passed to ssh.',
+    options: {
+      user: { type: 'string', short: 'u', description: 'Log in as this user', value: 'USER' },
+      exec: { type: 'boolean', description: 'Run ssh instead of printing the command' },
+    },
+    examples: ['kubekloud ssh 4', 'kubekloud ssh 4 --user ubuntu --exec', 'kubekloud ssh 4 --exec -- -i ~/.ssh/id_ed25519'],
+    async run(ctx) {
+      const v = ctx.args[0];
+      if (v === undefined) throw new UsageError('missing ID');
+      if (!/^[1-9][0-9]{0,9}$/.test(v)) throw new UsageError(`instance id must be a numeric id, not '${v}'`);
+      const extra = ctx.args.slice(1);
+      const i = await ctx.client().getInstance(Number(v));
+      const c = await ctx.client().getCluster(i.cluster_id);
+      if (c.instance_type !== 'vm') throw new ApiError(400, `instance ${i.instance_name} is a container; ssh is for VM instances`);
+      const e = preferredEndpoint(i.endpoints, 22);
+      if (!e) {
+        const exposed = (c.ports as { port: number; protocol?: string }[]).some((p) => p.port === 22 && (p.protocol ?? 'TCP') === 'TCP');
+        throw new ApiError(
+          400,
+          exposed
+            ? `instance ${i.instance_name} has no endpoint for port 22 yet (its Service is not observed yet); try again shortly`
+            : `instance ${i.instance_name} does not expose port 22: create its cluster with --port 22`,
+        );
+      }
+      const user = ctx.values.user as string | undefined;
+      if (user !== undefined && !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(user)) throw new UsageError(`--user must be a user name, not '${user}'`);
+      const argv = [...sshCommand(e, user ?? null), ...extra];
+      if (e.kind === 'cluster') ctx.err(`note: ${e.address} is a cluster-internal address, reachable only from inside the Kubernetes cluster\n`);
+      if (!ctx.values.exec) return ctx.out(`${argv.map(shellQuote).join(' ')}\n`);
+      return new Promise<number>((resolve) => {
+        const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit' });
+        child.on('error', (err) => {
+          ctx.err(`error: could not run ssh: ${err.message}\n`);
+          resolve(1);
+        });
+        child.on('close', (code) => resolve(code ?? 1));
+      });
     },
   },
   {
