@@ -24,6 +24,7 @@ export default defineConfig({
   base: '/console/',
   esbuild: { jsx: 'automatic' },
   plugins: [redocBundle()],
-  build: { outDir: 'dist', emptyOutDir: true, sourcemap: false, chunkSizeWarningLimit: 400 },
+  // es2022: noVNC (the VNC view) uses top-level await.
+  build: { outDir: 'dist', emptyOutDir: true, sourcemap: false, chunkSizeWarningLimit: 400, target: 'es2022' },
   logLevel: 'warn',
 });

@@ -1,10 +1,12 @@
 // KubeKloud web console: a single-page app on the public v1 API.
-import { StrictMode, useCallback, useEffect, useState } from 'react';
+import { lazy, StrictMode, Suspense, useCallback, useEffect, useState } from 'react';
 import { createRoot } from 'react-dom/client';
 import { api, session, setUnauthorizedHandler, type User } from './api.ts';
 import { Alert, ConfirmHost, Field, Link, navigate, usePath } from './ui.tsx';
 import { ClustersPage } from './pages/clusters.tsx';
 import { ClusterPage } from './pages/cluster.tsx';
+// The instance page carries the terminal (xterm.js) and the VNC client (noVNC): loaded only when opened.
+const InstancePage = lazy(() => import('./pages/instance.tsx').then((m) => ({ default: m.InstancePage })));
 import { CreateClusterPage } from './pages/create.tsx';
 import { QuotaPage } from './pages/quota.tsx';
 import { TokensPage } from './pages/tokens.tsx';
@@ -91,6 +93,11 @@ function App() {
   if (path === '/' || path === '/clusters') page = <ClustersPage />;
   else if (path === '/clusters/new') page = <CreateClusterPage />;
   else if ((m = /^\/clusters\/(\d+)$/.exec(path))) page = <ClusterPage key={m[1]} id={Number(m[1])} />;
+  else if ((m = /^\/instances\/(\d+)$/.exec(path))) page = (
+      <Suspense fallback={<p className="loading">Loading…</p>}>
+        <InstancePage key={m[1]} id={Number(m[1])} />
+      </Suspense>
+    );
   else if (path === '/quota') page = <QuotaPage />;
   else if (path === '/tokens') page = <TokensPage />;
   else if (path === '/users' && isAdmin) page = <UsersPage me={me} />;

@@ -195,7 +195,9 @@ export function ClusterPage(props: { id: number }) {
           <tbody>
             {instances.map((i) => (
               <tr key={i.id} data-instance={i.instance_name}>
-                <th scope="row" data-label="Name">{i.instance_name}</th>
+                <th scope="row" data-label="Name">
+                  <Link to={`/instances/${i.id}`}>{i.instance_name}</Link>
+                </th>
                 <td data-label="Status">
                   <Status value={i.phase} />
                   {i.desired_status !== i.phase && i.phase !== 'deleting' && <span className="muted small"> → {i.desired_status}</span>}

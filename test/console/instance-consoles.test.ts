@@ -1,0 +1,84 @@
+// The instance page's consoles in headless Chromium, against a real server on
+// the plane and its KubeVirt stand-in: the serial terminal (xterm.js) shows
+// the VM's login prompt and what is typed into it; the VNC view (noVNC)
+// completes its handshake through the API and reports connected. Both are
+// WebSockets from the page to the API, authenticated with the token as a
+// subprotocol, under the console's CSP.
+import { childMark } from '../support/children.ts';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { eventually } from '../support/kube.ts';
+import { createTenant, startServer, type ServerProcess } from '../support/server.ts';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+let server: ServerProcess;
+let context: BrowserContext;
+let profile: string;
+let tenant: Awaited<ReturnType<typeof createTenant>>;
+let vm: { id: number; instance_name: string };
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`No Chromium at ${CHROMIUM}: install Debian's package (apt-get install chromium) or set CHROMIUM_PATH`);
+  server = await startServer();
+  tenant = await createTenant(server.admin, { cpu: 2, memory: 4, instances: 2 });
+  const c = await tenant.client.post('/api/v1/clusters/?wait=60', { name: 'desk', instance_type: 'vm', cpu_per_instance: 1, memory_per_instance: 1, instance_count: 1 });
+  expect(c.status).toBe(201);
+  vm = c.body.instances[0];
+  await eventually(async () => (await tenant.client.get(`/api/v1/instances/${vm.id}`)).body.phase === 'running', 60_000, 'VM running');
+  profile = mkdtempSync(join(tmpdir(), 'kubekloud-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1000, height: 760 },
+    env: { ...process.env, ...childMark() },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+}, 120_000);
+afterAll(async () => {
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await server?.stop();
+});
+
+it('shows the login prompt in the serial terminal and takes typing; the VNC view connects', async () => {
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+  page.on('pageerror', (e) => problems.push(e.message));
+  page.on('response', (r) => r.status() >= 400 && problems.push(`${r.status()} ${new URL(r.url()).pathname}`));
+  const sockets: string[] = [];
+  page.on('websocket', (ws) => sockets.push(new URL(ws.url()).pathname));
+
+  await page.goto(`${server.url}/console/`);
+  await page.getByLabel('API token').fill(tenant.user.token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('link', { name: 'desk' }).click();
+  await page.getByRole('link', { name: vm.instance_name }).click();
+  await expect.poll(() => new URL(page.url()).pathname).toBe(`/console/instances/${vm.id}`);
+
+  await expect.poll(() => page.getByTestId('serial-state').textContent(), { timeout: 15_000 }).toContain('connected');
+  const rows = page.locator('[data-testid="serial-terminal"] .xterm-rows');
+  await expect.poll(() => rows.textContent(), { timeout: 15_000 }).toContain(`${vm.instance_name} login:`);
+  await page.locator('[data-testid="serial-terminal"] .xterm-helper-textarea').focus();
+  await page.keyboard.type('dave');
+  await expect.poll(() => rows.textContent(), { timeout: 10_000 }).toContain(`${vm.instance_name} login: dave`);
+  await page.keyboard.press('Enter');
+  await expect.poll(async () => ((await rows.textContent()) ?? '').split('login:').length - 1, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+
+  await page.getByRole('tab', { name: 'VNC' }).click();
+  await expect.poll(() => page.getByTestId('vnc-state').textContent(), { timeout: 20_000 }).toContain('VNC: connected');
+  const canvas = page.locator('[data-testid="vnc-screen"] canvas');
+  await expect.poll(() => canvas.count()).toBeGreaterThan(0);
+  // noVNC sized its canvas to the simulated framebuffer (64×48) it was sent through the API.
+  expect(await canvas.first().evaluate((c: HTMLCanvasElement) => [c.width, c.height])).toEqual([64, 48]);
+
+  expect(sockets).toEqual([`/api/v1/instances/${vm.id}/console`, `/api/v1/instances/${vm.id}/vnc`].slice(0, sockets.length));
+  expect(sockets).toContain(`/api/v1/instances/${vm.id}/vnc`);
+  // No CSP refusal, no script error, no failed API call (the browser's own favicon request aside, as in console.test.ts).
+  expect(problems.filter((e) => !/status of 404/.test(e))).toEqual([]);
+  await page.close();
+});
