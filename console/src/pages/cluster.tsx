@@ -4,6 +4,7 @@
 import { useEffect, useState } from 'react';
 import { ApiError, del, patch, post, readEvents, type ClusterWithInstances, type Instance, type Message, type ScaledCluster } from '../api.ts';
 import { Alert, confirmAction, errorText, Field, fmt, Link, navigate, PageTitle, Status, when } from '../ui.tsx';
+import { Endpoints } from '../endpoints.tsx';
 
 type Live = 'connecting' | 'live' | 'reconnecting' | 'gone';
 
@@ -176,7 +177,8 @@ export function ClusterPage(props: { id: number }) {
         <div><dt>Per instance</dt><dd>{fmt(cluster.cpu_per_instance)} CPU · {fmt(cluster.memory_per_instance)} GB{cluster.volume_size ? ` · ${cluster.volume_size} GB volume` : ''}</dd></div>
         <div><dt>Image</dt><dd><code>{cluster.image}</code></dd></div>
         <div><dt>Namespace</dt><dd><code>{cluster.namespace}</code></dd></div>
-        <div><dt>Service</dt><dd>{cluster.service_type}</dd></div>
+        <div><dt>Service</dt><dd>{cluster.service_type}{cluster.expose === 'cluster' ? ' · one across all instances' : ''}</dd></div>
+        {cluster.expose === 'cluster' && <div><dt>Endpoints</dt><dd data-endpoints="cluster"><Endpoints list={cluster.endpoints} empty="not yet observed" /></dd></div>}
         <div><dt>Created</dt><dd>{when(cluster.created_at)}</dd></div>
       </dl>
 
@@ -189,6 +191,7 @@ export function ClusterPage(props: { id: number }) {
               <th scope="col">Status</th>
               <th scope="col">IP</th>
               <th scope="col">Node</th>
+              <th scope="col">Endpoints</th>
               <th scope="col">Actions</th>
             </tr>
           </thead>
@@ -205,6 +208,7 @@ export function ClusterPage(props: { id: number }) {
                 </td>
                 <td data-label="IP">{i.ip ?? '—'}</td>
                 <td data-label="Node">{i.node ?? '—'}</td>
+                <td data-label="Endpoints"><Endpoints list={i.endpoints} empty="—" /></td>
                 <td data-label="Actions" className="actions">
                   {operationsFor(i).map((op) => (
                     <button
