@@ -262,6 +262,13 @@ describe('the API ServiceAccount (kubekloud-api-sa)', () => {
     // ... changes them (scale a StatefulSet, stop a VM) and deletes them.
     await ssa({ ...objects[5]!, spec: { ...(objects[5] as any).spec, replicas: 1 } } as any);
     expect(await can({ verb: 'delete', resource: 'virtualmachineinstances', group: 'kubevirt.io', namespace: tenantNs })).toBe(true);
+    // KubeVirt's subresources: pause/unpause (suspend, resume), console and vnc, and nothing else of virt-api.
+    const vmi = (verb: string, subresource: string) => can({ verb, resource: 'virtualmachineinstances', subresource, group: 'subresources.kubevirt.io', namespace: tenantNs });
+    for (const sub of ['pause', 'unpause']) expect(await vmi('update', sub), `update ${sub}`).toBe(true);
+    for (const sub of ['console', 'vnc']) expect(await vmi('get', sub), `get ${sub}`).toBe(true);
+    for (const [verb, sub] of [['get', 'pause'], ['update', 'console'], ['get', 'portforward'], ['update', 'migrate'], ['update', 'freeze'], ['get', 'guestosinfo'], ['get', 'usbredir']]) {
+      expect(await vmi(verb!, sub!), `${verb} ${sub}`).toBe(false);
+    }
     await sa.makeApiClient(KubernetesObjectApi).delete(objects[3]!);
   });
 

@@ -248,6 +248,15 @@ describe('the rendered system', () => {
     expect(crb.subjects).toEqual([{ kind: 'ServiceAccount', name: 'kubekloud-api-sa', namespace: 'kubekloud-api' }]);
   });
 
+  it("grants exactly KubeVirt's pause and unpause (update) and console and vnc (get), no other subresource of virt-api", () => {
+    const role = find(objs(), 'ClusterRole', 'kubekloud-api-role');
+    const kubevirt = role.rules.filter((r: any) => r.apiGroups.includes('subresources.kubevirt.io'));
+    expect(kubevirt).toEqual([
+      { apiGroups: ['subresources.kubevirt.io'], resources: ['virtualmachineinstances/pause', 'virtualmachineinstances/unpause'], verbs: ['update'] },
+      { apiGroups: ['subresources.kubevirt.io'], resources: ['virtualmachineinstances/console', 'virtualmachineinstances/vnc'], verbs: ['get'] },
+    ]);
+  });
+
   it('alerts on error rate, p99 latency, pod restarts, waiting DB connections and backup age, using metrics the API exports', () => {
     const rule = find(objs(), 'PrometheusRule', 'kubekloud-api');
     const rules = rule.spec.groups.flatMap((g: any) => g.rules);
