@@ -42,6 +42,8 @@ export type Observed = {
   phase: string | null; // pod phase
   ready: boolean;
   vmStatus: string | null; // VirtualMachine status.printableStatus
+  /** The VM's VirtualMachineInstance has condition Paused=True (VMs only). */
+  paused?: boolean;
 };
 
 export type StatusInputs = {
@@ -89,18 +91,39 @@ function containerStatus({ desired, applied, observed }: StatusInputs): Instance
   return desired === 'suspended' ? 'suspended' : 'stopped';
 }
 
+// A suspended VM keeps running, paused (KubeVirt's pause: the guest frozen,
+// its memory kept): 'suspended' comes from its VMI's Paused condition, whatever
+// it was asked to be; until then it is as running as it is.
 function vmStatus({ desired, applied, observed }: StatusInputs): InstanceStatus {
   const printable = observed.vmStatus;
-  if (desired === 'running') {
+  if (desired === 'running' || desired === 'suspended') {
     if (printable && VM_FAILED.has(printable)) return 'failed';
+    if ((printable === 'Running' || printable === 'Paused') && observed.paused) return 'suspended';
     if (printable === 'Running' && observed.ready) return 'running';
     return applied ? 'starting' : 'pending';
   }
-  if (printable === null || printable === 'Stopped') return desired === 'suspended' ? 'suspended' : 'stopped';
+  if (printable === null || printable === 'Stopped') return 'stopped';
   return 'stopping';
 }
 
-/** Whether Kubernetes should run the workload for this desired state. */
+/** Whether Kubernetes should run a container's workload for this desired state (suspended containers are stopped). */
 export function shouldRun(desired: Desired): boolean {
   return desired === 'running';
+}
+
+/** Whether a VM runs for this desired state: a suspended VM runs, paused. */
+export function vmShouldRun(desired: Desired): boolean {
+  return desired === 'running' || desired === 'suspended';
+}
+
+/**
+ * What a VM's pause should become, given what its VMI shows: 'pause' for a
+ * running, unpaused VMI of a VM asked to be suspended; 'unpause' for a paused
+ * VMI of one asked to run; null when it is right (or there is no running VMI to act on).
+ */
+export function pauseAction(desired: Desired, vmi: { running: boolean; paused: boolean } | null): 'pause' | 'unpause' | null {
+  if (!vmi?.running) return null;
+  if (desired === 'suspended' && !vmi.paused) return 'pause';
+  if (desired === 'running' && vmi.paused) return 'unpause';
+  return null;
 }

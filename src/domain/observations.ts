@@ -78,6 +78,13 @@ export function vmiAddress(vmi: LiveObject): { ip: string | null; node: string |
   return { ip, node };
 }
 
+/** Whether a VMI is running and whether it is paused (condition Paused=True, set by KubeVirt's pause). */
+export function vmiPauseState(vmi: LiveObject): { running: boolean; paused: boolean } {
+  const status = (vmi.status ?? {}) as { phase?: unknown; conditions?: unknown };
+  const paused = cleanConditions(status.conditions).some((c) => c.type === 'Paused' && c.status === 'True');
+  return { running: status.phase === 'Running', paused };
+}
+
 export function observeVm(vm: LiveObject): Observation {
   const status = (vm.status ?? {}) as { printableStatus?: unknown; ready?: unknown; conditions?: unknown };
   const conditions = cleanConditions(status.conditions);

@@ -1,7 +1,7 @@
 // Rendering: what Kubernetes objects a cluster and its instances should have.
 // Pure functions of the database rows, so "what should exist" is tested
 // without a cluster; the reconciler applies the result with server-side apply.
-import { shouldRun } from './lifecycle.ts';
+import { shouldRun, vmShouldRun } from './lifecycle.ts';
 import type { ClusterSpec, InstanceSpec } from './model.ts';
 import { cpuQuantity, memoryQuantity } from './units.ts';
 
@@ -240,7 +240,8 @@ export function renderVirtualMachine(c: ClusterSpec, i: InstanceSpec): KubeObjec
     kind: 'VirtualMachine',
     metadata: { name: i.name, namespace: c.namespace, labels },
     spec: {
-      runStrategy: shouldRun(i.desired) ? 'Always' : 'Halted',
+      // A suspended VM keeps running, paused through KubeVirt's pause subresource (the reconciler).
+      runStrategy: vmShouldRun(i.desired) ? 'Always' : 'Halted',
       template: {
         metadata: { labels, annotations: { [ANNOTATION_RESTART]: String(i.restartCount) } },
         spec: {

@@ -8,6 +8,7 @@ import { deleteClaimedRow, markInstanceSynced, releaseClaim, requeue, type Claim
 import { backoffMs } from './backoff.ts';
 import { LostClaim, type Claim } from './claims.ts';
 import { ensureObject } from './ensure.ts';
+import { settlePause } from './pauses.ts';
 import type { ReconcileContext } from './reconcileCluster.ts';
 import { clusterSpecOf, instanceSpecOf } from './spec.ts';
 
@@ -30,6 +31,7 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
     }
     if (volume) await ensureObject(kube, volume, claim);
     for (const obj of objects) await ensureObject(kube, obj, claim);
+    if (cluster.kind === 'vm') await settlePause(kube, cluster.namespace, row, claim.timeoutMs());
     if (cluster.kind === 'vm' && row.restart_count > row.applied_restart_count) {
       // Without virt-api, a VM restarts by deleting its instance; runStrategy Always brings it back.
       await kube.remove(

@@ -2,7 +2,7 @@
 // (judged for drift and strays; VirtualMachines also observed), pods
 // (container instances' status) and VirtualMachineInstances (VM addresses).
 import type { LiveObject } from '../domain/drift.ts';
-import { ABSENT, instanceIdOf, observePod, observeVm, vmiAddress } from '../domain/observations.ts';
+import { ABSENT, instanceIdOf, observePod, observeVm } from '../domain/observations.ts';
 import { managedSelector } from '../domain/render.ts';
 import type { Kube } from '../kube/client.ts';
 import type { KubeError } from '../kube/errors.ts';
@@ -12,9 +12,10 @@ import { listEveryCluster } from '../store/clusters.ts';
 import type { Db } from '../store/db.ts';
 import { listEveryInstance, type InstanceRow } from '../store/instances.ts';
 import { recordObservation } from '../service/status.ts';
-import { instancesObservedPresent, recordAddress } from '../store/observations.ts';
+import { instancesObservedPresent } from '../store/observations.ts';
 import type { Endpoints } from './endpoints.ts';
 import { clusterIdOf, expectedObjects, judgeObject, objectKey } from './judge.ts';
+import { observeVmi } from './pauses.ts';
 import type { Repairs } from './repairs.ts';
 
 export type WatchDeps = {
@@ -24,6 +25,8 @@ export type WatchDeps = {
   leading: () => boolean;
   onError: (err: KubeError, context: string) => void;
   onRelist?: (kind: string, reason: RelistReason) => void;
+  /** Hurries the reconciler (a repair was asked for). */
+  wake?: () => void;
   /** Told of every Service and of where each instance runs, to keep endpoints current. */
   endpoints?: Endpoints;
 };
@@ -144,13 +147,12 @@ export function watchPods(d: WatchDeps): ListWatchHandle {
   });
 }
 
-/** VirtualMachineInstances: a running VM's address and node onto its instance row. */
+/** VirtualMachineInstances: a running VM's address, node and pause onto its instance row (src/reconciler/pauses.ts). */
 export function watchVmis(d: WatchDeps): ListWatchHandle {
   const record = async (vmi: WatchedObject, gone: boolean) => {
     const id = instanceIdOf(vmi);
     if (id === null || !d.leading()) return;
-    const a = gone ? { ip: null, node: null } : vmiAddress(vmi);
-    await recordAddress(d.db, id, a.ip, a.node);
+    const a = await observeVmi(d.db, id, vmi, gone, d.wake);
     await d.endpoints?.instanceOn(id, clusterIdOf(vmi), a.node);
   };
   return startListWatch(d.kube, {

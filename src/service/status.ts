@@ -5,7 +5,7 @@
 import { deriveStatus, type InstanceStatus } from '../domain/lifecycle.ts';
 import type { Observation } from '../domain/observations.ts';
 import type { Db, Tx } from '../store/db.ts';
-import { lockInstanceForStatus, setInstanceStatus, writeObservation } from '../store/observations.ts';
+import { lockInstanceForStatus, setInstanceStatus, writeObservation, writeVmiObservation } from '../store/observations.ts';
 
 /** Recomputes and stores an instance's status; returns it (null when the row is gone). */
 export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus | null> {
@@ -17,7 +17,7 @@ export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus 
     applied: row.applied,
     failure: row.failure,
     drift: row.drift,
-    observed: { present: row.obs_present, phase: row.obs_phase, ready: row.obs_ready, vmStatus: row.obs_vm_status },
+    observed: { present: row.obs_present, phase: row.obs_phase, ready: row.obs_ready, vmStatus: row.obs_vm_status, paused: row.obs_paused },
   });
   if (status !== row.status) await setInstanceStatus(tx, id, status);
   return status;
@@ -33,5 +33,22 @@ export async function recordObservation(db: Db, instanceId: number, o: Observati
     if (!(await writeObservation(tx, instanceId, o))) return false;
     await refreshStatus(tx, instanceId);
     return true;
+  });
+}
+
+/**
+ * Stores what a VM's VirtualMachineInstance says (address, node, paused) and,
+ * when the pause changed, the status. Returns the row's desired state and
+ * generations (null: no such instance).
+ */
+export async function recordVmiObservation(
+  db: Db,
+  instanceId: number,
+  o: { ip: string | null; node: string | null; paused: boolean },
+): Promise<{ desired: string; desired_gen: number; synced_gen: number } | null> {
+  return db.transaction(async (tx) => {
+    const row = await writeVmiObservation(tx, instanceId, o);
+    if (row?.paused_changed) await refreshStatus(tx, instanceId);
+    return row;
   });
 }

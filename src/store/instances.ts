@@ -15,6 +15,8 @@ export type InstanceRow = {
   obs_phase: string | null;
   obs_ready: boolean;
   obs_vm_status: string | null;
+  /** The VM's VirtualMachineInstance has its Paused condition (suspend keeps a VM running, frozen). */
+  obs_paused: boolean;
   ip: string | null;
   node: string | null;
   /** How it is reached, as the observer last read it from its Service and the nodes. */

@@ -59,13 +59,26 @@ export async function writeObservation(tx: Tx, instanceId: number, o: Observatio
   return found.length > 0;
 }
 
-/** A VM's address and node live on its VirtualMachineInstance, not on the VM. */
-export async function recordAddress(db: Db, instanceId: number, ip: string | null, node: string | null): Promise<void> {
-  await db.query('UPDATE instances SET ip = $2, node = $3, updated_at = now() WHERE id = $1 AND (ip IS DISTINCT FROM $2 OR node IS DISTINCT FROM $3)', [
-    instanceId,
-    ip,
-    node,
-  ]);
+/**
+ * What a VM's VirtualMachineInstance says: address, node and whether it is
+ * paused, under the row lock. Returns the row's desired state and generations
+ * (null: no such row), and whether the pause changed.
+ */
+export async function writeVmiObservation(
+  tx: Tx,
+  instanceId: number,
+  o: { ip: string | null; node: string | null; paused: boolean },
+): Promise<{ desired: string; desired_gen: number; synced_gen: number; paused_changed: boolean } | null> {
+  const rows = await tx.query<{ desired: string; desired_gen: number; synced_gen: number; was_paused: boolean }>(
+    `WITH old AS (SELECT id, obs_paused FROM instances WHERE id = $1 FOR UPDATE)
+     UPDATE instances i SET ip = $2, node = $3, obs_paused = $4,
+            updated_at = CASE WHEN (i.ip, i.node, i.obs_paused) IS DISTINCT FROM ($2, $3, $4) THEN now() ELSE i.updated_at END
+       FROM old WHERE i.id = old.id
+     RETURNING i.desired, i.desired_gen, i.synced_gen, old.obs_paused AS was_paused`,
+    [instanceId, o.ip, o.node, o.paused],
+  );
+  const r = rows[0];
+  return r ? { desired: r.desired, desired_gen: r.desired_gen, synced_gen: r.synced_gen, paused_changed: r.was_paused !== o.paused } : null;
 }
 
 /** Instances of one kind whose rows say their pod or VM exists (to find those a relist no longer shows). */

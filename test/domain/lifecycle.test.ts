@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { summariseCluster } from '../../src/domain/clusterStatus.ts';
-import { deriveStatus, planTransition, type Observed, type StatusInputs } from '../../src/domain/lifecycle.ts';
+import { deriveStatus, pauseAction, planTransition, type Observed, type StatusInputs } from '../../src/domain/lifecycle.ts';
 
 describe('operations are judged against the desired state', () => {
   it.each([
@@ -64,6 +64,25 @@ describe('status derivation', () => {
     expect(deriveStatus(vm('ErrImagePull'))).toBe('failed');
     expect(deriveStatus({ ...vm('Running', true), desired: 'stopped' })).toBe('stopping');
     expect(deriveStatus({ ...vm('Stopped'), desired: 'stopped' })).toBe('stopped');
+  });
+  it("a VM is suspended when its VMI is paused (it keeps running), whatever it was asked to be", () => {
+    const vm = (vmStatus: string, paused: boolean, desired: 'running' | 'suspended' | 'stopped') =>
+      base({ kind: 'vm', desired, applied: true, observed: { ...none, present: true, vmStatus, ready: true, paused } });
+    expect(deriveStatus(vm('Paused', true, 'suspended'))).toBe('suspended');
+    expect(deriveStatus(vm('Running', true, 'suspended'))).toBe('suspended'); // the VM's printableStatus not caught up yet
+    expect(deriveStatus(vm('Running', false, 'suspended'))).toBe('running'); // asked, not paused yet: waiting
+    expect(deriveStatus(vm('Paused', true, 'running'))).toBe('suspended'); // resumed, not unpaused yet: waiting
+    expect(deriveStatus(vm('Running', false, 'running'))).toBe('running');
+    expect(deriveStatus(vm('Paused', true, 'stopped'))).toBe('stopping');
+  });
+  it('pauses a running VMI of a suspended VM and unpauses a paused one of a running VM, and nothing else', () => {
+    expect(pauseAction('suspended', { running: true, paused: false })).toBe('pause');
+    expect(pauseAction('running', { running: true, paused: true })).toBe('unpause');
+    expect(pauseAction('suspended', { running: true, paused: true })).toBeNull();
+    expect(pauseAction('running', { running: true, paused: false })).toBeNull();
+    expect(pauseAction('suspended', { running: false, paused: false })).toBeNull(); // not running yet: the reconciler retries
+    expect(pauseAction('suspended', null)).toBeNull();
+    expect(pauseAction('stopped', { running: true, paused: true })).toBeNull(); // Halted deletes the VMI anyway
   });
 });
 

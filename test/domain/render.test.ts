@@ -137,6 +137,9 @@ describe('vm instance', () => {
   it('is a VirtualMachine that runs Always or Halted', () => {
     expect(byKind(renderInstanceObjects(vmCluster, instance()), 'VirtualMachine').spec.runStrategy).toBe('Always');
     expect(byKind(renderInstanceObjects(vmCluster, instance({ desired: 'stopped' })), 'VirtualMachine').spec.runStrategy).toBe('Halted');
+    // Suspend keeps the VM running, paused (its memory kept); a suspended container has no pod.
+    expect(byKind(renderInstanceObjects(vmCluster, instance({ desired: 'suspended' })), 'VirtualMachine').spec.runStrategy).toBe('Always');
+    expect(byKind(renderInstanceObjects(cluster({ kind: 'container' }), instance({ desired: 'suspended' })), 'StatefulSet').spec.replicas).toBe(0);
   });
   it('gets whole cores, exact requests, the guest memory and the disk image', () => {
     const vm = byKind(renderInstanceObjects(vmCluster, instance()), 'VirtualMachine');

@@ -31,7 +31,9 @@ describe('an instance being repaired', () => {
   it('keeps stopped and suspended when nothing runs', () => {
     expect(deriveStatus(inputs({ desired: 'stopped' }))).toBe('stopped');
     expect(deriveStatus(inputs({ desired: 'suspended' }))).toBe('suspended');
-    expect(deriveStatus(inputs({ kind: 'vm', desired: 'suspended', observed: vm('Stopped', false) }))).toBe('suspended');
+    // A suspended VM runs, paused: one found halted is being repaired; one paused is suspended.
+    expect(deriveStatus(inputs({ kind: 'vm', desired: 'suspended', observed: vm('Stopped', false) }))).toBe('repairing');
+    expect(deriveStatus(inputs({ kind: 'vm', desired: 'suspended', observed: { ...vm('Paused', false), paused: true } }))).toBe('suspended');
   });
   it('shows repairing for a VM halted behind our back', () => {
     expect(deriveStatus(inputs({ kind: 'vm', observed: vm('Stopped', false) }))).toBe('repairing');

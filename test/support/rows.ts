@@ -58,6 +58,7 @@ export function instanceRow(over: Partial<InstanceRow> = {}): InstanceRow {
     restart_count: 0,
     obs_present: true,
     obs_phase: 'Running',
+    obs_paused: false,
     obs_ready: true,
     obs_vm_status: null,
     ip: '10.0.0.1',
