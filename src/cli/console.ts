@@ -21,7 +21,11 @@ function connect(client: KubeKloudClient, id: number): Promise<WebSocket> {
   const url = `${client.baseUrl.replace(/^http/, 'ws')}${ROUTES.instanceConsole[1].replace('{id}', String(id))}`;
   const ws = new WebSocket(url, ['plain.kubevirt.io'], { headers: { authorization: `Bearer ${client.token}` }, handshakeTimeout: 30_000 });
   return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
+    // Paused at once: the login prompt may come with the handshake, before runConsole listens.
+    ws.once('open', () => {
+      ws.pause();
+      resolve(ws);
+    });
     ws.once('unexpected-response', (_req, res) => {
       let text = '';
       res.setEncoding('utf8');
@@ -83,6 +87,7 @@ export async function runConsole(client: KubeKloudClient, id: number, io: Consol
       return done(1, `error: the console stream ended: ${why}`);
     });
     ws.on('error', () => {});
+    ws.resume();
     io.stdin.on('data', onInput);
     io.stdin.on('end', onEnd);
     io.stdin.resume();

@@ -15,6 +15,6 @@ export type AppDeps = Services & {
   logger?: boolean | object;
   /** Serve HTTPS with this certificate and key (and send Strict-Transport-Security); absent: plain HTTP. */
   https?: { cert: Buffer; key: Buffer } | null;
-  /** Opens a VMI's serial console or VNC stream through the Kubernetes API server (main.ts gives it); absent: consoles answer 503. Rejects with a DomainError saying why. */
+  /** Opens a VMI's serial console or VNC stream through the Kubernetes API server (main.ts gives it); absent: consoles answer 503. Resolves paused (resume once listening); rejects with a DomainError saying why. */
   openVmiStream?: (target: ConsoleTarget, stream: 'console' | 'vnc') => Promise<WebSocket>;
 };

@@ -23,7 +23,8 @@ const reasonOf = (code: number): KubeReason =>
   code === 404 ? 'not_found' : code === 403 ? 'forbidden' : code === 409 ? 'conflict' : code === 429 ? 'throttled' : code >= 500 ? 'server' : 'rejected';
 
 /**
- * Opens the stream and resolves once it is open. Rejects with a KubeError:
+ * Opens the stream and resolves once it is open, paused: call `resume()`
+ * once listening for its messages. Rejects with a KubeError:
  * the API server's (or virt-api's) status and message when it refused the
  * upgrade, `unreachable` when it could not be reached within `timeoutMs`.
  */
@@ -36,7 +37,11 @@ export async function openVmiStream(kc: KubeConfig, namespace: string, name: str
   // Errors after the open end in 'close', which the caller handles; a listener stays so none is unhandled.
   ws.on('error', () => {});
   return new Promise<WebSocket>((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
+    // Paused at once: what the stream sends with its handshake (a login prompt, an RFB greeting) waits for the caller's listener.
+    ws.once('open', () => {
+      ws.pause();
+      resolve(ws);
+    });
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
       res.setEncoding('utf8');

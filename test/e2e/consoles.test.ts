@@ -264,8 +264,8 @@ describe('CLI: kubekloud instances console', () => {
       if (step === 0 && out.includes('login: ')) (step = 1), stdin.write('carol\r');
       else if (step === 1 && out.includes('carol')) (step = 2), stdin.write(Buffer.from([0x1d]));
     });
-    expect(r.err).toContain('Press Ctrl-] to leave');
-    expect(r.out).toContain(`${vmName} login: carol`);
+    expect(r.err, JSON.stringify(r)).toContain('Press Ctrl-] to leave');
+    expect(r.out, JSON.stringify(r)).toContain(`${vmName} login: carol`);
     expect(r.err).toContain('Left the console.');
     expect(r.code).toBe(0);
   });

@@ -41,6 +41,20 @@ const DESCRIPTION = [
 
 type Joined = { session: ConsoleSession; upstream: WebSocket; toClient: { send: (b: Buffer) => void; early: Buffer[] }; onGone: () => void };
 
+/**
+ * Sends `buf` on `to`; while more than BUFFERED_HIGH bytes wait to go out
+ * there (a slow client, a slow VM), reading from `from` is paused, and resumed
+ * once they are written: a console never buffers without bound.
+ */
+const BUFFERED_HIGH = 4 * 1024 * 1024;
+function forward(buf: Buffer, to: WebSocket, from: WebSocket): void {
+  if (to.readyState !== to.OPEN) return;
+  to.send(buf, { binary: true }, () => {
+    if (from.isPaused && to.bufferedAmount < BUFFERED_HIGH / 2) from.resume();
+  });
+  if (to.bufferedAmount > BUFFERED_HIGH && !from.isPaused) from.pause();
+}
+
 const asBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
 
 export const consoleStreamRoutes =
@@ -105,6 +119,7 @@ export const consoleStreamRoutes =
             session.fromInstance(buf.length);
             toClient.send(buf);
           });
+          upstream.resume();
           // The client may go away before the upgrade completes; the session ends with it.
           const onGone = () => {
             upstream.close(1000);
@@ -131,11 +146,9 @@ export const consoleStreamRoutes =
           socket.on('message', (data) => {
             const buf = asBuffer(data);
             session.toInstance(buf.length);
-            if (upstream.readyState === upstream.OPEN) upstream.send(buf, { binary: true });
+            forward(buf, upstream, socket);
           });
-          toClient.send = (buf) => {
-            if (socket.readyState === socket.OPEN) socket.send(buf, { binary: true });
-          };
+          toClient.send = (buf) => forward(buf, socket, upstream);
           for (const buf of toClient.early.splice(0)) toClient.send(buf);
           socket.on('close', (code) => finish(`the client closed it (${code})`, 1000, ''));
           upstream.on('close', (code, why) => {
