@@ -10,6 +10,7 @@ import { Terminal } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
 import type RFB from '@novnc/novnc';
 import { api, session, type Instance } from '../api.ts';
+import { Endpoints } from '../endpoints.tsx';
 import { Alert, Link, PageTitle, Status } from '../ui.tsx';
 
 type Tab = 'serial' | 'vnc';
@@ -164,6 +165,9 @@ export function InstancePage(props: { id: number }) {
         <Status value={instance.phase} /> · <Link to={`/clusters/${instance.cluster_id}`}>its cluster</Link>
         {instance.ip ? ` · ${instance.ip}` : ''}
       </p>
+      <dl className="facts">
+        <div><dt>Endpoints</dt><dd data-endpoints="instance"><Endpoints list={instance.endpoints} empty="none (no exposed ports, or not yet observed)" /></dd></div>
+      </dl>
       {kind !== 'vm' ? (
         <Alert kind="info">Containers have no console here: only VM instances have a serial console and VNC.</Alert>
       ) : !running ? (
