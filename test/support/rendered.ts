@@ -114,7 +114,9 @@ export async function renderedFormProblems(kc: KubeConfig, c: ClusterView, insta
     if (w && w.metadata.labels?.['kubekloud.io/instance'] !== String(i.id)) p.push(`${where}: instance label ${w.metadata.labels?.['kubekloud.io/instance']}`);
     const running = i.desired_status === 'running';
     if (w && vm) {
-      if (w.spec.runStrategy !== (running ? 'Always' : 'Halted')) p.push(`${where}: runStrategy ${w.spec.runStrategy}, instance wants ${i.desired_status}`);
+      // A suspended VM runs, paused (KubeVirt's pause); only a stopped one is Halted.
+      const vmRuns = running || i.desired_status === 'suspended';
+      if (w.spec.runStrategy !== (vmRuns ? 'Always' : 'Halted')) p.push(`${where}: runStrategy ${w.spec.runStrategy}, instance wants ${i.desired_status}`);
       const disk = w.spec.template?.spec?.volumes?.find((v: any) => v.name === 'rootdisk');
       if (disk?.containerDisk?.image !== c.image) p.push(`${where}: root disk ${JSON.stringify(disk)}`);
     } else if (w) {

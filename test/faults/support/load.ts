@@ -416,8 +416,10 @@ export async function planeSettled(kc: KubeConfig, installation: string): Promis
     items: { metadata: { namespace: string; name: string; deletionTimestamp?: string }; spec?: { runStrategy?: string }; status?: { printableStatus?: string } }[];
   };
   for (const v of vms.items) {
+    // A running VM may be paused (a suspended instance): KubeVirt shows it Paused.
     const want = v.spec?.runStrategy === 'Halted' ? 'Stopped' : 'Running';
-    if (!v.metadata.deletionTimestamp && !leaving.has(v.metadata.namespace) && v.status?.printableStatus !== want) waiting.push(`VirtualMachine ${v.metadata.namespace}/${v.metadata.name}: ${v.status?.printableStatus ?? 'no status'}, ${want} wanted`);
+    const shown = v.status?.printableStatus === 'Paused' ? 'Running' : v.status?.printableStatus;
+    if (!v.metadata.deletionTimestamp && !leaving.has(v.metadata.namespace) && shown !== want) waiting.push(`VirtualMachine ${v.metadata.namespace}/${v.metadata.name}: ${v.status?.printableStatus ?? 'no status'}, ${want} wanted`);
   }
   for (const p of (await core.listPodForAllNamespaces({ labelSelector: selector })).items) {
     if (p.metadata?.deletionTimestamp && !leaving.has(p.metadata.namespace!)) waiting.push(`pod ${p.metadata.namespace}/${p.metadata.name} terminating`);
