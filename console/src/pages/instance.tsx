@@ -32,7 +32,16 @@ function streamUrl(id: number, stream: 'console' | 'vnc'): string {
 /** The seat of a console just closed is freed by the server a moment later: a refused open is tried again a few times. */
 const RETRIES = [300, 800, 1500];
 
-function SerialConsole(props: { id: number }) {
+function Reconnect(props: { conn: Conn; onReconnect: () => void }) {
+  if (props.conn !== 'closed') return null;
+  return (
+    <button type="button" className="small" onClick={props.onReconnect}>
+      Reconnect
+    </button>
+  );
+}
+
+function SerialConsole(props: { id: number; onReconnect: () => void }) {
   const box = useRef<HTMLDivElement>(null);
   const [conn, setConn] = useState<Conn>('connecting');
   const [why, setWhy] = useState<string>();
@@ -78,14 +87,14 @@ function SerialConsole(props: { id: number }) {
     <section aria-label="Serial console">
       <p className="small muted" data-testid="serial-state">
         Serial console: {conn}
-        {why ? ` — ${why}` : ''}
+        {why ? ` — ${why}` : ''} <Reconnect conn={conn} onReconnect={props.onReconnect} />
       </p>
       <div ref={box} className="terminal" data-testid="serial-terminal" />
     </section>
   );
 }
 
-function VncConsole(props: { id: number }) {
+function VncConsole(props: { id: number; onReconnect: () => void }) {
   const box = useRef<HTMLDivElement>(null);
   const [conn, setConn] = useState<Conn>('connecting');
   const [why, setWhy] = useState<string>();
@@ -108,6 +117,7 @@ function VncConsole(props: { id: number }) {
         setWhy(undefined);
       });
       rfb.addEventListener('disconnect', (e) => {
+        rfb = null;
         if (stopped) return;
         if (!opened && attempt < RETRIES.length) return void (timer = window.setTimeout(() => void connect(attempt + 1), RETRIES[attempt]));
         setConn('closed');
@@ -125,7 +135,7 @@ function VncConsole(props: { id: number }) {
     <section aria-label="VNC console">
       <p className="small muted" data-testid="vnc-state">
         VNC: {conn}
-        {why ? ` — ${why}` : ''}
+        {why ? ` — ${why}` : ''} <Reconnect conn={conn} onReconnect={props.onReconnect} />
       </p>
       <div ref={box} className="vnc" data-testid="vnc-screen" />
     </section>
@@ -137,6 +147,8 @@ export function InstancePage(props: { id: number }) {
   const [kind, setKind] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [tab, setTab] = useState<Tab>('serial');
+  const [generation, setGeneration] = useState(0);
+  const reconnect = () => setGeneration((g) => g + 1);
   useEffect(() => {
     let gone = false;
     (async () => {
@@ -181,7 +193,11 @@ export function InstancePage(props: { id: number }) {
               </button>
             ))}
           </div>
-          {tab === 'serial' ? <SerialConsole key="serial" id={instance.id} /> : <VncConsole key="vnc" id={instance.id} />}
+          {tab === 'serial' ? (
+            <SerialConsole key={`serial-${generation}`} id={instance.id} onReconnect={reconnect} />
+          ) : (
+            <VncConsole key={`vnc-${generation}`} id={instance.id} onReconnect={reconnect} />
+          )}
           <p className="small muted">One console at a time: the API allows one session per token and instance. An idle session is closed by the server.</p>
         </>
       )}
