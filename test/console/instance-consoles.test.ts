@@ -15,6 +15,8 @@ import { createTenant, startServer, type ServerProcess } from '../support/server
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const IDLE_SECONDS = 4;
+/** With CONSOLE_SCREENSHOTS=<dir> (`npm run screenshots:console`), the page with each console is saved there. */
+const SHOTS = process.env.CONSOLE_SCREENSHOTS;
 
 let server: ServerProcess;
 let context: BrowserContext;
@@ -70,6 +72,7 @@ it('shows the login prompt in the serial terminal and takes typing; the VNC view
   await expect.poll(() => rows.textContent(), { timeout: 10_000 }).toContain(`${vm.instance_name} login: dave`);
   await page.keyboard.press('Enter');
   await expect.poll(async () => ((await rows.textContent()) ?? '').split('login:').length - 1, { timeout: 10_000 }).toBeGreaterThanOrEqual(2);
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, 'instance-serial.png') });
 
   await page.getByRole('tab', { name: 'VNC' }).click();
   await expect.poll(() => page.getByTestId('vnc-state').textContent(), { timeout: 20_000 }).toContain('VNC: connected');
@@ -77,6 +80,7 @@ it('shows the login prompt in the serial terminal and takes typing; the VNC view
   await expect.poll(() => canvas.count()).toBeGreaterThan(0);
   // noVNC sized its canvas to the simulated framebuffer (64×48) it was sent through the API.
   expect(await canvas.first().evaluate((c: HTMLCanvasElement) => [c.width, c.height])).toEqual([64, 48]);
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, 'instance-vnc.png') });
 
   // The simulated screen never changes, so the session falls idle and the server closes it; the page offers to reconnect.
   await expect.poll(() => page.getByTestId('vnc-state').textContent(), { timeout: (IDLE_SECONDS + 6) * 1000 }).toContain('VNC: closed');
