@@ -104,6 +104,8 @@ const userColumns: Column<User>[] = [
   ['CPU', (u) => `${u.used_cpu}/${u.quota_cpu}`],
   ['MEMORY', (u) => `${u.used_memory}/${u.quota_memory}`],
   ['INSTANCES', (u) => `${u.used_instances}/${u.quota_instances}`],
+  ['STORAGE', (u) => (u.quota_storage_gb === undefined ? '-' : `${u.used_storage_gb ?? 0}/${u.quota_storage_gb}`)],
+  ['LBS', (u) => (u.quota_load_balancers === undefined ? '-' : `${u.used_load_balancers ?? 0}/${u.quota_load_balancers}`)],
   ['CREATED', (u) => u.created_at],
 ];
 const tokenColumns: Column<Token>[] = [
@@ -310,6 +312,9 @@ export const COMMANDS: Command[] = [
         { r: 'cpu (cores)', u: q.used_cpu, t: q.total_cpu, a: q.available_cpu },
         { r: 'memory (GB)', u: q.used_memory, t: q.total_memory, a: q.available_memory },
         { r: 'instances', u: q.used_instances, t: q.total_instances, a: q.available_instances },
+        // Servers before storage and load balancers were counted do not send them.
+        ...(q.total_storage_gb !== undefined ? [{ r: 'storage (GB)', u: q.used_storage_gb, t: q.total_storage_gb, a: q.available_storage_gb }] : []),
+        ...(q.total_load_balancers !== undefined ? [{ r: 'load balancers', u: q.used_load_balancers, t: q.total_load_balancers, a: q.available_load_balancers }] : []),
       ];
       ctx.out(table(rows, [['RESOURCE', (x) => x.r], ['USED', (x) => x.u], ['TOTAL', (x) => x.t], ['AVAILABLE', (x) => x.a]]));
     },
@@ -335,10 +340,16 @@ export const COMMANDS: Command[] = [
       cpu: { type: 'string', description: 'CPU quota in cores (required)', value: 'CORES' },
       memory: { type: 'string', description: 'Memory quota in GB (required)', value: 'GB' },
       instances: { type: 'string', description: 'Instance quota (default 10)', value: 'N' },
+      storage: { type: 'string', description: 'Storage quota in GB: volumes of all instances (default 100)', value: 'GB' },
+      'load-balancers': { type: 'string', description: 'LoadBalancer Service quota (default 5)', value: 'N' },
       role: { type: 'string', description: 'user (default) or admin', value: 'ROLE' },
       token: { type: 'string', description: 'Use this token (16+ characters) instead of a generated one', value: 'TOKEN' },
     },
-    examples: ['kubekloud users create alice --cpu 8 --memory 16 --instances 20', 'kubekloud users create ops --cpu 1 --memory 1 --role admin -o json'],
+    examples: [
+      'kubekloud users create alice --cpu 8 --memory 16 --instances 20',
+      'kubekloud users create db-team --cpu 8 --memory 32 --storage 500 --load-balancers 2',
+      'kubekloud users create ops --cpu 1 --memory 1 --role admin -o json',
+    ],
     async run(ctx) {
       const username = positional(ctx, 0, 'USERNAME');
       extraArgs(ctx, 1);
@@ -348,6 +359,8 @@ export const COMMANDS: Command[] = [
         quota_cpu: required(num(v.cpu, 'cpu'), 'cpu'),
         quota_memory: required(num(v.memory, 'memory'), 'memory'),
         ...(v.instances !== undefined ? { quota_instances: num(v.instances, 'instances', true) } : {}),
+        ...(v.storage !== undefined ? { quota_storage_gb: num(v.storage, 'storage', true) } : {}),
+        ...(v['load-balancers'] !== undefined ? { quota_load_balancers: num(v['load-balancers'], 'load-balancers', true) } : {}),
         ...(v.role !== undefined ? { role: v.role as 'admin' | 'user' } : {}),
         ...(v.token !== undefined ? { token: v.token as string } : {}),
       });
@@ -364,9 +377,11 @@ export const COMMANDS: Command[] = [
       cpu: { type: 'string', description: 'CPU quota in cores', value: 'CORES' },
       memory: { type: 'string', description: 'Memory quota in GB', value: 'GB' },
       instances: { type: 'string', description: 'Instance quota', value: 'N' },
+      storage: { type: 'string', description: 'Storage quota in GB', value: 'GB' },
+      'load-balancers': { type: 'string', description: 'LoadBalancer Service quota', value: 'N' },
       role: { type: 'string', description: 'user or admin', value: 'ROLE' },
     },
-    examples: ['kubekloud users update 2 --cpu 16', 'kubekloud users update 2 --memory 32 --instances 40 --role user'],
+    examples: ['kubekloud users update 2 --cpu 16', 'kubekloud users update 2 --memory 32 --instances 40 --role user', 'kubekloud users update 2 --storage 200 --load-balancers 3'],
     async run(ctx) {
       const id = idArg(ctx, 'user id');
       const v = ctx.values;
@@ -374,9 +389,11 @@ export const COMMANDS: Command[] = [
         ...(v.cpu !== undefined ? { quota_cpu: num(v.cpu, 'cpu') } : {}),
         ...(v.memory !== undefined ? { quota_memory: num(v.memory, 'memory') } : {}),
         ...(v.instances !== undefined ? { quota_instances: num(v.instances, 'instances', true) } : {}),
+        ...(v.storage !== undefined ? { quota_storage_gb: num(v.storage, 'storage', true) } : {}),
+        ...(v['load-balancers'] !== undefined ? { quota_load_balancers: num(v['load-balancers'], 'load-balancers', true) } : {}),
         ...(v.role !== undefined ? { role: v.role as 'admin' | 'user' } : {}),
       };
-      if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give --cpu, --memory, --instances or --role');
+      if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give --cpu, --memory, --instances, --storage, --load-balancers or --role');
       ctx.out(render(await ctx.client().patchUser(id, patch), ctx.format, userColumns));
     },
   },

@@ -39,6 +39,9 @@ const Cores = (description: string, extra: object = {}) =>
 const GiB = (description: string, extra: object = {}) =>
   Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000, description, ...extra });
 
+const StorageQuota = (description: string) => Type.Integer({ minimum: 0, maximum: 1_000_000, description });
+const LoadBalancerQuota = (description: string) => Type.Integer({ minimum: 0, maximum: 100_000, description });
+
 export const Role = Type.Union([Type.Literal('admin'), Type.Literal('user')]);
 
 export const User = Type.Object(
@@ -52,6 +55,10 @@ export const User = Type.Object(
     used_cpu: Type.Number(),
     used_memory: Type.Number(),
     used_instances: Type.Integer(),
+    quota_storage_gb: Type.Optional(Type.Integer({ description: 'GB of volumes (volume_size per instance)' })),
+    quota_load_balancers: Type.Optional(Type.Integer({ description: 'Services of type LoadBalancer' })),
+    used_storage_gb: Type.Optional(Type.Integer()),
+    used_load_balancers: Type.Optional(Type.Integer()),
     created_at: Timestamp,
   },
   { $id: 'User' },
@@ -63,6 +70,8 @@ export const CreateUser = Type.Object(
     quota_cpu: Cores('CPU quota in cores'),
     quota_memory: GiB('Memory quota in GB'),
     quota_instances: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000, description: 'Instance quota (default 10)' })),
+    quota_storage_gb: Type.Optional(StorageQuota('Storage quota in GB (default 100)')),
+    quota_load_balancers: Type.Optional(LoadBalancerQuota('LoadBalancer Service quota (default 5)')),
     role: Type.Optional(Role),
     token: Type.Optional(Type.String({ minLength: 16, maxLength: 256, pattern: '^[\\x21-\\x7e]+$', description: 'Client-chosen token; generated when absent' })),
   },
@@ -75,6 +84,8 @@ export const PatchUser = Type.Object(
     quota_cpu: Type.Optional(Cores('CPU quota in cores')),
     quota_memory: Type.Optional(GiB('Memory quota in GB')),
     quota_instances: Type.Optional(Type.Integer({ minimum: 0, maximum: 100_000 })),
+    quota_storage_gb: Type.Optional(StorageQuota('Storage quota in GB')),
+    quota_load_balancers: Type.Optional(LoadBalancerQuota('LoadBalancer Service quota')),
     role: Type.Optional(Role),
   },
   { additionalProperties: false, minProperties: 1 },
@@ -90,6 +101,12 @@ export const Quota = Type.Object({
   available_cpu: Type.Number(),
   available_memory: Type.Number(),
   available_instances: Type.Integer(),
+  total_storage_gb: Type.Optional(Type.Integer({ description: 'GB of volumes' })),
+  used_storage_gb: Type.Optional(Type.Integer()),
+  available_storage_gb: Type.Optional(Type.Integer()),
+  total_load_balancers: Type.Optional(Type.Integer({ description: 'Services of type LoadBalancer' })),
+  used_load_balancers: Type.Optional(Type.Integer()),
+  available_load_balancers: Type.Optional(Type.Integer()),
 });
 
 export const Token = Type.Object(

@@ -4,7 +4,7 @@
 // The import itself (src/admin/importPython.ts) reads, writes and applies.
 import type { Desired, InstanceKind } from './lifecycle.ts';
 import { clusterNameProblem } from './naming.ts';
-import { demandOf, type Resources } from './quota.ts';
+import { DEFAULT_QUOTA_LOAD_BALANCERS, DEFAULT_QUOTA_STORAGE_GB, demandOf, type Resources } from './quota.ts';
 import { coresToMilli, gibToMib } from './units.ts';
 
 /** A user row of the Python service: its token is stored in plain text. */
@@ -58,7 +58,13 @@ export function pythonEnum(value: string | null): string | null {
 export const DEFAULT_INSTANCE_QUOTA = 10;
 
 export function quotaOf(u: PythonUser, instancesUsed: number, instanceQuota = DEFAULT_INSTANCE_QUOTA): Resources {
-  return { cpuMilli: coresToMilli(u.quotaCpu), memoryMib: gibToMib(u.quotaMemory), instances: Math.max(instanceQuota, instancesUsed) };
+  return {
+    cpuMilli: coresToMilli(u.quotaCpu),
+    memoryMib: gibToMib(u.quotaMemory),
+    instances: Math.max(instanceQuota, instancesUsed),
+    storageGb: DEFAULT_QUOTA_STORAGE_GB,
+    loadBalancers: DEFAULT_QUOTA_LOAD_BALANCERS,
+  };
 }
 
 /** What one imported cluster uses of its owner's quota, as KubeKloud counts it. */

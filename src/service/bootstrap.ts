@@ -8,7 +8,7 @@ import { hashToken } from './tokens.ts';
 
 export const ADMIN_USERNAME = 'admin';
 const BOOTSTRAP_TOKEN_NAME = 'bootstrap';
-const ADMIN_QUOTA = { cpuMilli: 1_000_000, memoryMib: 4_096 * 1024, instances: 100_000 };
+const ADMIN_QUOTA = { cpuMilli: 1_000_000, memoryMib: 4_096 * 1024, instances: 100_000, storageGb: 1_000_000, loadBalancers: 100_000 };
 
 export async function bootstrapAdmin(db: Db, adminToken: string): Promise<{ created: boolean; rotated: boolean }> {
   const hash = hashToken(adminToken);

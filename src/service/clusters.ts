@@ -3,7 +3,7 @@
 import { clusterConvergence, type Convergence, type ConvergenceTarget } from '../domain/convergence.ts';
 import { conflict, invalidField, notFound, quotaExceeded } from '../domain/errors.ts';
 import { checkWholeList, pageToRead } from '../domain/paging.ts';
-import { available, demandOf, quotaExceededMessage } from '../domain/quota.ts';
+import { add, available, clusterLevelDemand, demandOf, perInstanceExtras, quotaExceededMessage, type ExposureShape, type Resources } from '../domain/quota.ts';
 import { clusterNamespace, instanceName } from '../domain/naming.ts';
 import { coresToMilli, gibToMib, milliToCores, mibToGib } from '../domain/units.ts';
 import * as clusters from '../store/clusters.ts';
@@ -16,7 +16,15 @@ import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
 import { clusterView, clusterWithInstancesView } from './views.ts';
 
-async function reserveOrExplain(tx: Queryable, userId: number, demand: ReturnType<typeof demandOf>) {
+/** What decides a cluster's storage and load balancers, from its row. */
+const shapeOf = (row: clusters.ClusterRow): ExposureShape => ({
+  volumeSizeGb: row.volume_size_gb,
+  serviceType: row.service_type,
+  expose: row.expose,
+  portCount: row.ports.length,
+});
+
+async function reserveOrExplain(tx: Queryable, userId: number, demand: Resources) {
   const reserved = await users.reserveQuota(tx, userId, demand);
   if (reserved) return;
   const u = await users.findUserById(tx, userId);
@@ -33,7 +41,13 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
   checkClusterInput(s.config, input);
   const cpuMilli = coresToMilli(input.cpu_per_instance);
   const memoryMib = gibToMib(input.memory_per_instance);
-  const demand = demandOf(cpuMilli, memoryMib, input.instance_count);
+  const shape: ExposureShape = {
+    volumeSizeGb: input.volume_size ?? null,
+    serviceType: input.service_type ?? 'ClusterIP',
+    expose: input.expose ?? 'instances',
+    portCount: input.ports?.length ?? 0,
+  };
+  const demand = add(demandOf(cpuMilli, memoryMib, input.instance_count, perInstanceExtras(shape)), clusterLevelDemand(shape));
   const nameTaken = () => conflict(`Cluster with name '${input.name}' already exists`);
   try {
     const created = await s.db.transaction(async (tx) => {
@@ -105,7 +119,8 @@ export async function deleteCluster(s: Services, p: Principal, id: number) {
   const out = await s.db.transaction(async (tx) => {
     const row = await lockLiveCluster(tx, p, id);
     const count = await instances.markInstancesDeleted(tx, id, 'all');
-    const released = demandOf(row.cpu_milli, row.memory_mib, count);
+    // Every live instance's share, and what the cluster itself held (its own LoadBalancer).
+    const released = add(demandOf(row.cpu_milli, row.memory_mib, count, perInstanceExtras(shapeOf(row))), clusterLevelDemand(shapeOf(row)));
     await users.releaseQuota(tx, row.owner_id, released);
     await clusters.touchCluster(tx, id, { state: 'deleting' });
     return { row, count, released };
@@ -119,6 +134,8 @@ export async function deleteCluster(s: Services, p: Principal, id: number) {
       cpu_released: milliToCores(out.released.cpuMilli),
       memory_released: mibToGib(out.released.memoryMib),
       instances_released: out.released.instances,
+      storage_released: out.released.storageGb,
+      load_balancers_released: out.released.loadBalancers,
     },
   };
 }
@@ -132,11 +149,11 @@ export async function scaleCluster(s: Services, p: Principal, id: number, instan
     const live = (await instances.listInstancesOf(tx, [id])).filter((i) => i.desired !== 'deleted');
     const delta = instanceCount - live.length;
     if (delta > 0) {
-      await reserveOrExplain(tx, row.owner_id, demandOf(row.cpu_milli, row.memory_mib, delta));
+      await reserveOrExplain(tx, row.owner_id, demandOf(row.cpu_milli, row.memory_mib, delta, perInstanceExtras(shapeOf(row))));
       await addInstances(tx, id, row.name, (await instances.maxOrdinal(tx, id)) + 1, delta);
     } else if (delta < 0) {
       await instances.markInstancesDeleted(tx, id, -delta);
-      await users.releaseQuota(tx, row.owner_id, demandOf(row.cpu_milli, row.memory_mib, -delta));
+      await users.releaseQuota(tx, row.owner_id, demandOf(row.cpu_milli, row.memory_mib, -delta, perInstanceExtras(shapeOf(row))));
     }
     if (delta !== 0) await clusters.touchCluster(tx, id, { instanceCount });
     return { previous: live.length, delta };

@@ -1,7 +1,7 @@
 // Use cases for users, their quotas and their tokens.
 import { checkWholeList, pageToRead } from '../domain/paging.ts';
 import { conflict, forbidden, invalid, notFound, type FieldProblem } from '../domain/errors.ts';
-import { totalBelowUsage, type Resources } from '../domain/quota.ts';
+import { DEFAULT_QUOTA_LOAD_BALANCERS, DEFAULT_QUOTA_STORAGE_GB, totalBelowUsage, type Resources } from '../domain/quota.ts';
 import { coresToMilli, gibToMib } from '../domain/units.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import * as tokens from '../store/tokens.ts';
@@ -18,6 +18,8 @@ export type CreateUserInput = {
   quota_cpu: number;
   quota_memory: number;
   quota_instances?: number;
+  quota_storage_gb?: number;
+  quota_load_balancers?: number;
   role?: users.Role;
   token?: string;
 };
@@ -27,6 +29,8 @@ export async function createUser(s: Services, input: CreateUserInput) {
     cpuMilli: coresToMilli(input.quota_cpu),
     memoryMib: gibToMib(input.quota_memory),
     instances: input.quota_instances ?? DEFAULT_QUOTA_INSTANCES,
+    storageGb: input.quota_storage_gb ?? DEFAULT_QUOTA_STORAGE_GB,
+    loadBalancers: input.quota_load_balancers ?? DEFAULT_QUOTA_LOAD_BALANCERS,
   };
   const token = input.token ?? generateToken();
   try {
@@ -69,7 +73,14 @@ export async function myQuota(s: Services, p: Principal) {
   return quotaView(await mustFindUser(s, p.userId));
 }
 
-export type PatchUserInput = { quota_cpu?: number; quota_memory?: number; quota_instances?: number; role?: users.Role };
+export type PatchUserInput = {
+  quota_cpu?: number;
+  quota_memory?: number;
+  quota_instances?: number;
+  quota_storage_gb?: number;
+  quota_load_balancers?: number;
+  role?: users.Role;
+};
 
 export async function patchUser(s: Services, p: Principal, id: number, input: PatchUserInput) {
   const updated = await s.db.transaction(async (tx) => {
@@ -80,6 +91,8 @@ export async function patchUser(s: Services, p: Principal, id: number, input: Pa
       cpuMilli: input.quota_cpu !== undefined ? coresToMilli(input.quota_cpu) : u.quota_cpu_milli,
       memoryMib: input.quota_memory !== undefined ? gibToMib(input.quota_memory) : u.quota_memory_mib,
       instances: input.quota_instances ?? u.quota_instances,
+      storageGb: input.quota_storage_gb ?? u.quota_storage_gb,
+      loadBalancers: input.quota_load_balancers ?? u.quota_load_balancers,
     };
     const below = totalBelowUsage(total, users.userUsage(u));
     if (below.length > 0) {

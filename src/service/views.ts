@@ -22,6 +22,10 @@ export function userView(u: UserRow): User {
     used_cpu: milliToCores(u.used_cpu_milli),
     used_memory: mibToGib(u.used_memory_mib),
     used_instances: u.used_instances,
+    quota_storage_gb: u.quota_storage_gb,
+    quota_load_balancers: u.quota_load_balancers,
+    used_storage_gb: u.used_storage_gb,
+    used_load_balancers: u.used_load_balancers,
     created_at: u.created_at.toISOString(),
   };
 }
@@ -38,6 +42,12 @@ export function quotaView(u: UserRow): Quota {
     available_cpu: milliToCores(avail(u.quota_cpu_milli, u.used_cpu_milli)),
     available_memory: mibToGib(avail(u.quota_memory_mib, u.used_memory_mib)),
     available_instances: avail(u.quota_instances, u.used_instances),
+    total_storage_gb: u.quota_storage_gb,
+    used_storage_gb: u.used_storage_gb,
+    available_storage_gb: avail(u.quota_storage_gb, u.used_storage_gb),
+    total_load_balancers: u.quota_load_balancers,
+    used_load_balancers: u.used_load_balancers,
+    available_load_balancers: avail(u.quota_load_balancers, u.used_load_balancers),
   };
 }
 
@@ -98,3 +108,4 @@ export function clusterView(c: ClusterRow, statuses: InstanceStatus[]): Cluster 
 export function clusterWithInstancesView(c: ClusterRow, instances: InstanceRow[]): ClusterWithInstances {
   return { ...clusterView(c, instances.map((i) => i.status)), instances: instances.map(instanceView) };
 }
+

@@ -16,6 +16,10 @@ export type UserRow = {
   used_cpu_milli: number;
   used_memory_mib: number;
   used_instances: number;
+  quota_storage_gb: number;
+  quota_load_balancers: number;
+  used_storage_gb: number;
+  used_load_balancers: number;
   created_at: Date;
   updated_at: Date;
 };
@@ -24,11 +28,15 @@ export const userTotals = (u: UserRow): Resources => ({
   cpuMilli: u.quota_cpu_milli,
   memoryMib: u.quota_memory_mib,
   instances: u.quota_instances,
+  storageGb: u.quota_storage_gb,
+  loadBalancers: u.quota_load_balancers,
 });
 export const userUsage = (u: UserRow): Resources => ({
   cpuMilli: u.used_cpu_milli,
   memoryMib: u.used_memory_mib,
   instances: u.used_instances,
+  storageGb: u.used_storage_gb,
+  loadBalancers: u.used_load_balancers,
 });
 
 export async function insertUser(
@@ -36,9 +44,9 @@ export async function insertUser(
   u: { username: string; role: Role; quota: Resources },
 ): Promise<UserRow> {
   const rows = await q.query<UserRow>(
-    `INSERT INTO users (username, role, quota_cpu_milli, quota_memory_mib, quota_instances)
-     VALUES ($1, $2, $3, $4, $5) RETURNING *`,
-    [u.username, u.role, u.quota.cpuMilli, u.quota.memoryMib, u.quota.instances],
+    `INSERT INTO users (username, role, quota_cpu_milli, quota_memory_mib, quota_instances, quota_storage_gb, quota_load_balancers)
+     VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+    [u.username, u.role, u.quota.cpuMilli, u.quota.memoryMib, u.quota.instances, u.quota.storageGb, u.quota.loadBalancers],
   );
   return rows[0]!;
 }
@@ -69,9 +77,19 @@ export async function updateUser(
        quota_memory_mib = COALESCE($3, quota_memory_mib),
        quota_instances = COALESCE($4, quota_instances),
        role = COALESCE($5, role),
+       quota_storage_gb = COALESCE($6, quota_storage_gb),
+       quota_load_balancers = COALESCE($7, quota_load_balancers),
        updated_at = now()
      WHERE id = $1 RETURNING *`,
-    [id, patch.quota?.cpuMilli ?? null, patch.quota?.memoryMib ?? null, patch.quota?.instances ?? null, patch.role ?? null],
+    [
+      id,
+      patch.quota?.cpuMilli ?? null,
+      patch.quota?.memoryMib ?? null,
+      patch.quota?.instances ?? null,
+      patch.role ?? null,
+      patch.quota?.storageGb ?? null,
+      patch.quota?.loadBalancers ?? null,
+    ],
   );
   return rows[0] ?? null;
 }
@@ -88,13 +106,17 @@ export async function reserveQuota(q: Queryable, userId: number, demand: Resourc
        used_cpu_milli = used_cpu_milli + $2,
        used_memory_mib = used_memory_mib + $3,
        used_instances = used_instances + $4,
+       used_storage_gb = used_storage_gb + $5,
+       used_load_balancers = used_load_balancers + $6,
        updated_at = now()
      WHERE id = $1
        AND used_cpu_milli + $2 <= quota_cpu_milli
        AND used_memory_mib + $3 <= quota_memory_mib
        AND used_instances + $4 <= quota_instances
+       AND used_storage_gb + $5 <= quota_storage_gb
+       AND used_load_balancers + $6 <= quota_load_balancers
      RETURNING *`,
-    [userId, demand.cpuMilli, demand.memoryMib, demand.instances],
+    [userId, demand.cpuMilli, demand.memoryMib, demand.instances, demand.storageGb, demand.loadBalancers],
   );
   return rows[0] ?? null;
 }
@@ -105,9 +127,11 @@ export async function releaseQuota(q: Queryable, userId: number, amount: Resourc
        used_cpu_milli = GREATEST(0, used_cpu_milli - $2),
        used_memory_mib = GREATEST(0, used_memory_mib - $3),
        used_instances = GREATEST(0, used_instances - $4),
+       used_storage_gb = GREATEST(0, used_storage_gb - $5),
+       used_load_balancers = GREATEST(0, used_load_balancers - $6),
        updated_at = now()
      WHERE id = $1`,
-    [userId, amount.cpuMilli, amount.memoryMib, amount.instances],
+    [userId, amount.cpuMilli, amount.memoryMib, amount.instances, amount.storageGb, amount.loadBalancers],
   );
 }
 

@@ -169,12 +169,13 @@ describe('users (admin) and tokens', () => {
   it('users create, list, update, delete; validation errors list each field', async () => {
     await loginAs(server.admin.token!);
     const name = `cli-${Math.random().toString(36).slice(2, 8)}`;
-    const created = json(await kk(['users', 'create', name, '--cpu', '2', '--memory', '4', '--instances', '5', '-o', 'json']));
-    expect(created).toMatchObject({ username: name, quota_cpu: 2, quota_memory: 4, quota_instances: 5, role: 'user' });
+    const created = json(await kk(['users', 'create', name, '--cpu', '2', '--memory', '4', '--instances', '5', '--storage', '50', '--load-balancers', '1', '-o', 'json']));
+    expect(created).toMatchObject({ username: name, quota_cpu: 2, quota_memory: 4, quota_instances: 5, quota_storage_gb: 50, quota_load_balancers: 1, role: 'user' });
     expect(created.token).toMatch(/.{16,}/);
     const table = ok(await kk(['users', 'list'])).stdout;
-    expect(table).toMatch(new RegExp(`^${created.id}\\s+${name}\\s+user\\s+0/2\\s+0/4\\s+0/5`, 'm'));
+    expect(table).toMatch(new RegExp(`^${created.id}\\s+${name}\\s+user\\s+0/2\\s+0/4\\s+0/5\\s+0/50\\s+0/1`, 'm'));
     expect(json(await kk(['users', 'update', String(created.id), '--cpu', '3', '-o', 'json'])).quota_cpu).toBe(3);
+    expect(json(await kk(['users', 'update', String(created.id), '--storage', '60', '--load-balancers', '2', '-o', 'json']))).toMatchObject({ quota_storage_gb: 60, quota_load_balancers: 2 });
     const bad = await kk(['users', 'create', 'Bad Name!', '--cpu', '0', '--memory', '1']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^error: body\.username: /m);
@@ -240,7 +241,8 @@ describe('clusters and instances on the control plane', () => {
   it('create --wait → list → get → stop/start → scale → suspend/resume → delete --wait, with quota along the way', async () => {
     const { client } = await createTenant(server.admin, { cpu: 4, memory: 8, instances: 10 });
     await loginAs(client.token!);
-    expect(json(await kk(['quota', '-o', 'json']))).toMatchObject({ total_cpu: 4, used_cpu: 0, available_instances: 10 });
+    expect(json(await kk(['quota', '-o', 'json']))).toMatchObject({ total_cpu: 4, used_cpu: 0, available_instances: 10, total_storage_gb: 100, total_load_balancers: 5 });
+    expect(ok(await kk(['quota'])).stdout).toMatch(/^storage \(GB\)\s+0\s+100\s+100$[\s\S]*^load balancers\s+0\s+5\s+5$/m);
 
     // Validation errors: one `loc: msg` line each, exit 1.
     const invalid = await kk(['clusters', 'create', 'web', '--type', 'container', '--cpu', '0', '--memory', '1', '--count', '2']);

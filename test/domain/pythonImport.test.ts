@@ -26,7 +26,7 @@ describe('import-python decisions', () => {
     expect(isWeakToken('bob-tok')).toBe(true);
     expect(isWeakToken('a'.repeat(16))).toBe(false);
     expect(pythonEnum('CONTAINER')).toBe('container');
-    expect(clusterDemand(cluster, 2)).toEqual({ cpuMilli: 1000, memoryMib: 3072, instances: 2 });
+    expect(clusterDemand(cluster, 2)).toEqual({ cpuMilli: 1000, memoryMib: 3072, instances: 2, storageGb: 0, loadBalancers: 0 });
     expect(clusterProblem(cluster)).toBeNull();
     expect(clusterProblem({ ...cluster, name: 'Web_1' })).toMatch(/DNS-1123/);
   });

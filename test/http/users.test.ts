@@ -79,6 +79,8 @@ describe('users', () => {
       total_cpu: 3, total_memory: 6, total_instances: 4,
       used_cpu: 0, used_memory: 0, used_instances: 0,
       available_cpu: 3, available_memory: 6, available_instances: 4,
+      total_storage_gb: 100, used_storage_gb: 0, available_storage_gb: 100,
+      total_load_balancers: 5, used_load_balancers: 0, available_load_balancers: 5,
     });
   });
   it('lets an admin change quotas but never below usage', async () => {

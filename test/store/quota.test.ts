@@ -1,4 +1,4 @@
-// Quota under concurrent scaling (src/service/clusters.ts) on PostgreSQL and PGlite:
+// Quota under concurrent scaling and creates (src/service/clusters.ts) on PostgreSQL and PGlite:
 // many scale-outs and scale-ins at once against a quota that fits only some never push
 // usage past the quota, and usage ends equal to what the live instances hold.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -88,6 +88,46 @@ describe.each(BACKENDS)('quota under concurrent scaling on %s', (backend) => {
     // Everything released again on delete.
     for (const c of clusters) await deleteCluster(services, p, c.id);
     expect(await usageOf(userId)).toMatchObject({ used_instances: 0, used_cpu_milli: 0, used_memory_mib: 0 });
+  });
+
+  // Storage and load balancers are reserved in the same conditional UPDATE as the rest:
+  // many creates racing for the last of either never reserve more than the quota.
+  it.each([
+    ['storage', { storage: 25, lbs: 1000 }, { volume_size: 5 }],
+    ['load balancers', { storage: 1_000_000, lbs: 5 }, { ports: [{ port: 80 }], service_type: 'LoadBalancer' as const, expose: 'cluster' as const }],
+  ])('never over-reserves %s when creates race for the last of it', async (_what, q, extra) => {
+    const userId = await seedUser(s.db, { cpuMilli: 1_000_000, memoryMib: 1_000_000, instances: 1000 });
+    await s.db.query('UPDATE users SET quota_storage_gb = $2, quota_load_balancers = $3 WHERE id = $1', [userId, q.storage, q.lbs]);
+    const p: Principal = { userId, username: `racer-${_what}`, role: 'user', tokenId: 0 };
+    // Each create holds 2 instances: 10 GB of storage, or 3 load balancers (two instances and the cluster's own).
+    const outcomes = await Promise.all(
+      Array.from({ length: 12 }, (_, k) =>
+        createCluster(services, p, { name: `r${k}`, instance_type: 'container', cpu_per_instance: 0.1, memory_per_instance: 0.125, instance_count: 2, ...extra }).then(
+          () => 'created',
+          (e: unknown) => (e instanceof DomainError && e.kind === 'quota' ? 'quota' : `unexpected: ${String(e)}`),
+        ),
+      ),
+    );
+    expect(outcomes.filter((o) => o.startsWith('unexpected'))).toEqual([]);
+    expect(outcomes.filter((o) => o === 'created')).toHaveLength(_what === 'storage' ? 2 : 1);
+    const [u] = await s.db.query<{ used_storage_gb: number; used_load_balancers: number; quota_storage_gb: number; quota_load_balancers: number }>(
+      'SELECT * FROM users WHERE id = $1',
+      [userId],
+    );
+    expect(u!.used_storage_gb).toBeLessThanOrEqual(u!.quota_storage_gb);
+    expect(u!.used_load_balancers).toBeLessThanOrEqual(u!.quota_load_balancers);
+    expect(u!.used_storage_gb).toBe(_what === 'storage' ? 20 : 0);
+    expect(u!.used_load_balancers).toBe(_what === 'storage' ? 0 : 3);
+
+    // Scaling releases and reserves per instance, the cluster's own load balancer stays; delete releases all.
+    const [c] = await s.db.query<{ id: number }>('SELECT id FROM clusters WHERE owner_id = $1 ORDER BY id LIMIT 1', [userId]);
+    await scaleCluster(services, p, c!.id, 1);
+    const afterScale = (await s.db.query<{ used_storage_gb: number; used_load_balancers: number }>('SELECT * FROM users WHERE id = $1', [userId]))[0]!;
+    expect([afterScale.used_storage_gb, afterScale.used_load_balancers]).toEqual(_what === 'storage' ? [15, 0] : [0, 2]);
+    for (const row of await s.db.query<{ id: number }>("SELECT id FROM clusters WHERE owner_id = $1 AND state = 'active'", [userId])) {
+      await deleteCluster(services, p, row.id);
+    }
+    expect(await s.db.query('SELECT used_storage_gb, used_load_balancers FROM users WHERE id = $1', [userId])).toEqual([{ used_storage_gb: 0, used_load_balancers: 0 }]);
   });
 
   it('lets concurrent creates and scale-outs of one tenant share the quota without over-committing', async () => {

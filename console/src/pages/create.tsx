@@ -150,8 +150,22 @@ export function CreateClusterPage() {
   const blur = (k: keyof Form) => () => setTouched({ ...touched, [k]: true });
 
   const count = Number(body.instance_count ?? 0);
-  const need = { cpu: Number(body.cpu_per_instance ?? 0) * count, memory: Number(body.memory_per_instance ?? 0) * count, instances: count };
-  const over = quota && (need.cpu > quota.available_cpu + 1e-9 || need.memory > quota.available_memory + 1e-9 || need.instances > quota.available_instances);
+  // As the API counts: each instance's volume, and its Service when it is a LoadBalancer (a Service needs ports).
+  const lbEach = body.service_type === 'LoadBalancer' && Array.isArray(body.ports) && body.ports.length > 0 ? 1 : 0;
+  const need = {
+    cpu: Number(body.cpu_per_instance ?? 0) * count,
+    memory: Number(body.memory_per_instance ?? 0) * count,
+    instances: count,
+    storage: Number(body.volume_size ?? 0) * count,
+    loadBalancers: lbEach * count,
+  };
+  const over =
+    quota &&
+    (need.cpu > quota.available_cpu + 1e-9 ||
+      need.memory > quota.available_memory + 1e-9 ||
+      need.instances > quota.available_instances ||
+      (quota.available_storage_gb !== undefined && need.storage > quota.available_storage_gb) ||
+      (quota.available_load_balancers !== undefined && need.loadBalancers > quota.available_load_balancers));
 
   return (
     <>
@@ -261,9 +275,20 @@ export function CreateClusterPage() {
               <UsageBar label="CPU" used={quota.used_cpu} extra={need.cpu} total={quota.total_cpu} unit="cores" />
               <UsageBar label="Memory" used={quota.used_memory} extra={need.memory} total={quota.total_memory} unit="GB" />
               <UsageBar label="Instances" used={quota.used_instances} extra={need.instances} total={quota.total_instances} unit="" />
+              {quota.total_storage_gb !== undefined && (
+                <UsageBar label="Storage" used={quota.used_storage_gb ?? 0} extra={need.storage} total={quota.total_storage_gb} unit="GB" />
+              )}
+              {quota.total_load_balancers !== undefined && (
+                <UsageBar label="Load balancers" used={quota.used_load_balancers ?? 0} extra={need.loadBalancers} total={quota.total_load_balancers} unit="" />
+              )}
               <p className="small" data-testid="remaining">
                 Would remain: {fmt(quota.available_cpu - need.cpu)} CPU, {fmt(quota.available_memory - need.memory)} GB, {quota.available_instances - need.instances} instance(s).
               </p>
+              {quota.available_storage_gb !== undefined && quota.available_load_balancers !== undefined && (
+                <p className="small" data-testid="remaining-storage">
+                  Storage: {quota.available_storage_gb - need.storage} GB would remain; load balancers: {quota.available_load_balancers - need.loadBalancers}.
+                </p>
+              )}
               {over && <Alert kind="error">This request is over your quota; the API will refuse it. Ask an administrator for more, or ask for less.</Alert>}
             </>
           )}

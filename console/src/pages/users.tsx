@@ -5,7 +5,7 @@ import { ApiError, del, get, patch, post, type CreatedUser, type Role, type User
 import { Alert, confirmThenRun, CopyButton, Field, fmt, PageTitle, when } from '../ui.tsx';
 
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]*$/;
-type QuotaForm = { quota_cpu: string; quota_memory: string; quota_instances: string; role: Role };
+type QuotaForm = { quota_cpu: string; quota_memory: string; quota_instances: string; quota_storage_gb: string; quota_load_balancers: string; role: Role };
 
 function checkQuota(f: QuotaForm): { body: Record<string, unknown>; errors: Record<string, string> } {
   const errors: Record<string, string> = {};
@@ -19,6 +19,12 @@ function checkQuota(f: QuotaForm): { body: Record<string, unknown>; errors: Reco
   const inst = /^\d+$/.test(f.quota_instances.trim()) ? Number(f.quota_instances) : NaN;
   if (!(inst >= 0 && inst <= 100_000)) errors.quota_instances = 'A whole number from 0 to 100000.';
   else body.quota_instances = inst;
+  const storage = /^\d+$/.test(f.quota_storage_gb.trim()) ? Number(f.quota_storage_gb) : NaN;
+  if (!(storage >= 0 && storage <= 1_000_000)) errors.quota_storage_gb = 'Whole GB from 0 to 1000000.';
+  else body.quota_storage_gb = storage;
+  const lbs = /^\d+$/.test(f.quota_load_balancers.trim()) ? Number(f.quota_load_balancers) : NaN;
+  if (!(lbs >= 0 && lbs <= 100_000)) errors.quota_load_balancers = 'A whole number from 0 to 100000.';
+  else body.quota_load_balancers = lbs;
   return { body, errors };
 }
 
@@ -35,6 +41,12 @@ function QuotaFields(props: { prefix: string; form: QuotaForm; setForm: (f: Quot
       <Field id={`${prefix}-instances`} label="Instance quota" error={errors.quota_instances}>
         {(a) => <input {...a} inputMode="numeric" value={form.quota_instances} onChange={(e) => setForm({ ...form, quota_instances: e.target.value })} />}
       </Field>
+      <Field id={`${prefix}-storage`} label="Storage quota (GB)" error={errors.quota_storage_gb}>
+        {(a) => <input {...a} inputMode="numeric" value={form.quota_storage_gb} onChange={(e) => setForm({ ...form, quota_storage_gb: e.target.value })} />}
+      </Field>
+      <Field id={`${prefix}-lbs`} label="Load balancer quota" error={errors.quota_load_balancers}>
+        {(a) => <input {...a} inputMode="numeric" value={form.quota_load_balancers} onChange={(e) => setForm({ ...form, quota_load_balancers: e.target.value })} />}
+      </Field>
       <Field id={`${prefix}-role`} label="Role" error={errors.role}>
         {(a) => (
           <select {...a} value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value as Role })}>
@@ -49,12 +61,19 @@ function QuotaFields(props: { prefix: string; form: QuotaForm; setForm: (f: Quot
 
 function EditRow(props: { user: User; onDone: (u: User | null) => void }) {
   const u = props.user;
-  const [form, setForm] = useState<QuotaForm>({ quota_cpu: String(u.quota_cpu), quota_memory: String(u.quota_memory), quota_instances: String(u.quota_instances), role: u.role });
+  const [form, setForm] = useState<QuotaForm>({
+    quota_cpu: String(u.quota_cpu),
+    quota_memory: String(u.quota_memory),
+    quota_instances: String(u.quota_instances),
+    quota_storage_gb: String(u.quota_storage_gb ?? ''),
+    quota_load_balancers: String(u.quota_load_balancers ?? ''),
+    role: u.role,
+  });
   const [errors, setErrors] = useState<Record<string, string | undefined>>({});
   const [error, setError] = useState<unknown>(null);
   return (
     <tr className="editing">
-      <td colSpan={6}>
+      <td colSpan={8}>
         <form
           className="inline-form"
           noValidate
@@ -94,7 +113,7 @@ export function UsersPage(props: { me: User }) {
   const [notice, setNotice] = useState<string | null>(null);
   const [editing, setEditing] = useState<number | null>(null);
   const [username, setUsername] = useState('');
-  const [form, setForm] = useState<QuotaForm>({ quota_cpu: '4', quota_memory: '8', quota_instances: '10', role: 'user' });
+  const [form, setForm] = useState<QuotaForm>({ quota_cpu: '4', quota_memory: '8', quota_instances: '10', quota_storage_gb: '100', quota_load_balancers: '5', role: 'user' });
   const [errors, setErrors] = useState<Record<string, string | undefined>>({});
   const [createError, setCreateError] = useState<unknown>(null);
   const [created, setCreated] = useState<{ username: string; token: string } | null>(null);
@@ -167,6 +186,8 @@ export function UsersPage(props: { me: User }) {
                 <th scope="col">CPU used / quota</th>
                 <th scope="col">Memory used / quota</th>
                 <th scope="col">Instances used / quota</th>
+                <th scope="col">Storage used / quota</th>
+                <th scope="col">Load balancers used / quota</th>
                 <th scope="col">
                   <span className="sr-only">Actions</span>
                 </th>
@@ -196,6 +217,8 @@ export function UsersPage(props: { me: User }) {
                     <td data-label="CPU">{fmt(u.used_cpu)} / {fmt(u.quota_cpu)}</td>
                     <td data-label="Memory">{fmt(u.used_memory)} / {fmt(u.quota_memory)} GB</td>
                     <td data-label="Instances">{u.used_instances} / {u.quota_instances}</td>
+                    <td data-label="Storage">{u.used_storage_gb ?? 0} / {u.quota_storage_gb ?? '–'} GB</td>
+                    <td data-label="Load balancers">{u.used_load_balancers ?? 0} / {u.quota_load_balancers ?? '–'}</td>
                     <td className="actions">
                       <button type="button" className="small" aria-label={`Change quota of ${u.username}`} onClick={() => setEditing(u.id)}>
                         Change quota
