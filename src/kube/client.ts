@@ -47,9 +47,20 @@ export function loadKubeConfig(): k8s.KubeConfig {
   return kc;
 }
 
-export function createKube(kc: k8s.KubeConfig, observe: CallObserver = () => {}): Kube {
+export type KubeOptions = {
+  /**
+   * How long a watch may stay silent before the client ends it (the client's
+   * default, 30 s). A quiet watch ending this way is resumed at once from its
+   * last resourceVersion by startListWatch; tests shorten it to see that.
+   */
+  watchIdleTimeoutMs?: number;
+};
+
+export function createKube(kc: k8s.KubeConfig, observe: CallObserver = () => {}, opts: KubeOptions = {}): Kube {
   const version = kc.makeApiClient(k8s.VersionApi);
   const watcher = new k8s.Watch(kc);
+  // The field is private in the typings but is the only way to set the idle timeout.
+  if (opts.watchIdleTimeoutMs) (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = opts.watchIdleTimeoutMs;
 
   async function timed<T>(verb: string, kind: string, fn: () => Promise<T>): Promise<T> {
     const started = performance.now();

@@ -41,6 +41,9 @@ export type ListWatchHandle = {
   readonly synced: boolean;
 };
 
+/** The client's idle timeout ending a watch that received nothing for a while. */
+const quietTooLong = (ended: unknown) => (ended as { name?: unknown } | null)?.name === 'TimeoutError';
+
 export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle {
   let stopped = false;
   let synced = false;
@@ -145,8 +148,11 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
           backoff = MIN_BACKOFF_MS; // expired, or a resync asked for: list again now
           continue;
         }
-        if (resourceVersion && ended === null) {
-          backoff = MIN_BACKOFF_MS; // the server closed the watch on time: resume
+        if (resourceVersion && (ended === null || quietTooLong(ended))) {
+          // The server closed the watch on time, or the client ended one that
+          // had been silent for its idle timeout (a quiet kind): nothing was
+          // missed, resume from the last resourceVersion at once.
+          backoff = MIN_BACKOFF_MS;
           continue;
         }
         if (resourceVersion) o.onError(toKubeError(ended), `watch ${o.kind}`);
