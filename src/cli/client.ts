@@ -13,12 +13,15 @@ import type {
   CreatedUser,
   CreateToken,
   CreateUser,
+  CreateImage,
   FieldError,
+  Image,
   Instance,
   Message,
   MessageWithWait,
   Operate,
   Operation,
+  PatchImage,
   PatchUser,
   Quota,
   ScaleCluster,
@@ -48,6 +51,11 @@ export const ROUTES = {
   getInstance: ['GET', '/api/v1/instances/{id}'],
   operateInstance: ['POST', '/api/v1/instances/{id}/operate'],
   instanceConsole: ['GET', '/api/v1/instances/{id}/console'],
+  listImages: ['GET', '/api/v1/images'],
+  getImage: ['GET', '/api/v1/images/{name}'],
+  createImage: ['POST', '/api/v1/images'],
+  patchImage: ['PATCH', '/api/v1/images/{name}'],
+  retireImage: ['POST', '/api/v1/images/{name}/retire'],
 } as const satisfies Record<string, readonly [string, string]>;
 export type RouteName = keyof typeof ROUTES;
 
@@ -79,10 +87,11 @@ export class KubeKloudClient {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
   }
 
-  async call<T>(route: RouteName, o: { id?: number; query?: Record<string, string | number | undefined>; body?: unknown } = {}): Promise<{ body: T; headers: Headers }> {
+  async call<T>(route: RouteName, o: { id?: number; name?: string; query?: Record<string, string | number | undefined>; body?: unknown } = {}): Promise<{ body: T; headers: Headers }> {
     const [method, template] = ROUTES[route];
     let path: string = template;
     if (path.includes('{id}')) path = path.replace('{id}', String(o.id));
+    if (path.includes('{name}')) path = path.replace('{name}', encodeURIComponent(o.name ?? ''));
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined) qs.set(k, String(v));
     const url = `${this.baseUrl}${path}${qs.size ? `?${qs}` : ''}`;
@@ -172,6 +181,21 @@ export class KubeKloudClient {
   }
   async resumeCluster(id: number, wait?: number) {
     return (await this.call<MessageWithWait>('resumeCluster', { id, query: { wait } })).body;
+  }
+  async listImages(includeRetired = false) {
+    return (await this.call<Image[]>('listImages', { query: { include_retired: includeRetired ? 'true' : undefined } })).body;
+  }
+  async getImage(name: string) {
+    return (await this.call<Image>('getImage', { name })).body;
+  }
+  async createImage(body: CreateImage) {
+    return (await this.call<Image>('createImage', { body })).body;
+  }
+  async patchImage(name: string, body: PatchImage) {
+    return (await this.call<Image>('patchImage', { name, body })).body;
+  }
+  async retireImage(name: string) {
+    return (await this.call<Image>('retireImage', { name })).body;
   }
   getInstance(id: number) {
     return this.get<Instance>('getInstance', id);

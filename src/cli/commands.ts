@@ -1,7 +1,7 @@
 // Every command: its words, options, help text with examples, and what it does.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { Cluster, ClusterWithInstances, CreateCluster, Endpoint, Instance, PatchUser, Token, User } from '../contract/schemas.ts';
+import type { Cluster, ClusterWithInstances, CreateCluster, CreateImage, Endpoint, Image, Instance, PatchImage, PatchUser, Token, User } from '../contract/schemas.ts';
 import { preferredEndpoint, sshCommand } from '../domain/endpoints.ts';
 import { ApiError, KubeKloudClient } from './client.ts';
 import { configPath, readConfig, resolveProfile, writeConfig } from './config.ts';
@@ -115,6 +115,23 @@ const tokenColumns: Column<Token>[] = [
   ['EXPIRES', (t) => t.expires_at],
   ['LAST USED', (t) => t.last_used_at],
 ];
+const imageColumns: Column<Image>[] = [
+  ['NAME', (i) => i.name],
+  ['KIND', (i) => i.kind],
+  ['SOURCE', (i) => i.source],
+  ['OS', (i) => i.os ?? ''],
+  ['DISK', (i) => (i.default_disk_gb === null ? '' : `${i.default_disk_gb} GB`)],
+  ['MIN CPU', (i) => i.min_cpu],
+  ['MIN MEMORY', (i) => `${i.min_memory} GB`],
+  ['RETIRED', (i) => i.retired_at ?? ''],
+];
+const imageOptions = {
+  disk: { type: 'string', description: 'Default disk size in GB', value: 'GB' },
+  'min-cpu': { type: 'string', description: 'Smallest cpu per instance a cluster of this image may ask for (cores)', value: 'CORES' },
+  'min-memory': { type: 'string', description: 'Smallest memory per instance (GB)', value: 'GB' },
+  os: { type: 'string', description: 'OS hint for the console, e.g. linux or windows', value: 'OS' },
+} as const;
+
 const clusterColumns: Column<Cluster>[] = [
   ['ID', (c) => c.id],
   ['NAME', (c) => c.name],
@@ -161,6 +178,7 @@ function showCluster(ctx: Ctx, c: ClusterWithInstances & Record<string, unknown>
       ['CPU per instance', `${c.cpu_per_instance} cores`],
       ['Memory per instance', `${c.memory_per_instance} GB`],
       ['Image', c.image],
+      ...(c.image_source !== undefined && c.image_source !== c.image ? [['Image source', c.image_source] as [string, string]] : []),
       ['Namespace', c.namespace],
       ['Ports', ports],
       ['Service type', c.service_type],
@@ -407,6 +425,101 @@ export const COMMANDS: Command[] = [
     },
   },
 
+  // images
+  {
+    words: ['images', 'list'],
+    summary: 'List the image catalogue: what clusters may name in --image',
+    options: { all: { type: 'boolean', description: 'Also list retired images' } },
+    examples: ['kubekloud images list', 'kubekloud images list --all -o json'],
+    async run(ctx) {
+      extraArgs(ctx, 0);
+      ctx.out(render(await ctx.client().listImages(ctx.values.all === true), ctx.format, imageColumns));
+    },
+  },
+  {
+    words: ['images', 'get'],
+    args: 'NAME',
+    summary: 'Show one image of the catalogue',
+    examples: ['kubekloud images get ubuntu-24.04', 'kubekloud images get nginx -o yaml'],
+    async run(ctx) {
+      const name = positional(ctx, 0, 'NAME');
+      extraArgs(ctx, 1);
+      ctx.out(render(await ctx.client().getImage(name), ctx.format, imageColumns));
+    },
+  },
+  {
+    words: ['images', 'create'],
+    args: 'NAME',
+    summary: 'Add an image to the catalogue (admin)',
+    options: {
+      kind: { type: 'string', description: 'vm or container (required)', value: 'KIND' },
+      source: {
+        type: 'string',
+        description: 'container: registry/repo:tag; vm: docker://registry/repo:tag or an http(s):// URL of a disk image (required)',
+        value: 'SOURCE',
+      },
+      ...imageOptions,
+    },
+    examples: [
+      'kubekloud images create ubuntu-24.04 --kind vm --source docker://quay.io/containerdisks/ubuntu:24.04 --disk 20 --min-cpu 1 --min-memory 2 --os linux',
+      'kubekloud images create nginx --kind container --source docker.io/nginxinc/nginx-unprivileged:1.27-alpine',
+    ],
+    async run(ctx) {
+      const name = positional(ctx, 0, 'NAME');
+      extraArgs(ctx, 1);
+      const v = ctx.values;
+      const kind = required(v.kind as string | undefined, 'kind');
+      if (kind !== 'vm' && kind !== 'container') throw new UsageError(`--kind must be vm or container, not '${kind}'`);
+      const body: CreateImage = {
+        name,
+        kind,
+        source: required(v.source as string | undefined, 'source'),
+        ...(v.disk !== undefined ? { default_disk_gb: num(v.disk, 'disk', true) } : {}),
+        ...(v['min-cpu'] !== undefined ? { min_cpu: num(v['min-cpu'], 'min-cpu') } : {}),
+        ...(v['min-memory'] !== undefined ? { min_memory: num(v['min-memory'], 'min-memory') } : {}),
+        ...(v.os !== undefined ? { os: v.os as string } : {}),
+      };
+      ctx.out(render(await ctx.client().createImage(body), ctx.format, imageColumns));
+    },
+  },
+  {
+    words: ['images', 'update'],
+    args: 'NAME',
+    summary: 'Change an image of the catalogue (admin); clusters already created keep the source they run',
+    options: {
+      source: { type: 'string', description: 'New source (same kind)', value: 'SOURCE' },
+      ...imageOptions,
+      unretire: { type: 'boolean', description: 'Offer a retired image again' },
+    },
+    examples: ['kubekloud images update nginx --source docker.io/nginxinc/nginx-unprivileged:1.28-alpine', 'kubekloud images update ubuntu-24.04 --unretire'],
+    async run(ctx) {
+      const name = positional(ctx, 0, 'NAME');
+      extraArgs(ctx, 1);
+      const v = ctx.values;
+      const patch: PatchImage = {
+        ...(v.source !== undefined ? { source: v.source as string } : {}),
+        ...(v.disk !== undefined ? { default_disk_gb: num(v.disk, 'disk', true) } : {}),
+        ...(v['min-cpu'] !== undefined ? { min_cpu: num(v['min-cpu'], 'min-cpu') } : {}),
+        ...(v['min-memory'] !== undefined ? { min_memory: num(v['min-memory'], 'min-memory') } : {}),
+        ...(v.os !== undefined ? { os: v.os as string } : {}),
+        ...(v.unretire === true ? { retired: false } : {}),
+      };
+      if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give --source, --disk, --min-cpu, --min-memory, --os or --unretire');
+      ctx.out(render(await ctx.client().patchImage(name, patch), ctx.format, imageColumns));
+    },
+  },
+  {
+    words: ['images', 'retire'],
+    args: 'NAME',
+    summary: 'Retire an image (admin): new clusters can no longer use it; running ones keep it',
+    examples: ['kubekloud images retire ubuntu-22.04'],
+    async run(ctx) {
+      const name = positional(ctx, 0, 'NAME');
+      extraArgs(ctx, 1);
+      ctx.out(render(await ctx.client().retireImage(name), ctx.format, imageColumns));
+    },
+  },
+
   // tokens
   {
     words: ['tokens', 'list'],
@@ -464,7 +577,7 @@ export const COMMANDS: Command[] = [
       cpu: { type: 'string', description: 'Cores per instance, fractions allowed (required)', value: 'CORES' },
       memory: { type: 'string', description: 'GB per instance (required)', value: 'GB' },
       count: { type: 'string', short: 'n', description: 'Number of instances, 1-100 (default 1)', value: 'N' },
-      image: { type: 'string', description: 'Image reference (default per type)', value: 'IMAGE' },
+      image: { type: 'string', description: 'A catalogue image (kubekloud images list), or an image reference where allowed (default per type)', value: 'IMAGE' },
       port: { type: 'string', short: 'p', multiple: true, description: 'Expose a port; repeatable', value: 'PORT[/TCP|UDP][:NAME]' },
       'service-type': { type: 'string', description: 'ClusterIP (default), NodePort or LoadBalancer', value: 'TYPE' },
       expose: { type: 'string', description: 'instances (default: a Service per instance) or cluster (also one Service across all instances)', value: 'WHAT' },
@@ -477,6 +590,7 @@ export const COMMANDS: Command[] = [
     examples: [
       'kubekloud clusters create web --type container --cpu 0.5 --memory 1 --count 3 --port 8080 --wait',
       'kubekloud clusters create app --type container --cpu 1 --memory 2 --image registry.example/team/app:1.4 -e MODE=production --volume 5',
+      'kubekloud clusters create ci --type vm --cpu 2 --memory 4 --image ubuntu-24.04   # a catalogue image (kubekloud images list)',
       'kubekloud clusters create build --type vm --cpu 2 --memory 4 --ssh-key @$HOME/.ssh/id_ed25519.pub',
       'kubekloud clusters create api --type container --cpu 1 --memory 1 --count 3 --port 8080 --service-type LoadBalancer --expose cluster',
     ],
@@ -675,6 +789,7 @@ export const COMMANDS: Command[] = [
 export const GROUPS: Record<string, string> = {
   users: 'Manage users and their quotas (admin)',
   tokens: 'Manage your API tokens',
+  images: 'The image catalogue: list and inspect; create, update and retire (admin)',
   clusters: 'Create, inspect, scale, suspend, resume and delete clusters',
   instances: 'Inspect, operate and open the console of single instances',
   profiles: 'Stored logins: list, use, delete',

@@ -19,6 +19,8 @@ export type Config = {
   maxMemoryPerInstance: number;
   maxInstancesPerCluster: number;
   allowNodePort: boolean;
+  /** Whether a cluster's image may be an image reference outside the catalogue. */
+  allowFreeformImages: boolean;
   reconcileConcurrency: number;
   reconcilerEnabled: boolean;
   claimLeaseSeconds: number;
@@ -141,6 +143,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxMemoryPerInstance: num('KUBEKLOUD_MAX_MEMORY_PER_INSTANCE', 128, 0.001, 4096),
     maxInstancesPerCluster: int('KUBEKLOUD_MAX_INSTANCES_PER_CLUSTER', 100, 1, 1000),
     allowNodePort: bool('KUBEKLOUD_ALLOW_NODEPORT', false),
+    allowFreeformImages: bool('KUBEKLOUD_ALLOW_FREEFORM_IMAGES', true),
     reconcileConcurrency: int('KUBEKLOUD_RECONCILE_CONCURRENCY', 16, 1, 256),
     reconcilerEnabled: bool('KUBEKLOUD_RECONCILER', true),
     claimLeaseSeconds: int('KUBEKLOUD_CLAIM_LEASE_SECONDS', 30, 2, 3600),

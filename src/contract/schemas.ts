@@ -6,6 +6,7 @@
 import { Type, type Static, type TLiteral, type TSchema, type TUnion } from 'typebox';
 import { COMPATIBLE_STATUSES } from '../domain/compatibleStatus.ts';
 import { ENDPOINT_KINDS } from '../domain/endpoints.ts';
+import { IMAGE_NAME_PATTERN, IMAGE_REFERENCE_PATTERN } from '../domain/images.ts';
 import { INSTANCE_STATUSES, OPERATIONS } from '../domain/lifecycle.ts';
 import { PAGE_MAX, UNPAGED_LIST_MAX } from '../domain/paging.ts';
 
@@ -194,8 +195,10 @@ export const CreateCluster = Type.Object(
       Type.String({
         minLength: 1,
         maxLength: 255,
-        // An image reference (registry/repo:tag or @digest), never a URL: the server fetches nothing.
-        pattern: '^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$',
+        // A catalogue name, or an image reference (registry/repo:tag or @digest), never a URL: the server fetches nothing.
+        pattern: IMAGE_REFERENCE_PATTERN,
+        description:
+          'The name of an image in the catalogue (GET /api/v1/images), or, where the installation allows free-form images, an image reference; defaults per type',
       }),
     ),
     ports: Type.Optional(Type.Array(Port, { maxItems: 16 })),
@@ -231,6 +234,9 @@ export const Cluster = Type.Object(
     owner_id: Type.Integer(),
     status: Type.String(),
     image: Type.String(),
+    image_source: Type.Optional(
+      Type.String({ description: 'What the workload runs: the catalogue source resolved when the cluster was created (later catalogue edits do not change it), or the free-form image' }),
+    ),
     ports: Type.Array(Type.Unknown()),
     service_type: Type.String(),
     expose: Expose,
@@ -246,6 +252,64 @@ export const Cluster = Type.Object(
   { $id: 'Cluster' },
 );
 export const ClusterWithInstances = Type.Intersect([Type.Ref('Cluster'), Type.Object({ instances: Type.Array(Type.Ref('Instance')) })]);
+
+const ImageKind = Type.Union([Type.Literal('vm'), Type.Literal('container')]);
+const ImageName = Type.String({ minLength: 1, maxLength: 63, pattern: IMAGE_NAME_PATTERN, description: 'Lower-case letters, digits and . _ - between them' });
+const ImageSource = Type.String({
+  minLength: 1,
+  maxLength: 2048,
+  description: 'container: an image reference (registry/repo:tag); vm: docker://registry/repo:tag or an http(s):// URL of a disk image',
+});
+const OsHint = Type.String({ minLength: 1, maxLength: 32, pattern: '^[a-z0-9][a-z0-9._-]*$', description: 'For the console, e.g. linux or windows' });
+const MinCores = Type.Number({ minimum: 0, maximum: 1_000_000, description: 'Smallest cpu_per_instance a cluster of this image may ask for (cores)' });
+const MinGiB = Type.Number({ minimum: 0, maximum: 1_000_000, description: 'Smallest memory_per_instance a cluster of this image may ask for (GB)' });
+const DiskGb = Type.Integer({ minimum: 1, maximum: 16_384, description: 'Default disk size (GB) for the image' });
+
+export const Image = Type.Object(
+  {
+    id: Type.Integer(),
+    name: Type.String(),
+    kind: ImageKind,
+    source: Type.String(),
+    default_disk_gb: Type.Union([Type.Integer(), Type.Null()]),
+    min_cpu: Type.Number({ description: 'cores' }),
+    min_memory: Type.Number({ description: 'GB' }),
+    os: Type.Union([Type.String(), Type.Null()]),
+    retired: Type.Boolean(),
+    retired_at: Type.Union([Timestamp, Type.Null()]),
+    created_at: Timestamp,
+    updated_at: Timestamp,
+  },
+  { $id: 'Image', description: 'An entry of the image catalogue; clusters name it in their image field' },
+);
+export const CreateImage = Type.Object(
+  {
+    name: ImageName,
+    kind: ImageKind,
+    source: ImageSource,
+    default_disk_gb: Type.Optional(DiskGb),
+    min_cpu: Type.Optional(MinCores),
+    min_memory: Type.Optional(MinGiB),
+    os: Type.Optional(OsHint),
+  },
+  { additionalProperties: false },
+);
+export const PatchImage = Type.Object(
+  {
+    source: Type.Optional(ImageSource),
+    default_disk_gb: Type.Optional(Type.Union([DiskGb, Type.Null()])),
+    min_cpu: Type.Optional(MinCores),
+    min_memory: Type.Optional(MinGiB),
+    os: Type.Optional(Type.Union([OsHint, Type.Null()])),
+    retired: Type.Optional(Type.Boolean({ description: 'true retires it (new clusters may not use it); false offers it again' })),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+export const ImageNameParams = Type.Object({ name: ImageName });
+export const ImageListQuery = Type.Object(
+  { include_retired: Type.Optional(Type.Boolean({ description: 'Also list retired images' })) },
+  { additionalProperties: false },
+);
 
 export const ScaleCluster = Type.Object({ instance_count: Type.Integer({ minimum: 1, maximum: 100 }) }, { additionalProperties: false });
 
@@ -279,11 +343,11 @@ export const MessageWithWait = Type.Intersect([Message, WaitedField]);
 export const CreatedToken = Type.Intersect([Type.Ref('Token'), Type.Object({ token: Type.String({ description: 'Shown once' }) })]);
 
 /** Registered with the app by $id; the other schemas reach them with Type.Ref. */
-export const SHARED_SCHEMAS = [Detail, User, Token, Endpoint, Instance, Cluster];
+export const SHARED_SCHEMAS = [Detail, User, Token, Endpoint, Instance, Cluster, Image];
 
 // The static types. Refs names the schemas behind each $ref, so that Static
 // follows Type.Ref('Cluster') to the Cluster schema instead of stopping at unknown.
-type Refs = { Error: typeof Detail; User: typeof User; Token: typeof Token; Endpoint: typeof Endpoint; Instance: typeof Instance; Cluster: typeof Cluster };
+type Refs = { Error: typeof Detail; User: typeof User; Token: typeof Token; Endpoint: typeof Endpoint; Instance: typeof Instance; Cluster: typeof Cluster; Image: typeof Image };
 type Of<T extends TSchema> = Static<T, Refs>;
 
 export type IdParams = Of<typeof IdParams>;
@@ -307,6 +371,10 @@ export type CreateCluster = Of<typeof CreateCluster>;
 export type Cluster = Of<typeof Cluster>;
 export type ClusterWithInstances = Of<typeof ClusterWithInstances>;
 export type ScaleCluster = Of<typeof ScaleCluster>;
+export type Image = Of<typeof Image>;
+export type CreateImage = Of<typeof CreateImage>;
+export type PatchImage = Of<typeof PatchImage>;
+export type ImageListQuery = Of<typeof ImageListQuery>;
 export type Operate = Of<typeof Operate>;
 export type Operation = Operate['operation'];
 export type WaitQuery = Of<typeof WaitQuery>;

@@ -12,6 +12,7 @@ import { healthRoutes } from './routes/health.ts';
 import { databaseStatus } from '../service/readiness.ts';
 import { userRoutes } from './routes/users.ts';
 import { clusterRoutes } from './routes/clusters.ts';
+import { imageRoutes } from './routes/images.ts';
 import { instanceRoutes } from './routes/instances.ts';
 import { eventRoutes } from './routes/events.ts';
 import { consoleStreamRoutes } from './routes/consoles.ts';
@@ -101,6 +102,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(healthRoutes({ readiness: deps.readiness, database: () => databaseStatus(deps) }));
   await app.register(userRoutes(deps, authenticate), { prefix: '/api/v1/users' });
   await app.register(clusterRoutes(deps, authenticate), { prefix: '/api/v1/clusters' });
+  await app.register(imageRoutes(deps, authenticate), { prefix: '/api/v1/images' });
   await app.register(instanceRoutes(deps, authenticate), { prefix: '/api/v1/instances' });
   await app.register(eventRoutes(deps, authenticate, metrics), { prefix: '/api/v1/clusters' });
   await app.register(consoleStreamRoutes(deps, authenticate), { prefix: '/api/v1/instances' });

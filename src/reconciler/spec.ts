@@ -1,4 +1,5 @@
 // Database rows to the domain's view of a cluster and an instance.
+import { workloadImage } from '../domain/images.ts';
 import type { ClusterSpec, InstanceSpec } from '../domain/model.ts';
 import type { ClusterRow } from '../store/clusters.ts';
 import type { InstanceRow } from '../store/instances.ts';
@@ -14,7 +15,8 @@ export function clusterSpecOf(c: ClusterRow, installation: string): ClusterSpec 
     cpuMilli: c.cpu_milli,
     memoryMib: c.memory_mib,
     instanceCount: c.instance_count,
-    image: c.image,
+    // The source resolved at create (a catalogue edit never rolls a running cluster); clusters from before the catalogue run their image.
+    image: workloadImage(c.image_source ?? c.image),
     ports: c.ports,
     serviceType: c.service_type,
     expose: c.expose,

@@ -13,6 +13,7 @@ import * as instances from '../store/instances.ts';
 import { refreshStatus } from './status.ts';
 import * as users from '../store/users.ts';
 import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
+import { resolveClusterImage } from './images.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
 import { clusterView, clusterWithInstancesView } from './views.ts';
 
@@ -52,6 +53,7 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
   try {
     const created = await s.db.transaction(async (tx) => {
       if (await clusters.activeClusterNamed(tx, p.userId, input.name)) throw nameTaken();
+      const image = await resolveClusterImage(tx, s.config, { kind: input.instance_type, image: input.image, cpuMilli, memoryMib });
       await reserveOrExplain(tx, p.userId, demand);
       const row = await clusters.insertCluster(
         tx,
@@ -62,7 +64,8 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
           cpu_milli: cpuMilli,
           memory_mib: memoryMib,
           instance_count: input.instance_count,
-          image: input.image ?? (input.instance_type === 'vm' ? s.config.defaultVmImage : s.config.defaultContainerImage),
+          image: image.image,
+          image_source: image.source,
           ports: (input.ports ?? []).map((port) => ({ ...port, protocol: port.protocol ?? 'TCP' })),
           service_type: input.service_type ?? 'ClusterIP',
           expose: input.expose ?? 'instances',

@@ -1,12 +1,13 @@
 // Rows to the JSON the v1 contract promises (src/contract/schemas.ts: each view
 // returns its schema's type, so a view and its schema cannot drift apart).
 // Never a token hash, never the reconciler's bookkeeping.
-import type { Cluster, ClusterWithInstances, Instance, Quota, Token, User } from '../contract/schemas.ts';
+import type { Cluster, ClusterWithInstances, Image, Instance, Quota, Token, User } from '../contract/schemas.ts';
 import type { InstanceStatus } from '../domain/lifecycle.ts';
 import { summariseCluster } from '../domain/clusterStatus.ts';
 import { compatibleStatus } from '../domain/compatibleStatus.ts';
 import { mibToGib, milliToCores } from '../domain/units.ts';
 import type { ClusterRow } from '../store/clusters.ts';
+import type { ImageRow } from '../store/images.ts';
 import type { InstanceRow } from '../store/instances.ts';
 import type { TokenRow } from '../store/tokens.ts';
 import type { UserRow } from '../store/users.ts';
@@ -91,6 +92,7 @@ export function clusterView(c: ClusterRow, statuses: InstanceStatus[]): Cluster 
     owner_id: c.owner_id,
     status: summariseCluster(c.state, statuses),
     image: c.image,
+    image_source: c.image_source ?? c.image,
     ports: c.ports,
     service_type: c.service_type,
     expose: c.expose,
@@ -109,3 +111,19 @@ export function clusterWithInstancesView(c: ClusterRow, instances: InstanceRow[]
   return { ...clusterView(c, instances.map((i) => i.status)), instances: instances.map(instanceView) };
 }
 
+export function imageView(i: ImageRow): Image {
+  return {
+    id: i.id,
+    name: i.name,
+    kind: i.kind,
+    source: i.source,
+    default_disk_gb: i.default_disk_gb,
+    min_cpu: milliToCores(i.min_cpu_milli),
+    min_memory: mibToGib(i.min_memory_mib),
+    os: i.os,
+    retired: i.retired_at !== null,
+    retired_at: i.retired_at?.toISOString() ?? null,
+    created_at: i.created_at.toISOString(),
+    updated_at: i.updated_at.toISOString(),
+  };
+}

@@ -15,6 +15,8 @@ export type ClusterRow = {
   memory_mib: number;
   instance_count: number;
   image: string;
+  /** What the workload runs: the catalogue source resolved at create, or the free-form image; null on clusters from before the catalogue (image is what they run). */
+  image_source: string | null;
   ports: PortSpec[];
   service_type: ServiceType;
   expose: Expose;
@@ -39,16 +41,16 @@ export type ClusterRow = {
 
 export type NewCluster = Omit<
   ClusterRow,
-  'id' | 'namespace' | 'expose' | 'endpoints' | 'state' | 'desired_gen' | 'synced_gen' | 'attempts' | 'claim_epoch' | 'message' | 'drift' | 'synced_at' | 'created_at' | 'updated_at'
-> & { expose?: Expose };
+  'id' | 'namespace' | 'image_source' | 'expose' | 'endpoints' | 'state' | 'desired_gen' | 'synced_gen' | 'attempts' | 'claim_epoch' | 'message' | 'drift' | 'synced_at' | 'created_at' | 'updated_at'
+> & { expose?: Expose; image_source?: string | null };
 
 /** Inserts the row; the namespace is derived from the id, so it is set in the same statement. */
 export async function insertCluster(q: Queryable, c: NewCluster, namespaceOf: (id: number) => string): Promise<ClusterRow> {
   const [{ id }] = (await q.query<{ id: number }>("SELECT nextval('clusters_id_seq')::int AS id")) as [{ id: number }];
   const rows = await q.query<ClusterRow>(
     `INSERT INTO clusters (id, owner_id, name, namespace, instance_type, cpu_milli, memory_mib, instance_count,
-                           image, ports, service_type, volume_size_gb, env, ssh_keys, user_data, expose)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) RETURNING *`,
+                           image, ports, service_type, volume_size_gb, env, ssh_keys, user_data, expose, image_source)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING *`,
     [
       id,
       c.owner_id,
@@ -66,6 +68,7 @@ export async function insertCluster(q: Queryable, c: NewCluster, namespaceOf: (i
       JSON.stringify(c.ssh_keys),
       c.user_data,
       c.expose ?? 'instances',
+      c.image_source ?? null,
     ],
   );
   return rows[0]!;
@@ -135,6 +138,20 @@ export async function touchCluster(q: Queryable, id: number, fields: { state?: '
 export async function findClusters(q: Queryable, ids: number[]): Promise<ClusterRow[]> {
   if (ids.length === 0) return [];
   return q.query<ClusterRow>('SELECT * FROM clusters WHERE id = ANY($1::int[])', [ids]);
+}
+
+/**
+ * The highest cluster and instance ids this database has ever handed out (0:
+ * none yet). An object labelled with a higher id was not made from this
+ * database: it is newer than the database (restored from an older dump), or
+ * the database is not the one that made it.
+ */
+export async function highestIssuedIds(q: Queryable): Promise<{ cluster: number; instance: number }> {
+  const [row] = await q.query<{ cluster: string | number; instance: string | number }>(
+    `SELECT (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM clusters_id_seq) AS cluster,
+            (SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM instances_id_seq) AS instance`,
+  );
+  return { cluster: Number(row?.cluster ?? 0), instance: Number(row?.instance ?? 0) };
 }
 
 /** Every cluster of the installation (the observer's full resync). */

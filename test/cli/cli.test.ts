@@ -59,6 +59,7 @@ describe('help, usage and completion', () => {
       'login', 'profiles', 'profiles use', 'whoami', 'quota',
       'users create', 'users list', 'users update', 'users delete',
       'tokens create', 'tokens list', 'tokens revoke',
+      'images list', 'images get', 'images create', 'images update', 'images retire',
       'clusters create', 'clusters list', 'clusters get', 'clusters scale', 'clusters suspend', 'clusters resume', 'clusters delete',
       'instances get', 'instances start', 'instances stop', 'instances suspend', 'instances resume', 'instances restart',
       'completion',
@@ -183,6 +184,30 @@ describe('users (admin) and tokens', () => {
     const del = ok(await kk(['users', 'delete', String(created.id)]));
     expect(del.stdout).toMatch(/deleted/i);
     expect((await server.admin.get('/api/v1/users?limit=500')).body.some((u: { id: number }) => u.id === created.id)).toBe(false);
+  });
+
+  it('images create, list, get, update, retire (admin); users list and get them, and are refused the rest', async () => {
+    await loginAs(server.admin.token!);
+    const name = `img-${Math.random().toString(36).slice(2, 8)}`;
+    const created = json(await kk(['images', 'create', name, '--kind', 'vm', '--source', 'docker://quay.io/containerdisks/fedora:40', '--disk', '10', '--min-cpu', '1', '--min-memory', '1.5', '--os', 'linux', '-o', 'json']));
+    expect(created).toMatchObject({ name, kind: 'vm', source: 'docker://quay.io/containerdisks/fedora:40', default_disk_gb: 10, min_cpu: 1, min_memory: 1.5, os: 'linux', retired: false });
+    const bad = await kk(['images', 'create', `${name}-x`, '--kind', 'vm', '--source', 'ftp://example.com/disk.img']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^error: body\.source: scheme ftp is not allowed/m);
+    expect((await kk(['images', 'create', 'x', '--kind', 'lambda', '--source', 'y'])).code).toBe(2);
+    expect(json(await kk(['images', 'update', name, '--min-cpu', '2', '-o', 'json'])).min_cpu).toBe(2);
+    const retired = json(await kk(['images', 'retire', name, '-o', 'json']));
+    expect(retired.retired).toBe(true);
+    expect(ok(await kk(['images', 'list'])).stdout).not.toContain(name);
+    expect(ok(await kk(['images', 'list', '--all'])).stdout).toMatch(new RegExp(`^${name}\\s+vm\\s+docker://quay\\.io/containerdisks/fedora:40\\s+linux\\s+10 GB\\s+2\\s+1\\.5 GB`, 'm'));
+    expect(json(await kk(['images', 'update', name, '--unretire', '-o', 'json'])).retired).toBe(false);
+
+    const { client } = await createTenant(server.admin, { cpu: 1, memory: 1 });
+    await loginAs(client.token!);
+    expect(json(await kk(['images', 'get', name, '-o', 'json'])).name).toBe(name);
+    const refused = await kk(['images', 'retire', name]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe('error: This action needs the admin role\n');
   });
 
   it('tokens create, list, revoke; a revoked token no longer works', async () => {

@@ -23,6 +23,7 @@ export function clusterRow(over: Partial<ClusterRow> = {}): ClusterRow {
     memory_mib: 1024,
     instance_count: 2,
     image: 'registry.example/app:1.0',
+    image_source: null,
     ports: [{ port: 8080, protocol: 'TCP' }],
     service_type: 'ClusterIP',
     expose: 'instances',
