@@ -14,6 +14,7 @@ export type {
   CreatedToken,
   CreatedUser,
   FieldError,
+  Image,
   Instance,
   InstanceStatus,
   Message,

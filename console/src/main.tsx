@@ -8,6 +8,7 @@ import { ClusterPage } from './pages/cluster.tsx';
 // The instance page carries the terminal (xterm.js) and the VNC client (noVNC): loaded only when opened.
 const InstancePage = lazy(() => import('./pages/instance.tsx').then((m) => ({ default: m.InstancePage })));
 import { CreateClusterPage } from './pages/create.tsx';
+import { ImagesPage } from './pages/images.tsx';
 import { QuotaPage } from './pages/quota.tsx';
 import { TokensPage } from './pages/tokens.tsx';
 import { UsersPage } from './pages/users.tsx';
@@ -82,6 +83,7 @@ function App() {
   const nav: [string, string][] = [
     ['/', 'Clusters'],
     ['/clusters/new', 'Create cluster'],
+    ['/images', 'Images'],
     ['/quota', 'Quota'],
     ['/tokens', 'Tokens'],
     ...(isAdmin ? ([['/users', 'Users & quotas']] as [string, string][]) : []),
@@ -98,6 +100,7 @@ function App() {
         <InstancePage key={m[1]} id={Number(m[1])} />
       </Suspense>
     );
+  else if (path === '/images') page = <ImagesPage isAdmin={isAdmin} />;
   else if (path === '/quota') page = <QuotaPage />;
   else if (path === '/tokens') page = <TokensPage />;
   else if (path === '/users' && isAdmin) page = <UsersPage me={me} />;

@@ -2,7 +2,7 @@
 // request would use of the quota and what would remain, and keeps its input
 // when the API refuses it (with the API's words beside the fields).
 import { useEffect, useState } from 'react';
-import { ApiError, get, post, type CreatedCluster, type Quota } from '../api.ts';
+import { ApiError, get, post, type CreatedCluster, type Image, type Quota } from '../api.ts';
 import { Alert, Field, fmt, navigate, PageTitle, UsageBar } from '../ui.tsx';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -17,6 +17,8 @@ type Form = {
   cpu_per_instance: string;
   memory_per_instance: string;
   instance_count: string;
+  /** '' the type's default, OTHER a free-form reference (in image), else a catalogue name. */
+  catalogue: string;
   image: string;
   service_type: string;
   ports: string;
@@ -31,6 +33,7 @@ const EMPTY: Form = {
   cpu_per_instance: '0.5',
   memory_per_instance: '1',
   instance_count: '1',
+  catalogue: '',
   image: '',
   service_type: 'ClusterIP',
   ports: '',
@@ -40,11 +43,13 @@ const EMPTY: Form = {
   user_data: '',
 };
 
+const OTHER = '__other';
+
 const lines = (s: string) => s.split('\n').map((l) => l.trim()).filter(Boolean);
 const decimal = (s: string) => /^\d+(\.\d+)?$/.test(s.trim()) ? Number(s) : NaN;
 
 /** The request body, and what is wrong with the form by field (the API's own rules). */
-export function check(f: Form): { body: Record<string, unknown>; errors: Partial<Record<keyof Form, string>> } {
+export function check(f: Form, catalogue: Image[] = []): { body: Record<string, unknown>; errors: Partial<Record<keyof Form, string>> } {
   const errors: Partial<Record<keyof Form, string>> = {};
   const body: Record<string, unknown> = { name: f.name.trim(), instance_type: f.instance_type };
   const name = f.name.trim();
@@ -67,7 +72,19 @@ export function check(f: Form): { body: Record<string, unknown>; errors: Partial
   if (!(count >= 1 && count <= 100)) errors.instance_count = 'A whole number from 1 to 100.';
   else body.instance_count = count;
 
-  const image = f.image.trim();
+  const chosen = catalogue.find((i) => i.name === f.catalogue && i.kind === f.instance_type);
+  if (chosen) {
+    body.image = chosen.name;
+    // The image's minimums, as the API checks them.
+    if (typeof body.cpu_per_instance === 'number' && body.cpu_per_instance < chosen.min_cpu) {
+      errors.cpu_per_instance = `At least ${chosen.min_cpu} cores for ${chosen.name}.`;
+    }
+    if (typeof body.memory_per_instance === 'number' && body.memory_per_instance < chosen.min_memory) {
+      errors.memory_per_instance = `At least ${chosen.min_memory} GB for ${chosen.name}.`;
+    }
+  }
+  const image = f.catalogue === OTHER ? f.image.trim() : '';
+  if (f.catalogue === OTHER && !image) errors.image = 'An image reference, or choose one from the list.';
   if (image) {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(image)) errors.image = 'An image reference (registry/repo:tag), not a URL.';
     else if (image.length > 255 || !IMAGE.test(image)) errors.image = 'An image reference such as registry.example/team/app:1.4 (lower-case repository).';
@@ -133,14 +150,18 @@ export function CreateClusterPage() {
   const [apiErrors, setApiErrors] = useState<Partial<Record<string, string>>>({});
   const [error, setError] = useState<unknown>(null);
   const [quota, setQuota] = useState<Quota | null>(null);
+  const [catalogue, setCatalogue] = useState<Image[]>([]);
   const [quotaError, setQuotaError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
 
   useEffect(() => {
     get<Quota>('/api/v1/users/me/quota').then(setQuota, setQuotaError);
+    // The catalogue is an offer: without it the form still takes the default image or a reference.
+    get<Image[]>('/api/v1/images/').then(setCatalogue, () => setCatalogue([]));
   }, []);
 
-  const { body, errors } = check(form);
+  const { body, errors } = check(form, catalogue);
+  const offered = catalogue.filter((i) => i.kind === form.instance_type);
   const shown = (k: keyof Form) => (submitted || touched[k] ? errors[k] : undefined) ?? apiErrors[k];
   const set = (k: keyof Form) => (e: { target: { value: string } }) => {
     setForm({ ...form, [k]: e.target.value });
@@ -206,7 +227,7 @@ export function CreateClusterPage() {
             <legend>Instance type</legend>
             {(['container', 'vm'] as const).map((t) => (
               <label key={t}>
-                <input type="radio" name="instance_type" value={t} checked={form.instance_type === t} onChange={() => { setForm({ ...form, instance_type: t }); setError(null); }} />
+                <input type="radio" name="instance_type" value={t} checked={form.instance_type === t} onChange={() => { setForm({ ...form, instance_type: t, catalogue: form.catalogue === OTHER ? OTHER : '' }); setError(null); }} />
                 {t === 'vm' ? 'Virtual machines' : 'Containers'}
               </label>
             ))}
@@ -222,9 +243,26 @@ export function CreateClusterPage() {
               {(a) => <input {...a} inputMode="numeric" value={form.instance_count} onChange={set('instance_count')} onBlur={blur('instance_count')} />}
             </Field>
           </div>
-          <Field id="f-image" label="Image (optional)" error={shown('image')} hint="registry/repository:tag; empty for the default image of the type.">
-            {(a) => <input {...a} value={form.image} onChange={set('image')} onBlur={blur('image')} spellCheck={false} autoComplete="off" />}
+          <Field id="f-catalogue" label="Image" error={shown('catalogue') ?? (form.catalogue !== OTHER ? apiErrors.image : undefined)} hint={offered.length ? 'From the image catalogue.' : undefined}>
+            {(a) => (
+              <select {...a} value={form.catalogue} onChange={set('catalogue')}>
+                <option value="">Default image of the type</option>
+                {offered.map((i) => (
+                  <option key={i.name} value={i.name}>
+                    {i.name}
+                    {i.os ? ` (${i.os})` : ''}
+                    {i.min_cpu || i.min_memory ? ` — at least ${i.min_cpu} CPU, ${i.min_memory} GB` : ''}
+                  </option>
+                ))}
+                <option value={OTHER}>Another image reference…</option>
+              </select>
+            )}
           </Field>
+          {form.catalogue === OTHER && (
+            <Field id="f-image" label="Image reference" error={shown('image')} hint="registry/repository:tag, where the installation allows images outside the catalogue.">
+              {(a) => <input {...a} value={form.image} onChange={set('image')} onBlur={blur('image')} spellCheck={false} autoComplete="off" />}
+            </Field>
+          )}
           <div className="row3">
             <Field id="f-ports" label="Ports (optional)" error={shown('ports')} hint="e.g. 8080, 53/UDP, http=80">
               {(a) => <input {...a} value={form.ports} onChange={set('ports')} onBlur={blur('ports')} spellCheck={false} />}
