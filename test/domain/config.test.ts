@@ -8,6 +8,10 @@ describe('configuration', () => {
     expect(c.metricsPort).toBe(9090);
     expect(c.databaseUrl).toBeNull();
     expect(c.allowNodePort).toBe(false);
+    // Free-form images stay allowed unless an operator confines tenants to the catalogue.
+    expect(c.allowFreeformImages).toBe(true);
+    expect(loadConfig({ KUBEKLOUD_ALLOW_FREEFORM_IMAGES: 'false' }).allowFreeformImages).toBe(false);
+    expect(() => loadConfig({ KUBEKLOUD_ALLOW_FREEFORM_IMAGES: 'maybe' })).toThrow(/KUBEKLOUD_ALLOW_FREEFORM_IMAGES="maybe" must be true or false/);
   });
   it('serves metrics on KUBEKLOUD_METRICS_PORT, not on the API port; 0 turns the listener off', () => {
     expect(loadConfig({ KUBEKLOUD_METRICS_PORT: '9191' }).metricsPort).toBe(9191);
