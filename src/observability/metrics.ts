@@ -61,6 +61,12 @@ export function createMetrics(sources: MetricSources) {
     labelNames: ['kind'] as const,
     registers: [registry],
   });
+  const unknownKept = new client.Counter({
+    name: 'kubekloud_objects_beyond_database_total',
+    help: 'Judgements of labelled objects naming a cluster or instance id this database never issued (restored from an older backup, or another database): left in place, by kind',
+    labelNames: ['kind'] as const,
+    registers: [registry],
+  });
   const straysDeleted = new client.Counter({
     name: 'kubekloud_strays_deleted_total',
     help: 'Labelled objects nothing renders (orphans and strays), deleted, by kind',
@@ -109,8 +115,8 @@ export function createMetrics(sources: MetricSources) {
     observeObserverLeader(leading: boolean) {
       observerLeader.set(leading ? 1 : 0);
     },
-    observeObserverAction(e: { type: 'repair' | 'stray'; kind: string }) {
-      (e.type === 'repair' ? driftRepairs : straysDeleted).inc({ kind: e.kind });
+    observeObserverAction(e: { type: 'repair' | 'stray' | 'unknown'; kind: string }) {
+      (e.type === 'repair' ? driftRepairs : e.type === 'stray' ? straysDeleted : unknownKept).inc({ kind: e.kind });
     },
     observeRelist(kind: string, reason: string) {
       relists.inc({ kind, reason });

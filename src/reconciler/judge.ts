@@ -17,12 +17,18 @@ export type Verdict =
   | { kind: 'ok' }
   | { kind: 'skip'; why: string }
   | { kind: 'stray'; why: string }
+  /** Labelled with an id this database never issued: left alone, and reported. */
+  | { kind: 'unknown'; why: string }
   | { kind: 'drift'; owner: Owner; why: string };
 
 export type Expected = { obj: KubeObject; owner: Owner };
 
-/** The rows an object's cluster label names, as read for judging it: the cluster (null: none) and all its instances. */
-export type OwnerRows = { cluster: ClusterRow | null; instances: InstanceRow[] };
+/**
+ * The rows an object's cluster label names, as read for judging it: the
+ * cluster (null: none) and all its instances; and the highest ids the database
+ * has ever issued, so that an object from beyond its memory is not taken for a stray.
+ */
+export type OwnerRows = { cluster: ClusterRow | null; instances: InstanceRow[]; issued: { cluster: number; instance: number } };
 
 export const objectKey = (kind: string, namespace: string | undefined, name: string) => `${kind}/${namespace ?? ''}/${name}`;
 
@@ -69,6 +75,11 @@ export function judgeObject(live: LiveObject, rows: OwnerRows, installation: str
   const clusterId = clusterIdOf(live);
   if (clusterId === null) return { kind: 'stray', why: `${what} is labelled as KubeKloud's but names no cluster` };
   const { cluster, instances } = rows;
+  const beyond = (id: number, highest: number, of: string) => ({
+    kind: 'unknown' as const,
+    why: `${what} names ${of} ${id}, newer than any this database has issued (the highest is ${highest}): the database was restored from an older backup or is not the one that made it; left in place, not deleted`,
+  });
+  if (!cluster && clusterId > rows.issued.cluster) return beyond(clusterId, rows.issued.cluster, 'cluster');
   if (!cluster || cluster.id !== clusterId) return { kind: 'stray', why: `${what} belongs to cluster ${clusterId}, which does not exist` };
   if (cluster.state === 'deleting') return { kind: 'skip', why: 'its cluster is being deleted' };
   if (live.kind !== 'Namespace' && meta.namespace !== cluster.namespace) {
@@ -89,6 +100,7 @@ export function judgeObject(live: LiveObject, rows: OwnerRows, installation: str
   if (!clusterSettled(cluster)) return { kind: 'skip', why: 'its cluster has work pending' };
   const instanceId = instanceIdOfObject(live);
   if (instanceId !== null && !instances.some((i) => i.id === instanceId)) {
+    if (instanceId > rows.issued.instance) return beyond(instanceId, rows.issued.instance, 'instance');
     return { kind: 'stray', why: `${what} belongs to instance ${instanceId}, which does not exist` };
   }
   for (const i of instances) {

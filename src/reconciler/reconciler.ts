@@ -77,6 +77,7 @@ export class Reconciler {
           },
           onAction: (e) => {
             if (e.type === 'repair' && e.inARow >= 5) o.log.warn({ ...e }, 'drift keeps coming back: something fights KubeKloud over this object; repairs back off');
+            else if (e.type === 'unknown') o.log.warn({ ...e }, 'object from beyond this database left in place');
             else o.log.info({ ...e }, e.type === 'repair' ? 'drift found; repair requested' : 'stray object deleted');
             o.onObserverAction?.(e);
           },

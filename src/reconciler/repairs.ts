@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { driftOf, type LiveObject } from '../domain/drift.ts';
 import { FIELD_MANAGER, type Kube } from '../kube/client.ts';
 import { KubeError } from '../kube/errors.ts';
-import { findClusters } from '../store/clusters.ts';
+import { findClusters, highestIssuedIds } from '../store/clusters.ts';
 import type { Db } from '../store/db.ts';
 import { listInstancesOf } from '../store/instances.ts';
 import { refreshStatus } from '../service/status.ts';
@@ -15,7 +15,8 @@ import { clusterIdOf, expectedObjects, judgeObject, objectKey, type Expected, ty
 
 export type ObserverEvent =
   | { type: 'repair'; kind: string; owner: string; why: string; inARow: number }
-  | { type: 'stray'; kind: string; why: string };
+  | { type: 'stray'; kind: string; why: string }
+  | { type: 'unknown'; kind: string; why: string };
 
 export type RepairDeps = {
   db: Db;
@@ -48,8 +49,8 @@ export function createRepairs(d: RepairDeps) {
   /** The rows each cluster id names: the cluster (null: none) and all its instances. */
   async function rowsOf(clusterIds: number[]): Promise<Map<number, OwnerRows>> {
     const ids = [...new Set(clusterIds)];
-    const [clusters, instances] = await Promise.all([findClusters(d.db, ids), listInstancesOf(d.db, ids)]);
-    const out = new Map<number, OwnerRows>(ids.map((id) => [id, { cluster: null, instances: [] }]));
+    const [clusters, instances, issued] = await Promise.all([findClusters(d.db, ids), listInstancesOf(d.db, ids), highestIssuedIds(d.db)]);
+    const out = new Map<number, OwnerRows>(ids.map((id) => [id, { cluster: null, instances: [], issued }]));
     for (const c of clusters) out.get(c.id)!.cluster = c;
     for (const i of instances) out.get(i.cluster_id)?.instances.push(i);
     return out;
@@ -57,7 +58,7 @@ export function createRepairs(d: RepairDeps) {
 
   async function judge(live: LiveObject): Promise<Verdict> {
     const id = clusterIdOf(live);
-    const rows = id === null ? { cluster: null, instances: [] } : (await rowsOf([id])).get(id)!;
+    const rows = id === null ? { cluster: null, instances: [], issued: { cluster: 0, instance: 0 } } : (await rowsOf([id])).get(id)!;
     return judgeObject(live, rows, d.installation);
   }
 
@@ -94,6 +95,10 @@ export function createRepairs(d: RepairDeps) {
       return;
     }
     if (verdict.kind === 'skip' || !d.leading()) return;
+    if (verdict.kind === 'unknown') {
+      d.onAction?.({ type: 'unknown', kind: seen.kind ?? '', why: verdict.why });
+      return;
+    }
     const fresh = await d.kube.get(refOf(seen));
     if (!fresh) return; // gone: its DELETED event or the next list decides
     const now = await judge(fresh);

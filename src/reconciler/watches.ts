@@ -70,14 +70,16 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
       d.onRelist?.(kind, reason);
     },
     onListPage: async (items) => {
-      const rows = await repairs.rowsOf(items.map(clusterIdOf).filter((x): x is number => x !== null));
+      const ids = items.map(clusterIdOf).filter((x): x is number => x !== null);
+      const rows = await repairs.rowsOf(ids);
+      const none = { cluster: null, instances: [], issued: { cluster: 0, instance: 0 } };
       for (const item of items) {
         const live = { ...item, kind, apiVersion }; // list items carry no kind
         seen.add(keyOf(live));
         await observeIfVm(live, 'ADDED');
         if (kind === 'Service') await d.endpoints?.service(live, false);
         const id = clusterIdOf(live);
-        await repairs.act(live, judgeObject(live, (id !== null && rows.get(id)) || { cluster: null, instances: [] }, d.installation));
+        await repairs.act(live, judgeObject(live, (id !== null && rows.get(id)) || none, d.installation));
       }
     },
     onListDone: async () => {

@@ -17,7 +17,9 @@ function liveOf(rows: { cluster: ClusterRow; instances: InstanceRow[] }, key: st
   if (!e) throw new Error(`nothing rendered under ${key}`);
   return asServerReturns(e.obj);
 }
-const judge = (live: LiveObject, rows: OwnerRows) => judgeObject(live, rows, INSTALLATION);
+/** Judged by a database that has issued every id these tests use, unless a test says otherwise. */
+const judge = (live: LiveObject, rows: Omit<OwnerRows, 'issued'> & Partial<Pick<OwnerRows, 'issued'>>) =>
+  judgeObject(live, { issued: { cluster: 1_000, instance: 1_000 }, ...rows }, INSTALLATION);
 
 const NS = 'kk-7-web';
 const STS1 = objectKey('StatefulSet', NS, 'web-1');
@@ -138,6 +140,30 @@ describe('judgeObject: drift', () => {
     const live = liveOf(rows, STS1);
     live.spec.replicas = 5;
     expect(judge(live, rows)).toMatchObject({ kind: 'drift', owner: { id: 11 } });
+  });
+});
+
+describe('judgeObject: objects from beyond the database', () => {
+  it('leaves in place, and reports, an object naming a cluster id the database never issued', () => {
+    const rows = settled();
+    const live = liveOf(rows, STS1);
+    // A database restored from a dump older than cluster 7, or an empty one.
+    for (const highest of [6, 0]) {
+      expect(judge(live, { cluster: null, instances: [], issued: { cluster: highest, instance: 100 } })).toMatchObject({
+        kind: 'unknown',
+        why: expect.stringContaining(`names cluster 7, newer than any this database has issued (the highest is ${highest})`),
+      });
+    }
+    // Issued once and gone since: a real stray.
+    expect(judge(live, { cluster: null, instances: [], issued: { cluster: 7, instance: 100 } }).kind).toBe('stray');
+  });
+  it('leaves in place an object of an instance id the database never issued, in a cluster it knows', () => {
+    const rows = settled();
+    const live = liveOf(rows, STS1);
+    live.metadata!.name = 'web-9';
+    live.metadata!.labels![LABEL_INSTANCE] = '99';
+    expect(judge(live, { ...rows, issued: { cluster: 7, instance: 98 } })).toMatchObject({ kind: 'unknown', why: expect.stringContaining('names instance 99') });
+    expect(judge(live, { ...rows, issued: { cluster: 7, instance: 99 } }).kind).toBe('stray');
   });
 });
 
