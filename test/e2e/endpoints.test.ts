@@ -18,7 +18,7 @@ import { eventually, loadTestKubeConfig, repoRoot } from '../support/kube.ts';
 import { createTenant, startServer, type ServerProcess } from '../support/server.ts';
 
 type Endpoint = { kind: string; address: string; port: number; protocol: string; target_port: number };
-type Instance = { id: number; instance_name: string; node: string | null; endpoints: Endpoint[]; phase: string };
+type Instance = { id: number; instance_name: string; node: string | null; endpoints: Endpoint[]; phase: string; message: string | null };
 type Cluster = { id: number; name: string; namespace: string; expose: string; endpoints: Endpoint[]; instances: Instance[] };
 
 const kc = loadTestKubeConfig();
