@@ -66,6 +66,7 @@ export async function startServer(config: Config): Promise<Server> {
       installation: config.installation,
       concurrency: config.reconcileConcurrency,
       leaseSeconds: config.claimLeaseSeconds,
+      rolloutTimeoutSeconds: config.rolloutTimeoutSeconds,
       resyncSeconds: config.resyncSeconds,
       observerLeaseSeconds: config.observerLeaseSeconds,
       log: app.log,

@@ -24,6 +24,8 @@ export type Config = {
   reconcileConcurrency: number;
   reconcilerEnabled: boolean;
   claimLeaseSeconds: number;
+  /** A live change fails when an instance it rolled is not running again within this long. */
+  rolloutTimeoutSeconds: number;
   resyncSeconds: number;
   observerLeaseSeconds: number;
   bodyLimitBytes: number;
@@ -147,6 +149,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcileConcurrency: int('KUBEKLOUD_RECONCILE_CONCURRENCY', 16, 1, 256),
     reconcilerEnabled: bool('KUBEKLOUD_RECONCILER', true),
     claimLeaseSeconds: int('KUBEKLOUD_CLAIM_LEASE_SECONDS', 30, 2, 3600),
+    rolloutTimeoutSeconds: int('KUBEKLOUD_ROLLOUT_TIMEOUT_SECONDS', 600, 1, 86_400),
     resyncSeconds: int('KUBEKLOUD_RESYNC_SECONDS', 300, 1, 86_400),
     observerLeaseSeconds: int('KUBEKLOUD_OBSERVER_LEASE_SECONDS', 10, 3, 300),
     bodyLimitBytes: int('KUBEKLOUD_BODY_LIMIT_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),

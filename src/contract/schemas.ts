@@ -246,6 +246,18 @@ export const Cluster = Type.Object(
     ssh_keys: Type.Array(Type.String()),
     user_data: Type.Union([Type.String(), Type.Null()]),
     message: Type.Union([Type.String(), Type.Null()]),
+    rollout: Type.Optional(
+      Type.Object(
+        {
+          generation: Type.Integer({ description: 'The spec generation being rolled out (1: as created)' }),
+          updated: Type.Integer({ description: 'Instances running again on this generation' }),
+          total: Type.Integer({ description: 'Live instances' }),
+          state: Literals(['rolling', 'done', 'failed'] as const),
+          message: Type.Union([Type.String(), Type.Null()], { description: 'Why a roll failed' }),
+        },
+        { description: 'The last live change (PATCH of the spec), rolled one instance at a time; absent on a cluster never changed' },
+      ),
+    ),
     created_at: Timestamp,
     updated_at: Timestamp,
   },
@@ -313,6 +325,27 @@ export const ImageListQuery = Type.Object(
 
 export const ScaleCluster = Type.Object({ instance_count: Type.Integer({ minimum: 1, maximum: 100 }) }, { additionalProperties: false });
 
+const fixedField = (why: string) => Type.Optional(Type.Unknown({ description: `Cannot change on a running cluster (refused with 422): ${why}` }));
+/** PATCH /clusters/{id}: a scale (instance_count, as in the Python service) or a live change of the spec, rolled one instance at a time. */
+export const PatchCluster = Type.Object(
+  {
+    instance_count: Type.Optional(CreateCluster.properties.instance_count),
+    cpu_per_instance: Type.Optional(CreateCluster.properties.cpu_per_instance),
+    memory_per_instance: Type.Optional(CreateCluster.properties.memory_per_instance),
+    image: CreateCluster.properties.image,
+    env: CreateCluster.properties.env,
+    ports: CreateCluster.properties.ports,
+    service_type: CreateCluster.properties.service_type,
+    ssh_keys: CreateCluster.properties.ssh_keys,
+    user_data: CreateCluster.properties.user_data,
+    name: fixedField('it names the namespace'),
+    instance_type: fixedField('create a new cluster'),
+    volume_size: fixedField('volumes are not resized live'),
+    expose: fixedField('fixed at create'),
+  },
+  { additionalProperties: false, minProperties: 1 },
+);
+
 export const Operate = Type.Object(
   { operation: Literals(OPERATIONS) },
   { additionalProperties: false },
@@ -371,6 +404,7 @@ export type CreateCluster = Of<typeof CreateCluster>;
 export type Cluster = Of<typeof Cluster>;
 export type ClusterWithInstances = Of<typeof ClusterWithInstances>;
 export type ScaleCluster = Of<typeof ScaleCluster>;
+export type PatchCluster = Of<typeof PatchCluster>;
 export type Image = Of<typeof Image>;
 export type CreateImage = Of<typeof CreateImage>;
 export type PatchImage = Of<typeof PatchImage>;

@@ -23,6 +23,8 @@ export type ClusterSpec = {
   env: Record<string, string>;
   sshKeys: string[];
   userData: string | null;
+  /** While a live change rolls: the largest CPU and memory per instance any instance renders with (the namespace quota admits both). */
+  rollPeak?: { cpuMilli: number; memoryMib: number } | null;
   /** Which KubeKloud installation owns the objects (several may share one Kubernetes). */
   installation: string;
 };

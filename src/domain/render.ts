@@ -47,7 +47,9 @@ export function instanceLabels(c: ClusterSpec, i: InstanceSpec): Record<string, 
 export function renderClusterObjects(c: ClusterSpec): KubeObject[] {
   const labels = clusterLabels(c);
   const meta = (name: string) => ({ name, namespace: c.namespace, labels });
-  const perInstance = perInstanceLimits(c);
+  const perInstance = perInstanceLimits(
+    c.rollPeak ? { ...c, cpuMilli: Math.max(c.cpuMilli, c.rollPeak.cpuMilli), memoryMib: Math.max(c.memoryMib, c.rollPeak.memoryMib) } : c,
+  );
   // Room for one instance being replaced (restart, stop then start, a workload
   // recreated after drift): the quota controller counts a terminating pod until
   // it is gone, and a refused pod puts its StatefulSet into minutes of backoff.

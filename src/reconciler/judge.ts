@@ -59,7 +59,7 @@ export function expectedObjects(cluster: ClusterRow, instances: InstanceRow[], i
 }
 
 function instanceObjects(cluster: ClusterRow, i: InstanceRow, installation: string): KubeObject[] {
-  const spec = clusterSpecOf(cluster, installation);
+  const spec = clusterSpecOf(cluster, installation, i);
   const inst = instanceSpecOf(i);
   const volume = renderVmDataVolume(spec, inst);
   return [...renderInstanceObjects(spec, inst), ...(volume ? [volume] : [])];

@@ -19,7 +19,7 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
     await releaseClaim(db, 'instances', row.id, claim); // the cluster is gone; its rows go with it
     return;
   }
-  const cluster = clusterSpecOf(clusterRow, ctx.installation);
+  const cluster = clusterSpecOf(clusterRow, ctx.installation, row);
   const instance = instanceSpecOf(row);
   const objects = renderInstanceObjects(cluster, instance);
   const volume = renderVmDataVolume(cluster, instance);

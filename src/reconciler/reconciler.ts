@@ -12,6 +12,7 @@ import { Election } from './election.ts';
 import { startObserver, type ObserverEvent } from './observer.ts';
 import { reconcileCluster } from './reconcileCluster.ts';
 import { reconcileInstance } from './reconcileInstance.ts';
+import { advanceRollouts } from '../service/rollouts.ts';
 
 export type ReconcilerLog = {
   info(obj: object, msg: string): void;
@@ -26,6 +27,8 @@ export type ReconcilerOptions = {
   workerId: string;
   installation: string;
   concurrency: number;
+  /** A live change fails when an instance it rolled is not running again within this long (default 600). */
+  rolloutTimeoutSeconds?: number;
   /** How long a claim holds before another replica may take the row over; renewed while the work runs. */
   leaseSeconds?: number;
   log: ReconcilerLog;
@@ -122,6 +125,12 @@ export class Reconciler {
   private async run(): Promise<void> {
     while (this.running) {
       let claimed = 0;
+      try {
+        // Live changes first: an instance a roll moves on to is due in this same pass.
+        await advanceRollouts(this.o.db, (this.o.rolloutTimeoutSeconds ?? 600) * 1000);
+      } catch (err) {
+        this.o.log.warn({ err: (err as Error).message }, 'advancing live changes failed');
+      }
       try {
         claimed = await this.claimAndDispatch();
       } catch (err) {

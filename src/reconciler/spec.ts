@@ -1,10 +1,17 @@
 // Database rows to the domain's view of a cluster and an instance.
 import { workloadImage } from '../domain/images.ts';
 import type { ClusterSpec, InstanceSpec } from '../domain/model.ts';
+import type { RollableSpec } from '../domain/rollout.ts';
 import type { ClusterRow } from '../store/clusters.ts';
 import type { InstanceRow } from '../store/instances.ts';
 
-export function clusterSpecOf(c: ClusterRow, installation: string): ClusterSpec {
+/**
+ * What the cluster renders; with an instance, what that instance renders: the
+ * earlier spec it keeps until a live change rolls to it (one instance at a
+ * time), else the cluster's.
+ */
+export function clusterSpecOf(row: ClusterRow, installation: string, instance?: { spec: RollableSpec | null }): ClusterSpec {
+  const c = instance?.spec ? { ...row, ...instance.spec } : row;
   return {
     installation,
     id: c.id,
@@ -24,6 +31,7 @@ export function clusterSpecOf(c: ClusterRow, installation: string): ClusterSpec 
     env: c.env,
     sshKeys: c.ssh_keys,
     userData: c.user_data,
+    rollPeak: row.peak_cpu_milli !== null && row.peak_memory_mib !== null ? { cpuMilli: row.peak_cpu_milli, memoryMib: row.peak_memory_mib } : null,
   };
 }
 

@@ -4,7 +4,7 @@ import type { Config } from '../config/config.ts';
 import { invalid, type FieldProblem } from '../domain/errors.ts';
 import type { Expose, PortSpec, ServiceType } from '../domain/model.ts';
 import { clusterNameProblem } from '../domain/naming.ts';
-import { isWholeMultiple } from '../domain/units.ts';
+import { coresToMilli, gibToMib, isWholeMultiple } from '../domain/units.ts';
 
 export type CreateClusterInput = {
   name: string;
@@ -30,12 +30,16 @@ export function checkClusterInput(config: Config, input: CreateClusterInput): vo
   if (nameProblem) problems.push(field('name', nameProblem));
   if (!isWholeMultiple(input.cpu_per_instance, 1000)) {
     problems.push(field('cpu_per_instance', 'must be a multiple of 0.001 cores'));
+  } else if (coresToMilli(input.cpu_per_instance) < 1) {
+    problems.push(field('cpu_per_instance', 'must be at least 0.001 cores'));
   }
   if (input.cpu_per_instance > config.maxCpuPerInstance) {
     problems.push(field('cpu_per_instance', `must be at most ${config.maxCpuPerInstance} cores (what one node can hold)`));
   }
   if (!isWholeMultiple(input.memory_per_instance, 1024)) {
     problems.push(field('memory_per_instance', 'must be a whole number of MiB (a multiple of 1/1024 GB)'));
+  } else if (gibToMib(input.memory_per_instance) < 1) {
+    problems.push(field('memory_per_instance', 'must be at least 1 MiB (1/1024 GB)'));
   }
   if (input.memory_per_instance > config.maxMemoryPerInstance) {
     problems.push(field('memory_per_instance', `must be at most ${config.maxMemoryPerInstance} GB (what one node can hold)`));

@@ -102,6 +102,9 @@ export function clusterView(c: ClusterRow, statuses: InstanceStatus[]): Cluster 
     ssh_keys: c.ssh_keys,
     user_data: c.user_data,
     message: c.drift ? `Repairing: ${c.drift}${c.message ? ` (${c.message})` : ''}` : c.message,
+    ...(c.rollout_state
+      ? { rollout: { generation: c.spec_gen, updated: c.rollout_updated, total: c.rollout_total, state: c.rollout_state, message: c.rollout_message } }
+      : {}),
     created_at: c.created_at.toISOString(),
     updated_at: c.updated_at.toISOString(),
   };

@@ -35,13 +35,43 @@ export type ClusterRow = {
   /** What the observer found changed behind KubeKloud's back, until the repair is applied. */
   drift: string | null;
   synced_at: Date | null;
+  /** The generation of its spec: a live change raises it, and its instances roll to it one at a time (src/store/rollouts.ts). */
+  spec_gen: number;
+  rollout_state: 'rolling' | 'done' | 'failed' | null;
+  rollout_message: string | null;
+  rollout_updated: number;
+  rollout_total: number;
+  /** While rolling: the largest CPU and memory per instance any instance renders with. */
+  peak_cpu_milli: number | null;
+  peak_memory_mib: number | null;
   created_at: Date;
   updated_at: Date;
 };
 
 export type NewCluster = Omit<
   ClusterRow,
-  'id' | 'namespace' | 'image_source' | 'expose' | 'endpoints' | 'state' | 'desired_gen' | 'synced_gen' | 'attempts' | 'claim_epoch' | 'message' | 'drift' | 'synced_at' | 'created_at' | 'updated_at'
+  | 'id'
+  | 'namespace'
+  | 'image_source'
+  | 'expose'
+  | 'endpoints'
+  | 'state'
+  | 'desired_gen'
+  | 'synced_gen'
+  | 'attempts'
+  | 'claim_epoch'
+  | 'message'
+  | 'drift'
+  | 'synced_at'
+  | 'spec_gen'
+  | 'rollout_state'
+  | 'rollout_message'
+  | 'rollout_updated'
+  | 'rollout_total'
+  | 'peak_cpu_milli'
+  | 'peak_memory_mib'
+  | 'created_at'
+  | 'updated_at'
 > & { expose?: Expose; image_source?: string | null };
 
 /** Inserts the row; the namespace is derived from the id, so it is set in the same statement. */

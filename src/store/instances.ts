@@ -1,6 +1,7 @@
 // Instances: desired state, observed status, and reconcile bookkeeping.
 import type { Endpoint } from '../domain/endpoints.ts';
 import type { Desired, InstanceStatus } from '../domain/lifecycle.ts';
+import type { RollableSpec } from '../domain/rollout.ts';
 import type { Queryable } from './db.ts';
 
 export type InstanceRow = {
@@ -32,6 +33,12 @@ export type InstanceRow = {
   synced_gen: number;
   attempts: number;
   claim_epoch: number;
+  /** The cluster spec generation it runs (src/store/rollouts.ts). */
+  spec_gen: number;
+  /** The spec it keeps while a newer one has not rolled to it yet; null: the cluster's. */
+  spec: RollableSpec | null;
+  /** When a roll last changed it. */
+  rolled_at: Date | null;
   created_at: Date;
   updated_at: Date;
 };
@@ -46,8 +53,8 @@ export async function insertInstances(
 ): Promise<InstanceRow[]> {
   if (entries.length === 0) return [];
   return q.query<InstanceRow>(
-    `INSERT INTO instances (cluster_id, ordinal, name, desired)
-     SELECT $1, o, n, 'running' FROM unnest($2::int[], $3::text[]) AS x(o, n)
+    `INSERT INTO instances (cluster_id, ordinal, name, desired, spec_gen)
+     SELECT $1, o, n, 'running', (SELECT spec_gen FROM clusters WHERE id = $1) FROM unnest($2::int[], $3::text[]) AS x(o, n)
      RETURNING *`,
     [clusterId, entries.map((e) => e.ordinal), entries.map((e) => e.name)],
   );

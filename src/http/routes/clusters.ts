@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import * as clusters from '../../service/clusters.ts';
+import { changeClusterSpec, rolloutConverged, splitPatch } from '../../service/rollouts.ts';
 import type { Services } from '../../service/context.ts';
 import { waitUntil } from '../../service/wait.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
@@ -16,7 +17,7 @@ import {
   errors,
   IdParams,
   MessageWithWait,
-  ScaleCluster,
+  PatchCluster,
   ScaledCluster,
   WaitQuery,
 } from '../../contract/schemas.ts';
@@ -83,17 +84,30 @@ export const clusterRoutes =
       {
         schema: {
           tags,
-          summary: 'Scale a cluster',
-          description: 'Scale-out reserves quota; scale-in removes the highest-numbered instances and releases theirs.',
+          summary: 'Scale a cluster, or change it live',
+          description:
+            'instance_count scales: scale-out reserves quota; scale-in removes the highest-numbered instances and releases theirs. ' +
+            'The other fields change the running cluster: the quota difference is reserved at once (403, nothing changed, when it does not fit) ' +
+            'and the change rolls one instance at a time, the next once the one before runs again; the cluster\'s rollout shows its progress. ' +
+            'A field that cannot change live (name, instance_type, volume_size, expose), or one that does not apply to the kind, is refused with 422. ' +
+            '?wait= answers once the roll is done (or failed).',
           params: IdParams,
           querystring: WaitQuery,
-          body: ScaleCluster,
+          body: PatchCluster,
           response: { 200: ScaledCluster, ...errors(400, 401, 403, 404, 422) },
         },
       },
       async (req) => {
         const p = principalOf(req);
-        const out = await clusters.scaleCluster(servicesFor(s, req), p, req.params.id, req.body.instance_count);
+        const asked = splitPatch(req.body);
+        if ('spec' in asked) {
+          const out = await changeClusterSpec(servicesFor(s, req), p, req.params.id, asked.spec);
+          const detail = { spec_generation: out.generation ?? 0, instances_to_roll: out.toRoll };
+          if (!req.query.wait || out.generation === null) return { ...(await clusters.getCluster(s, p, req.params.id)), detail };
+          const wait = await waitUntil(() => rolloutConverged(s, req.params.id), req.query.wait);
+          return { ...(await clusters.getCluster(s, p, req.params.id)), detail, wait };
+        }
+        const out = await clusters.scaleCluster(servicesFor(s, req), p, req.params.id, asked.scale);
         if (!req.query.wait) return { ...out.cluster, detail: out.detail };
         const wait = await waitUntil(() => clusters.clusterConverged(s, req.params.id, 'running'), req.query.wait);
         return { ...(await clusters.getCluster(s, p, req.params.id)), detail: out.detail, wait };
