@@ -9,6 +9,7 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, repoRoot } from '../support/kube.ts';
+import { readBytes } from '../support/kubevirt.ts';
 import { createTenant, startServer, type ServerProcess } from '../support/server.ts';
 
 const IDLE_SECONDS = 3;
@@ -37,46 +38,15 @@ function open(path: string, o: { token?: string; protocols?: string[]; headers?:
   const url = `${server.url.replace(/^http/, 'ws')}${path}`;
   const headers = { ...(o.token ? { authorization: `Bearer ${o.token}` } : {}), ...o.headers };
   const ws = new WebSocket(url, o.protocols ?? ['plain.kubevirt.io'], { headers });
-  let got = Buffer.alloc(0);
-  const waiters = new Set<() => void>();
-  ws.on('message', (d: Buffer) => {
-    got = Buffer.concat([got, d]);
-    for (const w of waiters) w();
-  });
+  const bytes = readBytes(ws);
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
-  const wait = <T>(ready: () => T | undefined, ms: number, what: string) =>
-    new Promise<T>((resolve, reject) => {
-      const check = () => {
-        const v = ready();
-        if (v === undefined) return;
-        waiters.delete(check);
-        clearTimeout(t);
-        resolve(v);
-      };
-      const t = setTimeout(() => (waiters.delete(check), reject(new Error(`no ${what} within ${ms} ms; got ${JSON.stringify(got.toString('latin1'))}`))), ms);
-      waiters.add(check);
-      check();
-    });
   return new Promise((resolve, reject) => {
     ws.once('open', () =>
       resolve({
         ws,
         closed,
-        until: (text, ms = 10_000) =>
-          wait(() => {
-            const at = got.indexOf(text);
-            if (at < 0) return undefined;
-            const out = got.subarray(0, at + Buffer.byteLength(text));
-            got = got.subarray(at + Buffer.byteLength(text));
-            return out;
-          }, ms, JSON.stringify(String(text))),
-        take: (n, ms = 10_000) =>
-          wait(() => {
-            if (got.length < n) return undefined;
-            const out = got.subarray(0, n);
-            got = got.subarray(n);
-            return Buffer.from(out);
-          }, ms, `${n} bytes`),
+        until: bytes.until,
+        take: bytes.take,
       }),
     );
     ws.once('unexpected-response', (_req, res) => {

@@ -23,6 +23,69 @@ export async function putSubresource(kc: KubeConfig, path: string, body = '{}'):
   });
 }
 
+/**
+ * What a WebSocket carrying raw bytes (plain.kubevirt.io) has received, and
+ * ways to wait for more. Listens from the moment it is called, so call it
+ * before the socket opens: bytes sent with the handshake are kept.
+ */
+export type ByteReader = {
+  /** Resolves once `n` bytes beyond those already taken have arrived; takes them. */
+  take(n: number, timeoutMs?: number): Promise<Buffer>;
+  /** Resolves once the bytes received (not yet taken) contain `text`; takes everything up to and including it. */
+  until(text: string | Buffer, timeoutMs?: number): Promise<Buffer>;
+};
+
+export function readBytes(ws: WebSocket): ByteReader {
+  let pending = Buffer.alloc(0);
+  const waiters = new Set<() => void>();
+  ws.on('message', (data: Buffer) => {
+    pending = Buffer.concat([pending, data]);
+    for (const w of waiters) w();
+  });
+  const waitFor = <T>(ready: () => T | undefined, timeoutMs: number, what: string) =>
+    new Promise<T>((resolve, reject) => {
+      const check = () => {
+        const v = ready();
+        if (v === undefined) return;
+        waiters.delete(check);
+        clearTimeout(timer);
+        resolve(v);
+      };
+      const timer = setTimeout(() => {
+        waiters.delete(check);
+        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received ${JSON.stringify(pending.toString('latin1'))}`));
+      }, timeoutMs);
+      waiters.add(check);
+      check();
+    });
+  return {
+    take: (n, timeoutMs = 10_000) =>
+      waitFor(
+        () => {
+          if (pending.length < n) return undefined;
+          const out = pending.subarray(0, n);
+          pending = pending.subarray(n);
+          return Buffer.from(out);
+        },
+        timeoutMs,
+        `${n} bytes`,
+      ),
+    until: (text, timeoutMs = 10_000) =>
+      waitFor(
+        () => {
+          const at = pending.indexOf(text);
+          if (at < 0) return undefined;
+          const end = at + Buffer.byteLength(text);
+          const out = Buffer.from(pending.subarray(0, end));
+          pending = pending.subarray(end);
+          return out;
+        },
+        timeoutMs,
+        JSON.stringify(String(text)),
+      ),
+  };
+}
+
 /** A plain.kubevirt.io socket: the bytes received so far, and a way to wait for more. */
 export type ByteSocket = {
   ws: WebSocket;
@@ -43,12 +106,7 @@ export async function openSubresource(kc: KubeConfig, path: string): Promise<Byt
   const opts: Record<string, any> = {};
   await kc.applyToHTTPSOptions(opts);
   const ws = new WebSocket(server + path, ['plain.kubevirt.io'], { ca: opts.ca, headers: opts.headers });
-  let pending = Buffer.alloc(0);
-  const waiters = new Set<() => void>();
-  ws.on('message', (data: Buffer) => {
-    pending = Buffer.concat([pending, data]);
-    for (const w of waiters) w();
-  });
+  const bytes = readBytes(ws);
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve());
     ws.once('unexpected-response', (_req, res) => {
@@ -57,47 +115,10 @@ export async function openSubresource(kc: KubeConfig, path: string): Promise<Byt
     });
     ws.once('error', reject);
   });
-  const waitFor = <T>(ready: () => T | undefined, timeoutMs: number, what: string) =>
-    new Promise<T>((resolve, reject) => {
-      const check = () => {
-        const v = ready();
-        if (v === undefined) return;
-        waiters.delete(check);
-        clearTimeout(timer);
-        resolve(v);
-      };
-      const timer = setTimeout(() => {
-        waiters.delete(check);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; received ${JSON.stringify(pending.toString('latin1'))}`));
-      }, timeoutMs);
-      waiters.add(check);
-      check();
-    });
   return {
     ws,
-    take: (n, timeoutMs = 10_000) =>
-      waitFor(
-        () => {
-          if (pending.length < n) return undefined;
-          const out = pending.subarray(0, n);
-          pending = pending.subarray(n);
-          return Buffer.from(out);
-        },
-        timeoutMs,
-        `${n} bytes`,
-      ),
-    until: (text, timeoutMs = 10_000) =>
-      waitFor(
-        () => {
-          const at = pending.indexOf(text);
-          if (at < 0) return undefined;
-          const out = pending.subarray(0, at + text.length).toString('utf8');
-          pending = pending.subarray(at + text.length);
-          return out;
-        },
-        timeoutMs,
-        JSON.stringify(text),
-      ),
+    take: bytes.take,
+    until: async (text, timeoutMs) => (await bytes.until(text, timeoutMs)).toString('utf8'),
     send: (data) => ws.send(typeof data === 'string' ? Buffer.from(data) : data, { binary: true }),
     close: () => ws.close(),
   };
