@@ -23,7 +23,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, impersonating, loadTestKubeConfig, rejection, serviceAccountUser } from '../support/kube.ts';
 import { writeImpersonatingKubeconfig } from '../support/saKubeconfig.ts';
-import { ensureOperatorCrds, kubectl, kubectlOk, render, stageK8s, type Manifest, type Staged } from './fixture.ts';
+import { createOverlayVolumes, ensureOperatorCrds, kubectl, kubectlOk, render, stageK8s, type Manifest, type Staged } from './fixture.ts';
 
 const NS = 'kubekloud-api';
 const SA = serviceAccountUser(NS, 'kubekloud-api-sa');
@@ -111,21 +111,7 @@ describe('the dev overlay on the control plane', () => {
     const ns = await core.readNamespace({ name: NS });
     expect(ns.metadata?.labels?.['pod-security.kubernetes.io/enforce']).toBe('restricted');
     // The plane has no storage provisioner: give both claims a volume.
-    for (const [claim, pv] of Object.entries(PVS)) {
-      await core.createPersistentVolume({
-        body: {
-          metadata: { name: pv, labels: { 'kubekloud.io/test': 'true' } },
-          spec: {
-            capacity: { storage: '10Gi' },
-            accessModes: ['ReadWriteOnce'],
-            persistentVolumeReclaimPolicy: 'Retain',
-            storageClassName: '',
-            claimRef: { namespace: NS, name: claim },
-            hostPath: { path: `/var/lib/kubekloud-test/${pv}`, type: 'DirectoryOrCreate' },
-          },
-        },
-      });
-    }
+    await createOverlayVolumes(core, NS, PVS);
     const running = async (app: string, n: number) => {
       const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: `app=${app}` })).items;
       const up = pods.filter((p) => p.status?.phase === 'Running' && !p.metadata?.deletionTimestamp);

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import type { CoreV1Api } from '@kubernetes/client-node';
 import { loadAll } from 'js-yaml';
 import { installOperatorCrds, type InstalledCrd } from '../../testenv/harness/operatorCrds.ts';
 import { repoRoot, testKubeconfigPath } from '../support/kube.ts';
@@ -87,4 +88,27 @@ let operatorCrds: Promise<InstalledCrd[]> | undefined;
 export function ensureOperatorCrds(): Promise<InstalledCrd[]> {
   operatorCrds ??= installOperatorCrds({ log: (l) => process.stderr.write(`${l}\n`) });
   return operatorCrds;
+}
+
+/**
+ * A volume for each of the overlay's claims (claim name → PV name), bound to it
+ * by claimRef: the plane has no storage provisioner. Empty, as a new cluster's
+ * storage would be; labelled as the tests'.
+ */
+export async function createOverlayVolumes(core: CoreV1Api, namespace: string, volumes: Record<string, string>): Promise<void> {
+  for (const [claim, pv] of Object.entries(volumes)) {
+    await core.createPersistentVolume({
+      body: {
+        metadata: { name: pv, labels: { 'kubekloud.io/test': 'true' } },
+        spec: {
+          capacity: { storage: '10Gi' },
+          accessModes: ['ReadWriteOnce'],
+          persistentVolumeReclaimPolicy: 'Retain',
+          storageClassName: '',
+          claimRef: { namespace, name: claim },
+          hostPath: { path: `/var/lib/kubekloud-test/${pv}`, type: 'DirectoryOrCreate' },
+        },
+      },
+    });
+  }
 }

@@ -25,7 +25,7 @@ import { eventually, loadTestKubeConfig } from '../support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { renderedFormProblems } from '../support/rendered.ts';
 import { createTenant, randomLabel, startServer, type ServerProcess } from '../support/server.ts';
-import { find, k8sDir, kubectlOk, render, run, stageK8s, type Manifest, type Staged } from '../deploy/fixture.ts';
+import { createOverlayVolumes, find, k8sDir, kubectlOk, render, run, stageK8s, type Manifest, type Staged } from '../deploy/fixture.ts';
 import { record } from './support/scenario.ts';
 
 const NS = 'kubekloud-api';
@@ -60,21 +60,7 @@ const gone = async (read: () => Promise<unknown>) => {
 async function freshVolumes(): Promise<void> {
   for (const pv of Object.values(PVS)) await core.deletePersistentVolume({ name: pv }).catch(() => {});
   for (const pv of Object.values(PVS)) await eventually(() => gone(() => core.readPersistentVolume({ name: pv })), 60_000, `PV ${pv} to be gone`);
-  for (const [claim, pv] of Object.entries(PVS)) {
-    await core.createPersistentVolume({
-      body: {
-        metadata: { name: pv, labels: { 'kubekloud.io/test': 'true' } },
-        spec: {
-          capacity: { storage: '10Gi' },
-          accessModes: ['ReadWriteOnce'],
-          persistentVolumeReclaimPolicy: 'Retain',
-          storageClassName: '',
-          claimRef: { namespace: NS, name: claim },
-          hostPath: { path: `/var/lib/kubekloud-test/${pv}`, type: 'DirectoryOrCreate' },
-        },
-      },
-    });
-  }
+  await createOverlayVolumes(core, NS, PVS);
 }
 
 /** The dev overlay, applied as docs/OPERATIONS.md says (server-side); the namespace first, as cluster.test.ts does. */
