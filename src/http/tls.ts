@@ -16,8 +16,8 @@ import { sendProblem } from './errors.ts';
 
 export type TlsMaterial = { cert: Buffer; key: Buffer };
 
-/** Reads and checks the pair (PEM, the key matching the certificate); a problem names the setting to fix. */
-export function readTlsMaterial(tls: Pick<TlsConfig, 'certFile' | 'keyFile'>): TlsMaterial {
+/** The pair as the files hold it now; a file that cannot be read names its setting. */
+function readPair(tls: Pick<TlsConfig, 'certFile' | 'keyFile'>): TlsMaterial {
   const read = (name: string, file: string): Buffer => {
     try {
       return readFileSync(file);
@@ -25,13 +25,22 @@ export function readTlsMaterial(tls: Pick<TlsConfig, 'certFile' | 'keyFile'>): T
       throw new ConfigError([`${name}=${file}: cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`]);
     }
   };
-  const material = { cert: read('KUBEKLOUD_TLS_CERT_FILE', tls.certFile), key: read('KUBEKLOUD_TLS_KEY_FILE', tls.keyFile) };
+  return { cert: read('KUBEKLOUD_TLS_CERT_FILE', tls.certFile), key: read('KUBEKLOUD_TLS_KEY_FILE', tls.keyFile) };
+}
+
+/** Checks that the pair is PEM and the key matches the certificate. */
+function checkPair(material: TlsMaterial): TlsMaterial {
   try {
     createSecureContext(material);
   } catch (err) {
     throw new ConfigError([`KUBEKLOUD_TLS_CERT_FILE / KUBEKLOUD_TLS_KEY_FILE: not a usable certificate and key pair (${(err as Error).message})`]);
   }
   return material;
+}
+
+/** Reads and checks the pair (PEM, the key matching the certificate); a problem names the setting to fix. */
+export function readTlsMaterial(tls: Pick<TlsConfig, 'certFile' | 'keyFile'>): TlsMaterial {
+  return checkPair(readPair(tls));
 }
 
 const fingerprint = (m: TlsMaterial) => createHash('sha256').update(m.cert).update(m.key).digest('hex');
@@ -50,14 +59,16 @@ export function keepCertificateFresh(
   let served = fingerprint(current);
   const timer = setInterval(() => {
     let next: TlsMaterial;
+    let f: string;
     try {
-      next = readTlsMaterial(tls);
+      next = readPair(tls);
+      f = fingerprint(next);
+      if (f === served) return; // unchanged: nothing to check or load
+      checkPair(next);
     } catch (err) {
       log.warn({ err: (err as Error).message }, 'TLS certificate files unusable; still serving the previous certificate');
       return;
     }
-    const f = fingerprint(next);
-    if (f === served) return;
     server.setSecureContext(next);
     served = f;
     log.info({ certFile: tls.certFile }, 'TLS certificate reloaded');
