@@ -32,6 +32,14 @@ import { isAlive, withLock } from './lock.ts';
 export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok' | 'kubevirt';
 const ORDER: ComponentName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'kubevirt'];
 
+/**
+ * Leader election of the controller-manager and the scheduler: shorter than
+ * the defaults (15 s, 10 s, 2 s) so that a restarted process, which must wait
+ * out its predecessor's lease, is leader within 10 s; a process that cannot
+ * renew for 8 s exits and kkplane starts it again.
+ */
+const LEADER_ELECTION = ['--leader-elect=true', '--leader-elect-lease-duration=10s', '--leader-elect-renew-deadline=8s', '--leader-elect-retry-period=2s'];
+
 export interface ComponentState {
   name: ComponentName;
   pid: number;
@@ -463,10 +471,13 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
     );
 
     // Controllers, scheduler and kwok share the admin kubeconfig.
+    // The controller-manager and the scheduler elect a leader, as in a real
+    // cluster, and kkplane restarts them when they lose the lease (see
+    // testenv/cmd/kkplane/supervise.go).
     const kc = kubeconfigPath;
     const kcm = launch('kube-controller-manager', p.controllerManager, [
       `--kubeconfig=${kc}`,
-      '--leader-elect=false',
+      ...LEADER_ELECTION,
       '--bind-address=127.0.0.1',
       `--secure-port=${p.controllerManager}`,
       `--cert-dir=${join(pki, 'kube-controller-manager')}`,
@@ -482,7 +493,7 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
     ]);
     const scheduler = launch('kube-scheduler', p.scheduler, [
       `--kubeconfig=${kc}`,
-      '--leader-elect=false',
+      ...LEADER_ELECTION,
       '--bind-address=127.0.0.1',
       `--secure-port=${p.scheduler}`,
       `--cert-dir=${join(pki, 'kube-scheduler')}`,

@@ -386,7 +386,27 @@ async function planeView(core: CoreV1Api, custom: CustomObjectsApi, c: { instanc
   }
   const pods = (await core.listNamespacedPod({ namespace: c.namespace, labelSelector: `kubekloud.io/instance=${i.id}` }).catch(() => null))?.items ?? [];
   const ready = (p: (typeof pods)[number]) => (p.status?.conditions ?? []).some((x) => x.type === 'Ready' && x.status === 'True');
-  return `pods: ${pods.map((p) => `${p.metadata!.name} ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' terminating' : ''} ready=${ready(p)} node=${p.spec?.nodeName ?? '-'}`).join('; ') || 'none'}`;
+  // An unscheduled pod says why in its PodScheduled condition (set by the scheduler).
+  const unscheduled = (p: (typeof pods)[number]) => {
+    const c = (p.status?.conditions ?? []).find((x) => x.type === 'PodScheduled' && x.status !== 'True');
+    return p.spec?.nodeName ? '' : c ? ` (${c.reason}: ${c.message})` : ' (no scheduling attempt recorded)';
+  };
+  return `pods: ${pods.map((p) => `${p.metadata!.name} ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' terminating' : ''} ready=${ready(p)} node=${p.spec?.nodeName ?? '-'}${unscheduled(p)}`).join('; ') || 'none'}`;
+}
+
+/** The nodes as the scheduler sees them, for a failure's message. */
+async function nodesView(kc: KubeConfig): Promise<string> {
+  const nodes = await kc
+    .makeApiClient(CoreV1Api)
+    .listNode()
+    .catch((e) => String(e));
+  if (typeof nodes === 'string') return `nodes: could not list (${nodes})`;
+  const one = (n: (typeof nodes.items)[number]) => {
+    const ready = (n.status?.conditions ?? []).find((c) => c.type === 'Ready');
+    const taints = (n.spec?.taints ?? []).map((t) => `${t.key}:${t.effect}`).join(',');
+    return `${n.metadata!.name} Ready=${ready?.status ?? '?'} (heartbeat ${ready?.lastHeartbeatTime ?? '-'})${n.spec?.unschedulable ? ' cordoned' : ''}${taints ? ` taints=${taints}` : ''}`;
+  };
+  return `nodes: ${nodes.items.map(one).join('; ')}`;
 }
 
 /**
@@ -457,7 +477,7 @@ export async function waitConverged(kc: KubeConfig, tenants: Tenant[], installat
     }
     if (Date.now() - began > timeoutMs) {
       throw new Error(
-        `not converged after ${timeoutMs} ms (${last.problems.length} problems; the plane ${plane.length === 0 ? `settled after ${planeSettledMs} ms` : `had not settled: ${plane.slice(0, 10).join('; ')}`}):\n${last.problems.slice(0, 30).join('\n')}`,
+        `not converged after ${timeoutMs} ms (${last.problems.length} problems; the plane ${plane.length === 0 ? `settled after ${planeSettledMs} ms` : `had not settled: ${plane.slice(0, 10).join('; ')}`}):\n${last.problems.slice(0, 30).join('\n')}\n${await nodesView(kc)}`,
       );
     }
     await sleep(1000);

@@ -28,6 +28,9 @@ func main() {
 		os.Exit(2)
 	}
 	component, args := os.Args[1], os.Args[2:]
+	if (component == "kube-controller-manager" || component == "kube-scheduler") && os.Getenv(supervisedEnv) == "" {
+		os.Exit(supervise(component))
+	}
 	switch component {
 	case "etcd":
 		etcdmain.Main(append([]string{"etcd"}, args...))
