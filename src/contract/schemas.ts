@@ -131,7 +131,7 @@ export const CreateToken = Type.Object(
 export const Message = Type.Object({ message: Type.String(), detail: Type.Record(Type.String(), Type.Unknown()) });
 
 /** The precise state of an instance (`phase`). */
-export const InstancePhase = Literals(INSTANCE_STATUSES, { description: 'The precise state, with the transitional starting, stopping, repairing and deleting' });
+export const InstancePhase = Literals(INSTANCE_STATUSES, { description: 'The precise state, with the transitional provisioning (a root disk importing), starting, stopping, repairing and deleting' });
 /** `status`: the Python service's five values, each precise phase mapped to one (src/domain/compatibleStatus.ts). */
 export const InstanceStatus = Literals(COMPATIBLE_STATUSES, {
   description: "One of the Python service's five values: starting (and repairing towards running) shows as pending, stopping (and repairing towards stopped or suspended) as the state it is headed to, deleting as stopped",
@@ -165,6 +165,9 @@ export const Instance = Type.Object(
     node: Type.Union([Type.String(), Type.Null()]),
     endpoints: Endpoints,
     message: Type.Union([Type.String(), Type.Null()]),
+    progress: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 100, description: "While the phase is 'provisioning': how far the root disk's import has come, in percent (CDI's DataVolume progress)" }),
+    ),
     created_at: Timestamp,
     updated_at: Timestamp,
   },
@@ -205,6 +208,15 @@ export const CreateCluster = Type.Object(
     service_type: Type.Optional(ServiceType),
     expose: Type.Optional(Expose),
     volume_size: Type.Optional(Type.Integer({ minimum: 1, maximum: 16_384, description: 'GB, one persistent volume per instance' })),
+    disk_size: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        maximum: 16_384,
+        description:
+          'VMs: GB of a persistent root disk per instance, imported from the image and kept across stop, start and restart (deleted with the instance). ' +
+          "Defaults to the catalogue image's default_disk_gb; without either a registry image boots as an ephemeral containerDisk. Counted in the storage quota",
+      }),
+    ),
     env: Type.Optional(
       Type.Unsafe<Record<string, string>>({
         type: 'object',
@@ -242,6 +254,7 @@ export const Cluster = Type.Object(
     expose: Expose,
     endpoints: Endpoints,
     volume_size: Type.Union([Type.Integer(), Type.Null()]),
+    disk_size: Type.Optional(Type.Union([Type.Integer(), Type.Null()], { description: 'VMs: GB of the persistent root disk per instance (null: the image boots as an ephemeral containerDisk)' })),
     env: Type.Record(Type.String(), Type.String()),
     ssh_keys: Type.Array(Type.String()),
     user_data: Type.Union([Type.String(), Type.Null()]),
@@ -341,6 +354,7 @@ export const PatchCluster = Type.Object(
     name: fixedField('it names the namespace'),
     instance_type: fixedField('create a new cluster'),
     volume_size: fixedField('volumes are not resized live'),
+    disk_size: fixedField('root disks are not resized live'),
     expose: fixedField('fixed at create'),
   },
   { additionalProperties: false, minProperties: 1 },

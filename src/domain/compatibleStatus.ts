@@ -1,6 +1,6 @@
 // The `status` the v1 API shows: one of the five values the earlier Python
 // service's enum allowed, so clients generated from its OpenAPI document keep
-// parsing every answer. The precise state (lifecycle.ts's nine) is shown as
+// parsing every answer. The precise state (lifecycle.ts's ten) is shown as
 // `phase`. Each richer state is shown as what the Python service said at that
 // point: it reported an accepted stop or suspend at once as its target, and a
 // workload on its way up as pending.
@@ -20,6 +20,7 @@ export function compatibleStatus(phase: InstanceStatus, desired: Desired): Compa
     case 'suspended':
     case 'failed':
       return phase;
+    case 'provisioning':
     case 'starting':
       return 'pending';
     case 'stopping':

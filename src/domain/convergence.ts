@@ -8,8 +8,8 @@
 // is where it should be, and so is one that `suspend` skipped because it was
 // stopped; an instance moved again by a later request converges to that
 // request (the state machine's rule, src/domain/lifecycle.ts). Anything else
-// on the way ('pending', 'starting', 'stopping', 'repairing', 'deleting') is
-// waiting; 'failed' will not get better by waiting.
+// on the way ('pending', 'provisioning', 'starting', 'stopping', 'repairing',
+// 'deleting') is waiting; 'failed' will not get better by waiting.
 import type { InstanceStatus } from './lifecycle.ts';
 
 export type Convergence = 'converged' | 'failed' | 'waiting';

@@ -33,8 +33,30 @@ export function imageSourceProblem(kind: InstanceKind, source: string): string |
   return null;
 }
 
-/** Whether a VM can boot this source as a containerDisk today (a registry image), rather than needing an imported disk. */
+/** Whether a VM can boot this source as a containerDisk (a registry image), rather than needing an imported root disk. */
 export const bootsAsContainerDisk = (source: string) => !/^https?:\/\//.test(source);
+
+/**
+ * A VM's root disk size: the one asked for, else the catalogue entry's default
+ * size. A disk image from a URL cannot boot as a containerDisk, so it needs one;
+ * null boots a registry image as a containerDisk (nothing written is kept).
+ */
+export function rootDiskSize(req: { diskSizeGb?: number | null }, image: { source: string; defaultDiskGb: number | null; name: string }): { gb: number | null } | { problem: string } {
+  const gb = req.diskSizeGb ?? image.defaultDiskGb;
+  if (gb === null && !bootsAsContainerDisk(image.source)) {
+    return { problem: `image '${image.name}' is a disk image from a URL: give disk_size (GB) for the root disk it is imported into` };
+  }
+  return { gb };
+}
+
+/**
+ * Where a VM's root disk is imported from (CDI DataVolume spec.source): an
+ * HTTP(S) disk image, or a registry image (a containerDisk image) as docker://.
+ */
+export function dataVolumeSource(source: string): { http: { url: string } } | { registry: { url: string } } {
+  if (/^https?:\/\//.test(source)) return { http: { url: source } };
+  return { registry: { url: source.startsWith(DOCKER_SCHEME) ? source : `${DOCKER_SCHEME}${source}` } };
+}
 
 /** What the workload's image field gets for a stored source: a docker:// VM source without its scheme, anything else as it is. */
 export function workloadImage(source: string): string {
@@ -42,7 +64,7 @@ export function workloadImage(source: string): string {
 }
 
 export type CatalogueEntry = { name: string; kind: InstanceKind; source: string; minCpuMilli: number; minMemoryMib: number; retired: boolean };
-export type ImageRequest = { kind: InstanceKind; image: string; cpuMilli: number; memoryMib: number };
+export type ImageRequest = { kind: InstanceKind; image: string; cpuMilli: number; memoryMib: number; /** VMs: the root disk asked for (GB), if any. */ diskSizeGb?: number | null };
 export type ImageProblem = { field: 'image' | 'cpu_per_instance' | 'memory_per_instance'; msg: string };
 
 /**
@@ -58,9 +80,6 @@ export function resolveCatalogueImage(entry: CatalogueEntry, req: ImageRequest, 
   }
   if (req.memoryMib < entry.minMemoryMib) {
     problems.push({ field: 'memory_per_instance', msg: `must be at least ${fmt.gb(entry.minMemoryMib)} GB, the minimum of image '${entry.name}'` });
-  }
-  if (entry.kind === 'vm' && req.kind === 'vm' && !bootsAsContainerDisk(entry.source)) {
-    problems.push({ field: 'image', msg: `image '${entry.name}' is a disk image from a URL; VMs boot registry (docker://) images only until persistent root disks are supported` });
   }
   return problems.length > 0 ? { problems } : { source: entry.source };
 }

@@ -6,7 +6,7 @@ export const OPERATIONS = ['start', 'stop', 'suspend', 'resume', 'restart'] as c
 export type Operation = (typeof OPERATIONS)[number];
 
 export type Desired = 'running' | 'stopped' | 'suspended' | 'deleted';
-export const INSTANCE_STATUSES = ['pending', 'starting', 'running', 'stopping', 'stopped', 'suspended', 'failed', 'repairing', 'deleting'] as const;
+export const INSTANCE_STATUSES = ['pending', 'provisioning', 'starting', 'running', 'stopping', 'stopped', 'suspended', 'failed', 'repairing', 'deleting'] as const;
 export type InstanceStatus = (typeof INSTANCE_STATUSES)[number];
 export type InstanceKind = 'vm' | 'container';
 
@@ -44,6 +44,8 @@ export type Observed = {
   vmStatus: string | null; // VirtualMachine status.printableStatus
   /** The VM's VirtualMachineInstance has condition Paused=True (VMs only). */
   paused?: boolean;
+  /** The phase of the VM's root disk import (CDI DataVolume status.phase); null: no root disk, or none seen yet. */
+  diskPhase?: string | null;
 };
 
 export type StatusInputs = {
@@ -97,7 +99,9 @@ function containerStatus({ desired, applied, observed }: StatusInputs): Instance
 function vmStatus({ desired, applied, observed }: StatusInputs): InstanceStatus {
   const printable = observed.vmStatus;
   if (desired === 'running' || desired === 'suspended') {
-    if (printable && VM_FAILED.has(printable)) return 'failed';
+    if ((printable && VM_FAILED.has(printable)) || observed.diskPhase === 'Failed') return 'failed';
+    // The root disk is being imported: KubeVirt holds the VM until it is ready.
+    if (printable === 'Provisioning' || (observed.diskPhase && observed.diskPhase !== 'Succeeded')) return 'provisioning';
     if ((printable === 'Running' || printable === 'Paused') && observed.paused) return 'suspended';
     if (printable === 'Running' && observed.ready) return 'running';
     return applied ? 'starting' : 'pending';

@@ -20,6 +20,10 @@ export type ClusterSpec = {
   serviceType: ServiceType;
   expose: Expose;
   volumeSizeGb: number | null;
+  /** VMs: the size of the persistent root disk (a DataVolume imported from the image); null boots the image as a containerDisk. */
+  diskSizeGb?: number | null;
+  /** VMs with a root disk: the image's source as stored (docker://… or an http(s) URL), which the disk is imported from. */
+  diskSource?: string | null;
   env: Record<string, string>;
   sshKeys: string[];
   userData: string | null;

@@ -99,5 +99,28 @@ export function observeVm(vm: LiveObject): Observation {
   };
 }
 
+/** A VM's root disk import, as CDI reports it on the DataVolume. */
+export type DiskObservation = { phase: string | null; progress: number | null; message: string | null };
+
+/** No root disk seen (none rendered, or its DataVolume is gone). */
+export const NO_DISK: DiskObservation = { phase: null, progress: null, message: null };
+
+/** The phase, progress (CDI writes "40.00%") and, when failed, the reason of a DataVolume. */
+export function observeDataVolume(dv: LiveObject): DiskObservation {
+  const status = (dv.status ?? {}) as { phase?: unknown; progress?: unknown; conditions?: unknown };
+  const phase = typeof status.phase === 'string' && /^[A-Za-z]{1,40}$/.test(status.phase) ? status.phase : null;
+  const m = typeof status.progress === 'string' ? /^(\d{1,3}(?:\.\d+)?)\s*%$/.exec(status.progress.trim()) : null;
+  const progress = m ? Math.min(100, Number(m[1])) : phase === 'Succeeded' ? 100 : null;
+  let message: string | null = null;
+  if (phase === 'Failed') {
+    const failing = cleanConditions(status.conditions).find((c) => c.status === 'False' && c.message) ?? cleanConditions(status.conditions).find((c) => c.message);
+    message = capMessage(`root disk import failed${failing?.reason ? ` (${failing.reason})` : ''}: ${failing?.message ?? 'no reason given'}`);
+  }
+  return { phase, progress, message };
+}
+
+/** The instance a VM's root disk DataVolume belongs to (its template's labels), or null for any other DataVolume. */
+export const rootDiskInstanceId = (dv: LiveObject): number | null => (dv.metadata?.name?.endsWith('-root') ? instanceIdOf(dv) : null);
+
 /** What an instance whose pod or VM no longer exists is observed as. */
 export const ABSENT: Observation = { present: false, phase: null, ready: false, vmStatus: null, ip: null, node: null };

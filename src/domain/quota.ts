@@ -25,15 +25,16 @@ export function demandOf(cpuMilliPerInstance: number, memoryMibPerInstance: numb
 }
 
 /** The shape of a cluster that decides what it uses of storage and load balancers. */
-export type ExposureShape = { volumeSizeGb: number | null; serviceType: ServiceType; expose: Expose; portCount: number };
+export type ExposureShape = { volumeSizeGb: number | null; /** VMs: the persistent root disk (GB). */ diskSizeGb?: number | null; serviceType: ServiceType; expose: Expose; portCount: number };
 
 /**
  * Per instance: its volume (a container's volumeClaimTemplate or a VM's data
- * disk, both `volume_size` GB) and one LoadBalancer when its Service is one
- * (a Service exists only when ports are exposed).
+ * disk, both `volume_size` GB), a VM's persistent root disk (`disk_size` GB),
+ * and one LoadBalancer when its Service is one (a Service exists only when
+ * ports are exposed).
  */
 export function perInstanceExtras(c: ExposureShape): PerInstanceExtras {
-  return { storageGb: c.volumeSizeGb ?? 0, loadBalancers: c.serviceType === 'LoadBalancer' && c.portCount > 0 ? 1 : 0 };
+  return { storageGb: (c.volumeSizeGb ?? 0) + (c.diskSizeGb ?? 0), loadBalancers: c.serviceType === 'LoadBalancer' && c.portCount > 0 ? 1 : 0 };
 }
 
 /** What the cluster itself holds while it exists, whatever its size: its own LoadBalancer Service under `expose: cluster`. */

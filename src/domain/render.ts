@@ -1,6 +1,7 @@
 // Rendering: what Kubernetes objects a cluster and its instances should have.
 // Pure functions of the database rows, so "what should exist" is tested
 // without a cluster; the reconciler applies the result with server-side apply.
+import { dataVolumeSource } from './images.ts';
 import { shouldRun, vmShouldRun } from './lifecycle.ts';
 import type { ClusterSpec, InstanceSpec } from './model.ts';
 import { cpuQuantity, memoryQuantity } from './units.ts';
@@ -72,8 +73,8 @@ export function renderClusterObjects(c: ClusterSpec): KubeObject[] {
           'requests.memory': memoryQuantity(perInstance.memoryMib * n),
           'limits.memory': memoryQuantity(perInstance.memoryMib * n),
           pods: String(n),
-          persistentvolumeclaims: String(c.volumeSizeGb ? c.instanceCount : 0),
-          'requests.storage': `${(c.volumeSizeGb ?? 0) * c.instanceCount}Gi`,
+          persistentvolumeclaims: String(((c.volumeSizeGb ? 1 : 0) + (c.diskSizeGb ? 1 : 0)) * c.instanceCount),
+          'requests.storage': `${((c.volumeSizeGb ?? 0) + (c.diskSizeGb ?? 0)) * c.instanceCount}Gi`,
           // A LoadBalancer Service allocates node ports as well.
           'services.nodeports': String(c.serviceType === 'ClusterIP' ? 0 : c.ports.length * serviceCount(c)),
           'services.loadbalancers': String(c.serviceType === 'LoadBalancer' ? serviceCount(c) : 0),
@@ -230,7 +231,7 @@ export function renderVirtualMachine(c: ClusterSpec, i: InstanceSpec): KubeObjec
     { name: 'cloudinit', disk: { bus: 'virtio' } },
   ];
   const volumes: unknown[] = [
-    { name: 'rootdisk', containerDisk: { image: c.image } },
+    c.diskSizeGb ? { name: 'rootdisk', dataVolume: { name: rootDiskName(i) } } : { name: 'rootdisk', containerDisk: { image: c.image } },
     { name: 'cloudinit', cloudInitNoCloud: { userData: cloudInitUserData(c) } },
   ];
   if (c.volumeSizeGb) {
@@ -244,6 +245,7 @@ export function renderVirtualMachine(c: ClusterSpec, i: InstanceSpec): KubeObjec
     spec: {
       // A suspended VM keeps running, paused through KubeVirt's pause subresource (the reconciler).
       runStrategy: vmShouldRun(i.desired) ? 'Always' : 'Halted',
+      ...(c.diskSizeGb ? { dataVolumeTemplates: [renderRootDisk(c, i, c.diskSizeGb)] } : {}),
       template: {
         metadata: { labels, annotations: { [ANNOTATION_RESTART]: String(i.restartCount) } },
         spec: {
@@ -257,6 +259,25 @@ export function renderVirtualMachine(c: ClusterSpec, i: InstanceSpec): KubeObjec
           volumes,
         },
       },
+    },
+  };
+}
+
+/** The DataVolume (and claim) of a VM's persistent root disk. */
+export const rootDiskName = (i: InstanceSpec) => `${i.name}-root`;
+
+/**
+ * A VM's persistent root disk: a CDI DataVolume template on the VM, imported
+ * from the image's source and sized by the request. KubeVirt creates the
+ * DataVolume (owned by the VM: deleted with it, kept across stop and start)
+ * and starts the VM once the import has succeeded.
+ */
+function renderRootDisk(c: ClusterSpec, i: InstanceSpec, gb: number) {
+  return {
+    metadata: { name: rootDiskName(i), labels: instanceLabels(c, i) },
+    spec: {
+      source: dataVolumeSource(c.diskSource ?? c.image),
+      storage: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: `${gb}Gi` } } },
     },
   };
 }

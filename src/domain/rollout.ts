@@ -1,6 +1,7 @@
 // Live changes of a running cluster, rolled one instance at a time: which
 // fields may change live, and what the roll does next. Pure: the store reads
 // the rows under the cluster's lock and applies the decision.
+import { bootsAsContainerDisk } from './images.ts';
 import type { PortSpec, ServiceType } from './model.ts';
 
 /** The fields a change rolls out: what an instance renders beyond the cluster's fixed shape. */
@@ -38,8 +39,21 @@ export const FIXED_FIELDS: Record<string, string> = {
   name: 'the name is part of the namespace and every object of the cluster',
   instance_type: 'a VM cannot become a container or the reverse; create a new cluster',
   volume_size: 'volumes cannot be resized live; create a new cluster',
+  disk_size: 'root disks cannot be resized live; create a new cluster',
   expose: 'how the cluster is exposed is fixed at create; create a new cluster',
 };
+
+/**
+ * Why a VM cluster cannot roll to another image, or null: a persistent root
+ * disk keeps the image it was imported from (a roll restarts the VM on the
+ * same disk), and a disk image from a URL needs a root disk, which a cluster
+ * booting containerDisks does not have.
+ */
+export function imageChangeProblem(diskSizeGb: number | null, image: string, source: string): string | null {
+  if (diskSizeGb !== null) return 'a VM with a persistent root disk keeps the image its disk was imported from; create a new cluster for another image';
+  if (!bootsAsContainerDisk(source)) return `image '${image}' is a disk image from a URL and needs a persistent root disk, which this cluster's VMs do not have; create a new cluster with disk_size`;
+  return null;
+}
 
 export type RolloutState = 'rolling' | 'done' | 'failed';
 

@@ -9,7 +9,7 @@
 import type { ListWatchHandle } from '../kube/listWatch.ts';
 import { createEndpoints, watchNodes } from './endpoints.ts';
 import { createRepairs, type ObserverEvent, type RepairDeps } from './repairs.ts';
-import { watchOwned, watchPods, watchVmis, type WatchDeps } from './watches.ts';
+import { watchOwned, watchPods, watchRootDisks, watchVmis, type WatchDeps } from './watches.ts';
 
 export type { ObserverEvent };
 
@@ -36,6 +36,7 @@ export function startObserver(d: ObserverDeps): Observer {
   const handles: ListWatchHandle[] = [
     watchPods(w),
     watchVmis(w),
+    watchRootDisks(w),
     watchNodes(d, endpoints),
     ...OWNED_KINDS.map((k) => watchOwned(w, repairs, k.apiVersion, k.kind)),
   ];

@@ -28,6 +28,8 @@ export function clusterSpecOf(row: ClusterRow, installation: string, instance?: 
     serviceType: c.service_type,
     expose: c.expose,
     volumeSizeGb: c.volume_size_gb,
+    diskSizeGb: c.disk_size_gb,
+    diskSource: c.image_source ?? c.image,
     env: c.env,
     sshKeys: c.ssh_keys,
     userData: c.user_data,

@@ -2,7 +2,7 @@
 // (judged for drift and strays; VirtualMachines also observed), pods
 // (container instances' status) and VirtualMachineInstances (VM addresses).
 import type { LiveObject } from '../domain/drift.ts';
-import { ABSENT, instanceIdOf, observePod, observeVm } from '../domain/observations.ts';
+import { ABSENT, instanceIdOf, NO_DISK, observeDataVolume, observePod, observeVm, rootDiskInstanceId } from '../domain/observations.ts';
 import { managedSelector } from '../domain/render.ts';
 import type { Kube } from '../kube/client.ts';
 import type { KubeError } from '../kube/errors.ts';
@@ -11,8 +11,8 @@ import { collectionPath } from '../kube/rest.ts';
 import { listEveryCluster } from '../store/clusters.ts';
 import type { Db } from '../store/db.ts';
 import { listEveryInstance, type InstanceRow } from '../store/instances.ts';
-import { recordObservation } from '../service/status.ts';
-import { instancesObservedPresent } from '../store/observations.ts';
+import { recordDiskObservation, recordObservation } from '../service/status.ts';
+import { instancesObservedPresent, instancesWithDiskObserved } from '../store/observations.ts';
 import type { Endpoints } from './endpoints.ts';
 import { clusterIdOf, expectedObjects, judgeObject, objectKey } from './judge.ts';
 import { observeVmi } from './pauses.ts';
@@ -146,6 +146,36 @@ export function watchPods(d: WatchDeps): ListWatchHandle {
       await recordObservation(d.db, id, o);
       await d.endpoints?.instanceOn(id, clusterIdOf(pod), o.node ?? null);
     },
+  });
+}
+
+/**
+ * DataVolumes of VMs' root disks (CDI, created by KubeVirt from the VM's
+ * dataVolumeTemplates with the template's labels): the import's phase,
+ * progress and failure onto the instance row.
+ */
+export function watchRootDisks(d: WatchDeps): ListWatchHandle {
+  const seen = new Set<number>();
+  const record = async (dv: WatchedObject, gone: boolean) => {
+    const id = rootDiskInstanceId(dv);
+    if (id === null || !d.leading()) return;
+    if (!gone) seen.add(id);
+    await recordDiskObservation(d.db, id, gone ? NO_DISK : observeDataVolume(dv));
+  };
+  return startListWatch(d.kube, {
+    ...common(d, 'cdi.kubevirt.io/v1beta1', 'DataVolume'),
+    onRelist: (reason) => {
+      seen.clear();
+      d.onRelist?.('DataVolume', reason);
+    },
+    onListPage: async (items) => {
+      for (const dv of items) await record(dv, false);
+    },
+    onListDone: async () => {
+      if (d.leading()) for (const id of await instancesWithDiskObserved(d.db)) if (!seen.has(id)) await recordDiskObservation(d.db, id, NO_DISK);
+      seen.clear();
+    },
+    onEvent: (type, dv) => record(dv, type === 'DELETED'),
   });
 }
 

@@ -17,6 +17,7 @@ export type CreateClusterInput = {
   service_type?: ServiceType;
   expose?: Expose;
   volume_size?: number;
+  disk_size?: number;
   env?: Record<string, string>;
   ssh_keys?: string[];
   user_data?: string;
@@ -61,6 +62,7 @@ export function checkClusterInput(config: Config, input: CreateClusterInput): vo
     problems.push(field('ports', 'must not list the same port and protocol twice'));
   }
   if (input.instance_type === 'container') {
+    if (input.disk_size !== undefined) problems.push(field('disk_size', 'applies to vm clusters only (a container keeps its data on volume_size)'));
     if (input.ssh_keys?.length) problems.push(field('ssh_keys', 'applies to vm clusters only'));
     if (input.user_data !== undefined) problems.push(field('user_data', 'applies to vm clusters only'));
   } else {

@@ -13,6 +13,7 @@ import * as instances from '../store/instances.ts';
 import { refreshStatus } from './status.ts';
 import * as users from '../store/users.ts';
 import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
+import { rootDiskSize } from '../domain/images.ts';
 import { resolveClusterImage } from './images.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
 import { clusterView, clusterWithInstancesView } from './views.ts';
@@ -20,6 +21,7 @@ import { clusterView, clusterWithInstancesView } from './views.ts';
 /** What decides a cluster's storage and load balancers, from its row. */
 const shapeOf = (row: clusters.ClusterRow): ExposureShape => ({
   volumeSizeGb: row.volume_size_gb,
+  diskSizeGb: row.disk_size_gb,
   serviceType: row.service_type,
   expose: row.expose,
   portCount: row.ports.length,
@@ -42,19 +44,21 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
   checkClusterInput(s.config, input);
   const cpuMilli = coresToMilli(input.cpu_per_instance);
   const memoryMib = gibToMib(input.memory_per_instance);
-  const shape: ExposureShape = {
-    volumeSizeGb: input.volume_size ?? null,
-    serviceType: input.service_type ?? 'ClusterIP',
-    expose: input.expose ?? 'instances',
-    portCount: input.ports?.length ?? 0,
-  };
-  const demand = add(demandOf(cpuMilli, memoryMib, input.instance_count, perInstanceExtras(shape)), clusterLevelDemand(shape));
   const nameTaken = () => conflict(`Cluster with name '${input.name}' already exists`);
   try {
     const created = await s.db.transaction(async (tx) => {
       if (await clusters.activeClusterNamed(tx, p.userId, input.name)) throw nameTaken();
       const image = await resolveClusterImage(tx, s.config, { kind: input.instance_type, image: input.image, cpuMilli, memoryMib });
-      await reserveOrExplain(tx, p.userId, demand);
+      const disk = input.instance_type === 'vm' ? rootDiskSize({ diskSizeGb: input.disk_size }, { ...image, name: image.image }) : { gb: null };
+      if ('problem' in disk) throw invalidField('disk_size', disk.problem);
+      const shape: ExposureShape = {
+        volumeSizeGb: input.volume_size ?? null,
+        diskSizeGb: disk.gb,
+        serviceType: input.service_type ?? 'ClusterIP',
+        expose: input.expose ?? 'instances',
+        portCount: input.ports?.length ?? 0,
+      };
+      await reserveOrExplain(tx, p.userId, add(demandOf(cpuMilli, memoryMib, input.instance_count, perInstanceExtras(shape)), clusterLevelDemand(shape)));
       const row = await clusters.insertCluster(
         tx,
         {
@@ -70,6 +74,7 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
           service_type: input.service_type ?? 'ClusterIP',
           expose: input.expose ?? 'instances',
           volume_size_gb: input.volume_size ?? null,
+          disk_size_gb: disk.gb,
           env: input.env ?? {},
           ssh_keys: input.ssh_keys ?? [],
           user_data: input.user_data ?? null,

@@ -111,10 +111,10 @@ export async function resolveClusterImage(
   tx: Queryable,
   config: Config,
   req: { kind: InstanceKind; image?: string; cpuMilli: number; memoryMib: number },
-): Promise<{ image: string; source: string }> {
+): Promise<{ image: string; source: string; defaultDiskGb: number | null }> {
   if (req.image === undefined) {
     const image = req.kind === 'vm' ? config.defaultVmImage : config.defaultContainerImage;
-    return { image, source: image };
+    return { image, source: image, defaultDiskGb: null };
   }
   const entry = await images.findImageByName(tx, req.image);
   if (entry) {
@@ -131,8 +131,8 @@ export async function resolveClusterImage(
       { cores: milliToCores, gb: mibToGib },
     );
     if ('problems' in out) throw invalid(out.problems.map((p) => problem(p.field, p.msg)));
-    return { image: entry.name, source: out.source };
+    return { image: entry.name, source: out.source, defaultDiskGb: entry.default_disk_gb };
   }
-  if (config.allowFreeformImages) return { image: req.image, source: req.image };
+  if (config.allowFreeformImages) return { image: req.image, source: req.image, defaultDiskGb: null };
   throw invalid([problem('image', notInCatalogueMessage(req.image, req.kind, await images.activeImageNames(tx, req.kind)))]);
 }

@@ -6,7 +6,7 @@ import type { PatchCluster } from '../contract/schemas.ts';
 import type { Convergence } from '../domain/convergence.ts';
 import { invalid, invalidField, notFound, quotaExceeded, type FieldProblem } from '../domain/errors.ts';
 import { add, available, clusterLevelDemand, demandOf, perInstanceExtras, quotaExceededMessage, subtract, type ExposureShape, type Resources } from '../domain/quota.ts';
-import { FIXED_FIELDS, rollableOf, sameSpec, type RollableSpec } from '../domain/rollout.ts';
+import { FIXED_FIELDS, imageChangeProblem, rollableOf, sameSpec, type RollableSpec } from '../domain/rollout.ts';
 import { coresToMilli, gibToMib, milliToCores, mibToGib } from '../domain/units.ts';
 import * as clusters from '../store/clusters.ts';
 import type { Db, Tx } from '../store/db.ts';
@@ -37,7 +37,7 @@ const problem = (field: string, msg: string): FieldProblem => ({ loc: ['body', f
 
 /** What the cluster holds of the tenant's quota with this spec, for `count` instances. */
 function holding(spec: RollableSpec, row: clusters.ClusterRow, count: number): Resources {
-  const shape: ExposureShape = { volumeSizeGb: row.volume_size_gb, serviceType: spec.service_type, expose: row.expose, portCount: spec.ports.length };
+  const shape: ExposureShape = { volumeSizeGb: row.volume_size_gb, diskSizeGb: row.disk_size_gb, serviceType: spec.service_type, expose: row.expose, portCount: spec.ports.length };
   return add(demandOf(spec.cpu_milli, spec.memory_mib, count, perInstanceExtras(shape)), clusterLevelDemand(shape));
 }
 
@@ -85,6 +85,10 @@ export async function changeClusterSpec(s: Services, p: Principal, id: number, p
       patch.image !== undefined
         ? await resolveClusterImage(tx, s.config, { kind: row.instance_type, image: patch.image, cpuMilli, memoryMib })
         : { image: row.image, source: row.image_source };
+    if (patch.image !== undefined && patch.image !== row.image && row.instance_type === 'vm') {
+      const why = imageChangeProblem(row.disk_size_gb, image.image, image.source ?? image.image);
+      if (why) throw invalidField('image', why);
+    }
     const next: RollableSpec = {
       cpu_milli: cpuMilli,
       memory_mib: memoryMib,

@@ -3,9 +3,9 @@
 // read under its lock and written in the same transaction, so an observation
 // committed meanwhile is never overwritten with an older status.
 import { deriveStatus, type InstanceStatus } from '../domain/lifecycle.ts';
-import type { Observation } from '../domain/observations.ts';
+import type { DiskObservation, Observation } from '../domain/observations.ts';
 import type { Db, Tx } from '../store/db.ts';
-import { lockInstanceForStatus, setInstanceStatus, writeObservation, writeVmiObservation } from '../store/observations.ts';
+import { lockInstanceForStatus, setInstanceStatus, writeDiskObservation, writeObservation, writeVmiObservation } from '../store/observations.ts';
 
 /** Recomputes and stores an instance's status; returns it (null when the row is gone). */
 export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus | null> {
@@ -17,7 +17,7 @@ export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus 
     applied: row.applied,
     failure: row.failure,
     drift: row.drift,
-    observed: { present: row.obs_present, phase: row.obs_phase, ready: row.obs_ready, vmStatus: row.obs_vm_status, paused: row.obs_paused },
+    observed: { present: row.obs_present, phase: row.obs_phase, ready: row.obs_ready, vmStatus: row.obs_vm_status, paused: row.obs_paused, diskPhase: row.obs_disk_phase },
   });
   if (status !== row.status) await setInstanceStatus(tx, id, status);
   return status;
@@ -33,6 +33,15 @@ export async function recordObservation(db: Db, instanceId: number, o: Observati
     if (!(await writeObservation(tx, instanceId, o))) return false;
     await refreshStatus(tx, instanceId);
     return true;
+  });
+}
+
+/** Stores a VM's root disk import (its DataVolume) and, when it changed, the status. Returns whether it changed. */
+export async function recordDiskObservation(db: Db, instanceId: number, o: DiskObservation): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const changed = await writeDiskObservation(tx, instanceId, o);
+    if (changed) await refreshStatus(tx, instanceId);
+    return changed;
   });
 }
 

@@ -74,7 +74,8 @@ export function instanceView(i: InstanceRow): Instance {
     ip: i.ip,
     node: i.node,
     endpoints: i.endpoints,
-    message: i.failure ?? (i.drift ? `Repairing: ${i.drift}${i.message ? ` (${i.message})` : ''}` : i.message),
+    message: i.failure ?? (i.drift ? `Repairing: ${i.drift}${i.message ? ` (${i.message})` : ''}` : (i.obs_disk_message ?? i.message)),
+    ...(i.status === 'provisioning' && i.obs_disk_progress !== null ? { progress: Math.floor(i.obs_disk_progress) } : {}),
     created_at: i.created_at.toISOString(),
     updated_at: i.updated_at.toISOString(),
   };
@@ -98,6 +99,7 @@ export function clusterView(c: ClusterRow, statuses: InstanceStatus[]): Cluster 
     expose: c.expose,
     endpoints: c.endpoints,
     volume_size: c.volume_size_gb,
+    ...(c.instance_type === 'vm' ? { disk_size: c.disk_size_gb } : {}),
     env: c.env,
     ssh_keys: c.ssh_keys,
     user_data: c.user_data,

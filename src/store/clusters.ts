@@ -23,6 +23,8 @@ export type ClusterRow = {
   /** What the observer last read of the cluster's own Service (expose: cluster). */
   endpoints: Endpoint[];
   volume_size_gb: number | null;
+  /** VMs: the persistent root disk's size (GB); null boots the image as a containerDisk. */
+  disk_size_gb: number | null;
   env: Record<string, string>;
   ssh_keys: string[];
   user_data: string | null;
@@ -72,15 +74,16 @@ export type NewCluster = Omit<
   | 'peak_memory_mib'
   | 'created_at'
   | 'updated_at'
-> & { expose?: Expose; image_source?: string | null };
+  | 'disk_size_gb'
+> & { expose?: Expose; image_source?: string | null; disk_size_gb?: number | null };
 
 /** Inserts the row; the namespace is derived from the id, so it is set in the same statement. */
 export async function insertCluster(q: Queryable, c: NewCluster, namespaceOf: (id: number) => string): Promise<ClusterRow> {
   const [{ id }] = (await q.query<{ id: number }>("SELECT nextval('clusters_id_seq')::int AS id")) as [{ id: number }];
   const rows = await q.query<ClusterRow>(
     `INSERT INTO clusters (id, owner_id, name, namespace, instance_type, cpu_milli, memory_mib, instance_count,
-                           image, ports, service_type, volume_size_gb, env, ssh_keys, user_data, expose, image_source)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) RETURNING *`,
+                           image, ports, service_type, volume_size_gb, env, ssh_keys, user_data, expose, image_source, disk_size_gb)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) RETURNING *`,
     [
       id,
       c.owner_id,
@@ -99,6 +102,7 @@ export async function insertCluster(q: Queryable, c: NewCluster, namespaceOf: (i
       c.user_data,
       c.expose ?? 'instances',
       c.image_source ?? null,
+      c.disk_size_gb ?? null,
     ],
   );
   return rows[0]!;

@@ -18,6 +18,11 @@ export type InstanceRow = {
   obs_vm_status: string | null;
   /** The VM's VirtualMachineInstance has its Paused condition (suspend keeps a VM running, frozen). */
   obs_paused: boolean;
+  /** A VM's root disk import as CDI last reported it: DataVolume phase and progress (percent); null without a root disk. */
+  obs_disk_phase: string | null;
+  obs_disk_progress: number | null;
+  /** Why the root disk's import failed, as CDI said (only while its phase is Failed). */
+  obs_disk_message: string | null;
   ip: string | null;
   node: string | null;
   /** How it is reached, as the observer last read it from its Service and the nodes. */

@@ -2,7 +2,7 @@
 // writes the status is recomputed with (src/service/status.ts: under the row
 // lock, in one transaction).
 import type { InstanceStatus } from '../domain/lifecycle.ts';
-import type { Observation } from '../domain/observations.ts';
+import type { DiskObservation, Observation } from '../domain/observations.ts';
 import type { Db, Tx } from './db.ts';
 import type { InstanceWithCluster } from './instances.ts';
 
@@ -57,6 +57,23 @@ export async function writeObservation(tx: Tx, instanceId: number, o: Observatio
     ],
   );
   return found.length > 0;
+}
+
+/** Stores a VM's root disk import under the row lock; returns whether it changed (false also when the row is gone). */
+export async function writeDiskObservation(tx: Tx, instanceId: number, o: DiskObservation): Promise<boolean> {
+  const rows = await tx.query(
+    `UPDATE instances SET obs_disk_phase = $2, obs_disk_progress = $3, obs_disk_message = $4, updated_at = now()
+      WHERE id = $1 AND (obs_disk_phase, obs_disk_progress, obs_disk_message) IS DISTINCT FROM ($2, $3::real, $4)
+      RETURNING id`,
+    [instanceId, o.phase, o.progress, o.message],
+  );
+  return rows.length > 0;
+}
+
+/** Instances whose rows still hold a root disk observation, of this installation's VMs. */
+export async function instancesWithDiskObserved(q: Db): Promise<number[]> {
+  const rows = await q.query<{ id: number }>('SELECT id FROM instances WHERE obs_disk_phase IS NOT NULL');
+  return rows.map((r) => r.id);
 }
 
 /**

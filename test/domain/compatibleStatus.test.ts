@@ -15,6 +15,7 @@ describe('the status a client of the Python service sees', () => {
 
   it('shows a workload on its way up as pending', () => {
     expect(compatibleStatus('starting', 'running')).toBe('pending');
+    expect(compatibleStatus('provisioning', 'running')).toBe('pending');
     expect(compatibleStatus('repairing', 'running')).toBe('pending');
   });
 

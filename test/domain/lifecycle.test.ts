@@ -65,6 +65,17 @@ describe('status derivation', () => {
     expect(deriveStatus({ ...vm('Running', true), desired: 'stopped' })).toBe('stopping');
     expect(deriveStatus({ ...vm('Stopped'), desired: 'stopped' })).toBe('stopped');
   });
+  it('a VM whose root disk is being imported is provisioning; a failed import fails it', () => {
+    const vm = (vmStatus: string | null, diskPhase: string | null, desired: 'running' | 'stopped' = 'running') =>
+      base({ kind: 'vm', desired, applied: true, observed: { ...none, present: vmStatus !== null, vmStatus, diskPhase } });
+    expect(deriveStatus(vm('Provisioning', 'ImportInProgress'))).toBe('provisioning');
+    expect(deriveStatus(vm(null, 'ImportScheduled'))).toBe('provisioning'); // the VM's status not written yet
+    expect(deriveStatus(vm('Starting', 'Succeeded'))).toBe('starting');
+    expect(deriveStatus({ ...vm('Running', 'Succeeded'), observed: { ...none, present: true, vmStatus: 'Running', ready: true, diskPhase: 'Succeeded' } })).toBe('running');
+    expect(deriveStatus(vm('DataVolumeError', 'Failed'))).toBe('failed');
+    expect(deriveStatus(vm('Provisioning', 'Failed'))).toBe('failed');
+    expect(deriveStatus(vm('Stopped', 'ImportInProgress', 'stopped'))).toBe('stopped'); // a stopped VM's disk imports unseen
+  });
   it("a VM is suspended when its VMI is paused (it keeps running), whatever it was asked to be", () => {
     const vm = (vmStatus: string, paused: boolean, desired: 'running' | 'suspended' | 'stopped') =>
       base({ kind: 'vm', desired, applied: true, observed: { ...none, present: true, vmStatus, ready: true, paused } });

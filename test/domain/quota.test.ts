@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { add, available, clusterLevelDemand, demandOf, fits, perInstanceExtras, quotaExceededMessage, totalBelowUsage, ZERO, type ExposureShape, type Resources } from '../../src/domain/quota.ts';
 import type { ClusterSpec } from '../../src/domain/model.ts';
-import { renderClusterObjects, renderInstanceObjects } from '../../src/domain/render.ts';
+import { renderClusterObjects, renderInstanceObjects, renderVmDataVolume } from '../../src/domain/render.ts';
 import { coresToMilli, cpuQuantity, gibToMib, isWholeMultiple, memoryQuantity } from '../../src/domain/units.ts';
 
 /** Resources with storage and load balancers at zero unless given. */
@@ -61,16 +61,18 @@ describe('storage and load balancers of a cluster', () => {
 
   // The tenant's quota and each namespace's ResourceQuota count the same things.
   it.each([
-    { volumeSizeGb: 5, serviceType: 'LoadBalancer', expose: 'cluster', instanceCount: 3 },
-    { volumeSizeGb: null, serviceType: 'LoadBalancer', expose: 'instances', instanceCount: 2 },
-    { volumeSizeGb: 20, serviceType: 'ClusterIP', expose: 'instances', instanceCount: 4 },
+    { volumeSizeGb: 5, diskSizeGb: null, serviceType: 'LoadBalancer', expose: 'cluster', instanceCount: 3 },
+    { volumeSizeGb: null, diskSizeGb: null, serviceType: 'LoadBalancer', expose: 'instances', instanceCount: 2 },
+    { volumeSizeGb: 20, diskSizeGb: null, serviceType: 'ClusterIP', expose: 'instances', instanceCount: 4 },
+    { volumeSizeGb: 5, diskSizeGb: 30, serviceType: 'ClusterIP', expose: 'instances', instanceCount: 3 },
+    { volumeSizeGb: null, diskSizeGb: 12, serviceType: 'ClusterIP', expose: 'instances', instanceCount: 2 },
   ] as const)('renders a ResourceQuota whose requests.storage and services.loadbalancers hold what the tenant reserved (%o)', (x) => {
     for (const kind of ['container', 'vm'] as const) {
       const spec: ClusterSpec = {
         id: 7, ownerId: 3, name: 'web', namespace: 'kk-7-web', kind, cpuMilli: 500, memoryMib: 512, instanceCount: x.instanceCount, image: 'img:1',
-        ports: [{ port: 8080, protocol: 'TCP' }], serviceType: x.serviceType, expose: x.expose, volumeSizeGb: x.volumeSizeGb, env: {}, sshKeys: [], userData: null, installation: 'default',
+        ports: [{ port: 8080, protocol: 'TCP' }], serviceType: x.serviceType, expose: x.expose, volumeSizeGb: x.volumeSizeGb, diskSizeGb: kind === 'vm' ? x.diskSizeGb : null, env: {}, sshKeys: [], userData: null, installation: 'default',
       };
-      const s = { volumeSizeGb: spec.volumeSizeGb, serviceType: spec.serviceType, expose: spec.expose, portCount: spec.ports.length };
+      const s = { volumeSizeGb: spec.volumeSizeGb, diskSizeGb: spec.diskSizeGb, serviceType: spec.serviceType, expose: spec.expose, portCount: spec.ports.length };
       const reserved = add(demandOf(spec.cpuMilli, spec.memoryMib, spec.instanceCount, perInstanceExtras(s)), clusterLevelDemand(s));
       const quota = renderClusterObjects(spec).find((o) => o.kind === 'ResourceQuota') as unknown as { spec: { hard: Record<string, string> } };
       expect(quota.spec.hard['requests.storage']).toBe(`${reserved.storageGb}Gi`);
@@ -78,10 +80,25 @@ describe('storage and load balancers of a cluster', () => {
       // And what is rendered holds exactly that much.
       const rendered = [
         ...renderClusterObjects(spec),
-        ...Array.from({ length: spec.instanceCount }, (_, k) => renderInstanceObjects(spec, { id: k + 1, clusterId: 7, ordinal: k + 1, name: `web-${k + 1}`, desired: 'running', restartCount: 0 })).flat(),
+        ...Array.from({ length: spec.instanceCount }, (_, k) => {
+          const i = { id: k + 1, clusterId: 7, ordinal: k + 1, name: `web-${k + 1}`, desired: 'running' as const, restartCount: 0 };
+          const dataDisk = renderVmDataVolume(spec, i);
+          return [...renderInstanceObjects(spec, i), ...(dataDisk ? [dataDisk] : [])];
+        }).flat(),
       ];
       const lbs = rendered.filter((o) => o.kind === 'Service' && (o.spec as { type: string }).type === 'LoadBalancer').length;
       expect(lbs).toBe(reserved.loadBalancers);
+      // Every claim rendered (container volumes, VM data disks and root disks) adds up to the storage reserved.
+      const gi = (q: string) => Number(q.replace(/Gi$/, ''));
+      const claims = rendered.flatMap((o) => {
+        const spec = o.spec as { resources?: { requests: { storage: string } }; volumeClaimTemplates?: { spec: { resources: { requests: { storage: string } } } }[]; dataVolumeTemplates?: { spec: { storage: { resources: { requests: { storage: string } } } } }[] };
+        if (o.kind === 'PersistentVolumeClaim') return [gi(spec.resources!.requests.storage)];
+        if (o.kind === 'StatefulSet') return (spec.volumeClaimTemplates ?? []).map((t) => gi(t.spec.resources.requests.storage));
+        if (o.kind === 'VirtualMachine') return (spec.dataVolumeTemplates ?? []).map((t) => gi(t.spec.storage.resources.requests.storage));
+        return [];
+      });
+      expect(claims.reduce((a, b) => a + b, 0)).toBe(reserved.storageGb);
+      expect(quota.spec.hard.persistentvolumeclaims).toBe(String(claims.length));
     }
   });
 });

@@ -149,6 +149,23 @@ describe('vm instance', () => {
     expect(t.domain.memory.guest).toBe('2Gi');
     expect(t.volumes[0]).toEqual({ name: 'rootdisk', containerDisk: { image: 'quay.io/containerdisks/fedora:40' } });
   });
+  it('boots from a persistent root disk: a DataVolume template imported from the source, sized by the request', () => {
+    const fromUrl = byKind(renderInstanceObjects(cluster({ kind: 'vm', diskSizeGb: 20, diskSource: 'https://images.example/noble.img' }), instance()), 'VirtualMachine');
+    expect(fromUrl.spec.dataVolumeTemplates).toEqual([
+      {
+        metadata: { name: 'web-1-root', labels: byKind(renderInstanceObjects(cluster({ kind: 'vm' }), instance()), 'VirtualMachine').metadata.labels },
+        spec: { source: { http: { url: 'https://images.example/noble.img' } }, storage: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '20Gi' } } } },
+      },
+    ]);
+    expect(fromUrl.spec.template.spec.volumes[0]).toEqual({ name: 'rootdisk', dataVolume: { name: 'web-1-root' } });
+    // A registry image is imported as docker://, whether or not the source said so.
+    for (const diskSource of ['docker://quay.io/containerdisks/fedora:40', 'quay.io/containerdisks/fedora:40']) {
+      const vm = byKind(renderInstanceObjects(cluster({ kind: 'vm', diskSizeGb: 8, diskSource }), instance()), 'VirtualMachine');
+      expect(vm.spec.dataVolumeTemplates[0].spec.source).toEqual({ registry: { url: 'docker://quay.io/containerdisks/fedora:40' } });
+    }
+    // The template stays when the VM is stopped: the disk is kept across stop and start.
+    expect(byKind(renderInstanceObjects(cluster({ kind: 'vm', diskSizeGb: 8 }), instance({ desired: 'stopped' })), 'VirtualMachine').spec.dataVolumeTemplates).toHaveLength(1);
+  });
   it('adds SSH keys to a cloud-config document', () => {
     const c = cluster({ kind: 'vm', sshKeys: ['ssh-ed25519 AAAA me'], userData: '#cloud-config\npackages: [git]' });
     expect(cloudInitUserData(c)).toBe('#cloud-config\npackages: [git]\nssh_authorized_keys:\n  - "ssh-ed25519 AAAA me"\n');

@@ -133,15 +133,53 @@ describe('clusters naming catalogue images', () => {
     expect(await counts(t)).toEqual(before);
     const still = await t.call('GET', `/api/v1/clusters/${kept.body.id}`, u.token);
     expect(still.body).toMatchObject({ image: 'soon-gone', image_source: nginx.source });
-    // A VM image from an HTTP URL is catalogued, but cannot boot before persistent root disks exist.
-    await t.call('POST', '/api/v1/images/', undefined, { ...ubuntu, name: 'cloud-img', source: 'https://cloud-images.example/noble.img' });
+    // A VM image from an HTTP URL boots only from a persistent root disk: without a size for it, 422 saying so.
+    await t.call('POST', '/api/v1/images/', undefined, { ...ubuntu, name: 'cloud-img', source: 'https://cloud-images.example/noble.img', default_disk_gb: undefined });
+    const beforeHttp = await counts(t);
     const http = await t.call('POST', '/api/v1/clusters/', u.token, cluster({ name: 'y', instance_type: 'vm', cpu_per_instance: 1, memory_per_instance: 2, image: 'cloud-img' }));
     expect(http.status).toBe(422);
-    expect(http.body.detail[0].msg).toMatch(/disk image from a URL/);
+    expect(http.body.detail).toEqual([
+      { loc: ['body', 'disk_size'], msg: "image 'cloud-img' is a disk image from a URL: give disk_size (GB) for the root disk it is imported into", type: 'value_error' },
+    ]);
+    expect(await counts(t)).toEqual(beforeHttp);
     // VM from the catalogue: a registry source.
     const vm = await t.call('POST', '/api/v1/clusters/', u.token, cluster({ name: 'vm', instance_type: 'vm', cpu_per_instance: 1, memory_per_instance: 2, image: 'vm-img' }));
     expect(vm.status).toBe(201);
     expect(vm.body.image_source).toBe(ubuntu.source);
+  });
+
+  it("give VMs a persistent root disk of disk_size GB, or of the image's default size, counted in the storage quota", async () => {
+    await t.call('POST', '/api/v1/images/', undefined, { ...ubuntu, name: 'noble', source: 'https://cloud-images.example/noble.img', default_disk_gb: 30 });
+    await t.call('POST', '/api/v1/images/', undefined, { ...ubuntu, name: 'plain', default_disk_gb: undefined });
+    const u = await t.tenant();
+    await t.call('PATCH', `/api/v1/users/${u.id}`, undefined, { quota_storage_gb: 100 });
+    const vm = (over: Record<string, unknown>) => cluster({ instance_type: 'vm', cpu_per_instance: 1, memory_per_instance: 2, ...over });
+    const sized = await t.call('POST', '/api/v1/clusters/', u.token, vm({ name: 'sized', image: 'noble', disk_size: 20, instance_count: 2 }));
+    expect(sized.status).toBe(201);
+    expect(sized.body.disk_size).toBe(20);
+    const dflt = await t.call('POST', '/api/v1/clusters/', u.token, vm({ name: 'dflt', image: 'noble' }));
+    expect(dflt.body.disk_size).toBe(30);
+    // A registry image with no default size boots as a containerDisk, as before.
+    expect((await t.call('POST', '/api/v1/clusters/', u.token, vm({ name: 'eph', image: 'plain' }))).body.disk_size).toBeNull();
+    expect((await t.call('GET', '/api/v1/users/me/quota', u.token)).body).toMatchObject({ used_storage_gb: 70, available_storage_gb: 30 });
+    // Over the storage quota: 403 naming storage, nothing reserved; a container cannot have a root disk (422).
+    const before = await counts(t);
+    const over = await t.call('POST', '/api/v1/clusters/', u.token, vm({ name: 'big', image: 'noble', disk_size: 31 }));
+    expect(over.status).toBe(403);
+    expect(over.body.detail).toMatch(/storage/);
+    const ctr = await t.call('POST', '/api/v1/clusters/', u.token, cluster({ name: 'ctr', disk_size: 5 }));
+    expect(ctr.status).toBe(422);
+    expect(ctr.body.detail).toContainEqual({ loc: ['body', 'disk_size'], msg: 'applies to vm clusters only (a container keeps its data on volume_size)', type: 'value_error' });
+    // A root disk is not resized, nor re-imaged, live.
+    const patch = await t.call('PATCH', `/api/v1/clusters/${sized.body.id}`, u.token, { disk_size: 40, image: 'plain' });
+    expect(patch.status).toBe(422);
+    expect(await counts(t)).toEqual(before);
+    const reimage = await t.call('PATCH', `/api/v1/clusters/${sized.body.id}`, u.token, { image: 'plain' });
+    expect(reimage.status).toBe(422);
+    expect(reimage.body.detail[0].msg).toMatch(/keeps the image its disk was imported from/);
+    // Deleting gives the storage back.
+    await t.call('DELETE', `/api/v1/clusters/${sized.body.id}`, u.token);
+    expect((await t.call('GET', '/api/v1/users/me/quota', u.token)).body.used_storage_gb).toBe(30);
   });
 
   it('with free-form images off, refuses an unknown image with 422 naming the catalogue', async () => {

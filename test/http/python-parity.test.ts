@@ -49,13 +49,13 @@ describe('instance status within the Python enum, the precise state as phase', (
     expect(again.body.detail).toMatch(/^Cannot stop instance in status 'stopped'/);
   });
 
-  it('documents status as the five Python values and phase as the nine precise ones', async () => {
+  it('documents status as the five Python values and phase as the ten precise ones', async () => {
     const doc = (await t.call('GET', '/openapi.json', null)).body;
     const instance = doc.components.schemas.Instance.properties;
     const values = (s: { anyOf?: { enum?: string[]; const?: string }[]; enum?: string[] }) =>
       (s.enum ?? s.anyOf!.flatMap((x) => x.enum ?? [x.const!])).sort();
     expect(values(instance.status)).toEqual(['failed', 'pending', 'running', 'stopped', 'suspended']);
-    expect(values(instance.phase)).toEqual(['deleting', 'failed', 'pending', 'repairing', 'running', 'starting', 'stopped', 'stopping', 'suspended']);
+    expect(values(instance.phase)).toEqual(['deleting', 'failed', 'pending', 'provisioning', 'repairing', 'running', 'starting', 'stopped', 'stopping', 'suspended']);
   });
 });
 
