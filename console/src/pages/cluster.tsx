@@ -174,7 +174,7 @@ export function ClusterPage(props: { id: number }) {
 
       <dl className="facts">
         <div><dt>Type</dt><dd>{cluster.instance_type}</dd></div>
-        <div><dt>Per instance</dt><dd>{fmt(cluster.cpu_per_instance)} CPU · {fmt(cluster.memory_per_instance)} GB{cluster.volume_size ? ` · ${cluster.volume_size} GB volume` : ''}</dd></div>
+        <div><dt>Per instance</dt><dd>{fmt(cluster.cpu_per_instance)} CPU · {fmt(cluster.memory_per_instance)} GB{cluster.volume_size ? ` · ${cluster.volume_size} GB volume` : ''}{cluster.disk_size ? ` · ${cluster.disk_size} GB root disk` : ''}</dd></div>
         <div><dt>Image</dt><dd><code>{cluster.image}</code></dd></div>
         <div><dt>Namespace</dt><dd><code>{cluster.namespace}</code></dd></div>
         <div><dt>Service</dt><dd>{cluster.service_type}{cluster.expose === 'cluster' ? ' · one across all instances' : ''}</dd></div>
@@ -203,6 +203,7 @@ export function ClusterPage(props: { id: number }) {
                 </th>
                 <td data-label="Status">
                   <Status value={i.phase} />
+                  {i.progress !== undefined && <span className="muted small"> {i.progress} %</span>}
                   {i.desired_status !== i.phase && i.phase !== 'deleting' && <span className="muted small"> → {i.desired_status}</span>}
                   {i.message && <div className="small muted">{i.message}</div>}
                 </td>

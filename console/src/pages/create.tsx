@@ -23,6 +23,7 @@ type Form = {
   service_type: string;
   ports: string;
   volume_size: string;
+  disk_size: string;
   env: string;
   ssh_keys: string;
   user_data: string;
@@ -38,6 +39,7 @@ const EMPTY: Form = {
   service_type: 'ClusterIP',
   ports: '',
   volume_size: '',
+  disk_size: '',
   env: '',
   ssh_keys: '',
   user_data: '',
@@ -117,6 +119,15 @@ export function check(f: Form, catalogue: Image[] = []): { body: Record<string, 
     else body.volume_size = v;
   }
 
+  // VMs: a persistent root disk, by default the catalogue image's default size (as the API decides).
+  if (f.instance_type === 'vm' && f.disk_size.trim()) {
+    const v = /^\d+$/.test(f.disk_size.trim()) ? Number(f.disk_size) : NaN;
+    if (!(v >= 1 && v <= 16_384)) errors.disk_size = 'Whole GB from 1 to 16384, or empty for the image\'s default.';
+    else body.disk_size = v;
+  } else if (f.instance_type === 'vm' && chosen && chosen.default_disk_gb === null && /^https?:\/\//.test(chosen.source)) {
+    errors.disk_size = `${chosen.name} is a disk image from a URL: give a root disk size.`;
+  }
+
   if (f.instance_type === 'container' && f.env.trim()) {
     const env: Record<string, string> = {};
     for (const line of lines(f.env)) {
@@ -177,7 +188,10 @@ export function CreateClusterPage() {
     cpu: Number(body.cpu_per_instance ?? 0) * count,
     memory: Number(body.memory_per_instance ?? 0) * count,
     instances: count,
-    storage: Number(body.volume_size ?? 0) * count,
+    storage:
+      (Number(body.volume_size ?? 0) +
+        (form.instance_type === 'vm' ? Number(body.disk_size ?? catalogue.find((i) => i.name === body.image)?.default_disk_gb ?? 0) : 0)) *
+      count,
     loadBalancers: lbEach * count,
   };
   const over =
@@ -279,6 +293,11 @@ export function CreateClusterPage() {
             <Field id="f-volume_size" label="Volume per instance" error={shown('volume_size')} hint="GB, optional">
               {(a) => <input {...a} inputMode="numeric" value={form.volume_size} onChange={set('volume_size')} onBlur={blur('volume_size')} />}
             </Field>
+            {form.instance_type === 'vm' && (
+              <Field id="f-disk_size" label="Root disk per instance" error={shown('disk_size')} hint="GB, persistent; empty for the image's default">
+                {(a) => <input {...a} inputMode="numeric" value={form.disk_size} onChange={set('disk_size')} onBlur={blur('disk_size')} />}
+              </Field>
+            )}
           </div>
           {form.instance_type === 'container' ? (
             <Field id="f-env" label="Environment (optional)" error={shown('env')} hint="One NAME=value a line.">

@@ -174,7 +174,7 @@ export function InstancePage(props: { id: number }) {
     <div>
       <PageTitle>{instance.instance_name}</PageTitle>
       <p>
-        <Status value={instance.phase} /> · <Link to={`/clusters/${instance.cluster_id}`}>its cluster</Link>
+        <Status value={instance.phase} />{instance.progress !== undefined && ` ${instance.progress} %`} · <Link to={`/clusters/${instance.cluster_id}`}>its cluster</Link>
         {instance.ip ? ` · ${instance.ip}` : ''}
       </p>
       <dl className="facts">
