@@ -21,6 +21,7 @@ import type {
   MessageWithWait,
   Operate,
   Operation,
+  PatchCluster,
   PatchImage,
   PatchUser,
   Quota,
@@ -172,6 +173,10 @@ export class KubeKloudClient {
   }
   async scaleCluster(id: number, body: ScaleCluster, wait?: number) {
     return (await this.call<ScaledCluster>('scaleCluster', { id, body, query: { wait } })).body;
+  }
+  /** A live change of the spec (the same PATCH as a scale), rolled one instance at a time. */
+  async updateCluster(id: number, body: PatchCluster) {
+    return (await this.call<ScaledCluster>('scaleCluster', { id, body })).body;
   }
   async deleteCluster(id: number, wait?: number) {
     return (await this.call<MessageWithWait>('deleteCluster', { id, query: { wait } })).body;

@@ -1,7 +1,7 @@
 // Every command: its words, options, help text with examples, and what it does.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { Cluster, ClusterWithInstances, CreateCluster, CreateImage, Endpoint, Image, Instance, PatchImage, PatchUser, Token, User } from '../contract/schemas.ts';
+import type { Cluster, ClusterWithInstances, CreateCluster, CreateImage, Endpoint, Image, Instance, PatchCluster, PatchImage, PatchUser, Token, User } from '../contract/schemas.ts';
 import { preferredEndpoint, sshCommand } from '../domain/endpoints.ts';
 import { ApiError, KubeKloudClient } from './client.ts';
 import { configPath, readConfig, resolveProfile, writeConfig } from './config.ts';
@@ -186,6 +186,9 @@ function showCluster(ctx: Ctx, c: ClusterWithInstances & Record<string, unknown>
       ['Endpoints', c.endpoints.map(endpointText)],
       ['Volume', c.volume_size === null ? null : `${c.volume_size} GB`],
       ...(c.disk_size ? [['Root disk', `${c.disk_size} GB, persistent`] as [string, string]] : []),
+      ...(c.rollout
+        ? [['Rollout', `generation ${c.rollout.generation}: ${c.rollout.updated}/${c.rollout.total} updated, ${c.rollout.state}${c.rollout.message ? ` (${c.rollout.message})` : ''}`] as [string, string]]
+        : []),
       ['Message', c.message],
       ['Created', c.created_at],
     ]),
@@ -646,6 +649,41 @@ export const COMMANDS: Command[] = [
       const id = await clusterId(ctx);
       const c = await ctx.client().scaleCluster(id, { instance_count: count });
       return thenWait(ctx, id, 'running', () => showCluster(ctx, c));
+    },
+  },
+  {
+    words: ['clusters', 'update'],
+    args: 'CLUSTER',
+    summary: 'Change a running cluster (CPU, memory, image, ports, env, SSH keys, user data), rolled one instance at a time',
+    options: {
+      cpu: { type: 'string', description: 'Cores per instance', value: 'CORES' },
+      memory: { type: 'string', description: 'GB of memory per instance', value: 'GB' },
+      image: { type: 'string', description: 'A catalogue image name, or an image reference where allowed', value: 'IMAGE' },
+      port: { type: 'string', multiple: true, description: 'Exposed port, replacing the list; repeatable', value: '[NAME:]PORT[/UDP]' },
+      'service-type': { type: 'string', description: 'ClusterIP, NodePort or LoadBalancer', value: 'TYPE' },
+      env: { type: 'string', short: 'e', multiple: true, description: 'Environment variable (containers), replacing the set; repeatable', value: 'NAME=VALUE' },
+      'ssh-key': { type: 'string', multiple: true, description: 'SSH public key (VMs), or @FILE, replacing the list; repeatable', value: 'KEY' },
+      'user-data': { type: 'string', description: 'cloud-init user data (VMs), or @FILE', value: 'TEXT' },
+      ...WAIT_OPTIONS,
+    },
+    examples: ['kubekloud clusters update web --cpu 1 --memory 2 --wait', 'kubekloud clusters update app --image registry.example/team/app:1.5 -e MODE=production'],
+    async run(ctx) {
+      const v = ctx.values;
+      const body: PatchCluster = {
+        ...(v.cpu !== undefined ? { cpu_per_instance: num(v.cpu, 'cpu') } : {}),
+        ...(v.memory !== undefined ? { memory_per_instance: num(v.memory, 'memory') } : {}),
+        ...(v.image !== undefined ? { image: v.image as string } : {}),
+        ...(v.port ? { ports: parsePorts(v.port as string[]) } : {}),
+        ...(v['service-type'] !== undefined ? { service_type: v['service-type'] as 'ClusterIP' } : {}),
+        ...(v.env ? { env: parseEnv(v.env as string[]) } : {}),
+        ...(v['ssh-key'] ? { ssh_keys: (v['ssh-key'] as string[]).map(fileOrText) } : {}),
+        ...(v['user-data'] !== undefined ? { user_data: fileOrText(v['user-data'] as string) } : {}),
+      };
+      if (Object.keys(body).length === 0) throw new UsageError('nothing to change: give at least one of --cpu, --memory, --image, --port, --service-type, --env, --ssh-key, --user-data');
+      if (v.wait) timeoutOf(ctx);
+      const id = await clusterId(ctx);
+      const c = await ctx.client().updateCluster(id, body);
+      return thenWait(ctx, id, 'running', () => showCluster(ctx, c as ClusterWithInstances & Record<string, unknown>));
     },
   },
   ...(['suspend', 'resume'] as const).map(

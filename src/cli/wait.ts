@@ -44,6 +44,7 @@ export function clusterState(c: ClusterWithInstances): ClusterState {
     state: c.status === 'deleting' ? 'deleting' : 'active',
     instance_count: c.instance_count,
     instances: c.instances.map((i) => ({ desired: i.desired_status, status: i.phase })),
+    rollout: c.rollout?.state ?? null,
   };
 }
 

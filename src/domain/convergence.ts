@@ -30,6 +30,8 @@ export type ClusterState = {
   instance_count: number;
   /** All its instance rows, those being removed (desired 'deleted') included. */
   instances: readonly InstanceState[];
+  /** Its last live change (src/domain/rollout.ts): still rolling, done, failed; null when never changed. */
+  rollout?: 'rolling' | 'done' | 'failed' | null;
 };
 
 /** One instance; null when it no longer exists (it will never arrive). */
@@ -41,16 +43,18 @@ export function instanceConvergence(i: InstanceState | null): Convergence {
 /**
  * A cluster (null: it no longer exists) against what a request asked of it.
  * Converged: every instance it keeps is at its desired state, the instances a
- * scale-in removes are gone, and it has as many as it should. Failed: an
- * instance it keeps failed, or the cluster is gone or being deleted while the
- * request wanted it running or suspended.
+ * scale-in removes are gone, it has as many as it should, and a live change
+ * has rolled over all of them. Failed: an instance it keeps failed, the roll
+ * failed, or the cluster is gone or being deleted while the request wanted it
+ * running or suspended.
  */
 export function clusterConvergence(c: ClusterState | null, target: ConvergenceTarget): Convergence {
   if (target === 'gone') return c === null ? 'converged' : 'waiting';
   if (c === null || c.state === 'deleting') return 'failed';
   const kept = c.instances.filter((i) => i.desired !== 'deleted');
   const each = kept.map(instanceConvergence);
-  if (each.includes('failed')) return 'failed';
+  if (each.includes('failed') || c.rollout === 'failed') return 'failed';
+  if (c.rollout === 'rolling') return 'waiting'; // instances still to roll are running, on the old spec
   if (kept.length !== c.instances.length) return 'waiting'; // a scale-in is still removing instances
   if (kept.length !== c.instance_count) return 'waiting';
   return each.every((e) => e === 'converged') ? 'converged' : 'waiting';

@@ -203,6 +203,6 @@ export async function clusterConverged(s: Services, id: number, target: Converge
   const row = await clusters.findCluster(s.db, id, null);
   if (!row) return clusterConvergence(null, target);
   const all = await instances.listInstancesOf(s.db, [id]);
-  return clusterConvergence({ state: row.state, instance_count: row.instance_count, instances: all }, target);
+  return clusterConvergence({ state: row.state, instance_count: row.instance_count, instances: all, rollout: row.rollout_state }, target);
 }
 

@@ -60,7 +60,7 @@ describe('help, usage and completion', () => {
       'users create', 'users list', 'users update', 'users delete',
       'tokens create', 'tokens list', 'tokens revoke',
       'images list', 'images get', 'images create', 'images update', 'images retire',
-      'clusters create', 'clusters list', 'clusters get', 'clusters scale', 'clusters suspend', 'clusters resume', 'clusters delete',
+      'clusters create', 'clusters list', 'clusters get', 'clusters scale', 'clusters update', 'clusters suspend', 'clusters resume', 'clusters delete',
       'instances get', 'instances start', 'instances stop', 'instances suspend', 'instances resume', 'instances restart',
       'completion',
     ];
@@ -104,7 +104,7 @@ describe('help, usage and completion', () => {
         (e, stdout) => (e ? reject(e) : resolve(stdout)),
       ),
     );
-    expect(out.trim().split(' ').sort()).toEqual(['create', 'delete', 'get', 'list', 'resume', 'scale', 'suspend']);
+    expect(out.trim().split(' ').sort()).toEqual(['create', 'delete', 'get', 'list', 'resume', 'scale', 'suspend', 'update']);
   });
 });
 
@@ -317,6 +317,16 @@ describe('clusters and instances on the control plane', () => {
     expect(scaled.instances).toHaveLength(3);
     expect(scaled.instances.every((i: { status: string }) => i.status === 'running')).toBe(true);
     expect(json(await kk(['quota', '-o', 'json']))).toMatchObject({ used_instances: 3 });
+
+    // A live change, rolled one instance at a time and waited for; the cluster shows the roll.
+    const updated = json(await kk(['clusters', 'update', 'web', '--memory', '1.5', '-e', 'MODE=next', '--wait', '--timeout', '240', '-o', 'json']));
+    expect(updated.instances.every((i: { status: string }) => i.status === 'running')).toBe(true);
+    const rolled = ok(await kk(['clusters', 'get', 'web'])).stdout;
+    expect(rolled).toMatch(/^Rollout: +generation 2: 3\/3 updated, done$/m);
+    expect(rolled).toMatch(/^Memory per instance: +1\.5 GB$/m);
+    expect(json(await kk(['quota', '-o', 'json']))).toMatchObject({ used_memory: 4.5 });
+    const nothing = await kk(['clusters', 'update', 'web']);
+    expect([nothing.code, nothing.stderr]).toEqual([2, expect.stringMatching(/nothing to change/)]);
 
     // Suspend and resume the whole cluster.
     ok(await kk(['clusters', 'suspend', 'web', '--wait', '--timeout', '240']));

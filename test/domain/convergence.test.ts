@@ -42,6 +42,13 @@ describe('a cluster, running or suspended as asked', () => {
     expect(clusterConvergence(cluster([at('running'), at('running', 'pending')]), 'running')).toBe('waiting');
     expect(clusterConvergence(cluster([at('running'), at('running', 'repairing')]), 'running')).toBe('waiting');
   });
+  it('waits while a live change is still rolling over instances that run the old spec, and fails with a failed roll', () => {
+    const all = [at('running'), at('running')];
+    expect(clusterConvergence(cluster(all, { rollout: 'rolling' }), 'running')).toBe('waiting');
+    expect(clusterConvergence(cluster(all, { rollout: 'done' }), 'running')).toBe('converged');
+    expect(clusterConvergence(cluster(all, { rollout: 'failed' }), 'running')).toBe('failed');
+    expect(clusterConvergence(cluster([at('running'), at('running', 'provisioning')]), 'running')).toBe('waiting');
+  });
   it('is not held up by an instance someone stopped or suspended on purpose (resume, scale-out)', () => {
     // The CLI used to wait for the cluster's summary, which says 'provisioning' for running + stopped: it never converged.
     expect(clusterConvergence(cluster([at('running'), at('stopped')]), 'running')).toBe('converged');
