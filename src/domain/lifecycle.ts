@@ -44,6 +44,8 @@ export type Observed = {
   vmStatus: string | null; // VirtualMachine status.printableStatus
   /** The VM's VirtualMachineInstance has condition Paused=True (VMs only). */
   paused?: boolean;
+  /** The restart generation of the VM's running VirtualMachineInstance (VMs only; null: none seen). */
+  vmiRestart?: number | null;
   /** The phase of the VM's root disk import (CDI DataVolume status.phase); null: no root disk, or none seen yet. */
   diskPhase?: string | null;
 };
@@ -58,6 +60,8 @@ export type StatusInputs = {
   failure: string | null;
   /** What was changed behind KubeKloud's back and is being put back (null: nothing). */
   drift?: string | null;
+  /** The instance's restart generation (each restart and each rolled change raises it). */
+  restartCount?: number;
 };
 
 const VM_FAILED = new Set([
@@ -96,14 +100,17 @@ function containerStatus({ desired, applied, observed }: StatusInputs): Instance
 // A suspended VM keeps running, paused (KubeVirt's pause: the guest frozen,
 // its memory kept): 'suspended' comes from its VMI's Paused condition, whatever
 // it was asked to be; until then it is as running as it is.
-function vmStatus({ desired, applied, observed }: StatusInputs): InstanceStatus {
+function vmStatus({ desired, applied, observed, restartCount }: StatusInputs): InstanceStatus {
   const printable = observed.vmStatus;
   if (desired === 'running' || desired === 'suspended') {
     if ((printable && VM_FAILED.has(printable)) || observed.diskPhase === 'Failed') return 'failed';
     // The root disk is being imported: KubeVirt holds the VM until it is ready.
     if (printable === 'Provisioning' || (observed.diskPhase && observed.diskPhase !== 'Succeeded')) return 'provisioning';
     if ((printable === 'Running' || printable === 'Paused') && observed.paused) return 'suspended';
-    if (printable === 'Running' && observed.ready) return 'running';
+    // Running on a VMI made for its current restart generation: a restarted or
+    // rolled VM is not running again while its old VMI still is.
+    const current = restartCount === undefined || (observed.vmiRestart !== undefined && observed.vmiRestart !== null && observed.vmiRestart >= restartCount);
+    if (printable === 'Running' && observed.ready && current) return 'running';
     return applied ? 'starting' : 'pending';
   }
   if (printable === null || printable === 'Stopped') return 'stopped';

@@ -78,6 +78,13 @@ export function vmiAddress(vmi: LiveObject): { ip: string | null; node: string |
   return { ip, node };
 }
 
+/** The restart generation a VMI was made for (its template's annotation), or null. */
+export function vmiRestartCount(vmi: LiveObject): number | null {
+  const raw = vmi.metadata?.annotations?.[ANNOTATION_RESTART];
+  const n = Number(raw);
+  return raw !== undefined && Number.isSafeInteger(n) && n >= 0 ? n : null;
+}
+
 /** Whether a VMI is running and whether it is paused (condition Paused=True, set by KubeVirt's pause). */
 export function vmiPauseState(vmi: LiveObject): { running: boolean; paused: boolean } {
   const status = (vmi.status ?? {}) as { phase?: unknown; conditions?: unknown };

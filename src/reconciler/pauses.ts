@@ -5,7 +5,7 @@
 // that disagrees with the desired state (someone paused or unpaused it behind
 // KubeKloud's back, or a VM restarted by KubeVirt came back unpaused).
 import { pauseAction, type Desired } from '../domain/lifecycle.ts';
-import { vmiAddress, vmiPauseState } from '../domain/observations.ts';
+import { vmiAddress, vmiPauseState, vmiRestartCount } from '../domain/observations.ts';
 import type { LiveObject } from '../domain/drift.ts';
 import type { Kube } from '../kube/client.ts';
 import { KubeError } from '../kube/errors.ts';
@@ -34,7 +34,7 @@ export async function settlePause(kube: Kube, namespace: string, row: { name: st
 export async function observeVmi(db: Db, id: number, vmi: LiveObject, gone: boolean, wake?: () => void): Promise<{ ip: string | null; node: string | null }> {
   const a = gone ? { ip: null, node: null } : vmiAddress(vmi);
   const state = gone ? null : vmiPauseState(vmi);
-  const row = await recordVmiObservation(db, id, { ...a, paused: state?.paused ?? false });
+  const row = await recordVmiObservation(db, id, { ...a, paused: state?.paused ?? false, restart: gone ? null : vmiRestartCount(vmi) });
   if (!row || row.desired_gen !== row.synced_gen) return a; // gone, or a change is on its way anyway
   const action = pauseAction(row.desired as Desired, state);
   if (!action) return a;

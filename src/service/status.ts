@@ -17,7 +17,16 @@ export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus 
     applied: row.applied,
     failure: row.failure,
     drift: row.drift,
-    observed: { present: row.obs_present, phase: row.obs_phase, ready: row.obs_ready, vmStatus: row.obs_vm_status, paused: row.obs_paused, diskPhase: row.obs_disk_phase },
+    restartCount: row.restart_count,
+    observed: {
+      present: row.obs_present,
+      phase: row.obs_phase,
+      ready: row.obs_ready,
+      vmStatus: row.obs_vm_status,
+      paused: row.obs_paused,
+      diskPhase: row.obs_disk_phase,
+      vmiRestart: row.obs_vmi_restart,
+    },
   });
   if (status !== row.status) await setInstanceStatus(tx, id, status);
   return status;
@@ -46,18 +55,19 @@ export async function recordDiskObservation(db: Db, instanceId: number, o: DiskO
 }
 
 /**
- * Stores what a VM's VirtualMachineInstance says (address, node, paused) and,
- * when the pause changed, the status. Returns the row's desired state and
+ * Stores what a VM's VirtualMachineInstance says (address, node, paused, the
+ * restart generation it was made for) and, when the pause or the generation
+ * changed, the status. Returns the row's desired state and
  * generations (null: no such instance).
  */
 export async function recordVmiObservation(
   db: Db,
   instanceId: number,
-  o: { ip: string | null; node: string | null; paused: boolean },
+  o: { ip: string | null; node: string | null; paused: boolean; restart: number | null },
 ): Promise<{ desired: string; desired_gen: number; synced_gen: number } | null> {
   return db.transaction(async (tx) => {
     const row = await writeVmiObservation(tx, instanceId, o);
-    if (row?.paused_changed) await refreshStatus(tx, instanceId);
+    if (row?.status_inputs_changed) await refreshStatus(tx, instanceId);
     return row;
   });
 }

@@ -21,6 +21,8 @@ export type InstanceRow = {
   /** A VM's root disk import as CDI last reported it: DataVolume phase and progress (percent); null without a root disk. */
   obs_disk_phase: string | null;
   obs_disk_progress: number | null;
+  /** The restart generation of the VM's running VirtualMachineInstance (its template's annotation); null: none seen. */
+  obs_vmi_restart: number | null;
   /** Why the root disk's import failed, as CDI said (only while its phase is Failed). */
   obs_disk_message: string | null;
   ip: string | null;

@@ -78,24 +78,27 @@ export async function instancesWithDiskObserved(q: Db): Promise<number[]> {
 
 /**
  * What a VM's VirtualMachineInstance says: address, node and whether it is
- * paused, under the row lock. Returns the row's desired state and generations
- * (null: no such row), and whether the pause changed.
+ * paused, and the restart generation it was made for, under the row lock.
+ * Returns the row's desired state and generations (null: no such row), and
+ * whether what the status derives from (pause, generation) changed.
  */
 export async function writeVmiObservation(
   tx: Tx,
   instanceId: number,
-  o: { ip: string | null; node: string | null; paused: boolean },
-): Promise<{ desired: string; desired_gen: number; synced_gen: number; paused_changed: boolean } | null> {
-  const rows = await tx.query<{ desired: string; desired_gen: number; synced_gen: number; was_paused: boolean }>(
-    `WITH old AS (SELECT id, obs_paused FROM instances WHERE id = $1 FOR UPDATE)
-     UPDATE instances i SET ip = $2, node = $3, obs_paused = $4,
+  o: { ip: string | null; node: string | null; paused: boolean; restart: number | null },
+): Promise<{ desired: string; desired_gen: number; synced_gen: number; status_inputs_changed: boolean } | null> {
+  const rows = await tx.query<{ desired: string; desired_gen: number; synced_gen: number; was_paused: boolean; was_restart: number | null }>(
+    `WITH old AS (SELECT id, obs_paused, obs_vmi_restart FROM instances WHERE id = $1 FOR UPDATE)
+     UPDATE instances i SET ip = $2, node = $3, obs_paused = $4, obs_vmi_restart = $5,
             updated_at = CASE WHEN (i.ip, i.node, i.obs_paused) IS DISTINCT FROM ($2, $3, $4) THEN now() ELSE i.updated_at END
        FROM old WHERE i.id = old.id
-     RETURNING i.desired, i.desired_gen, i.synced_gen, old.obs_paused AS was_paused`,
-    [instanceId, o.ip, o.node, o.paused],
+     RETURNING i.desired, i.desired_gen, i.synced_gen, old.obs_paused AS was_paused, old.obs_vmi_restart AS was_restart`,
+    [instanceId, o.ip, o.node, o.paused, o.restart],
   );
   const r = rows[0];
-  return r ? { desired: r.desired, desired_gen: r.desired_gen, synced_gen: r.synced_gen, paused_changed: r.was_paused !== o.paused } : null;
+  return r
+    ? { desired: r.desired, desired_gen: r.desired_gen, synced_gen: r.synced_gen, status_inputs_changed: r.was_paused !== o.paused || r.was_restart !== o.restart }
+    : null;
 }
 
 /** Instances of one kind whose rows say their pod or VM exists (to find those a relist no longer shows). */

@@ -65,6 +65,13 @@ describe('status derivation', () => {
     expect(deriveStatus({ ...vm('Running', true), desired: 'stopped' })).toBe('stopping');
     expect(deriveStatus({ ...vm('Stopped'), desired: 'stopped' })).toBe('stopped');
   });
+  it('a VM is running only on a VMI made for its current restart generation', () => {
+    const vm = (vmiRestart: number | null, restartCount: number) =>
+      base({ kind: 'vm', applied: true, restartCount, observed: { ...none, present: true, vmStatus: 'Running', ready: true, vmiRestart } });
+    expect(deriveStatus(vm(2, 2))).toBe('running');
+    expect(deriveStatus(vm(1, 2))).toBe('starting'); // restarted or rolled: the old VMI still runs
+    expect(deriveStatus(vm(null, 0))).toBe('starting'); // no VMI seen yet
+  });
   it('a VM whose root disk is being imported is provisioning; a failed import fails it', () => {
     const vm = (vmStatus: string | null, diskPhase: string | null, desired: 'running' | 'stopped' = 'running') =>
       base({ kind: 'vm', desired, applied: true, observed: { ...none, present: vmStatus !== null, vmStatus, diskPhase } });

@@ -121,4 +121,50 @@ describe('a live change of a running cluster', () => {
 
     await client.delete(`/api/v1/clusters/${id}`);
   });
+
+  it('rolls VMs one at a time, each only once the one before runs on a VMI made for the change', async () => {
+    const created = await client.post('/api/v1/clusters/?wait=90', { name: 'vmroll', instance_type: 'vm', cpu_per_instance: 0.25, memory_per_instance: 0.25, instance_count: 2 });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const { id, namespace } = created.body;
+    type Vm = { metadata: { name: string }; spec: { template: { metadata: { annotations: Record<string, string> }; spec: { domain: { memory: { guest: string } } } } } };
+    type Vmi = { metadata: { name: string; annotations?: Record<string, string> }; status?: { phase?: string } };
+    const vmis = new Map<string, Vmi>();
+    /** When a VM first got the new memory: the VMs whose VMI then ran for their own current generation. */
+    const started: { name: string; runningOnNew: string[] }[] = [];
+    const vms = new Map<string, Vm>();
+    const onNew = (name: string) => {
+      const vm = vms.get(name);
+      const vmi = vmis.get(name);
+      return !!vm && vm.spec.template.spec.domain.memory.guest === '512Mi' && vmi?.status?.phase === 'Running' &&
+        vmi.metadata.annotations?.['kubekloud.io/restart-count'] === vm.spec.template.metadata.annotations['kubekloud.io/restart-count'];
+    };
+    const w = new Watch(kc);
+    const reqs = [
+      await w.watch(`/apis/kubevirt.io/v1/namespaces/${namespace}/virtualmachineinstances`, {}, (type, o: Vmi) => (type === 'DELETED' ? vmis.delete(o.metadata.name) : vmis.set(o.metadata.name, o)), () => {}),
+      await w.watch(
+        `/apis/kubevirt.io/v1/namespaces/${namespace}/virtualmachines`,
+        {},
+        (_type, o: Vm) => {
+          const before = vms.get(o.metadata.name);
+          vms.set(o.metadata.name, o);
+          if (o.spec.template.spec.domain.memory.guest === '512Mi' && before?.spec.template.spec.domain.memory.guest !== '512Mi') {
+            started.push({ name: o.metadata.name, runningOnNew: [...vms.keys()].filter((n) => n !== o.metadata.name && onNew(n)) });
+          }
+        },
+        () => {},
+      ),
+    ];
+    try {
+      const patched = await client.request('PATCH', `/api/v1/clusters/${id}?wait=180`, { memory_per_instance: 0.5 });
+      expect(patched.status, JSON.stringify(patched.body)).toBe(200);
+      expect(patched.body.rollout).toMatchObject({ updated: 2, total: 2, state: 'done' });
+    } finally {
+      for (const r of reqs) r.abort();
+    }
+    expect(started).toEqual([
+      { name: 'vmroll-1', runningOnNew: [] },
+      { name: 'vmroll-2', runningOnNew: ['vmroll-1'] },
+    ]);
+    await client.delete(`/api/v1/clusters/${id}`);
+  });
 });

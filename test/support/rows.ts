@@ -71,6 +71,7 @@ export function instanceRow(over: Partial<InstanceRow> = {}): InstanceRow {
     obs_disk_phase: null,
     obs_disk_progress: null,
     obs_disk_message: null,
+    obs_vmi_restart: null,
     obs_ready: true,
     obs_vm_status: null,
     ip: '10.0.0.1',

@@ -8,3 +8,9 @@ ALTER TABLE instances
   ADD COLUMN obs_disk_phase text,
   ADD COLUMN obs_disk_progress real;
 ALTER TABLE instances ADD COLUMN obs_disk_message text;
+
+-- The restart generation of a VM's running VirtualMachineInstance (its
+-- template's kubekloud.io/restart-count annotation), as the observer last saw
+-- it: a VM counts as running only on a VMI made for its current generation,
+-- so a rolled or restarted VM is not taken as running on its old VMI.
+ALTER TABLE instances ADD COLUMN obs_vmi_restart integer;
