@@ -108,8 +108,10 @@ function vmStatus({ desired, applied, observed, restartCount }: StatusInputs): I
     if (printable === 'Provisioning' || (observed.diskPhase && observed.diskPhase !== 'Succeeded')) return 'provisioning';
     if ((printable === 'Running' || printable === 'Paused') && observed.paused) return 'suspended';
     // Running on a VMI made for its current restart generation: a restarted or
-    // rolled VM is not running again while its old VMI still is.
-    const current = restartCount === undefined || (observed.vmiRestart !== undefined && observed.vmiRestart !== null && observed.vmiRestart >= restartCount);
+    // rolled VM is not running again while its old VMI still is. A VM never
+    // restarted may run on a VMI that carries no generation (one adopted from
+    // another service, made before KubeKloud rendered its template).
+    const current = !restartCount || (observed.vmiRestart !== undefined && observed.vmiRestart !== null && observed.vmiRestart >= restartCount);
     if (printable === 'Running' && observed.ready && current) return 'running';
     return applied ? 'starting' : 'pending';
   }

@@ -70,7 +70,8 @@ describe('status derivation', () => {
       base({ kind: 'vm', applied: true, restartCount, observed: { ...none, present: true, vmStatus: 'Running', ready: true, vmiRestart } });
     expect(deriveStatus(vm(2, 2))).toBe('running');
     expect(deriveStatus(vm(1, 2))).toBe('starting'); // restarted or rolled: the old VMI still runs
-    expect(deriveStatus(vm(null, 0))).toBe('starting'); // no VMI seen yet
+    expect(deriveStatus(vm(null, 1))).toBe('starting'); // restarted, no new VMI seen yet
+    expect(deriveStatus(vm(null, 0))).toBe('running'); // never restarted: a VMI without a generation (adopted) is its own
   });
   it('a VM whose root disk is being imported is provisioning; a failed import fails it', () => {
     const vm = (vmStatus: string | null, diskPhase: string | null, desired: 'running' | 'stopped' = 'running') =>
