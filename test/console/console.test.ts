@@ -186,6 +186,10 @@ it('signs in, creates a cluster, follows it live to running, stops and starts an
   await expect.poll(() => page.locator('tr[data-instance]').count()).toBe(3);
   expect((await tenant.client.get(`/api/v1/clusters/${id}`)).body.instance_count).toBe(3);
 
+  // A live change made elsewhere (the API, the CLI) shows as the cluster's last change, live, to done.
+  expect((await tenant.client.patch(`/api/v1/clusters/${id}`, { memory_per_instance: 0.625 })).status).toBe(200);
+  await expect.poll(() => page.locator('[data-rollout]').textContent(), { timeout: 120_000 }).toMatch(/^generation 2: 3 of 3 instances updated, done/);
+
   // Delete asks first: cancelling keeps the cluster, confirming deletes it.
   await page.getByRole('button', { name: 'Delete', exact: true }).click();
   const dialog = page.getByRole('dialog');

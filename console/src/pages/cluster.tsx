@@ -179,6 +179,15 @@ export function ClusterPage(props: { id: number }) {
         <div><dt>Namespace</dt><dd><code>{cluster.namespace}</code></dd></div>
         <div><dt>Service</dt><dd>{cluster.service_type}{cluster.expose === 'cluster' ? ' · one across all instances' : ''}</dd></div>
         {cluster.expose === 'cluster' && <div><dt>Endpoints</dt><dd data-endpoints="cluster"><Endpoints list={cluster.endpoints} empty="not yet observed" /></dd></div>}
+        {cluster.rollout && (
+          <div>
+            <dt>Last change</dt>
+            <dd data-rollout={cluster.rollout.state}>
+              generation {cluster.rollout.generation}: {cluster.rollout.updated} of {cluster.rollout.total} instances updated, {cluster.rollout.state}
+              {cluster.rollout.message ? ` (${cluster.rollout.message})` : ''}
+            </dd>
+          </div>
+        )}
         <div><dt>Created</dt><dd>{when(cluster.created_at)}</dd></div>
       </dl>
 
