@@ -169,6 +169,9 @@ describe('virt-api stand-in behind the aggregation layer', () => {
 
   it('pause sets the VMI Paused condition and shows the VM Paused; unpause clears both; repeats are 409', async () => {
     const before = await runningVmi('vm-a');
+    // The VM's own status first (kwok's stage, up to 2 s after its creation, later under load): a
+    // stage still pending from before would otherwise write Running over the Paused the pause shows.
+    await eventually(async () => (await getVm('vm-a')).status?.printableStatus === 'Running', 30_000, 'VM vm-a Running');
     const tenant = asTenant();
     expect((await putSubresource(tenant, subresourcePath(ns, 'vm-a', 'pause'))).status).toBe(200);
     const vmi = await getVmi('vm-a');
