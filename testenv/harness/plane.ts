@@ -431,6 +431,17 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
       if (r.status !== 201 && r.status !== 409) throw new PlaneError(`creating a CRD from testenv/crds failed: ${r.status} ${r.body}`);
       crds.push(r.status === 201 ? r.json().metadata.name : r.json().details.name);
     }
+    // The default StorageClass, served by the provisioner in `kkplane kubevirt`.
+    const sc = await call('POST', '/apis/storage.k8s.io/v1/storageclasses', {
+      apiVersion: 'storage.k8s.io/v1',
+      kind: 'StorageClass',
+      metadata: { name: 'kk-standard', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' }, labels: { 'app.kubernetes.io/part-of': 'kubekloud-testenv' } },
+      provisioner: 'kubekloud.io/kkplane-local',
+      reclaimPolicy: 'Delete',
+      volumeBindingMode: 'Immediate',
+      allowVolumeExpansion: true,
+    });
+    if (sc.status !== 201 && sc.status !== 409) throw new PlaneError(`creating the default StorageClass failed: ${sc.status} ${sc.body}`);
     // Fake nodes for kwok to manage (no taint: ordinary pods schedule on them).
     for (let i = 0; i < shape.count; i++) {
       const name = `kk-node-${i}`;
@@ -520,6 +531,8 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
       `--tls-private-key-file=${join(pki, 'virt-api.key')}`,
       `--requestheader-client-ca-file=${join(pki, 'front-proxy-ca.crt')}`,
       '--requestheader-allowed-names=front-proxy-client',
+      // The provisioner's volumes (one directory each), removed with the plane.
+      `--volume-dir=${join(runDir, 'volumes')}`,
     ]);
     const all = [etcd, apiserver, kcm, scheduler, kwok, kubevirt];
     await waitFor(

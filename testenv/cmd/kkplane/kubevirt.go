@@ -72,6 +72,9 @@ const (
 type kubevirtSim struct {
 	client       dynamic.Interface
 	allowedNames []string
+	importer     *importer
+	// Informer lookups, set once the controller runs.
+	dvs, pvcs func(ns, name string) (*unstructured.Unstructured, bool)
 }
 
 func runKubevirt(args []string) int {
@@ -82,6 +85,8 @@ func runKubevirt(args []string) int {
 	keyFile := fs.String("tls-private-key-file", "", "serving key")
 	requestheaderCA := fs.String("requestheader-client-ca-file", "", "CA of the aggregator's client certificate")
 	allowed := fs.String("requestheader-allowed-names", "front-proxy-client", "common names allowed to send identity headers (comma separated)")
+	volumeDir := fs.String("volume-dir", "", "where the provisioner makes its volumes (one directory each); none: no provisioner")
+	importStep := fs.Duration("import-step", 300*time.Millisecond, "how long each 10 % of a DataVolume import takes")
 	if err := fs.Parse(args); err != nil || *kubeconfig == "" || *port == 0 || *certFile == "" || *keyFile == "" || *requestheaderCA == "" {
 		fmt.Fprintln(os.Stderr, "usage: kkplane kubevirt --kubeconfig=F --secure-port=P --tls-cert-file=F --tls-private-key-file=F --requestheader-client-ca-file=F")
 		return 2
@@ -108,9 +113,16 @@ func runKubevirt(args []string) int {
 		return 1
 	}
 	sim := &kubevirtSim{client: client, allowedNames: strings.Split(*allowed, ",")}
+	sim.importer = &importer{sim: sim, step: *importStep, busy: map[string]bool{}}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	if *volumeDir != "" {
+		if err := runProvisioner(ctx, cfg, *volumeDir); err != nil {
+			log.Printf("provisioner: %v", err)
+			return 1
+		}
+	}
 	go sim.runController(ctx)
 
 	srv := &http.Server{
@@ -581,17 +593,45 @@ func (s *kubevirtSim) runController(ctx context.Context) {
 	factory := dynamicinformer.NewDynamicSharedInformerFactory(s.client, 10*time.Minute)
 	vms := factory.ForResource(vmGVR)
 	vmis := factory.ForResource(vmiGVR)
+	dvs := factory.ForResource(dvGVR)
+	pvcs := factory.ForResource(pvcGVR)
+	// Keys: "ns/name" of a VM, or "dv:ns/name" of a DataVolume.
 	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
 	enqueue := func(obj any) {
 		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
 			queue.Add(key)
 		}
 	}
+	// A DataVolume: its import, and the VM that owns it; a claim: its DataVolume's import.
+	enqueueOwned := func(obj any) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = d.Obj
+		}
+		u, ok := obj.(*unstructured.Unstructured)
+		if !ok {
+			return
+		}
+		if u.GetKind() == "DataVolume" {
+			queue.Add("dv:" + u.GetNamespace() + "/" + u.GetName())
+		}
+		for _, o := range u.GetOwnerReferences() {
+			switch o.Kind {
+			case "VirtualMachine":
+				queue.Add(u.GetNamespace() + "/" + o.Name)
+			case "DataVolume":
+				queue.Add("dv:" + u.GetNamespace() + "/" + o.Name)
+			}
+		}
+	}
 	handler := cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) { enqueue(o) }, DeleteFunc: enqueue}
+	owned := cache.ResourceEventHandlerFuncs{AddFunc: enqueueOwned, UpdateFunc: func(_, o any) { enqueueOwned(o) }, DeleteFunc: enqueueOwned}
 	_, _ = vms.Informer().AddEventHandler(handler)
 	_, _ = vmis.Informer().AddEventHandler(handler)
+	_, _ = dvs.Informer().AddEventHandler(owned)
+	_, _ = pvcs.Informer().AddEventHandler(owned)
+	s.dvs, s.pvcs = lookup(dvs.Lister()), lookup(pvcs.Lister())
 	factory.Start(ctx.Done())
-	for !cache.WaitForCacheSync(ctx.Done(), vms.Informer().HasSynced, vmis.Informer().HasSynced) {
+	for !cache.WaitForCacheSync(ctx.Done(), vms.Informer().HasSynced, vmis.Informer().HasSynced, dvs.Informer().HasSynced, pvcs.Informer().HasSynced) {
 		if ctx.Err() != nil {
 			return
 		}
@@ -610,7 +650,16 @@ func (s *kubevirtSim) runController(ctx context.Context) {
 				if quit {
 					return
 				}
-				if err := s.syncVM(ctx, key, vms.Lister(), vmis.Lister()); err != nil {
+				var err error
+				if dvKey, ok := strings.CutPrefix(key, "dv:"); ok {
+					ns, name, _ := cache.SplitMetaNamespaceKey(dvKey)
+					if dv, found := s.dvs(ns, name); found {
+						err = s.importer.syncDataVolume(ctx, dv, s.pvcs)
+					}
+				} else {
+					err = s.syncVM(ctx, key, vms.Lister(), vmis.Lister())
+				}
+				if err != nil {
 					log.Printf("sync %s: %v", key, err)
 					queue.AddRateLimited(key)
 				} else {
@@ -641,6 +690,21 @@ func (s *kubevirtSim) syncVM(ctx context.Context, key string, vms, vmis cache.Ge
 	if vm != nil && vm.GetDeletionTimestamp() == nil {
 		strategy, _, _ := unstructured.NestedString(vm.Object, "spec", "runStrategy")
 		run = runningStrategies[strategy]
+		// Its DataVolumes first, whether it runs or not; a VM to run waits for them.
+		waiting, err := s.vmDataVolumes(ctx, vm, s.dvs)
+		if err != nil {
+			return err
+		}
+		printable, _, _ := unstructured.NestedString(vm.Object, "status", "printableStatus")
+		if run && vmi == nil && waiting != "" {
+			if printable != waiting {
+				s.setVMPrintable(ctx, ns, name, waiting)
+			}
+			return nil
+		}
+		if run && waiting == "" && (printable == "Provisioning" || printable == "DataVolumeError") {
+			s.setVMPrintable(ctx, ns, name, "Starting") // kwok's stage takes it on to Running
+		}
 	}
 	switch {
 	case run && vmi == nil:
@@ -658,6 +722,18 @@ func (s *kubevirtSim) syncVM(ctx context.Context, key string, vms, vmis cache.Ge
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// lookup finds an object of a lister by namespace and name.
+func lookup(l cache.GenericLister) func(ns, name string) (*unstructured.Unstructured, bool) {
+	return func(ns, name string) (*unstructured.Unstructured, bool) {
+		o, err := l.ByNamespace(ns).Get(name)
+		if err != nil {
+			return nil, false
+		}
+		u, ok := o.(*unstructured.Unstructured)
+		return u, ok
+	}
+}
 
 func ownedBy(vmi, vm *unstructured.Unstructured) bool {
 	for _, o := range vmi.GetOwnerReferences() {
