@@ -88,6 +88,14 @@ export function nodeShape(countOverride?: number): NodeShape {
   };
 }
 
+/**
+ * Time between two steps of a simulated DataVolume import (10 % of progress
+ * each), passed to the KubeVirt stand-in as --import-step-period.
+ */
+export function importStepMs(): number {
+  return intEnv('KUBEKLOUD_PLANE_IMPORT_STEP_MS', 300);
+}
+
 /** Network ranges of the simulated cluster (no real traffic ever flows). */
 export const serviceCIDR = '10.96.0.0/16';
 export const podCIDR = '10.244.0.0/16';

@@ -1,8 +1,9 @@
 // The local control plane: etcd, kube-apiserver, kube-controller-manager,
 // kube-scheduler, kwok (fake nodes, pods and VirtualMachine status) and the
 // KubeVirt stand-in (virt-api's subresources behind a real APIService, VMIs of
-// running VMs), all run from one cached `kkplane` binary as detached
-// background processes.
+// running VMs, and the storage of VM disks: a volume provisioner, DataVolume
+// imports, volume and VM snapshots, restores), all run from one cached
+// `kkplane` binary as detached background processes.
 import { spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, rmSync, writeFileSync, renameSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { ensureBinary, pinnedVersions } from './build.ts';
 import {
   PlaneError,
   crdsDir,
+  importStepMs,
   kubeconfigPath,
   logsDir,
   nodeIP,
@@ -28,6 +30,7 @@ import {
 } from './config.ts';
 import { request, probe } from './http.ts';
 import { isAlive, withLock } from './lock.ts';
+import { crdDocuments, type OperatorCrdSource } from './operatorCrds.ts';
 
 export type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kwok' | 'kubevirt';
 const ORDER: ComponentName[] = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'kubevirt'];
@@ -295,6 +298,56 @@ function crdDocs(): string[] {
 }
 
 /**
+ * The volume snapshot API (VolumeSnapshot, VolumeSnapshotContent,
+ * VolumeSnapshotClass), from the CRD manifests the CSI external-snapshotter
+ * publishes in its client module, fetched with `go mod download` like the
+ * operators' CRDs (operatorCrds.ts); installed at every start.
+ */
+export const SNAPSHOT_CRDS: OperatorCrdSource = {
+  project: 'CSI external-snapshotter (VolumeSnapshot API: VM disk snapshots)',
+  module: 'github.com/kubernetes-csi/external-snapshotter/client/v8',
+  version: 'v8.7.0',
+  dir: 'config/crd',
+  files: [
+    'snapshot.storage.k8s.io_volumesnapshotclasses.yaml',
+    'snapshot.storage.k8s.io_volumesnapshotcontents.yaml',
+    'snapshot.storage.k8s.io_volumesnapshots.yaml',
+  ],
+};
+
+/** The provisioner of the KubeVirt stand-in (testenv/cmd/kkplane/storage.go). */
+export const PROVISIONER = 'kubekloud.io/kkplane-local';
+
+/** The default StorageClass and VolumeSnapshotClass, made at every start (their paths and bodies). */
+function storageClasses(): [string, unknown][] {
+  const labels = { 'app.kubernetes.io/managed-by': 'kubekloud-testenv' };
+  return [
+    [
+      '/apis/storage.k8s.io/v1/storageclasses/kk-standard',
+      {
+        apiVersion: 'storage.k8s.io/v1',
+        kind: 'StorageClass',
+        metadata: { name: 'kk-standard', labels, annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+        provisioner: PROVISIONER,
+        reclaimPolicy: 'Delete',
+        volumeBindingMode: 'Immediate',
+        allowVolumeExpansion: true,
+      },
+    ],
+    [
+      '/apis/snapshot.storage.k8s.io/v1/volumesnapshotclasses/kk-snapshots',
+      {
+        apiVersion: 'snapshot.storage.k8s.io/v1',
+        kind: 'VolumeSnapshotClass',
+        metadata: { name: 'kk-snapshots', labels, annotations: { 'snapshot.storage.kubernetes.io/is-default-class': 'true' } },
+        driver: PROVISIONER,
+        deletionPolicy: 'Delete',
+      },
+    ],
+  ];
+}
+
+/**
  * Bring the plane up, or reuse the one that is already up. Builds the binary
  * first when needed. On any failure everything started here is stopped again.
  */
@@ -323,6 +376,8 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
   const p = configuredPorts();
   await checkPorts(p);
   const shape = nodeShape(nodeCount);
+  // Read (and the first time download) before anything starts.
+  const crdYaml = [...crdDocs(), ...crdDocuments(SNAPSHOT_CRDS).map((d) => d.yaml)];
   rmSync(runDir, { recursive: true, force: true });
   const pki = join(runDir, 'pki');
   mkdirSync(pki, { recursive: true });
@@ -424,29 +479,15 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
     const call = (method: string, path: string, body?: unknown, contentType?: string) =>
       request(`${apiURL}${path}`, { method, body, token, ca, contentType });
 
-    // KubeVirt CRDs, installed before kwok starts (its stages need them in discovery and OpenAPI).
+    // The CRDs (KubeVirt's, CDI's DataVolume, the volume snapshot API), all at
+    // once and before kwok starts (its stages need them in discovery and
+    // OpenAPI), and the fake nodes for kwok to manage (no taint: ordinary
+    // pods schedule on them).
     const crds: string[] = [];
-    for (const doc of crdDocs()) {
-      const r = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', doc, 'application/yaml');
-      if (r.status !== 201 && r.status !== 409) throw new PlaneError(`creating a CRD from testenv/crds failed: ${r.status} ${r.body}`);
-      crds.push(r.status === 201 ? r.json().metadata.name : r.json().details.name);
-    }
-    // The default StorageClass, served by the provisioner in `kkplane kubevirt`.
-    const sc = await call('POST', '/apis/storage.k8s.io/v1/storageclasses', {
-      apiVersion: 'storage.k8s.io/v1',
-      kind: 'StorageClass',
-      metadata: { name: 'kk-standard', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' }, labels: { 'app.kubernetes.io/part-of': 'kubekloud-testenv' } },
-      provisioner: 'kubekloud.io/kkplane-local',
-      reclaimPolicy: 'Delete',
-      volumeBindingMode: 'Immediate',
-      allowVolumeExpansion: true,
-    });
-    if (sc.status !== 201 && sc.status !== 409) throw new PlaneError(`creating the default StorageClass failed: ${sc.status} ${sc.body}`);
-    // Fake nodes for kwok to manage (no taint: ordinary pods schedule on them).
-    for (let i = 0; i < shape.count; i++) {
+    const nodes = Array.from({ length: shape.count }, (_, i) => {
       const name = `kk-node-${i}`;
       const res = { cpu: shape.cpu, memory: shape.memory, pods: shape.pods, 'ephemeral-storage': '1Ti' };
-      const node = {
+      return {
         apiVersion: 'v1',
         kind: 'Node',
         metadata: {
@@ -462,23 +503,43 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
         },
         status: { capacity: res, allocatable: res },
       };
-      const r = await call('POST', '/api/v1/nodes', node);
-      if (r.status !== 201 && r.status !== 409) throw new PlaneError(`creating node ${name} failed: ${r.status} ${r.body}`);
-    }
+    });
+    await Promise.all([
+      ...crdYaml.map(async (doc) => {
+        const r = await call('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', doc, 'application/yaml');
+        if (r.status !== 201 && r.status !== 409) throw new PlaneError(`creating a CRD failed: ${r.status} ${r.body.slice(0, 500)}`);
+        crds.push(r.status === 201 ? r.json().metadata.name : r.json().details.name);
+      }),
+      ...nodes.map(async (node) => {
+        const r = await call('POST', '/api/v1/nodes', node);
+        if (r.status !== 201 && r.status !== 409) throw new PlaneError(`creating node ${node.metadata.name} failed: ${r.status} ${r.body}`);
+      }),
+    ]);
     await waitFor(
-      'the KubeVirt CRDs to be established and published',
+      'the CRDs to be established and published',
       async () => {
-        for (const crd of crds) {
-          const r = await call('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd}`);
-          if (r.status !== 200) return false;
-          const established = (r.json().status?.conditions ?? []).some((c: any) => c.type === 'Established' && c.status === 'True');
-          if (!established) return false;
-        }
+        const list = await call('GET', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions');
+        if (list.status !== 200) return false;
+        const established = new Set(
+          (list.json().items ?? [])
+            .filter((c: any) => (c.status?.conditions ?? []).some((x: any) => x.type === 'Established' && x.status === 'True'))
+            .map((c: any) => c.metadata.name),
+        );
+        if (!crds.every((c) => established.has(c))) return false;
         const oa = await call('GET', '/openapi/v3');
         return oa.status === 200 && Boolean(oa.json().paths?.['apis/kubevirt.io/v1']);
       },
       [etcd, apiserver],
       30_000,
+    );
+    // The default StorageClass (the stand-in's provisioner) and
+    // VolumeSnapshotClass, server-side applied: a create (POST) of an object
+    // of a CRD established less than 2 s ago is held for 2 s by the API server.
+    await Promise.all(
+      storageClasses().map(async ([path, body]) => {
+        const r = await call('PATCH', `${path}?fieldManager=kubekloud-testenv&force=true`, body, 'application/apply-patch+yaml');
+        if (r.status !== 201 && r.status !== 200) throw new PlaneError(`applying ${path}: ${r.status} ${r.body}`);
+      }),
     );
 
     // Controllers, scheduler and kwok share the admin kubeconfig.
@@ -531,8 +592,9 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
       `--tls-private-key-file=${join(pki, 'virt-api.key')}`,
       `--requestheader-client-ca-file=${join(pki, 'front-proxy-ca.crt')}`,
       '--requestheader-allowed-names=front-proxy-client',
-      // The provisioner's volumes (one directory each), removed with the plane.
+      // Its volume provisioner, DataVolume imports and snapshots (docs/LOCAL-CLUSTER.md).
       `--volume-dir=${join(runDir, 'volumes')}`,
+      `--import-step-period=${importStepMs()}ms`,
     ]);
     const all = [etcd, apiserver, kcm, scheduler, kwok, kubevirt];
     await waitFor(

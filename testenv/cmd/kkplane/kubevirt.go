@@ -18,6 +18,13 @@ package main
 //     same name (labels and annotations of its template, owned by the VM),
 //     reported Running on one of the fake nodes with an address; Halted or
 //     Manual deletes it. A deleted VMI of a running VM is created again.
+//     The DataVolumes of a VM's dataVolumeTemplates are created first, and
+//     the VM gets no VMI until they have all Succeeded.
+//
+// Beside KubeVirt it plays the storage side a VM's disks need: a dynamic
+// volume provisioner (storage.go), CDI's DataVolume import (cdi.go), the CSI
+// snapshot controller (snapshots.go) and KubeVirt's VM snapshots and restores
+// (vmsnapshots.go); controllers.go starts them all.
 //
 // Everything it writes goes through the API server with the admin kubeconfig.
 
@@ -34,14 +41,16 @@ import (
 	"hash/fnv"
 	"io"
 	"log"
+	"maps"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -52,10 +61,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/util/workqueue"
 )
 
 var (
@@ -71,10 +79,16 @@ const (
 
 type kubevirtSim struct {
 	client       dynamic.Interface
+	kube         kubernetes.Interface
 	allowedNames []string
-	importer     *importer
-	// Informer lookups, set once the controller runs.
-	dvs, pvcs func(ns, name string) (*unstructured.Unstructured, bool)
+	// volumeDir holds the provisioner's volumes and the snapshots' copies.
+	volumeDir string
+	// importStep is the time between two steps of a simulated import.
+	importStep time.Duration
+	// snapshotDelay is how long a VolumeSnapshot takes to be ready.
+	snapshotDelay time.Duration
+	listers
+	pace pacer
 }
 
 func runKubevirt(args []string) int {
@@ -85,11 +99,21 @@ func runKubevirt(args []string) int {
 	keyFile := fs.String("tls-private-key-file", "", "serving key")
 	requestheaderCA := fs.String("requestheader-client-ca-file", "", "CA of the aggregator's client certificate")
 	allowed := fs.String("requestheader-allowed-names", "front-proxy-client", "common names allowed to send identity headers (comma separated)")
-	volumeDir := fs.String("volume-dir", "", "where the provisioner makes its volumes (one directory each); none: no provisioner")
-	importStep := fs.Duration("import-step", 300*time.Millisecond, "how long each 10 % of a DataVolume import takes")
-	if err := fs.Parse(args); err != nil || *kubeconfig == "" || *port == 0 || *certFile == "" || *keyFile == "" || *requestheaderCA == "" {
-		fmt.Fprintln(os.Stderr, "usage: kkplane kubevirt --kubeconfig=F --secure-port=P --tls-cert-file=F --tls-private-key-file=F --requestheader-client-ca-file=F")
+	volumeDir := fs.String("volume-dir", "volumes", "directory of the provisioner's volumes (one directory per PV) and of the snapshots' copies")
+	importStep := fs.Duration("import-step-period", 300*time.Millisecond, "time between two steps of a DataVolume import (10 % of progress each)")
+	snapshotDelay := fs.Duration("snapshot-delay", 300*time.Millisecond, "time from a VolumeSnapshot's creation until it is ready to use")
+	if err := fs.Parse(args); err != nil || *kubeconfig == "" || *port == 0 || *certFile == "" || *keyFile == "" || *requestheaderCA == "" || *importStep <= 0 {
+		fmt.Fprintln(os.Stderr, "usage: kkplane kubevirt --kubeconfig=F --secure-port=P --tls-cert-file=F --tls-private-key-file=F --requestheader-client-ca-file=F [--volume-dir=D] [--import-step-period=300ms] [--snapshot-delay=300ms]")
 		return 2
+	}
+	dir, err := filepath.Abs(*volumeDir)
+	if err != nil {
+		log.Printf("volume directory: %v", err)
+		return 1
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "snapshots"), 0o755); err != nil {
+		log.Printf("volume directory: %v", err)
+		return 1
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
@@ -98,6 +122,11 @@ func runKubevirt(args []string) int {
 	}
 	cfg.QPS, cfg.Burst = 1000, 2000
 	client, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		log.Printf("client: %v", err)
+		return 1
+	}
+	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		log.Printf("client: %v", err)
 		return 1
@@ -112,17 +141,13 @@ func runKubevirt(args []string) int {
 		log.Printf("requestheader CA: no certificate in %s", *requestheaderCA)
 		return 1
 	}
-	sim := &kubevirtSim{client: client, allowedNames: strings.Split(*allowed, ",")}
-	sim.importer = &importer{sim: sim, step: *importStep, busy: map[string]bool{}}
+	sim := &kubevirtSim{
+		client: client, kube: kube, allowedNames: strings.Split(*allowed, ","),
+		volumeDir: dir, importStep: *importStep, snapshotDelay: *snapshotDelay,
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if *volumeDir != "" {
-		if err := runProvisioner(ctx, cfg, *volumeDir); err != nil {
-			log.Printf("provisioner: %v", err)
-			return 1
-		}
-	}
 	go sim.runController(ctx)
 
 	srv := &http.Server{
@@ -141,7 +166,7 @@ func runKubevirt(args []string) int {
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
 	}()
-	log.Printf("virt-api and virt-controller stand-in serving on %s", srv.Addr)
+	log.Printf("virt-api and virt-controller stand-in serving on %s; volumes in %s", srv.Addr, dir)
 	if err := srv.ListenAndServeTLS(*certFile, *keyFile); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Printf("serve: %v", err)
 		return 1
@@ -589,151 +614,48 @@ func framebufferUpdate(width, height int, f pixelFormat) []byte {
 
 var runningStrategies = map[string]bool{"Always": true, "RerunOnFailure": true, "Once": true}
 
-func (s *kubevirtSim) runController(ctx context.Context) {
-	factory := dynamicinformer.NewDynamicSharedInformerFactory(s.client, 10*time.Minute)
-	vms := factory.ForResource(vmGVR)
-	vmis := factory.ForResource(vmiGVR)
-	dvs := factory.ForResource(dvGVR)
-	pvcs := factory.ForResource(pvcGVR)
-	// Keys: "ns/name" of a VM, or "dv:ns/name" of a DataVolume.
-	queue := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[string]())
-	enqueue := func(obj any) {
-		if key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj); err == nil {
-			queue.Add(key)
-		}
-	}
-	// A DataVolume: its import, and the VM that owns it; a claim: its DataVolume's import.
-	enqueueOwned := func(obj any) {
-		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = d.Obj
-		}
-		u, ok := obj.(*unstructured.Unstructured)
-		if !ok {
-			return
-		}
-		if u.GetKind() == "DataVolume" {
-			queue.Add("dv:" + u.GetNamespace() + "/" + u.GetName())
-		}
-		for _, o := range u.GetOwnerReferences() {
-			switch o.Kind {
-			case "VirtualMachine":
-				queue.Add(u.GetNamespace() + "/" + o.Name)
-			case "DataVolume":
-				queue.Add("dv:" + u.GetNamespace() + "/" + o.Name)
-			}
-		}
-	}
-	handler := cache.ResourceEventHandlerFuncs{AddFunc: enqueue, UpdateFunc: func(_, o any) { enqueue(o) }, DeleteFunc: enqueue}
-	owned := cache.ResourceEventHandlerFuncs{AddFunc: enqueueOwned, UpdateFunc: func(_, o any) { enqueueOwned(o) }, DeleteFunc: enqueueOwned}
-	_, _ = vms.Informer().AddEventHandler(handler)
-	_, _ = vmis.Informer().AddEventHandler(handler)
-	_, _ = dvs.Informer().AddEventHandler(owned)
-	_, _ = pvcs.Informer().AddEventHandler(owned)
-	s.dvs, s.pvcs = lookup(dvs.Lister()), lookup(pvcs.Lister())
-	factory.Start(ctx.Done())
-	for !cache.WaitForCacheSync(ctx.Done(), vms.Informer().HasSynced, vmis.Informer().HasSynced, dvs.Informer().HasSynced, pvcs.Informer().HasSynced) {
-		if ctx.Err() != nil {
-			return
-		}
-	}
-	go func() {
-		<-ctx.Done()
-		queue.ShutDown()
-	}()
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				key, quit := queue.Get()
-				if quit {
-					return
-				}
-				var err error
-				if dvKey, ok := strings.CutPrefix(key, "dv:"); ok {
-					ns, name, _ := cache.SplitMetaNamespaceKey(dvKey)
-					if dv, found := s.dvs(ns, name); found {
-						err = s.importer.syncDataVolume(ctx, dv, s.pvcs)
-					}
-				} else {
-					err = s.syncVM(ctx, key, vms.Lister(), vmis.Lister())
-				}
-				if err != nil {
-					log.Printf("sync %s: %v", key, err)
-					queue.AddRateLimited(key)
-				} else {
-					queue.Forget(key)
-				}
-				queue.Done(key)
-			}
-		}()
-	}
-	wg.Wait()
-}
-
-func (s *kubevirtSim) syncVM(ctx context.Context, key string, vms, vmis cache.GenericLister) error {
+func (s *kubevirtSim) syncVM(ctx context.Context, key string) (time.Duration, error) {
 	ns, name, _ := cache.SplitMetaNamespaceKey(key)
-	vmObj, vmErr := vms.ByNamespace(ns).Get(name)
-	vmiObj, vmiErr := vmis.ByNamespace(ns).Get(name)
-	var vm, vmi *unstructured.Unstructured
-	if vmErr == nil {
-		vm = vmObj.(*unstructured.Unstructured)
-	}
-	if vmiErr == nil {
-		vmi = vmiObj.(*unstructured.Unstructured)
-	}
-	if vmi != nil && !ownedBy(vmi, vm) {
-		return nil // a VMI nobody's VM controls (made by hand): left alone
-	}
+	vm, vmi := get(s.vms, ns, name), get(s.vmis, ns, name)
 	run := false
 	if vm != nil && vm.GetDeletionTimestamp() == nil {
 		strategy, _, _ := unstructured.NestedString(vm.Object, "spec", "runStrategy")
 		run = runningStrategies[strategy]
-		// Its DataVolumes first, whether it runs or not; a VM to run waits for them.
-		waiting, err := s.vmDataVolumes(ctx, vm, s.dvs)
-		if err != nil {
-			return err
+		// As virt-controller: the DataVolumes of the templates are made at
+		// once, whether the VM runs or not.
+		if err := s.createDataVolumes(ctx, vm); err != nil {
+			return 0, err
 		}
-		printable, _, _ := unstructured.NestedString(vm.Object, "status", "printableStatus")
-		if run && vmi == nil && waiting != "" {
-			if printable != waiting {
-				s.setVMPrintable(ctx, ns, name, waiting)
-			}
-			return nil
-		}
-		if run && waiting == "" && (printable == "Provisioning" || printable == "DataVolumeError") {
-			s.setVMPrintable(ctx, ns, name, "Starting") // kwok's stage takes it on to Running
+	}
+	if vmi != nil && !ownedBy(vmi, vm) {
+		return 0, nil // a VMI nobody's VM controls (made by hand): left alone
+	}
+	ready := true
+	if vm != nil && vm.GetDeletionTimestamp() == nil {
+		dv := s.dataVolumesOf(vm)
+		ready = dv.ready
+		if err := s.reportDataVolumes(ctx, vm, vmi, dv, run); err != nil {
+			return 0, err
 		}
 	}
 	switch {
+	case run && vmi == nil && !ready:
+		return 0, nil // waiting for the DataVolumes: no VMI yet
 	case run && vmi == nil:
-		return s.createVMI(ctx, vm)
+		return 0, s.createVMI(ctx, vm)
 	case run && vmi.GetDeletionTimestamp() == nil && phaseOf(vmi) == "Pending":
-		return s.startVMI(ctx, vmi)
+		return 0, s.startVMI(ctx, vmi)
 	case !run && vmi != nil && vmi.GetDeletionTimestamp() == nil:
 		err := s.client.Resource(vmiGVR).Namespace(ns).Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(vmi.GetUID())}})
 		if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
-			return nil
+			return 0, nil
 		}
-		return err
+		return 0, err
 	}
-	return nil
+	return 0, nil
 }
 
 func ptr[T any](v T) *T { return &v }
-
-// lookup finds an object of a lister by namespace and name.
-func lookup(l cache.GenericLister) func(ns, name string) (*unstructured.Unstructured, bool) {
-	return func(ns, name string) (*unstructured.Unstructured, bool) {
-		o, err := l.ByNamespace(ns).Get(name)
-		if err != nil {
-			return nil, false
-		}
-		u, ok := o.(*unstructured.Unstructured)
-		return u, ok
-	}
-}
 
 func ownedBy(vmi, vm *unstructured.Unstructured) bool {
 	for _, o := range vmi.GetOwnerReferences() {
@@ -810,6 +732,159 @@ func (s *kubevirtSim) startVMI(ctx context.Context, vmi *unstructured.Unstructur
 	_, err = s.client.Resource(vmiGVR).Namespace(vmi.GetNamespace()).UpdateStatus(ctx, vmi, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
 		return nil // gone, or changed: the informer brings the next version
+	}
+	return err
+}
+
+// --- virt-controller's part: a VM's DataVolumes ------------------------------
+
+// vmOwnerRef is the controller reference virt-controller puts on what it
+// makes for a VM.
+func vmOwnerRef(vm *unstructured.Unstructured) map[string]any {
+	return map[string]any{
+		"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "name": vm.GetName(), "uid": string(vm.GetUID()),
+		"controller": true, "blockOwnerDeletion": true,
+	}
+}
+
+// dataVolumeFromTemplate is the DataVolume of one of a VM's
+// dataVolumeTemplates, as virt-controller makes it: the template's name,
+// labels (plus kubevirt.io/created-by) and annotations (plus claim adoption),
+// its spec, owned by the VM.
+func dataVolumeFromTemplate(vm *unstructured.Unstructured, tmpl map[string]any) *unstructured.Unstructured {
+	meta, _, _ := unstructured.NestedMap(tmpl, "metadata")
+	labels := map[string]any{}
+	if l, ok := meta["labels"].(map[string]any); ok {
+		maps.Copy(labels, l)
+	}
+	labels["kubevirt.io/created-by"] = string(vm.GetUID())
+	annotations := map[string]any{}
+	if a, ok := meta["annotations"].(map[string]any); ok {
+		maps.Copy(annotations, a)
+	}
+	annotations[allowClaimAdoptionAnnotation] = "true"
+	spec, _, _ := unstructured.NestedMap(tmpl, "spec")
+	return &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "cdi.kubevirt.io/v1beta1",
+		"kind":       "DataVolume",
+		"metadata": map[string]any{
+			"name": meta["name"], "namespace": vm.GetNamespace(), "labels": labels, "annotations": annotations,
+			"ownerReferences": []any{vmOwnerRef(vm)},
+		},
+		"spec": spec,
+	}}
+}
+
+func templateName(tmpl any) string {
+	m, _ := tmpl.(map[string]any)
+	name, _, _ := unstructured.NestedString(m, "metadata", "name")
+	return name
+}
+
+// createDataVolumes creates the DataVolumes of the VM's templates that do not exist.
+func (s *kubevirtSim) createDataVolumes(ctx context.Context, vm *unstructured.Unstructured) error {
+	templates, _, _ := unstructured.NestedSlice(vm.Object, "spec", "dataVolumeTemplates")
+	for _, t := range templates {
+		name := templateName(t)
+		if name == "" || get(s.dvs, vm.GetNamespace(), name) != nil {
+			continue
+		}
+		dv := dataVolumeFromTemplate(vm, t.(map[string]any))
+		_, err := s.client.Resource(dataVolumeGVR).Namespace(vm.GetNamespace()).Create(ctx, dv, metav1.CreateOptions{})
+		if apierrors.IsAlreadyExists(err) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("creating DataVolume %s: %w", name, err)
+		}
+		log.Printf("created DataVolume %s/%s for VM %s", vm.GetNamespace(), name, vm.GetName())
+	}
+	return nil
+}
+
+// dvState: what a VM's DataVolumes (those of its templates and of its
+// dataVolume volumes) mean for it.
+type dvState struct {
+	tracked bool   // it has some
+	ready   bool   // all of them exist and have Succeeded
+	failed  string // the first that Failed, in virt-controller's words ("" without)
+}
+
+func (s *kubevirtSim) dataVolumesOf(vm *unstructured.Unstructured) dvState {
+	var names []string
+	templates, _, _ := unstructured.NestedSlice(vm.Object, "spec", "dataVolumeTemplates")
+	for _, t := range templates {
+		if n := templateName(t); n != "" {
+			names = append(names, n)
+		}
+	}
+	volumes, _, _ := unstructured.NestedSlice(vm.Object, "spec", "template", "spec", "volumes")
+	for _, v := range volumes {
+		m, _ := v.(map[string]any)
+		if n, _, _ := unstructured.NestedString(m, "dataVolume", "name"); n != "" && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	st := dvState{tracked: len(names) > 0, ready: true}
+	for _, n := range names {
+		dv := get(s.dvs, vm.GetNamespace(), n)
+		if dv == nil {
+			st.ready = false
+			continue
+		}
+		phase := str(dv, "status", "phase")
+		if phase != "Succeeded" {
+			st.ready = false
+		}
+		// Only a Failed DataVolume counts: KubeVirt also shows DataVolumeError
+		// between the restarts of an importer that stopped with an error.
+		if phase == "Failed" && st.failed == "" {
+			st.failed = fmt.Sprintf("DataVolume %s is in Failed phase", n)
+		}
+	}
+	return st
+}
+
+// reportDataVolumes shows a VM's DataVolumes in its status as virt-controller
+// does: the condition DataVolumesReady and, while they are not ready and no
+// VMI runs, printableStatus Provisioning (DataVolumeError when one failed).
+// kwok's VM stages leave a VM alone while the condition is False; once it
+// turns True a VM that runs shows Starting until kwok reports it Running.
+func (s *kubevirtSim) reportDataVolumes(ctx context.Context, vm, vmi *unstructured.Unstructured, st dvState, run bool) error {
+	if !st.tracked {
+		return nil
+	}
+	status, reason, message := "True", "AllDVsReady", "All of the VMI's DVs are bound and ready"
+	if !st.ready {
+		status, reason, message = "False", "NotAllDVsReady", "Not all of the VMI's DVs are ready"
+	}
+	before := conditionOf(vm, "DataVolumesReady")
+	conds, _, _ := unstructured.NestedSlice(vm.Object, "status", "conditions")
+	conds = withCondition(conds, "DataVolumesReady", status, reason, message, map[string]any{"lastProbeTime": nil})
+	printable := str(vm, "status", "printableStatus")
+	want := printable
+	switch {
+	case !st.ready && (vmi == nil || phaseOf(vmi) != "Running"):
+		want = "Provisioning"
+		if st.failed != "" {
+			want = "DataVolumeError"
+		}
+	case st.ready && vmi == nil && run && before != nil && before["status"] == "False":
+		want = "Starting"
+	}
+	old, _, _ := unstructured.NestedSlice(vm.Object, "status", "conditions")
+	if want == printable && reflect.DeepEqual(old, conds) {
+		return nil
+	}
+	updated := vm.DeepCopy()
+	_ = unstructured.SetNestedSlice(updated.Object, conds, "status", "conditions")
+	_ = unstructured.SetNestedField(updated.Object, want, "status", "printableStatus")
+	_, err := s.client.Resource(vmGVR).Namespace(vm.GetNamespace()).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err == nil && want != printable {
+		log.Printf("VM %s/%s: %s (DataVolumesReady %s)", vm.GetNamespace(), vm.GetName(), want, status)
 	}
 	return err
 }

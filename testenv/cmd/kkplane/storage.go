@@ -1,296 +1,189 @@
 package main
 
-// Storage for the plane, run inside `kkplane kubevirt`:
-//
-//   - a dynamic provisioner on sigs.k8s.io/sig-storage-lib-external-provisioner
-//     (provisioner kubekloud.io/kkplane-local, the default StorageClass
-//     kk-standard that the harness creates): a claim of that class gets a
-//     hostPath PersistentVolume of the size it asks for, a directory under the
-//     plane's run directory, and the real PV controller binds them; Delete
-//     removes the directory. Nothing is ever mounted.
-//   - CDI's part for DataVolumes (cdi.kubevirt.io/v1beta1): each DataVolume
-//     gets a claim of its own name (owned by it), and once the claim is Bound
-//     an "import" whose progress rises in steps to Succeeded, as CDI reports
-//     it; a source URL containing "fail" ends Failed with CDI's reason for an
-//     HTTP 404, after the importer "restarted" a few times.
-//   - virt-controller's part for dataVolumeTemplates (kubevirt.go): the
-//     DataVolumes of a VM are created from its templates, and the VM gets no
-//     VMI until all of them have Succeeded (printableStatus Provisioning, or
-//     DataVolumeError when one failed).
+// The plane's dynamic volume provisioner, `kubekloud.io/kkplane-local`, built
+// on sigs.k8s.io/sig-storage-lib-external-provisioner as an out-of-tree
+// provisioner is: kube-controller-manager's PV controller marks a claim of a
+// StorageClass with this provisioner (annotation
+// volume.kubernetes.io/storage-provisioner), the library's controller calls
+// Provision, stores the PersistentVolume it returns, and the PV controller
+// binds the two. On a Delete reclaim the library calls Delete and removes the
+// PV. The volumes are directories under --volume-dir (hostPath PVs; nothing
+// ever mounts them). A claim whose dataSource is a VolumeSnapshot starts as a
+// copy of the snapshot's directory, as a CSI driver restores a snapshot.
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"log"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
 
 	v1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/rest"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/sig-storage-lib-external-provisioner/v13/controller"
 )
 
-const provisionerName = "kubekloud.io/kkplane-local"
-
-var (
-	dvGVR  = schema.GroupVersionResource{Group: "cdi.kubevirt.io", Version: "v1beta1", Resource: "datavolumes"}
-	pvcGVR = schema.GroupVersionResource{Version: "v1", Resource: "persistentvolumeclaims"}
+const (
+	provisionerName = "kubekloud.io/kkplane-local"
+	snapshotGroup   = "snapshot.storage.k8s.io"
 )
 
-// --- The provisioner --------------------------------------------------------
-
-type localProvisioner struct{ root string }
-
-func (p *localProvisioner) Provision(_ context.Context, o controller.ProvisionOptions) (*v1.PersistentVolume, controller.ProvisioningState, error) {
-	dir := filepath.Join(p.root, o.PVName)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, controller.ProvisioningFinished, err
-	}
-	size := o.PVC.Spec.Resources.Requests[v1.ResourceStorage]
-	reclaim := v1.PersistentVolumeReclaimDelete
-	if o.StorageClass.ReclaimPolicy != nil {
-		reclaim = *o.StorageClass.ReclaimPolicy
-	}
-	modes := o.PVC.Spec.AccessModes
-	if len(modes) == 0 {
-		modes = []v1.PersistentVolumeAccessMode{v1.ReadWriteOnce}
-	}
-	hostPath := v1.HostPathDirectoryOrCreate
-	return &v1.PersistentVolume{
-		ObjectMeta: metav1.ObjectMeta{Name: o.PVName},
-		Spec: v1.PersistentVolumeSpec{
-			PersistentVolumeReclaimPolicy: reclaim,
-			AccessModes:                   modes,
-			Capacity:                      v1.ResourceList{v1.ResourceStorage: size},
-			VolumeMode:                    o.PVC.Spec.VolumeMode,
-			PersistentVolumeSource:        v1.PersistentVolumeSource{HostPath: &v1.HostPathVolumeSource{Path: dir, Type: &hostPath}},
-		},
-	}, controller.ProvisioningFinished, nil
+type localProvisioner struct {
+	sim *kubevirtSim
 }
 
+// volumePath is the directory of one PV; snapshotPath that of one snapshot.
+func (s *kubevirtSim) volumePath(pvName string) string {
+	return filepath.Join(s.volumeDir, pvName)
+}
+
+func (s *kubevirtSim) snapshotPath(handle string) string {
+	return filepath.Join(s.volumeDir, "snapshots", handle)
+}
+
+func (p *localProvisioner) Provision(ctx context.Context, opts controller.ProvisionOptions) (*v1.PersistentVolume, controller.ProvisioningState, error) {
+	claim := opts.PVC
+	if claim.Spec.VolumeMode != nil && *claim.Spec.VolumeMode == v1.PersistentVolumeBlock {
+		return nil, controller.ProvisioningFinished, errors.New("volumeMode Block is not supported by kubekloud.io/kkplane-local")
+	}
+	size, ok := claim.Spec.Resources.Requests[v1.ResourceStorage]
+	if !ok {
+		return nil, controller.ProvisioningFinished, errors.New("the claim requests no storage size")
+	}
+	// A claim restored from a snapshot gets the snapshot's data, and must be
+	// at least as large as the snapshot's restoreSize.
+	var from string
+	if src := claim.Spec.DataSource; src != nil {
+		if src.Kind != "VolumeSnapshot" || src.APIGroup == nil || *src.APIGroup != snapshotGroup {
+			return nil, controller.ProvisioningFinished, fmt.Errorf("data source %s %q is not supported by kubekloud.io/kkplane-local (only VolumeSnapshots)", src.Kind, src.Name)
+		}
+		dir, restoreSize, err := p.sim.snapshotSource(ctx, claim.Namespace, src.Name)
+		if err != nil {
+			return nil, controller.ProvisioningNoChange, fmt.Errorf("error getting handle for DataSource Type VolumeSnapshot by Name %s: %w", src.Name, err)
+		}
+		if restoreSize != nil && size.Cmp(*restoreSize) < 0 {
+			return nil, controller.ProvisioningFinished, fmt.Errorf("requested volume size %d is less than the size %d for the source snapshot %s", size.Value(), restoreSize.Value(), src.Name)
+		}
+		from = dir
+	}
+	dir := p.sim.volumePath(opts.PVName)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, controller.ProvisioningNoChange, err
+	}
+	if from != "" {
+		if err := copyDir(from, dir); err != nil {
+			return nil, controller.ProvisioningNoChange, fmt.Errorf("restoring snapshot data: %w", err)
+		}
+	}
+	reclaim := v1.PersistentVolumeReclaimDelete
+	if opts.StorageClass.ReclaimPolicy != nil {
+		reclaim = *opts.StorageClass.ReclaimPolicy
+	}
+	hostPathType := v1.HostPathDirectory
+	pv := &v1.PersistentVolume{
+		ObjectMeta: metav1.ObjectMeta{Name: opts.PVName},
+		Spec: v1.PersistentVolumeSpec{
+			Capacity:                      v1.ResourceList{v1.ResourceStorage: size},
+			AccessModes:                   claim.Spec.AccessModes,
+			PersistentVolumeReclaimPolicy: reclaim,
+			MountOptions:                  opts.StorageClass.MountOptions,
+			VolumeMode:                    claim.Spec.VolumeMode,
+			PersistentVolumeSource: v1.PersistentVolumeSource{
+				HostPath: &v1.HostPathVolumeSource{Path: dir, Type: &hostPathType},
+			},
+		},
+	}
+	return pv, controller.ProvisioningFinished, nil
+}
+
+// Delete removes the PV's directory; PVs of other directories are not ours.
 func (p *localProvisioner) Delete(_ context.Context, pv *v1.PersistentVolume) error {
-	if pv.Spec.HostPath == nil || filepath.Dir(pv.Spec.HostPath.Path) != p.root {
-		return nil // not one of ours
+	if pv.Spec.HostPath == nil || filepath.Dir(pv.Spec.HostPath.Path) != filepath.Clean(p.sim.volumeDir) {
+		return &controller.IgnoredError{Reason: "the volume is not a directory of this plane's provisioner"}
 	}
 	return os.RemoveAll(pv.Spec.HostPath.Path)
 }
 
-func runProvisioner(ctx context.Context, cfg *rest.Config, root string) error {
-	if err := os.MkdirAll(root, 0o755); err != nil {
-		return err
-	}
-	client, err := kubernetes.NewForConfig(cfg)
+// snapshotSource is the directory and restoreSize of a VolumeSnapshot that is
+// ready to use, as the CSI external-provisioner requires before restoring one.
+func (s *kubevirtSim) snapshotSource(ctx context.Context, ns, name string) (string, *resource.Quantity, error) {
+	vs, err := s.client.Resource(volumeSnapshotGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
-		return err
+		return "", nil, err
 	}
-	pc := controller.NewProvisionController(ctx, client, provisionerName, &localProvisioner{root: root},
-		controller.LeaderElection(false), controller.Threadiness(4), controller.ResyncPeriod(time.Minute))
-	go pc.Run(ctx)
-	return nil
-}
-
-// --- CDI: DataVolumes ---------------------------------------------------------
-
-// importer steps DataVolume imports: one goroutine per DataVolume (by UID)
-// while its import runs.
-type importer struct {
-	sim  *kubevirtSim
-	step time.Duration
-	mu   sync.Mutex
-	busy map[string]bool
-}
-
-func condition(typ, status, reason, message string) map[string]any {
-	now := time.Now().UTC().Format(time.RFC3339)
-	return map[string]any{"type": typ, "status": status, "reason": reason, "message": message, "lastHeartbeatTime": now, "lastTransitionTime": now}
-}
-
-// dvSource is the URL a DataVolume imports from, and whether it is blank.
-func dvSource(dv *unstructured.Unstructured) (string, bool) {
-	src, _, _ := unstructured.NestedMap(dv.Object, "spec", "source")
-	for _, kind := range []string{"http", "registry", "s3", "gcs"} {
-		if m, ok := src[kind].(map[string]any); ok {
-			url, _ := m["url"].(string)
-			return url, false
+	if ready, _, _ := unstructured.NestedBool(vs.Object, "status", "readyToUse"); !ready {
+		return "", nil, fmt.Errorf("snapshot %s is not Ready", name)
+	}
+	contentName, _, _ := unstructured.NestedString(vs.Object, "status", "boundVolumeSnapshotContentName")
+	content, err := s.client.Resource(volumeSnapshotContentGVR).Get(ctx, contentName, metav1.GetOptions{})
+	if err != nil {
+		return "", nil, fmt.Errorf("the content %q of snapshot %s: %w", contentName, name, err)
+	}
+	handle, _, _ := unstructured.NestedString(content.Object, "status", "snapshotHandle")
+	if handle == "" {
+		return "", nil, fmt.Errorf("the content %s of snapshot %s has no snapshotHandle", contentName, name)
+	}
+	var size *resource.Quantity
+	if raw, ok, _ := unstructured.NestedFieldNoCopy(vs.Object, "status", "restoreSize"); ok {
+		if q, err := resource.ParseQuantity(fmt.Sprint(raw)); err == nil {
+			size = &q
 		}
 	}
-	return "", true
+	return s.snapshotPath(handle), size, nil
 }
 
-// dvSize is the storage a DataVolume asks for (spec.storage, or the older spec.pvc).
-func dvSize(dv *unstructured.Unstructured) string {
-	for _, f := range []string{"storage", "pvc"} {
-		if s, ok, _ := unstructured.NestedString(dv.Object, "spec", f, "resources", "requests", "storage"); ok {
-			return s
-		}
-	}
-	return "1Gi"
-}
-
-// syncDataVolume makes a DataVolume's claim and, once it is bound, starts its import.
-func (im *importer) syncDataVolume(ctx context.Context, dv *unstructured.Unstructured, pvcs func(ns, name string) (*unstructured.Unstructured, bool)) error {
-	if dv.GetDeletionTimestamp() != nil {
-		return nil
-	}
-	phase, _, _ := unstructured.NestedString(dv.Object, "status", "phase")
-	if phase == "Succeeded" || phase == "Failed" {
-		return nil
-	}
-	ns, name := dv.GetNamespace(), dv.GetName()
-	pvc, found := pvcs(ns, name)
-	if !found {
-		size := dvSize(dv)
-		if _, err := resource.ParseQuantity(size); err != nil {
-			return im.setStatus(ctx, dv, map[string]any{"phase": "Failed", "progress": "N/A",
-				"conditions": []any{condition("Ready", "False", "Error", fmt.Sprintf("invalid storage size %q", size))}})
-		}
-		claim := &unstructured.Unstructured{Object: map[string]any{
-			"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-			"metadata": map[string]any{
-				"name": name, "namespace": ns, "labels": toAny(dv.GetLabels()),
-				"ownerReferences": []any{map[string]any{"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume", "name": name, "uid": string(dv.GetUID()), "controller": true, "blockOwnerDeletion": true}},
-			},
-			"spec": map[string]any{"accessModes": []any{"ReadWriteOnce"}, "resources": map[string]any{"requests": map[string]any{"storage": size}}},
-		}}
-		if sc, ok, _ := unstructured.NestedString(dv.Object, "spec", "storage", "storageClassName"); ok && sc != "" {
-			_ = unstructured.SetNestedField(claim.Object, sc, "spec", "storageClassName")
-		}
-		if _, err := im.sim.client.Resource(pvcGVR).Namespace(ns).Create(ctx, claim, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+// copyDir copies the regular files and directories under from into to.
+func copyDir(from, to string) error {
+	return filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
 			return err
 		}
-		if phase == "" {
-			return im.setStatus(ctx, dv, map[string]any{"phase": "Pending", "progress": "N/A", "claimName": name,
-				"conditions": []any{condition("Bound", "False", "Pending", "PVC "+name+" Pending"), condition("Ready", "False", "", ""), condition("Running", "False", "", "")}})
+		rel, err := filepath.Rel(from, path)
+		if err != nil {
+			return err
 		}
-		return nil
-	}
-	if p, _, _ := unstructured.NestedString(pvc.Object, "status", "phase"); p != "Bound" {
-		return nil // the PV controller binds it; the claim's update brings us back
-	}
-	im.mu.Lock()
-	defer im.mu.Unlock()
-	if im.busy[string(dv.GetUID())] {
-		return nil
-	}
-	im.busy[string(dv.GetUID())] = true
-	go im.run(ctx, ns, name, string(dv.GetUID()))
-	return nil
+		target := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		in, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer in.Close()
+		out, err := os.Create(target)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(out, in); err != nil {
+			out.Close()
+			return err
+		}
+		return out.Close()
+	})
 }
 
-// run plays one import: progress in steps of 10 %, or a failure after a few.
-func (im *importer) run(ctx context.Context, ns, name, uid string) {
-	defer func() {
-		im.mu.Lock()
-		delete(im.busy, uid)
-		im.mu.Unlock()
-	}()
-	bound := condition("Bound", "True", "Bound", "PVC "+name+" Bound")
-	for pct := 0; ; pct += 10 {
-		dv, err := im.sim.client.Resource(dvGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil || string(dv.GetUID()) != uid || dv.GetDeletionTimestamp() != nil {
-			return
-		}
-		url, blank := dvSource(dv)
-		var status map[string]any
-		switch {
-		case blank || pct >= 100:
-			status = map[string]any{"phase": "Succeeded", "progress": "100.0%", "claimName": name,
-				"conditions": []any{bound, condition("Ready", "True", "", ""), condition("Running", "False", "Completed", "Import Complete")}}
-		case strings.Contains(url, "fail") && pct >= 30:
-			msg := "Unable to connect to http data source: expected status code 200, got 404. Status: 404 Not Found"
-			if !strings.HasPrefix(url, "http") {
-				msg = "Unable to process data: unable to fetch image from registry: manifest unknown"
-			}
-			status = map[string]any{"phase": "Failed", "progress": fmt.Sprintf("%d.00%%", pct-10), "claimName": name, "restartCount": int64(3),
-				"conditions": []any{bound, condition("Ready", "False", "", ""), condition("Running", "False", "Error", msg)}}
-		case pct == 0:
-			status = map[string]any{"phase": "ImportScheduled", "progress": "N/A", "claimName": name,
-				"conditions": []any{bound, condition("Ready", "False", "", ""), condition("Running", "False", "Pending", "Import pod scheduled")}}
-		default:
-			status = map[string]any{"phase": "ImportInProgress", "progress": fmt.Sprintf("%d.00%%", pct), "claimName": name,
-				"conditions": []any{bound, condition("Ready", "False", "", ""), condition("Running", "True", "Pod is running", "")}}
-		}
-		if err := im.setStatus(ctx, dv, status); err != nil && !apierrors.IsConflict(err) {
-			log.Printf("DataVolume %s/%s: %v", ns, name, err)
-		}
-		if p := status["phase"]; p == "Succeeded" || p == "Failed" {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(im.step):
-		}
-	}
-}
-
-func (im *importer) setStatus(ctx context.Context, dv *unstructured.Unstructured, status map[string]any) error {
-	next := dv.DeepCopy()
-	next.Object["status"] = status
-	_, err := im.sim.client.Resource(dvGVR).Namespace(dv.GetNamespace()).UpdateStatus(ctx, next, metav1.UpdateOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return err
-}
-
-func toAny(m map[string]string) map[string]any {
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
-}
-
-// --- virt-controller: a VM's DataVolumes ------------------------------------
-
-// vmDataVolumes creates the DataVolumes of a VM's dataVolumeTemplates that do
-// not exist, and says whether all of them have Succeeded (ready), and the
-// printable status a VM waiting on them shows ("" when ready).
-func (s *kubevirtSim) vmDataVolumes(ctx context.Context, vm *unstructured.Unstructured, dvs func(ns, name string) (*unstructured.Unstructured, bool)) (string, error) {
-	templates, _, _ := unstructured.NestedSlice(vm.Object, "spec", "dataVolumeTemplates")
-	waiting := ""
-	for _, t := range templates {
-		tm, _ := t.(map[string]any)
-		meta, _ := tm["metadata"].(map[string]any)
-		name, _ := meta["name"].(string)
-		if name == "" {
-			continue
-		}
-		dv, found := dvs(vm.GetNamespace(), name)
-		if !found {
-			m := map[string]any{
-				"name": name, "namespace": vm.GetNamespace(),
-				"ownerReferences": []any{map[string]any{"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine", "name": vm.GetName(), "uid": string(vm.GetUID()), "controller": true, "blockOwnerDeletion": true}},
-			}
-			for _, k := range []string{"labels", "annotations"} {
-				if v, ok := meta[k]; ok {
-					m[k] = v
-				}
-			}
-			obj := &unstructured.Unstructured{Object: map[string]any{"apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume", "metadata": m, "spec": tm["spec"]}}
-			if _, err := s.client.Resource(dvGVR).Namespace(vm.GetNamespace()).Create(ctx, obj, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-				return "", err
-			}
-			waiting = "Provisioning"
-			continue
-		}
-		switch phase, _, _ := unstructured.NestedString(dv.Object, "status", "phase"); phase {
-		case "Succeeded":
-		case "Failed":
-			return "DataVolumeError", nil
-		default:
-			waiting = "Provisioning"
-		}
-	}
-	return waiting, nil
+// newProvisioner is the library's controller on the plane's shared
+// informers, without leader election (one stand-in per plane) and with retries
+// measured in seconds rather than the library's 15 s first backoff.
+func (s *kubevirtSim) newProvisioner(ctx context.Context, kf informers.SharedInformerFactory) *controller.ProvisionController {
+	return controller.NewProvisionController(ctx, s.kube, provisionerName, &localProvisioner{sim: s},
+		controller.LeaderElection(false),
+		controller.ClaimsInformer(kf.Core().V1().PersistentVolumeClaims().Informer()),
+		controller.VolumesInformer(kf.Core().V1().PersistentVolumes().Informer()),
+		controller.ClassesInformer(kf.Storage().V1().StorageClasses().Informer()),
+		controller.RateLimiter(workqueue.NewTypedItemExponentialFailureRateLimiter[string](250*time.Millisecond, 10*time.Second)),
+		controller.FailedProvisionThreshold(0),
+		controller.CreateProvisionedPVInterval(500*time.Millisecond),
+	)
 }
