@@ -30,6 +30,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/cache"
 )
@@ -255,17 +256,25 @@ func deepCopyMap(m map[string]any) map[string]any {
 	return (&unstructured.Unstructured{Object: m}).DeepCopy().Object
 }
 
-func (s *kubevirtSim) writeDataVolumeStatus(ctx context.Context, dv *unstructured.Unstructured, before, status map[string]any) error {
+// replaceStatus writes a namespaced object's whole status through the status
+// subresource, unless it equals before; an object deleted meanwhile is no
+// error. It says whether it wrote.
+func (s *kubevirtSim) replaceStatus(ctx context.Context, gvr schema.GroupVersionResource, obj *unstructured.Unstructured, before, status map[string]any) (bool, error) {
 	if equalJSON(before, status) {
-		return nil
+		return false, nil
 	}
-	updated := dv.DeepCopy()
+	updated := obj.DeepCopy()
 	updated.Object["status"] = status
-	_, err := s.client.Resource(dataVolumeGVR).Namespace(dv.GetNamespace()).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
+	_, err := s.client.Resource(gvr).Namespace(obj.GetNamespace()).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil
+		return false, nil
 	}
-	if err == nil && before["phase"] != status["phase"] {
+	return err == nil, err
+}
+
+func (s *kubevirtSim) writeDataVolumeStatus(ctx context.Context, dv *unstructured.Unstructured, before, status map[string]any) error {
+	wrote, err := s.replaceStatus(ctx, dataVolumeGVR, dv, before, status)
+	if wrote && before["phase"] != status["phase"] {
 		log.Printf("DataVolume %s/%s: %v", dv.GetNamespace(), dv.GetName(), status["phase"])
 	}
 	return err

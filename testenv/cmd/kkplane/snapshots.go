@@ -201,16 +201,8 @@ func (s *kubevirtSim) reportSnapshot(ctx context.Context, vs, content *unstructu
 	if n, ok, _ := unstructured.NestedInt64(content.Object, "status", "restoreSize"); ok {
 		status["restoreSize"] = resource.NewQuantity(n, resource.BinarySI).String()
 	}
-	if equalJSON(before, status) {
-		return nil
-	}
-	updated := vs.DeepCopy()
-	updated.Object["status"] = status
-	_, err := s.client.Resource(volumeSnapshotGVR).Namespace(vs.GetNamespace()).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	if err == nil && ready {
+	wrote, err := s.replaceStatus(ctx, volumeSnapshotGVR, vs, before, status)
+	if wrote && ready {
 		log.Printf("VolumeSnapshot %s/%s ready to use", vs.GetNamespace(), vs.GetName())
 	}
 	return err

@@ -100,16 +100,8 @@ func (s *kubevirtSim) syncVMSnapshot(ctx context.Context, key string) (time.Dura
 	status["phase"] = "InProgress"
 	write := func() (time.Duration, error) {
 		status["conditions"] = conds
-		if equalJSON(before, status) {
-			return 0, nil
-		}
-		updated := snap.DeepCopy()
-		updated.Object["status"] = status
-		_, err := s.client.Resource(vmSnapshotGVR).Namespace(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
-		if apierrors.IsNotFound(err) {
-			return 0, nil
-		}
-		if err == nil && before["phase"] != status["phase"] {
+		wrote, err := s.replaceStatus(ctx, vmSnapshotGVR, snap, before, status)
+		if wrote && before["phase"] != status["phase"] {
 			log.Printf("VirtualMachineSnapshot %s/%s: %v", ns, name, status["phase"])
 		}
 		return 0, err
@@ -253,15 +245,7 @@ func (s *kubevirtSim) syncVMRestore(ctx context.Context, key string) (time.Durat
 	}
 	write := func() (time.Duration, error) {
 		status["conditions"] = conds
-		if equalJSON(before, status) {
-			return 0, nil
-		}
-		updated := r.DeepCopy()
-		updated.Object["status"] = status
-		_, err := s.client.Resource(vmRestoreGVR).Namespace(ns).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
-		if apierrors.IsNotFound(err) {
-			return 0, nil
-		}
+		_, err := s.replaceStatus(ctx, vmRestoreGVR, r, before, status)
 		return 0, err
 	}
 	if _, ok := status["complete"]; !ok {
