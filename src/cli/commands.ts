@@ -225,6 +225,18 @@ function parseEnv(list: string[]): Record<string, string> {
   }
   return env;
 }
+/** The spec flags `clusters create` and `clusters update` share, as body fields (absent when not given). */
+function specFlags(v: Values): Pick<CreateCluster, 'image' | 'ports' | 'service_type' | 'env' | 'ssh_keys' | 'user_data'> {
+  return {
+    ...(v.image !== undefined ? { image: v.image as string } : {}),
+    ...(v.port ? { ports: parsePorts(v.port as string[]) } : {}),
+    ...(v['service-type'] !== undefined ? { service_type: v['service-type'] as 'ClusterIP' } : {}),
+    ...(v.env ? { env: parseEnv(v.env as string[]) } : {}),
+    ...(v['ssh-key'] ? { ssh_keys: (v['ssh-key'] as string[]).map(fileOrText) } : {}),
+    ...(v['user-data'] !== undefined ? { user_data: fileOrText(v['user-data'] as string) } : {}),
+  };
+}
+
 function parsePorts(list: string[]): NonNullable<CreateCluster['ports']> {
   return list.map((p) => {
     const m = /^(\d+)(?:\/(tcp|udp))?(?::([a-z0-9-]+))?$/i.exec(p);
@@ -612,15 +624,10 @@ export const COMMANDS: Command[] = [
         cpu_per_instance: required(num(v.cpu, 'cpu'), 'cpu'),
         memory_per_instance: required(num(v.memory, 'memory'), 'memory'),
         instance_count: num(v.count, 'count', true) ?? 1,
-        ...(v.image !== undefined ? { image: v.image as string } : {}),
-        ...(v.port ? { ports: parsePorts(v.port as string[]) } : {}),
-        ...(v['service-type'] !== undefined ? { service_type: v['service-type'] as 'ClusterIP' } : {}),
         ...(v.expose !== undefined ? { expose: v.expose as 'cluster' } : {}),
         ...(v.volume !== undefined ? { volume_size: num(v.volume, 'volume', true) } : {}),
         ...(v.disk !== undefined ? { disk_size: num(v.disk, 'disk', true) } : {}),
-        ...(v.env ? { env: parseEnv(v.env as string[]) } : {}),
-        ...(v['ssh-key'] ? { ssh_keys: (v['ssh-key'] as string[]).map(fileOrText) } : {}),
-        ...(v['user-data'] !== undefined ? { user_data: fileOrText(v['user-data'] as string) } : {}),
+        ...specFlags(v),
       };
       if (v.wait) timeoutOf(ctx);
       const c = await ctx.client().createCluster(body);
@@ -672,12 +679,7 @@ export const COMMANDS: Command[] = [
       const body: PatchCluster = {
         ...(v.cpu !== undefined ? { cpu_per_instance: num(v.cpu, 'cpu') } : {}),
         ...(v.memory !== undefined ? { memory_per_instance: num(v.memory, 'memory') } : {}),
-        ...(v.image !== undefined ? { image: v.image as string } : {}),
-        ...(v.port ? { ports: parsePorts(v.port as string[]) } : {}),
-        ...(v['service-type'] !== undefined ? { service_type: v['service-type'] as 'ClusterIP' } : {}),
-        ...(v.env ? { env: parseEnv(v.env as string[]) } : {}),
-        ...(v['ssh-key'] ? { ssh_keys: (v['ssh-key'] as string[]).map(fileOrText) } : {}),
-        ...(v['user-data'] !== undefined ? { user_data: fileOrText(v['user-data'] as string) } : {}),
+        ...specFlags(v),
       };
       if (Object.keys(body).length === 0) throw new UsageError('nothing to change: give at least one of --cpu, --memory, --image, --port, --service-type, --env, --ssh-key, --user-data');
       if (v.wait) timeoutOf(ctx);
