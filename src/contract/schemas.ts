@@ -336,6 +336,37 @@ export const ImageListQuery = Type.Object(
   { additionalProperties: false },
 );
 
+// Snapshots of an instance's persistent disks, and restores from them.
+const SnapshotName = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$', description: 'Lower-case letters, digits and dashes; unique per instance (default snap-<id>)' });
+export const SnapshotRestore = Type.Object(
+  {
+    id: Type.Integer(),
+    phase: Literals(['stopping', 'restoring', 'done', 'failed'] as const, { description: 'stopping: the instance is being stopped first; restoring; done (the instance is back in the state it had); failed' }),
+    resume_status: Type.String({ description: 'The state the instance returns to once restored' }),
+    message: Type.Union([Type.String(), Type.Null()]),
+    created_at: Timestamp,
+    finished_at: Type.Union([Timestamp, Type.Null()]),
+  },
+  { $id: 'SnapshotRestore' },
+);
+const snapshotFields = {
+  id: Type.Integer(),
+  instance_id: Type.Integer(),
+  name: Type.String(),
+  kind: Literals(['vm', 'volume'] as const, { description: "vm: the VM's disks (KubeVirt VirtualMachineSnapshot); volume: a container's volume (VolumeSnapshot)" }),
+  status: Literals(['creating', 'ready', 'failed', 'lost', 'deleting'] as const, { description: 'ready: it can be restored; lost: its object was deleted outside KubeKloud' }),
+  size_gb: Type.Integer({ description: "Storage it holds of the quota: the instance's disks when it was taken" }),
+  message: Type.Union([Type.String(), Type.Null()]),
+  k8s_resource_name: Type.String(),
+  created_at: Timestamp,
+  ready_at: Type.Union([Timestamp, Type.Null()]),
+  last_restore: Type.Union([Type.Ref('SnapshotRestore'), Type.Null()]),
+};
+export const Snapshot = Type.Object(snapshotFields, { $id: 'Snapshot', description: "A point-in-time copy of an instance's persistent disks" });
+export const CreateSnapshot = Type.Object({ name: Type.Optional(SnapshotName) }, { additionalProperties: false });
+export const SnapshotParams = Type.Object({ id: IdParams.properties.id, snapshot_id: Type.Integer({ minimum: 1, maximum: MAX_ID, description: 'Snapshot id' }) });
+export const SnapshotList = Type.Object({ items: Type.Array(Type.Ref('Snapshot')), total: Type.Integer() });
+
 export const ScaleCluster = Type.Object({ instance_count: Type.Integer({ minimum: 1, maximum: 100 }) }, { additionalProperties: false });
 
 const fixedField = (why: string) => Type.Optional(Type.Unknown({ description: `Cannot change on a running cluster (refused with 422): ${why}` }));
@@ -387,14 +418,15 @@ const WaitedField = Type.Object({ wait: Type.Optional(Waited) });
 export const CreatedCluster = Type.Intersect([ClusterWithInstances, WaitedField]);
 export const ScaledCluster = Type.Intersect([ClusterWithInstances, Type.Object({ detail: Type.Record(Type.String(), Type.Number()), wait: Type.Optional(Waited) })]);
 export const MessageWithWait = Type.Intersect([Message, WaitedField]);
+export const CreatedSnapshot = Type.Object({ ...snapshotFields, wait: Type.Optional(Waited) });
 export const CreatedToken = Type.Intersect([Type.Ref('Token'), Type.Object({ token: Type.String({ description: 'Shown once' }) })]);
 
 /** Registered with the app by $id; the other schemas reach them with Type.Ref. */
-export const SHARED_SCHEMAS = [Detail, User, Token, Endpoint, Instance, Cluster, Image];
+export const SHARED_SCHEMAS = [Detail, User, Token, Endpoint, Instance, Cluster, Image, SnapshotRestore, Snapshot];
 
 // The static types. Refs names the schemas behind each $ref, so that Static
 // follows Type.Ref('Cluster') to the Cluster schema instead of stopping at unknown.
-type Refs = { Error: typeof Detail; User: typeof User; Token: typeof Token; Endpoint: typeof Endpoint; Instance: typeof Instance; Cluster: typeof Cluster; Image: typeof Image };
+type Refs = { Error: typeof Detail; User: typeof User; Token: typeof Token; Endpoint: typeof Endpoint; Instance: typeof Instance; Cluster: typeof Cluster; Image: typeof Image; SnapshotRestore: typeof SnapshotRestore; Snapshot: typeof Snapshot };
 type Of<T extends TSchema> = Static<T, Refs>;
 
 export type IdParams = Of<typeof IdParams>;
@@ -423,6 +455,10 @@ export type Image = Of<typeof Image>;
 export type CreateImage = Of<typeof CreateImage>;
 export type PatchImage = Of<typeof PatchImage>;
 export type ImageListQuery = Of<typeof ImageListQuery>;
+export type Snapshot = Of<typeof Snapshot>;
+export type SnapshotRestore = Of<typeof SnapshotRestore>;
+export type CreateSnapshot = Of<typeof CreateSnapshot>;
+export type SnapshotParams = Of<typeof SnapshotParams>;
 export type Operate = Of<typeof Operate>;
 export type Operation = Operate['operation'];
 export type WaitQuery = Of<typeof WaitQuery>;

@@ -41,6 +41,9 @@ export type InstanceSpec = {
   desired: Desired;
   /** Bumped by each restart; part of the rendered pod template so a change rolls the pod. */
   restartCount: number;
+  /** A VM restored from a snapshot: the claims it runs from now (null or absent: KubeKloud's own names). */
+  rootDisk?: string | null;
+  dataClaim?: string | null;
 };
 
 export type InstanceView = InstanceSpec & { status: InstanceStatus };

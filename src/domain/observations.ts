@@ -126,8 +126,13 @@ export function observeDataVolume(dv: LiveObject): DiskObservation {
   return { phase, progress, message };
 }
 
-/** The instance a VM's root disk DataVolume belongs to (its template's labels), or null for any other DataVolume. */
-export const rootDiskInstanceId = (dv: LiveObject): number | null => (dv.metadata?.name?.endsWith('-root') ? instanceIdOf(dv) : null);
+/**
+ * The instance a VM's root disk DataVolume belongs to (its template's labels),
+ * or null for any other DataVolume: KubeKloud names it `<instance>-root`, a
+ * restore from a snapshot `restore-<uid>-rootdisk` (after the VM's volume).
+ */
+export const rootDiskInstanceId = (dv: LiveObject): number | null =>
+  /(-root|^restore-[0-9a-f-]+-rootdisk)$/.test(dv.metadata?.name ?? '') ? instanceIdOf(dv) : null;
 
 /** What an instance whose pod or VM no longer exists is observed as. */
 export const ABSENT: Observation = { present: false, phase: null, ready: false, vmStatus: null, ip: null, node: null };

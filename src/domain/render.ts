@@ -73,8 +73,9 @@ export function renderClusterObjects(c: ClusterSpec): KubeObject[] {
           'requests.memory': memoryQuantity(perInstance.memoryMib * n),
           'limits.memory': memoryQuantity(perInstance.memoryMib * n),
           pods: String(n),
-          persistentvolumeclaims: String(((c.volumeSizeGb ? 1 : 0) + (c.diskSizeGb ? 1 : 0)) * c.instanceCount),
-          'requests.storage': `${((c.volumeSizeGb ?? 0) + (c.diskSizeGb ?? 0)) * c.instanceCount}Gi`,
+          // Claims too: a VM restored from a snapshot gets its new claims before the old ones go.
+          persistentvolumeclaims: String(((c.volumeSizeGb ? 1 : 0) + (c.diskSizeGb ? 1 : 0)) * n),
+          'requests.storage': `${((c.volumeSizeGb ?? 0) + (c.diskSizeGb ?? 0)) * n}Gi`,
           // A LoadBalancer Service allocates node ports as well.
           'services.nodeports': String(c.serviceType === 'ClusterIP' ? 0 : c.ports.length * serviceCount(c)),
           'services.loadbalancers': String(c.serviceType === 'LoadBalancer' ? serviceCount(c) : 0),
@@ -236,7 +237,7 @@ export function renderVirtualMachine(c: ClusterSpec, i: InstanceSpec): KubeObjec
   ];
   if (c.volumeSizeGb) {
     disks.push({ name: 'data', disk: { bus: 'virtio' } });
-    volumes.push({ name: 'data', persistentVolumeClaim: { claimName: `${i.name}-data` } });
+    volumes.push({ name: 'data', persistentVolumeClaim: { claimName: vmDataClaimName(i) } });
   }
   return {
     apiVersion: 'kubevirt.io/v1',
@@ -263,8 +264,11 @@ export function renderVirtualMachine(c: ClusterSpec, i: InstanceSpec): KubeObjec
   };
 }
 
-/** The DataVolume (and claim) of a VM's persistent root disk. */
-export const rootDiskName = (i: InstanceSpec) => `${i.name}-root`;
+/** The DataVolume (and claim) of a VM's persistent root disk: KubeKloud's name, or the one a restore from a snapshot gave it. */
+export const rootDiskName = (i: InstanceSpec) => i.rootDisk ?? `${i.name}-root`;
+
+/** The claim of a VM's data disk: KubeKloud's name, or the one a restore from a snapshot gave it. */
+export const vmDataClaimName = (i: InstanceSpec) => i.dataClaim ?? `${i.name}-data`;
 
 /**
  * A VM's persistent root disk: a CDI DataVolume template on the VM, imported
@@ -282,9 +286,12 @@ function renderRootDisk(c: ClusterSpec, i: InstanceSpec, gb: number) {
   };
 }
 
-/** A VM's data disk is a PVC of its own, applied before the VM. */
+/**
+ * A VM's data disk is a PVC of its own, applied before the VM. One restored
+ * from a snapshot is KubeVirt's: made by the restore, owned by the VM.
+ */
 export function renderVmDataVolume(c: ClusterSpec, i: InstanceSpec): KubeObject | null {
-  if (c.kind !== 'vm' || !c.volumeSizeGb) return null;
+  if (c.kind !== 'vm' || !c.volumeSizeGb || i.dataClaim) return null;
   return {
     apiVersion: 'v1',
     kind: 'PersistentVolumeClaim',

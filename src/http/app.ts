@@ -14,6 +14,7 @@ import { userRoutes } from './routes/users.ts';
 import { clusterRoutes } from './routes/clusters.ts';
 import { imageRoutes } from './routes/images.ts';
 import { instanceRoutes } from './routes/instances.ts';
+import { snapshotRoutes } from './routes/snapshots.ts';
 import { eventRoutes } from './routes/events.ts';
 import { consoleStreamRoutes } from './routes/consoles.ts';
 import { consoleRoutes } from './routes/console.ts';
@@ -104,6 +105,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(clusterRoutes(deps, authenticate), { prefix: '/api/v1/clusters' });
   await app.register(imageRoutes(deps, authenticate), { prefix: '/api/v1/images' });
   await app.register(instanceRoutes(deps, authenticate), { prefix: '/api/v1/instances' });
+  await app.register(snapshotRoutes(deps, authenticate), { prefix: '/api/v1/instances' });
   await app.register(eventRoutes(deps, authenticate, metrics), { prefix: '/api/v1/clusters' });
   await app.register(consoleStreamRoutes(deps, authenticate), { prefix: '/api/v1/instances' });
   await app.register(consoleRoutes());

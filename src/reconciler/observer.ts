@@ -9,7 +9,7 @@
 import type { ListWatchHandle } from '../kube/listWatch.ts';
 import { createEndpoints, watchNodes } from './endpoints.ts';
 import { createRepairs, type ObserverEvent, type RepairDeps } from './repairs.ts';
-import { watchOwned, watchPods, watchRootDisks, watchVmis, type WatchDeps } from './watches.ts';
+import { watchOwned, watchPods, watchRootDisks, watchSnapshots, watchVmis, type WatchDeps } from './watches.ts';
 
 export type { ObserverEvent };
 
@@ -37,6 +37,8 @@ export function startObserver(d: ObserverDeps): Observer {
     watchPods(w),
     watchVmis(w),
     watchRootDisks(w),
+    watchSnapshots(w, 'VirtualMachineSnapshot'),
+    watchSnapshots(w, 'VolumeSnapshot'),
     watchNodes(d, endpoints),
     ...OWNED_KINDS.map((k) => watchOwned(w, repairs, k.apiVersion, k.kind)),
   ];

@@ -1,5 +1,6 @@
 // Converges one instance: its workload (StatefulSet or VirtualMachine), its
-// Service and data volume, or their removal on scale-in.
+// Service and data volume, its snapshots and a restore under way
+// (src/reconciler/snapshots.ts), or their removal on scale-in.
 import { renderInstanceObjects, renderVmDataVolume } from '../domain/render.ts';
 import { KubeError } from '../kube/errors.ts';
 import { findCluster } from '../store/clusters.ts';
@@ -9,6 +10,8 @@ import { backoffMs } from './backoff.ts';
 import { LostClaim, type Claim } from './claims.ts';
 import { ensureObject } from './ensure.ts';
 import { settlePause } from './pauses.ts';
+import { holdsWorkload, removeSnapshotObjects, RESTORE_POLL_MS, settleSnapshots, stepRestore } from './snapshots.ts';
+import { activeRestore } from '../store/snapshots.ts';
 import type { ReconcileContext } from './reconcileCluster.ts';
 import { clusterSpecOf, instanceSpecOf } from './spec.ts';
 
@@ -25,20 +28,37 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
   const volume = renderVmDataVolume(cluster, instance);
   try {
     if (row.desired === 'deleted') {
+      await removeSnapshotObjects(ctx, cluster, instance, claim);
       for (const obj of [...objects, ...(volume ? [volume] : [])]) await kube.remove(obj, { timeoutMs: claim.timeoutMs() });
       if (!(await deleteClaimedRow(db, 'instances', row.id, claim))) throw new LostClaim('instances', row.id, 'the delete matched no row it held');
       return;
     }
-    if (volume) await ensureObject(kube, volume, claim);
-    for (const obj of objects) await ensureObject(kube, obj, claim);
-    if (cluster.kind === 'vm') await settlePause(kube, cluster.namespace, row, claim.timeoutMs());
-    if (cluster.kind === 'vm' && row.restart_count > row.applied_restart_count) {
-      // Without virt-api, a VM restarts by deleting its instance; runStrategy Always brings it back.
-      await kube.remove(
-        { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: { name: row.name, namespace: cluster.namespace } },
-        { timeoutMs: claim.timeoutMs() },
-      );
+    const restore = await activeRestore(db, row.id);
+    if (!holdsWorkload(cluster, restore)) {
+      if (volume) await ensureObject(kube, volume, claim);
+      for (const obj of objects) await ensureObject(kube, obj, claim);
+      if (cluster.kind === 'vm') await settlePause(kube, cluster.namespace, row, claim.timeoutMs());
+      if (cluster.kind === 'vm' && row.restart_count > row.applied_restart_count) {
+        // Without virt-api, a VM restarts by deleting its instance; runStrategy Always brings it back.
+        await kube.remove(
+          { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: { name: row.name, namespace: cluster.namespace } },
+          { timeoutMs: claim.timeoutMs() },
+        );
+      }
     }
+    await settleSnapshots(ctx, cluster, instance, claim);
+    const step = restore ? await stepRestore(ctx, cluster, instance, restore, claim) : null;
+    if (step?.kind === 'wait') {
+      // Kubernetes works on the restore: back soon, without counting it as a failed attempt.
+      await db.transaction(async (tx) => {
+        if (!(await requeue(tx, 'instances', row.id, claim, RESTORE_POLL_MS, `Restoring from a snapshot: ${step.why}`, { countAttempt: false }))) {
+          throw new LostClaim('instances', row.id, 'the requeue matched no row it held');
+        }
+        await refreshStatus(tx, row.id);
+      });
+      return;
+    }
+    // A restore that just finished asked for the instance as it was: the row stays due for that.
     await db.transaction(async (tx) => {
       if (!(await markInstanceSynced(tx, row.id, claim, row.claimed_gen, row.restart_count))) {
         throw new LostClaim('instances', row.id, 'marking it synced matched no row it held');

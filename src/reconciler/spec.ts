@@ -38,5 +38,5 @@ export function clusterSpecOf(row: ClusterRow, installation: string, instance?: 
 }
 
 export function instanceSpecOf(i: InstanceRow): InstanceSpec {
-  return { id: i.id, clusterId: i.cluster_id, ordinal: i.ordinal, name: i.name, desired: i.desired, restartCount: i.restart_count };
+  return { id: i.id, clusterId: i.cluster_id, ordinal: i.ordinal, name: i.name, desired: i.desired, restartCount: i.restart_count, rootDisk: i.root_disk, dataClaim: i.data_claim };
 }

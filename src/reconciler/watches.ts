@@ -1,6 +1,7 @@
 // The observer's watches, one small function each: every kind KubeKloud owns
 // (judged for drift and strays; VirtualMachines also observed), pods
-// (container instances' status) and VirtualMachineInstances (VM addresses).
+// (container instances' status), VirtualMachineInstances (VM addresses), root
+// disks' DataVolumes and snapshots.
 import type { LiveObject } from '../domain/drift.ts';
 import { ABSENT, instanceIdOf, NO_DISK, observeDataVolume, observePod, observeVm, rootDiskInstanceId } from '../domain/observations.ts';
 import { managedSelector } from '../domain/render.ts';
@@ -11,6 +12,8 @@ import { collectionPath } from '../kube/rest.ts';
 import { listEveryCluster } from '../store/clusters.ts';
 import type { Db } from '../store/db.ts';
 import { listEveryInstance, type InstanceRow } from '../store/instances.ts';
+import { readySnapshotIds, recordSnapshotPhase } from '../store/snapshots.ts';
+import { observeSnapshot, snapshotIdOf } from '../domain/snapshots.ts';
 import { recordDiskObservation, recordObservation } from '../service/status.ts';
 import { instancesObservedPresent, instancesWithDiskObserved } from '../store/observations.ts';
 import type { Endpoints } from './endpoints.ts';
@@ -160,7 +163,7 @@ export function watchRootDisks(d: WatchDeps): ListWatchHandle {
     const id = rootDiskInstanceId(dv);
     if (id === null || !d.leading()) return;
     if (!gone) seen.add(id);
-    await recordDiskObservation(d.db, id, gone ? NO_DISK : observeDataVolume(dv));
+    await recordDiskObservation(d.db, id, gone ? NO_DISK : observeDataVolume(dv), dv.metadata?.name ?? null);
   };
   return startListWatch(d.kube, {
     ...common(d, 'cdi.kubevirt.io/v1beta1', 'DataVolume'),
@@ -172,7 +175,7 @@ export function watchRootDisks(d: WatchDeps): ListWatchHandle {
       for (const dv of items) await record(dv, false);
     },
     onListDone: async () => {
-      if (d.leading()) for (const id of await instancesWithDiskObserved(d.db)) if (!seen.has(id)) await recordDiskObservation(d.db, id, NO_DISK);
+      if (d.leading()) for (const id of await instancesWithDiskObserved(d.db)) if (!seen.has(id)) await recordDiskObservation(d.db, id, NO_DISK, null);
       seen.clear();
     },
     onEvent: (type, dv) => record(dv, type === 'DELETED'),
@@ -195,5 +198,43 @@ export function watchVmis(d: WatchDeps): ListWatchHandle {
     },
     onListDone: async () => {},
     onEvent: (type, vmi) => record(vmi, type === 'DELETED'),
+  });
+}
+
+/**
+ * Snapshots (KubeVirt's VirtualMachineSnapshots of VMs, VolumeSnapshots of
+ * container volumes), by their kubekloud.io/snapshot label: ready, failed or
+ * still being made onto the snapshot's row; one deleted behind KubeKloud's
+ * back is lost (it is not made again: it would be a different moment).
+ */
+export function watchSnapshots(d: WatchDeps, kind: 'VirtualMachineSnapshot' | 'VolumeSnapshot'): ListWatchHandle {
+  const apiVersion = kind === 'VirtualMachineSnapshot' ? 'snapshot.kubevirt.io/v1beta1' : 'snapshot.storage.k8s.io/v1';
+  const rowKind = kind === 'VirtualMachineSnapshot' ? 'vm' : 'volume';
+  const seen = new Set<number>();
+  const record = async (obj: WatchedObject, gone: boolean) => {
+    const id = snapshotIdOf(obj);
+    if (id === null || !d.leading()) return;
+    if (gone) {
+      await recordSnapshotPhase(d.db, id, 'lost', `the ${kind} was deleted outside KubeKloud`);
+      return;
+    }
+    seen.add(id);
+    const o = observeSnapshot(obj);
+    await recordSnapshotPhase(d.db, id, o.phase, o.message);
+  };
+  return startListWatch(d.kube, {
+    ...common(d, apiVersion, kind),
+    onRelist: (reason) => {
+      seen.clear();
+      d.onRelist?.(kind, reason);
+    },
+    onListPage: async (items) => {
+      for (const obj of items) await record(obj, false);
+    },
+    onListDone: async () => {
+      if (d.leading()) for (const id of await readySnapshotIds(d.db, rowKind)) if (!seen.has(id)) await recordSnapshotPhase(d.db, id, 'lost', `the ${kind} was deleted outside KubeKloud`);
+      seen.clear();
+    },
+    onEvent: (type, obj) => record(obj, type === 'DELETED'),
   });
 }

@@ -3,13 +3,14 @@
 import { clusterConvergence, type Convergence, type ConvergenceTarget } from '../domain/convergence.ts';
 import { conflict, invalidField, notFound, quotaExceeded } from '../domain/errors.ts';
 import { checkWholeList, pageToRead } from '../domain/paging.ts';
-import { add, available, clusterLevelDemand, demandOf, perInstanceExtras, quotaExceededMessage, type ExposureShape, type Resources } from '../domain/quota.ts';
+import { add, available, clusterLevelDemand, demandOf, perInstanceExtras, quotaExceededMessage, ZERO, type ExposureShape, type Resources } from '../domain/quota.ts';
 import { clusterNamespace, instanceName } from '../domain/naming.ts';
 import { coresToMilli, gibToMib, milliToCores, mibToGib } from '../domain/units.ts';
 import * as clusters from '../store/clusters.ts';
 import type { Queryable } from '../store/db.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import * as instances from '../store/instances.ts';
+import * as snapshots from '../store/snapshots.ts';
 import { refreshStatus } from './status.ts';
 import * as users from '../store/users.ts';
 import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
@@ -27,7 +28,8 @@ const shapeOf = (row: clusters.ClusterRow): ExposureShape => ({
   portCount: row.ports.length,
 });
 
-async function reserveOrExplain(tx: Queryable, userId: number, demand: Resources) {
+/** Reserves `demand` of the user's quota, or refuses (403) naming what was asked and what is left. */
+export async function reserveOrExplain(tx: Queryable, userId: number, demand: Resources) {
   const reserved = await users.reserveQuota(tx, userId, demand);
   if (reserved) return;
   const u = await users.findUserById(tx, userId);
@@ -127,8 +129,9 @@ export async function deleteCluster(s: Services, p: Principal, id: number) {
   const out = await s.db.transaction(async (tx) => {
     const row = await lockLiveCluster(tx, p, id);
     const count = await instances.markInstancesDeleted(tx, id, 'all');
-    // Every live instance's share, and what the cluster itself held (its own LoadBalancer).
-    const released = add(demandOf(row.cpu_milli, row.memory_mib, count, perInstanceExtras(shapeOf(row))), clusterLevelDemand(shapeOf(row)));
+    // Every live instance's share, what the cluster itself held (its own LoadBalancer), and its instances' snapshots.
+    const snapshotGb = await snapshots.markSnapshotsOfDeletedInstances(tx, id);
+    const released = add(demandOf(row.cpu_milli, row.memory_mib, count, perInstanceExtras(shapeOf(row))), { ...clusterLevelDemand(shapeOf(row)), storageGb: snapshotGb });
     await users.releaseQuota(tx, row.owner_id, released);
     await clusters.touchCluster(tx, id, { state: 'deleting' });
     return { row, count, released };
@@ -161,7 +164,9 @@ export async function scaleCluster(s: Services, p: Principal, id: number, instan
       await addInstances(tx, id, row.name, (await instances.maxOrdinal(tx, id)) + 1, delta);
     } else if (delta < 0) {
       await instances.markInstancesDeleted(tx, id, -delta);
-      await users.releaseQuota(tx, row.owner_id, demandOf(row.cpu_milli, row.memory_mib, -delta, perInstanceExtras(shapeOf(row))));
+      // The removed instances' snapshots go with them.
+      const snapshotGb = await snapshots.markSnapshotsOfDeletedInstances(tx, id);
+      await users.releaseQuota(tx, row.owner_id, add(demandOf(row.cpu_milli, row.memory_mib, -delta, perInstanceExtras(shapeOf(row))), { ...ZERO, storageGb: snapshotGb }));
     }
     if (delta !== 0) await clusters.touchCluster(tx, id, { instanceCount });
     return { previous: live.length, delta };

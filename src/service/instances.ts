@@ -1,9 +1,10 @@
 // Use cases for single instances.
 import { instanceConvergence, type Convergence } from '../domain/convergence.ts';
 import { compatibleStatus } from '../domain/compatibleStatus.ts';
-import { conflict, notFound } from '../domain/errors.ts';
+import { busy, conflict, notFound } from '../domain/errors.ts';
 import { planTransition, type Operation } from '../domain/lifecycle.ts';
 import * as instances from '../store/instances.ts';
+import { activeRestore } from '../store/snapshots.ts';
 import { refreshStatus } from './status.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
 import { instanceView } from './views.ts';
@@ -21,6 +22,8 @@ export async function operateInstance(s: Services, p: Principal, id: number, ope
   const out = await s.db.transaction(async (tx) => {
     const row = await instances.findInstance(tx, id, ownerScope(p), { lock: true });
     if (!row || row.cluster_state === 'deleting') throw instanceNotFound(id);
+    const restoring = await activeRestore(tx, id);
+    if (restoring) throw busy(`Instance '${row.name}' is being restored from a snapshot (restore ${restoring.id}, ${restoring.phase}); it returns to ${restoring.resume} once restored`);
     const plan = planTransition(operation, row.desired, compatibleStatus(row.status, row.desired));
     if (!plan.ok) throw conflict(plan.reason);
     await instances.setDesired(tx, id, plan.desired, row.status, { restart: operation === 'restart' });

@@ -45,10 +45,13 @@ export async function recordObservation(db: Db, instanceId: number, o: Observati
   });
 }
 
-/** Stores a VM's root disk import (its DataVolume) and, when it changed, the status. Returns whether it changed. */
-export async function recordDiskObservation(db: Db, instanceId: number, o: DiskObservation): Promise<boolean> {
+/**
+ * Stores a VM's root disk import (its DataVolume, by name; null: none seen)
+ * and, when it changed, the status. Returns whether it changed.
+ */
+export async function recordDiskObservation(db: Db, instanceId: number, o: DiskObservation, dataVolume: string | null): Promise<boolean> {
   return db.transaction(async (tx) => {
-    const changed = await writeDiskObservation(tx, instanceId, o);
+    const changed = await writeDiskObservation(tx, instanceId, o, dataVolume);
     if (changed) await refreshStatus(tx, instanceId);
     return changed;
   });

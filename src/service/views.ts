@@ -1,7 +1,7 @@
 // Rows to the JSON the v1 contract promises (src/contract/schemas.ts: each view
 // returns its schema's type, so a view and its schema cannot drift apart).
 // Never a token hash, never the reconciler's bookkeeping.
-import type { Cluster, ClusterWithInstances, Image, Instance, Quota, Token, User } from '../contract/schemas.ts';
+import type { Cluster, ClusterWithInstances, Image, Instance, Quota, Snapshot, SnapshotRestore, Token, User } from '../contract/schemas.ts';
 import type { InstanceStatus } from '../domain/lifecycle.ts';
 import { summariseCluster } from '../domain/clusterStatus.ts';
 import { compatibleStatus } from '../domain/compatibleStatus.ts';
@@ -9,6 +9,7 @@ import { mibToGib, milliToCores } from '../domain/units.ts';
 import type { ClusterRow } from '../store/clusters.ts';
 import type { ImageRow } from '../store/images.ts';
 import type { InstanceRow } from '../store/instances.ts';
+import type { RestoreJson, RestoreRow, SnapshotWithRestore } from '../store/snapshots.ts';
 import type { TokenRow } from '../store/tokens.ts';
 import type { UserRow } from '../store/users.ts';
 
@@ -130,5 +131,34 @@ export function imageView(i: ImageRow): Image {
     retired_at: i.retired_at?.toISOString() ?? null,
     created_at: i.created_at.toISOString(),
     updated_at: i.updated_at.toISOString(),
+  };
+}
+
+const iso = (t: Date | string) => new Date(t).toISOString();
+
+export function restoreView(r: RestoreRow | RestoreJson): SnapshotRestore {
+  return {
+    id: r.id,
+    phase: r.phase,
+    resume_status: r.resume,
+    message: r.message,
+    created_at: iso(r.created_at),
+    finished_at: r.finished_at === null ? null : iso(r.finished_at),
+  };
+}
+
+export function snapshotView(s: SnapshotWithRestore): Snapshot {
+  return {
+    id: s.id,
+    instance_id: s.instance_id,
+    name: s.name,
+    kind: s.kind,
+    status: s.desired === 'deleted' ? 'deleting' : s.phase,
+    size_gb: s.size_gb,
+    message: s.message,
+    k8s_resource_name: s.object_name,
+    created_at: s.created_at.toISOString(),
+    ready_at: s.ready_at?.toISOString() ?? null,
+    last_restore: s.last_restore ? restoreView(s.last_restore) : null,
   };
 }

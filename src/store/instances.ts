@@ -46,6 +46,9 @@ export type InstanceRow = {
   spec: RollableSpec | null;
   /** When a roll last changed it. */
   rolled_at: Date | null;
+  /** A VM restored from a snapshot runs from KubeVirt's new claims: their names (null: KubeKloud's). */
+  root_disk: string | null;
+  data_claim: string | null;
   created_at: Date;
   updated_at: Date;
 };
@@ -132,4 +135,30 @@ export async function maxOrdinal(q: Queryable, clusterId: number): Promise<numbe
 /** Every instance of the installation (the observer's full resync). */
 export async function listEveryInstance(q: Queryable): Promise<InstanceRow[]> {
   return q.query<InstanceRow>('SELECT * FROM instances ORDER BY cluster_id, ordinal');
+}
+
+/** Makes an instance due for the reconciler without changing what it is asked to be (a snapshot to take or delete). */
+export async function touchInstance(q: Queryable, id: number): Promise<void> {
+  await q.query(`UPDATE instances SET desired_gen = desired_gen + 1, next_attempt_at = now(), attempts = 0 WHERE id = $1`, [id]);
+}
+
+/**
+ * A restore is done: the VM's claims as KubeVirt renamed them (null keeps
+ * what it had), and the instance asked to be what it was before the restore.
+ * Fenced by the reconciler's claim; false when it no longer holds the row.
+ */
+export async function finishRestoreOf(
+  q: Queryable,
+  id: number,
+  claim: { worker: string; epoch: number },
+  disks: { rootDisk: string | null; dataClaim: string | null },
+  resume: Desired,
+): Promise<boolean> {
+  const rows = await q.query(
+    `UPDATE instances SET root_disk = COALESCE($4, root_disk), data_claim = COALESCE($5, data_claim), desired = $6,
+            desired_gen = desired_gen + 1, next_attempt_at = now(), attempts = 0, failure = NULL, message = NULL, updated_at = now()
+      WHERE id = $1 AND claimed_by = $2 AND claim_epoch = $3 RETURNING id`,
+    [id, claim.worker, claim.epoch, disks.rootDisk, disks.dataClaim, resume],
+  );
+  return rows.length > 0;
 }

@@ -60,12 +60,18 @@ export async function writeObservation(tx: Tx, instanceId: number, o: Observatio
 }
 
 /** Stores a VM's root disk import under the row lock; returns whether it changed (false also when the row is gone). */
-export async function writeDiskObservation(tx: Tx, instanceId: number, o: DiskObservation): Promise<boolean> {
+/**
+ * A root disk's import onto its instance. `dataVolume`: the DataVolume seen;
+ * one that is not the instance's root disk now (the one a restore from a
+ * snapshot replaced) changes nothing. Null: no DataVolume at all was seen.
+ */
+export async function writeDiskObservation(tx: Tx, instanceId: number, o: DiskObservation, dataVolume: string | null): Promise<boolean> {
   const rows = await tx.query(
     `UPDATE instances SET obs_disk_phase = $2, obs_disk_progress = $3, obs_disk_message = $4, updated_at = now()
       WHERE id = $1 AND (obs_disk_phase, obs_disk_progress, obs_disk_message) IS DISTINCT FROM ($2, $3::real, $4)
+        AND ($5::text IS NULL OR COALESCE(root_disk, name || '-root') = $5)
       RETURNING id`,
-    [instanceId, o.phase, o.progress, o.message],
+    [instanceId, o.phase, o.progress, o.message, dataVolume],
   );
   return rows.length > 0;
 }

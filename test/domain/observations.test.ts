@@ -29,5 +29,8 @@ describe('a root disk DataVolume', () => {
   it('belongs to the instance its labels name, only when it is a root disk', () => {
     expect(rootDiskInstanceId(dv({}))).toBe(11);
     expect(rootDiskInstanceId(dv({}, 'web-1-data'))).toBeNull();
+    // KubeVirt's name for a root disk restored from a snapshot (after the VM's volume, rootdisk).
+    expect(rootDiskInstanceId(dv({}, 'restore-0b1c9a4e-2f3d-4c5b-8a6e-1d2c3b4a5f6e-rootdisk'))).toBe(11);
+    expect(rootDiskInstanceId(dv({}, 'restore-0b1c9a4e-2f3d-4c5b-8a6e-1d2c3b4a5f6e-data'))).toBeNull();
   });
 });

@@ -90,6 +90,8 @@ export function instanceRow(over: Partial<InstanceRow> = {}): InstanceRow {
     spec_gen: 1,
     spec: null,
     rolled_at: null,
+    root_disk: null,
+    data_claim: null,
     created_at: at,
     updated_at: at,
     ...over,
