@@ -27,6 +27,10 @@ import type {
   Quota,
   ScaleCluster,
   ScaledCluster,
+  Snapshot,
+  SnapshotList,
+  CreatedSnapshot,
+  CreateSnapshot,
   Token,
   User,
 } from '../contract/schemas.ts';
@@ -57,6 +61,11 @@ export const ROUTES = {
   createImage: ['POST', '/api/v1/images'],
   patchImage: ['PATCH', '/api/v1/images/{name}'],
   retireImage: ['POST', '/api/v1/images/{name}/retire'],
+  listSnapshots: ['GET', '/api/v1/instances/{id}/snapshots'],
+  createSnapshot: ['POST', '/api/v1/instances/{id}/snapshots'],
+  getSnapshot: ['GET', '/api/v1/instances/{id}/snapshots/{snapshot_id}'],
+  deleteSnapshot: ['DELETE', '/api/v1/instances/{id}/snapshots/{snapshot_id}'],
+  restoreSnapshot: ['POST', '/api/v1/instances/{id}/snapshots/{snapshot_id}/restore'],
 } as const satisfies Record<string, readonly [string, string]>;
 export type RouteName = keyof typeof ROUTES;
 
@@ -88,10 +97,14 @@ export class KubeKloudClient {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
   }
 
-  async call<T>(route: RouteName, o: { id?: number; name?: string; query?: Record<string, string | number | undefined>; body?: unknown } = {}): Promise<{ body: T; headers: Headers }> {
+  async call<T>(
+    route: RouteName,
+    o: { id?: number; snapshotId?: number; name?: string; query?: Record<string, string | number | undefined>; body?: unknown } = {},
+  ): Promise<{ body: T; headers: Headers }> {
     const [method, template] = ROUTES[route];
     let path: string = template;
     if (path.includes('{id}')) path = path.replace('{id}', String(o.id));
+    if (path.includes('{snapshot_id}')) path = path.replace('{snapshot_id}', String(o.snapshotId));
     if (path.includes('{name}')) path = path.replace('{name}', encodeURIComponent(o.name ?? ''));
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined) qs.set(k, String(v));
@@ -207,5 +220,20 @@ export class KubeKloudClient {
   }
   async operateInstance(id: number, operation: Operation, wait?: number) {
     return (await this.call<MessageWithWait>('operateInstance', { id, body: { operation } as Operate, query: { wait } })).body;
+  }
+  async listSnapshots(instanceId: number) {
+    return (await this.call<SnapshotList>('listSnapshots', { id: instanceId })).body.items;
+  }
+  async createSnapshot(instanceId: number, body: CreateSnapshot, wait?: number) {
+    return (await this.call<CreatedSnapshot>('createSnapshot', { id: instanceId, body, query: { wait } })).body;
+  }
+  async getSnapshot(instanceId: number, snapshotId: number) {
+    return (await this.call<Snapshot>('getSnapshot', { id: instanceId, snapshotId })).body;
+  }
+  async deleteSnapshot(instanceId: number, snapshotId: number) {
+    return (await this.call<Message>('deleteSnapshot', { id: instanceId, snapshotId })).body;
+  }
+  async restoreSnapshot(instanceId: number, snapshotId: number, wait?: number) {
+    return (await this.call<MessageWithWait>('restoreSnapshot', { id: instanceId, snapshotId, query: { wait } })).body;
   }
 }

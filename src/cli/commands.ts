@@ -1,7 +1,7 @@
 // Every command: its words, options, help text with examples, and what it does.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { Cluster, ClusterWithInstances, CreateCluster, CreateImage, Endpoint, Image, Instance, PatchCluster, PatchImage, PatchUser, Token, User } from '../contract/schemas.ts';
+import type { Cluster, ClusterWithInstances, CreateCluster, CreateImage, Endpoint, Image, Instance, PatchCluster, PatchImage, PatchUser, Snapshot, Token, User } from '../contract/schemas.ts';
 import { preferredEndpoint, sshCommand } from '../domain/endpoints.ts';
 import { ApiError, KubeKloudClient } from './client.ts';
 import { configPath, readConfig, resolveProfile, writeConfig } from './config.ts';
@@ -78,6 +78,14 @@ function idArg(ctx: Ctx, what: string): number {
   if (!/^[1-9][0-9]{0,9}$/.test(v)) throw new UsageError(`${what} must be a numeric id, not '${v}'`);
   return Number(v);
 }
+/** INSTANCE SNAPSHOT: two numeric ids. */
+function snapshotArgs(ctx: Ctx): { instanceId: number; snapshotId: number } {
+  const ids = [positional(ctx, 0, 'INSTANCE'), positional(ctx, 1, 'SNAPSHOT')];
+  extraArgs(ctx, 2);
+  const bad = ids.find((v) => !/^[1-9][0-9]{0,9}$/.test(v));
+  if (bad !== undefined) throw new UsageError(`instance and snapshot must be numeric ids, not '${bad}'`);
+  return { instanceId: Number(ids[0]), snapshotId: Number(ids[1]) };
+}
 function timeoutOf(ctx: Ctx): number {
   const t = num(ctx.values.timeout, 'timeout', true) ?? 300;
   if (t < 1 || t > 3600) throw new UsageError('--timeout must be between 1 and 3600 seconds');
@@ -124,6 +132,16 @@ const imageColumns: Column<Image>[] = [
   ['MIN CPU', (i) => i.min_cpu],
   ['MIN MEMORY', (i) => `${i.min_memory} GB`],
   ['RETIRED', (i) => i.retired_at ?? ''],
+];
+const snapshotColumns: Column<Snapshot>[] = [
+  ['ID', (x) => x.id],
+  ['NAME', (x) => x.name],
+  ['KIND', (x) => x.kind],
+  ['STATUS', (x) => x.status],
+  ['SIZE', (x) => `${x.size_gb} GB`],
+  ['CREATED', (x) => x.created_at],
+  ['LAST RESTORE', (x) => (x.last_restore ? `${x.last_restore.phase} ${x.last_restore.finished_at ?? x.last_restore.created_at}` : '')],
+  ['MESSAGE', (x) => x.message ?? x.last_restore?.message ?? ''],
 ];
 const imageOptions = {
   disk: { type: 'string', description: 'Default disk size in GB', value: 'GB' },
@@ -828,6 +846,85 @@ export const COMMANDS: Command[] = [
       },
     }),
   ),
+
+  // snapshots
+  {
+    words: ['snapshots', 'list'],
+    args: 'INSTANCE',
+    summary: "List an instance's snapshots, newest first",
+    examples: ['kubekloud snapshots list 4', 'kubekloud snapshots list 4 -o json'],
+    async run(ctx) {
+      ctx.out(render(await ctx.client().listSnapshots(idArg(ctx, 'instance id')), ctx.format, snapshotColumns));
+    },
+  },
+  {
+    words: ['snapshots', 'create'],
+    args: 'INSTANCE',
+    summary: "Snapshot an instance's persistent disks (a VM's root and data disks, a container's volume)",
+    description: "Its size (the instance's disks) is reserved of your storage quota until the snapshot is deleted. With --wait, answers once it is ready to restore.",
+    options: { name: { type: 'string', description: 'A name unique for the instance (default snap-<id>)', value: 'NAME' }, ...WAIT_OPTIONS },
+    examples: ['kubekloud snapshots create 4 --name before-upgrade --wait'],
+    async run(ctx) {
+      const id = idArg(ctx, 'instance id');
+      const wait = ctx.values.wait ? Math.min(timeoutOf(ctx), 600) : undefined;
+      const name = ctx.values.name as string | undefined;
+      const snap = await ctx.client().createSnapshot(id, name !== undefined ? { name } : {}, wait);
+      ctx.out(render(snap, ctx.format, snapshotColumns));
+      if (snap.wait && !snap.wait.converged) {
+        ctx.err(`error: snapshot ${snap.name} is not ready${snap.wait.failed ? '' : ` after ${wait} s`} (status ${snap.status}${snap.message ? `: ${snap.message}` : ''})\n`);
+        return 1;
+      }
+    },
+  },
+  {
+    words: ['snapshots', 'get'],
+    args: 'INSTANCE SNAPSHOT',
+    summary: 'Show one snapshot and its latest restore',
+    examples: ['kubekloud snapshots get 4 12 -o yaml'],
+    async run(ctx) {
+      const { instanceId, snapshotId } = snapshotArgs(ctx);
+      ctx.out(render(await ctx.client().getSnapshot(instanceId, snapshotId), ctx.format, snapshotColumns));
+    },
+  },
+  {
+    words: ['snapshots', 'delete'],
+    args: 'INSTANCE SNAPSHOT',
+    summary: 'Delete a snapshot; its storage is released at once',
+    examples: ['kubekloud snapshots delete 4 12'],
+    async run(ctx) {
+      const { instanceId, snapshotId } = snapshotArgs(ctx);
+      showMessage(ctx, await ctx.client().deleteSnapshot(instanceId, snapshotId));
+    },
+  },
+  {
+    words: ['snapshots', 'restore'],
+    args: 'INSTANCE SNAPSHOT',
+    summary: "Restore an instance's disks from one of its snapshots",
+    description: 'A running or suspended instance is stopped first (the answer says so) and returns to that state once restored. With --wait, answers once it is back.',
+    options: WAIT_OPTIONS,
+    examples: ['kubekloud snapshots restore 4 12 --wait'],
+    async run(ctx) {
+      const { instanceId, snapshotId } = snapshotArgs(ctx);
+      const wait = ctx.values.wait ? Math.min(timeoutOf(ctx), 600) : undefined;
+      let progress: Progress | undefined;
+      if (wait !== undefined) {
+        progress = new Progress();
+        progress.update(`instance ${instanceId}: restore of snapshot ${snapshotId} requested, waiting up to ${wait} s`);
+      }
+      let m;
+      try {
+        m = await ctx.client().restoreSnapshot(instanceId, snapshotId, wait);
+      } finally {
+        progress?.done();
+      }
+      showMessage(ctx, m);
+      if (m.wait && !m.wait.converged) {
+        const r = (await ctx.client().getSnapshot(instanceId, snapshotId).catch(() => null))?.last_restore;
+        ctx.err(`error: the restore did not finish${m.wait.failed ? '' : ` within ${wait} s`}${r ? ` (${r.phase}${r.message ? `: ${r.message}` : ''})` : ''}\n`);
+        return 1;
+      }
+    },
+  },
 ];
 
 export const GROUPS: Record<string, string> = {
@@ -836,5 +933,6 @@ export const GROUPS: Record<string, string> = {
   images: 'The image catalogue: list and inspect; create, update and retire (admin)',
   clusters: 'Create, inspect, scale, suspend, resume and delete clusters',
   instances: 'Inspect, operate and open the console of single instances',
+  snapshots: "Snapshots of an instance's disks: take, list, restore, delete",
   profiles: 'Stored logins: list, use, delete',
 };

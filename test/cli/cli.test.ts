@@ -62,6 +62,7 @@ describe('help, usage and completion', () => {
       'images list', 'images get', 'images create', 'images update', 'images retire',
       'clusters create', 'clusters list', 'clusters get', 'clusters scale', 'clusters update', 'clusters suspend', 'clusters resume', 'clusters delete',
       'instances get', 'instances start', 'instances stop', 'instances suspend', 'instances resume', 'instances restart',
+      'snapshots list', 'snapshots create', 'snapshots get', 'snapshots delete', 'snapshots restore',
       'completion',
     ];
     const runs = await Promise.all(commands.map((c) => kk([...c.split(' '), '--help'])));
@@ -343,6 +344,30 @@ describe('clusters and instances on the control plane', () => {
     expect(json(await kk(['quota', '-o', 'json']))).toMatchObject({ used_cpu: 0, used_memory: 0, used_instances: 0 });
     expect(json(await kk(['clusters', 'list', '-o', 'json']))).toEqual([]);
   }, 900_000);
+
+  it("snapshots create --wait → list → restore --wait (stopped first, running again) → delete, with the storage quota along the way", async () => {
+    const { client } = await createTenant(server.admin, { cpu: 2, memory: 2 });
+    await loginAs(client.token!);
+    const c = json(await kk(['clusters', 'create', 'db', '--type', 'container', '--cpu', '0.25', '--memory', '0.25', '--count', '1', '--volume', '1', '--wait', '--timeout', '120', '-o', 'json']));
+    const id = String(c.instances[0].id);
+    const bad = await kk(['snapshots', 'get', id, 'latest']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^error: instance and snapshot must be numeric ids, not 'latest'\n/);
+
+    const snap = json(await kk(['snapshots', 'create', id, '--name', 'nightly', '--wait', '-o', 'json']));
+    expect(snap).toMatchObject({ name: 'nightly', status: 'ready', size_gb: 1, wait: { converged: true } });
+    expect(json(await kk(['quota', '-o', 'json']))).toMatchObject({ used_storage_gb: 2 });
+    expect(ok(await kk(['snapshots', 'list', id])).stdout).toMatch(/^ID\s+NAME\s+KIND\s+STATUS\s+SIZE[\s\S]*^\d+\s+nightly\s+volume\s+ready\s+1 GB/m);
+
+    const restored = ok(await kk(['snapshots', 'restore', id, String(snap.id), '--wait', '--timeout', '120']));
+    expect(restored.stdout).toBe(`Instance '${c.instances[0].instance_name}' was running: it is stopped for the restore of snapshot 'nightly', and started again once restored\n`);
+    expect(json(await kk(['snapshots', 'get', id, String(snap.id), '-o', 'json'])).last_restore).toMatchObject({ phase: 'done' });
+    expect(json(await kk(['instances', 'get', id, '-o', 'json']))).toMatchObject({ phase: 'running' });
+
+    expect(ok(await kk(['snapshots', 'delete', id, String(snap.id)])).stdout).toBe("Snapshot 'nightly' is being deleted\n");
+    expect(json(await kk(['quota', '-o', 'json']))).toMatchObject({ used_storage_gb: 1 });
+    ok(await kk(['clusters', 'delete', String(c.id)]));
+  }, 300_000);
 
   it('another tenant cannot see or operate the cluster (404 detail, exit 1)', async () => {
     const owner = await createTenant(server.admin, { cpu: 1, memory: 1 });

@@ -17,6 +17,8 @@ const snapshot = async () =>
   JSON.stringify({
     clusters: await t.db.query('SELECT id, state, instance_count, desired_gen FROM clusters ORDER BY id'),
     instances: await t.db.query('SELECT id, desired, status, desired_gen FROM instances ORDER BY id'),
+    snapshots: await t.db.query('SELECT id, desired, phase FROM snapshots ORDER BY id'),
+    restores: await t.db.query('SELECT id, phase FROM snapshot_restores ORDER BY id'),
     users: await t.db.query('SELECT id, role, quota_cpu_milli, used_cpu_milli FROM users ORDER BY id'),
     tokens: await t.db.query('SELECT id, revoked_at FROM tokens ORDER BY id'),
   });
@@ -25,9 +27,10 @@ beforeAll(async () => {
   t = await buildTestApp();
   owner = await t.tenant();
   intruder = await t.tenant();
-  const c = await t.call('POST', '/api/v1/clusters/', owner.token, { name: 'mine', instance_type: 'container', cpu_per_instance: 1, memory_per_instance: 1, instance_count: 2 });
+  const c = await t.call('POST', '/api/v1/clusters/', owner.token, { name: 'mine', instance_type: 'container', cpu_per_instance: 1, memory_per_instance: 1, instance_count: 2, volume_size: 1 });
   const tok = await t.call('POST', '/api/v1/users/me/tokens', owner.token, { name: 'extra' });
-  ids = { cluster: c.body.id, instance: c.body.instances[0].id, token: tok.body.id, user: owner.id };
+  const snap = await t.call('POST', `/api/v1/instances/${c.body.instances[0].id}/snapshots`, owner.token, {});
+  ids = { cluster: c.body.id, instance: c.body.instances[0].id, token: tok.body.id, user: owner.id, snapshot: snap.body.id };
 });
 afterAll(() => t.close());
 
@@ -54,10 +57,11 @@ describe('tenant isolation', () => {
     const before = await snapshot();
     for (const { method, path } of await routesWithId()) {
       if (path.startsWith('/api/v1/users/{id}')) continue; // admin routes: 403 below
-      const url = path.replace('{id}', String(idFor(path)));
+      // A snapshot is reached through its instance: the instance's id decides.
+      const url = path.replace('{id}', String(idFor(path))).replace('{snapshot_id}', String(ids.snapshot));
       const body = BODIES[`${method} ${path}`] ?? (method === 'POST' ? {} : undefined);
       const theirs = await t.call(method as 'GET', url, intruder.token, body);
-      const missing = await t.call(method as 'GET', path.replace('{id}', '999999'), intruder.token, body);
+      const missing = await t.call(method as 'GET', path.replace('{id}', '999999').replace('{snapshot_id}', String(ids.snapshot)), intruder.token, body);
       expect({ route: `${method} ${path}`, status: theirs.status }).toEqual({ route: `${method} ${path}`, status: 404 });
       // The text names the id asked for (as the Python service's did), and says nothing else.
       expect(theirs.body.detail.replace(String(idFor(path)), 'N')).toBe(missing.body.detail.replace('999999', 'N'));
