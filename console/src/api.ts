@@ -22,6 +22,7 @@ export type {
   Quota,
   Role,
   ScaledCluster,
+  Snapshot,
   Token,
   User,
 } from '../../src/contract/schemas.ts';

@@ -99,3 +99,43 @@ it('shows the login prompt in the serial terminal and takes typing; the VNC view
   expect(problems.filter((e) => !/status of 404/.test(e) && !/Unexpected response code: 409/.test(e))).toEqual([]);
   await page.close();
 });
+
+it("takes a snapshot of a container's volume, restores it (the page says the instance was stopped first) and deletes it", async () => {
+  const c = await tenant.client.post('/api/v1/clusters/?wait=90', { name: 'files', instance_type: 'container', cpu_per_instance: 0.25, memory_per_instance: 0.25, instance_count: 1, volume_size: 1 });
+  expect(c.status, JSON.stringify(c.body)).toBe(201);
+  const inst = c.body.instances[0] as { id: number; instance_name: string };
+  const page = await context.newPage();
+  const problems: string[] = [];
+  page.on('pageerror', (e) => problems.push(e.message));
+  page.on('response', (r) => r.status() >= 400 && problems.push(`${r.status()} ${new URL(r.url()).pathname}`));
+  await page.goto(`${server.url}/console/`);
+  await page.getByLabel('API token').fill(tenant.user.token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('link', { name: 'files' }).click();
+  await page.getByRole('link', { name: inst.instance_name }).click();
+
+  const section = page.getByRole('region', { name: 'Snapshots' });
+  await expect.poll(() => section.textContent()).toContain('No snapshots.');
+  await section.getByLabel('Name').fill('nightly');
+  await section.getByRole('button', { name: 'Take snapshot' }).click();
+  await expect.poll(() => section.getByRole('status').first().textContent()).toBe("Snapshot 'nightly' is being taken (1 GB of your storage quota)");
+  const row = section.locator('tr[data-snapshot="nightly"]');
+  // The page reads the list again while the snapshot is made: it becomes ready without a reload.
+  await expect.poll(() => row.locator('td').nth(1).textContent(), { timeout: 20_000 }).toBe('ready');
+
+  await row.getByRole('button', { name: 'Restore' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Restore' }).click();
+  await expect.poll(() => section.getByRole('status').first().textContent()).toBe(`Instance '${inst.instance_name}' was running: it is stopped for the restore of snapshot 'nightly', and started again once restored`);
+  await expect.poll(() => row.getByTestId('last-restore').textContent(), { timeout: 60_000 }).toBe('done');
+  // And the instance on the page is running again, read anew as the restore went on.
+  await expect.poll(() => page.locator('.status').first().textContent(), { timeout: 30_000 }).toBe('running');
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, 'instance-snapshots.png'), fullPage: true });
+
+  await row.getByRole('button', { name: 'Delete' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Delete' }).click();
+  await expect.poll(() => section.textContent(), { timeout: 20_000 }).toContain('No snapshots.');
+  expect((await tenant.client.get('/api/v1/users/me/quota')).body.used_storage_gb).toBe(1);
+  expect(problems.filter((e) => !/favicon/.test(e) && !/status of 404/.test(e))).toEqual([]);
+  await page.close();
+  await tenant.client.delete(`/api/v1/clusters/${c.body.id}`);
+}, 180_000);

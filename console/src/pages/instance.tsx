@@ -5,13 +5,14 @@
 // base64url.bearer.kubekloud.io.<token>, beside the data subprotocol the
 // server answers with. One console at a time: the API allows one session per
 // token and instance.
-import { useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useRef, useState } from 'react';
 import { Terminal } from '@xterm/xterm';
 import '@xterm/xterm/css/xterm.css';
 import type RFB from '@novnc/novnc';
 import { api, session, type Instance } from '../api.ts';
 import { Endpoints } from '../endpoints.tsx';
 import { Alert, Link, PageTitle, Status } from '../ui.tsx';
+import { Snapshots } from './snapshots.tsx';
 
 type Tab = 'serial' | 'vnc';
 type Conn = 'connecting' | 'connected' | 'closed';
@@ -148,7 +149,9 @@ export function InstancePage(props: { id: number }) {
   const [error, setError] = useState<unknown>(null);
   const [tab, setTab] = useState<Tab>('serial');
   const [generation, setGeneration] = useState(0);
+  const [reads, setReads] = useState(0);
   const reconnect = () => setGeneration((g) => g + 1);
+  const reread = useCallback(() => setReads((n) => n + 1), []);
   useEffect(() => {
     let gone = false;
     (async () => {
@@ -165,7 +168,7 @@ export function InstancePage(props: { id: number }) {
     return () => {
       gone = true;
     };
-  }, [props.id]);
+  }, [props.id, reads]);
 
   if (error) return <Alert error={error} />;
   if (!instance) return <p className="loading">Loading…</p>;
@@ -179,7 +182,9 @@ export function InstancePage(props: { id: number }) {
       </p>
       <dl className="facts">
         <div><dt>Endpoints</dt><dd data-endpoints="instance"><Endpoints list={instance.endpoints} empty="none (no exposed ports, or not yet observed)" /></dd></div>
+        {instance.message && <div><dt>Message</dt><dd data-testid="instance-message">{instance.message}</dd></div>}
       </dl>
+      <Snapshots instanceId={instance.id} instanceName={instance.instance_name} onChange={reread} />
       {kind !== 'vm' ? (
         <Alert kind="info">Containers have no console here: only VM instances have a serial console and VNC.</Alert>
       ) : !running ? (
