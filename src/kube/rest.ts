@@ -45,7 +45,7 @@ export async function getObject(kc: KubeConfig, ref: Ref, o: RequestOptions = {}
 }
 
 /** Deletes; with `uid`, only that very object (not one recreated under its name since). */
-export async function deleteObject(kc: KubeConfig, ref: Ref, propagationPolicy: 'Background' | 'Foreground', o: RequestOptions & { uid?: string } = {}): Promise<void> {
+export async function deleteObject(kc: KubeConfig, ref: Ref, propagationPolicy: 'Background' | 'Foreground' | 'Orphan', o: RequestOptions & { uid?: string } = {}): Promise<void> {
   await rawRequest(kc, 'DELETE', objectPath(ref), {
     contentType: 'application/json',
     body: JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy, ...(o.uid ? { preconditions: { uid: o.uid } } : {}) }),
@@ -105,6 +105,9 @@ async function rawRequest(
   for (const [k, v] of Object.entries(o.query ?? {})) url.searchParams.set(k, v);
   const credentials = await requestCredentials(kc);
   const headers: Record<string, string> = { accept: 'application/json', ...(o.contentType ? { 'content-type': o.contentType } : {}), ...credentials.headers };
+  // Node sends the body of a DELETE without chunked encoding: without its length the API server reads no
+  // body, and the DeleteOptions (propagation policy, uid precondition) would be silently dropped.
+  if (o.body !== undefined) headers['content-length'] = String(Buffer.byteLength(o.body));
   const timeout = Math.max(1, Math.round(o.timeoutMs ?? DEFAULT_TIMEOUT_MS));
   const transport = url.protocol === 'https:' ? https : http;
   return new Promise<string>((resolveOk, rejectErr) => {
