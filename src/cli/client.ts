@@ -27,6 +27,7 @@ import type {
   Quota,
   ScaleCluster,
   ScaledCluster,
+  KeptDiskList,
   Snapshot,
   SnapshotList,
   CreatedSnapshot,
@@ -61,6 +62,8 @@ export const ROUTES = {
   createImage: ['POST', '/api/v1/images'],
   patchImage: ['PATCH', '/api/v1/images/{name}'],
   retireImage: ['POST', '/api/v1/images/{name}/retire'],
+  listKeptDisks: ['GET', '/api/v1/clusters/{id}/disks'],
+  deleteKeptDisk: ['DELETE', '/api/v1/clusters/{id}/disks/{disk_id}'],
   listSnapshots: ['GET', '/api/v1/instances/{id}/snapshots'],
   createSnapshot: ['POST', '/api/v1/instances/{id}/snapshots'],
   getSnapshot: ['GET', '/api/v1/instances/{id}/snapshots/{snapshot_id}'],
@@ -99,12 +102,13 @@ export class KubeKloudClient {
 
   async call<T>(
     route: RouteName,
-    o: { id?: number; snapshotId?: number; name?: string; query?: Record<string, string | number | undefined>; body?: unknown } = {},
+    o: { id?: number; snapshotId?: number; diskId?: number; name?: string; query?: Record<string, string | number | undefined>; body?: unknown } = {},
   ): Promise<{ body: T; headers: Headers }> {
     const [method, template] = ROUTES[route];
     let path: string = template;
     if (path.includes('{id}')) path = path.replace('{id}', String(o.id));
     if (path.includes('{snapshot_id}')) path = path.replace('{snapshot_id}', String(o.snapshotId));
+    if (path.includes('{disk_id}')) path = path.replace('{disk_id}', String(o.diskId));
     if (path.includes('{name}')) path = path.replace('{name}', encodeURIComponent(o.name ?? ''));
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined) qs.set(k, String(v));
@@ -184,7 +188,7 @@ export class KubeKloudClient {
   async createCluster(body: CreateCluster, wait?: number) {
     return (await this.call<CreatedCluster>('createCluster', { body, query: { wait } })).body;
   }
-  async scaleCluster(id: number, body: ScaleCluster, wait?: number) {
+  async scaleCluster(id: number, body: ScaleCluster & { keep_disks?: boolean }, wait?: number) {
     return (await this.call<ScaledCluster>('scaleCluster', { id, body, query: { wait } })).body;
   }
   /** A live change of the spec (the same PATCH as a scale), rolled one instance at a time. */
@@ -220,6 +224,12 @@ export class KubeKloudClient {
   }
   async operateInstance(id: number, operation: Operation, wait?: number) {
     return (await this.call<MessageWithWait>('operateInstance', { id, body: { operation } as Operate, query: { wait } })).body;
+  }
+  async listKeptDisks(clusterId: number) {
+    return (await this.call<KeptDiskList>('listKeptDisks', { id: clusterId })).body.items;
+  }
+  async deleteKeptDisk(clusterId: number, diskId: number) {
+    return (await this.call<Message>('deleteKeptDisk', { id: clusterId, diskId })).body;
   }
   async listSnapshots(instanceId: number) {
     return (await this.call<SnapshotList>('listSnapshots', { id: instanceId })).body.items;

@@ -1,7 +1,7 @@
 // Every command: its words, options, help text with examples, and what it does.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { Cluster, ClusterWithInstances, CreateCluster, CreateImage, Endpoint, Image, Instance, PatchCluster, PatchImage, PatchUser, Snapshot, Token, User } from '../contract/schemas.ts';
+import type { Cluster, ClusterWithInstances, CreateCluster, CreateImage, Endpoint, Image, Instance, PatchCluster, PatchImage, PatchUser, KeptDisk, Snapshot, Token, User } from '../contract/schemas.ts';
 import { preferredEndpoint, sshCommand } from '../domain/endpoints.ts';
 import { ApiError, KubeKloudClient } from './client.ts';
 import { configPath, readConfig, resolveProfile, writeConfig } from './config.ts';
@@ -132,6 +132,15 @@ const imageColumns: Column<Image>[] = [
   ['MIN CPU', (i) => i.min_cpu],
   ['MIN MEMORY', (i) => `${i.min_memory} GB`],
   ['RETIRED', (i) => i.retired_at ?? ''],
+];
+const keptDiskColumns: Column<KeptDisk>[] = [
+  ['ID', (d) => d.id],
+  ['INSTANCE', (d) => d.instance_name],
+  ['KIND', (d) => d.kind],
+  ['NAME', (d) => d.k8s_resource_name],
+  ['SIZE', (d) => `${d.size_gb} GB`],
+  ['STATUS', (d) => d.status],
+  ['KEPT SINCE', (d) => d.created_at],
 ];
 const snapshotColumns: Column<Snapshot>[] = [
   ['ID', (x) => x.id],
@@ -666,13 +675,17 @@ export const COMMANDS: Command[] = [
     words: ['clusters', 'scale'],
     args: 'CLUSTER',
     summary: 'Change the number of instances (scale-in removes the highest-numbered)',
-    options: { count: { type: 'string', short: 'n', description: 'The new number of instances (required)', value: 'N' }, ...WAIT_OPTIONS },
-    examples: ['kubekloud clusters scale web --count 5 --wait', 'kubekloud clusters scale 1 -n 1'],
+    options: {
+      count: { type: 'string', short: 'n', description: 'The new number of instances (required)', value: 'N' },
+      'keep-disks': { type: 'boolean', description: "Scale-in of VMs: keep the removed VMs' root and data disks (kubekloud disks list)" },
+      ...WAIT_OPTIONS,
+    },
+    examples: ['kubekloud clusters scale web --count 5 --wait', 'kubekloud clusters scale 1 -n 1', 'kubekloud clusters scale vms -n 2 --keep-disks'],
     async run(ctx) {
       const count = required(num(ctx.values.count, 'count', true), 'count');
       if (ctx.values.wait) timeoutOf(ctx);
       const id = await clusterId(ctx);
-      const c = await ctx.client().scaleCluster(id, { instance_count: count });
+      const c = await ctx.client().scaleCluster(id, { instance_count: count, ...(ctx.values['keep-disks'] === true ? { keep_disks: true } : {}) });
       return thenWait(ctx, id, 'running', () => showCluster(ctx, c));
     },
   },
@@ -847,6 +860,29 @@ export const COMMANDS: Command[] = [
     }),
   ),
 
+  // disks kept by scale-ins
+  {
+    words: ['disks', 'list'],
+    args: 'CLUSTER',
+    summary: 'List the disks scale-ins kept (clusters scale --keep-disks)',
+    examples: ['kubekloud disks list vms', 'kubekloud disks list 3 -o json'],
+    async run(ctx) {
+      ctx.out(render(await ctx.client().listKeptDisks(await clusterId(ctx)), ctx.format, keptDiskColumns));
+    },
+  },
+  {
+    words: ['disks', 'delete'],
+    args: 'CLUSTER DISK',
+    summary: 'Delete a kept disk; its storage is released at once',
+    examples: ['kubekloud disks delete vms 7'],
+    async run(ctx) {
+      const disk = positional(ctx, 1, 'DISK');
+      if (!/^[1-9][0-9]{0,9}$/.test(disk)) throw new UsageError(`disk must be a numeric id, not '${disk}'`);
+      ctx.args.splice(1, 1);
+      showMessage(ctx, await ctx.client().deleteKeptDisk(await clusterId(ctx), Number(disk)));
+    },
+  },
+
   // snapshots
   {
     words: ['snapshots', 'list'],
@@ -934,5 +970,6 @@ export const GROUPS: Record<string, string> = {
   clusters: 'Create, inspect, scale, suspend, resume and delete clusters',
   instances: 'Inspect, operate and open the console of single instances',
   snapshots: "Snapshots of an instance's disks: take, list, restore, delete",
+  disks: 'Disks scale-ins kept: list, delete',
   profiles: 'Stored logins: list, use, delete',
 };

@@ -367,6 +367,21 @@ export const CreateSnapshot = Type.Object({ name: Type.Optional(SnapshotName) },
 export const SnapshotParams = Type.Object({ id: IdParams.properties.id, snapshot_id: Type.Integer({ minimum: 1, maximum: MAX_ID, description: 'Snapshot id' }) });
 export const SnapshotList = Type.Object({ items: Type.Array(Type.Ref('Snapshot')), total: Type.Integer() });
 
+export const KeptDisk = Type.Object(
+  {
+    id: Type.Integer(),
+    instance_name: Type.String({ description: 'The VM it belonged to' }),
+    kind: Literals(['root', 'data'] as const, { description: 'root: its root disk (a DataVolume); data: its data disk (a claim)' }),
+    k8s_resource_name: Type.String(),
+    size_gb: Type.Integer(),
+    status: Literals(['kept', 'deleting'] as const),
+    created_at: Timestamp,
+  },
+  { description: 'A disk a scale-in kept when it removed its VM' },
+);
+export const KeptDiskList = Type.Object({ items: Type.Array(KeptDisk), total: Type.Integer() });
+export const KeptDiskParams = Type.Object({ id: IdParams.properties.id, disk_id: Type.Integer({ minimum: 1, maximum: MAX_ID, description: 'Kept disk id' }) });
+
 export const ScaleCluster = Type.Object({ instance_count: Type.Integer({ minimum: 1, maximum: 100 }) }, { additionalProperties: false });
 
 const fixedField = (why: string) => Type.Optional(Type.Unknown({ description: `Cannot change on a running cluster (refused with 422): ${why}` }));
@@ -374,6 +389,9 @@ const fixedField = (why: string) => Type.Optional(Type.Unknown({ description: `C
 export const PatchCluster = Type.Object(
   {
     instance_count: Type.Optional(CreateCluster.properties.instance_count),
+    keep_disks: Type.Optional(
+      Type.Boolean({ description: "With a scale-in of VMs: keep the removed VMs' root and data disks in the namespace (they keep holding their storage of the quota; list and delete them under /clusters/{id}/disks)" }),
+    ),
     cpu_per_instance: Type.Optional(CreateCluster.properties.cpu_per_instance),
     memory_per_instance: Type.Optional(CreateCluster.properties.memory_per_instance),
     image: CreateCluster.properties.image,
@@ -460,6 +478,8 @@ export type SnapshotRestore = Of<typeof SnapshotRestore>;
 export type CreateSnapshot = Of<typeof CreateSnapshot>;
 export type SnapshotParams = Of<typeof SnapshotParams>;
 export type SnapshotList = Of<typeof SnapshotList>;
+export type KeptDisk = Of<typeof KeptDisk>;
+export type KeptDiskList = Of<typeof KeptDiskList>;
 export type CreatedSnapshot = Of<typeof CreatedSnapshot>;
 export type Operate = Of<typeof Operate>;
 export type Operation = Operate['operation'];

@@ -29,6 +29,8 @@ export type ClusterSpec = {
   userData: string | null;
   /** While a live change rolls: the largest CPU and memory per instance any instance renders with (the namespace quota admits both). */
   rollPeak?: { cpuMilli: number; memoryMib: number } | null;
+  /** Disks scale-ins kept in the namespace: their storage (GB) and claims, which its quota leaves room for. */
+  kept?: { storageGb: number; claims: number };
   /** Which KubeKloud installation owns the objects (several may share one Kubernetes). */
   installation: string;
 };

@@ -74,8 +74,8 @@ export function renderClusterObjects(c: ClusterSpec): KubeObject[] {
           'limits.memory': memoryQuantity(perInstance.memoryMib * n),
           pods: String(n),
           // Claims too: a VM restored from a snapshot gets its new claims before the old ones go.
-          persistentvolumeclaims: String(((c.volumeSizeGb ? 1 : 0) + (c.diskSizeGb ? 1 : 0)) * n),
-          'requests.storage': `${((c.volumeSizeGb ?? 0) + (c.diskSizeGb ?? 0)) * n}Gi`,
+          persistentvolumeclaims: String(((c.volumeSizeGb ? 1 : 0) + (c.diskSizeGb ? 1 : 0)) * n + (c.kept?.claims ?? 0)),
+          'requests.storage': `${((c.volumeSizeGb ?? 0) + (c.diskSizeGb ?? 0)) * n + (c.kept?.storageGb ?? 0)}Gi`,
           // A LoadBalancer Service allocates node ports as well.
           'services.nodeports': String(c.serviceType === 'ClusterIP' ? 0 : c.ports.length * serviceCount(c)),
           'services.loadbalancers': String(c.serviceType === 'LoadBalancer' ? serviceCount(c) : 0),
@@ -269,6 +269,18 @@ export const rootDiskName = (i: InstanceSpec) => i.rootDisk ?? `${i.name}-root`;
 
 /** The claim of a VM's data disk: KubeKloud's name, or the one a restore from a snapshot gave it. */
 export const vmDataClaimName = (i: InstanceSpec) => i.dataClaim ?? `${i.name}-data`;
+
+/** A VM's persistent disks as objects in its namespace: its root disk's DataVolume and its data disk's claim, with their sizes. */
+export function instanceDisks(
+  c: { diskSizeGb?: number | null; volumeSizeGb: number | null },
+  i: Pick<InstanceSpec, 'name' | 'rootDisk' | 'dataClaim'>,
+): { instanceName: string; kind: 'root' | 'data'; objectName: string; sizeGb: number }[] {
+  const spec = { id: 0, clusterId: 0, ordinal: 0, desired: 'running' as const, restartCount: 0, ...i };
+  return [
+    ...(c.diskSizeGb ? [{ instanceName: i.name, kind: 'root' as const, objectName: rootDiskName(spec), sizeGb: c.diskSizeGb }] : []),
+    ...(c.volumeSizeGb ? [{ instanceName: i.name, kind: 'data' as const, objectName: vmDataClaimName(spec), sizeGb: c.volumeSizeGb }] : []),
+  ];
+}
 
 /**
  * A VM's persistent root disk: a CDI DataVolume template on the VM, imported

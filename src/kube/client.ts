@@ -21,7 +21,7 @@ export interface Kube {
   /** The object as it is now, or null when it does not exist. */
   get(ref: ObjectRef, o?: RequestOptions): Promise<LiveObject | null>;
   /** Deletes; an object already gone is success. Returns whether it still existed. */
-  remove(ref: ObjectRef, opts?: { propagation?: 'Background' | 'Foreground'; uid?: string } & RequestOptions): Promise<boolean>;
+  remove(ref: ObjectRef, opts?: { propagation?: 'Background' | 'Foreground' | 'Orphan'; uid?: string } & RequestOptions): Promise<boolean>;
   exists(ref: ObjectRef, o?: RequestOptions): Promise<boolean>;
   /** Replaces the object's managedFields if it is still at `resourceVersion` (else a conflict). */
   replaceManagedFields(ref: ObjectRef, resourceVersion: string, entries: ManagedFieldsEntry[], o?: RequestOptions): Promise<LiveObject>;

@@ -1,4 +1,5 @@
-// Converges one cluster's namespace and its fences, or removes it all.
+// Converges one cluster's namespace and its fences (and removes the disks
+// scale-ins kept whose delete was accepted), or removes it all.
 import { renderClusterObjects } from '../domain/render.ts';
 import type { Kube } from '../kube/client.ts';
 import { KubeError } from '../kube/errors.ts';
@@ -8,6 +9,13 @@ import { backoffMs } from './backoff.ts';
 import { LostClaim, type Claim } from './claims.ts';
 import { ensureObject } from './ensure.ts';
 import { clusterSpecOf } from './spec.ts';
+import { deleteKeptDiskRow, keptDisksToRemove, type KeptDiskRow } from '../store/keptDisks.ts';
+
+/** A kept disk's object: a root disk's DataVolume (its claim goes with it), a data disk's claim. */
+const keptDiskObject = (namespace: string, d: KeptDiskRow) =>
+  d.kind === 'root'
+    ? { apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'DataVolume', metadata: { name: d.object_name, namespace } }
+    : { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: d.object_name, namespace } };
 
 const NAMESPACE_POLL_MS = 1000;
 const WAITING_FOR_NAMESPACE = 'Waiting for the namespace to terminate';
@@ -36,6 +44,11 @@ export async function reconcileCluster(ctx: ReconcileContext, row: ClaimedCluste
     const [namespace, ...rest] = renderClusterObjects(clusterSpecOf(row, ctx.installation));
     await ensureObject(kube, namespace!, claim);
     await Promise.all(rest.map((obj) => ensureObject(kube, obj, claim)));
+    // Kept disks whose delete was accepted: their objects, then their rows.
+    for (const d of await keptDisksToRemove(db, row.id)) {
+      await kube.remove(keptDiskObject(row.namespace, d), { timeoutMs: claim.timeoutMs() });
+      await deleteKeptDiskRow(db, d.id);
+    }
     held(await markClusterSynced(db, row.id, claim, row.claimed_gen), claim, 'mark synced');
   } catch (err) {
     // A lost claim is dropped; a database failure leaves the claim to run out and the row to be tried again.

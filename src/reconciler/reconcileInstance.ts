@@ -29,7 +29,15 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
   try {
     if (row.desired === 'deleted') {
       await removeSnapshotObjects(ctx, cluster, instance, claim);
-      for (const obj of [...objects, ...(volume ? [volume] : [])]) await kube.remove(obj, { timeoutMs: claim.timeoutMs() });
+      if (row.keep_disks && cluster.kind === 'vm') {
+        // Its disks stay: the VM goes orphaning them (its DataVolume, a restored claim), and its running instance after it.
+        const t = { timeoutMs: claim.timeoutMs() };
+        await kube.remove(objects[0]!, { ...t, propagation: 'Orphan' });
+        await kube.remove({ apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: { name: row.name, namespace: cluster.namespace } }, t);
+        for (const obj of objects.slice(1)) await kube.remove(obj, t);
+      } else {
+        for (const obj of [...objects, ...(volume ? [volume] : [])]) await kube.remove(obj, { timeoutMs: claim.timeoutMs() });
+      }
       if (!(await deleteClaimedRow(db, 'instances', row.id, claim))) throw new LostClaim('instances', row.id, 'the delete matched no row it held');
       return;
     }

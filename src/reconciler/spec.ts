@@ -33,6 +33,7 @@ export function clusterSpecOf(row: ClusterRow, installation: string, instance?: 
     env: c.env,
     sshKeys: c.ssh_keys,
     userData: c.user_data,
+    kept: row.kept_storage_gb > 0 || row.kept_claims > 0 ? { storageGb: row.kept_storage_gb, claims: row.kept_claims } : undefined,
     rollPeak: row.peak_cpu_milli !== null && row.peak_memory_mib !== null ? { cpuMilli: row.peak_cpu_milli, memoryMib: row.peak_memory_mib } : null,
   };
 }

@@ -11,6 +11,8 @@ import type { Queryable } from '../store/db.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import * as instances from '../store/instances.ts';
 import * as snapshots from '../store/snapshots.ts';
+import * as keptDisks from '../store/keptDisks.ts';
+import { instanceDisks } from '../domain/render.ts';
 import { refreshStatus } from './status.ts';
 import * as users from '../store/users.ts';
 import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
@@ -128,10 +130,11 @@ async function lockLiveCluster(tx: Queryable, p: Principal, id: number) {
 export async function deleteCluster(s: Services, p: Principal, id: number) {
   const out = await s.db.transaction(async (tx) => {
     const row = await lockLiveCluster(tx, p, id);
-    const count = await instances.markInstancesDeleted(tx, id, 'all');
-    // Every live instance's share, what the cluster itself held (its own LoadBalancer), and its instances' snapshots.
+    const count = (await instances.markInstancesDeleted(tx, id, 'all')).length;
+    // Every live instance's share, what the cluster itself held (its own LoadBalancer), its instances' snapshots and the disks scale-ins kept.
     const snapshotGb = await snapshots.markSnapshotsOfDeletedInstances(tx, id);
-    const released = add(demandOf(row.cpu_milli, row.memory_mib, count, perInstanceExtras(shapeOf(row))), { ...clusterLevelDemand(shapeOf(row)), storageGb: snapshotGb });
+    const keptGb = await keptDisks.keptStorageOf(tx, id);
+    const released = add(demandOf(row.cpu_milli, row.memory_mib, count, perInstanceExtras(shapeOf(row))), { ...clusterLevelDemand(shapeOf(row)), storageGb: snapshotGb + keptGb });
     await users.releaseQuota(tx, row.owner_id, released);
     await clusters.touchCluster(tx, id, { state: 'deleting' });
     return { row, count, released };
@@ -151,30 +154,46 @@ export async function deleteCluster(s: Services, p: Principal, id: number) {
   };
 }
 
-export async function scaleCluster(s: Services, p: Principal, id: number, instanceCount: number) {
+/** `keepDisks`: a scale-in keeps the removed VMs' disks in the namespace (they keep their storage of the quota). */
+export async function scaleCluster(s: Services, p: Principal, id: number, instanceCount: number, keepDisks = false) {
   if (instanceCount > s.config.maxInstancesPerCluster) {
     throw invalidField('instance_count', `must be at most ${s.config.maxInstancesPerCluster}`);
   }
   const out = await s.db.transaction(async (tx) => {
     const row = await lockLiveCluster(tx, p, id);
+    if (keepDisks && (row.instance_type !== 'vm' || !(row.disk_size_gb || row.volume_size_gb))) {
+      throw invalidField('keep_disks', 'only VMs with a persistent disk (disk_size or volume_size) have disks to keep');
+    }
     const live = (await instances.listInstancesOf(tx, [id])).filter((i) => i.desired !== 'deleted');
     const delta = instanceCount - live.length;
+    if (keepDisks && delta >= 0) throw invalidField('keep_disks', 'applies to a scale-in only (an instance_count below the present one)');
+    let kept = 0;
     if (delta > 0) {
       await reserveOrExplain(tx, row.owner_id, demandOf(row.cpu_milli, row.memory_mib, delta, perInstanceExtras(shapeOf(row))));
       await addInstances(tx, id, row.name, (await instances.maxOrdinal(tx, id)) + 1, delta);
     } else if (delta < 0) {
-      await instances.markInstancesDeleted(tx, id, -delta);
-      // The removed instances' snapshots go with them.
+      const removed = await instances.markInstancesDeleted(tx, id, -delta, { keepDisks });
+      // The removed instances' snapshots go with them; disks kept stay, and keep holding their storage.
       const snapshotGb = await snapshots.markSnapshotsOfDeletedInstances(tx, id);
-      await users.releaseQuota(tx, row.owner_id, add(demandOf(row.cpu_milli, row.memory_mib, -delta, perInstanceExtras(shapeOf(row))), { ...ZERO, storageGb: snapshotGb }));
+      const disks = keepDisks ? removed.flatMap((i) => instanceDisks(shapeOf(row), { name: i.name, rootDisk: i.root_disk, dataClaim: i.data_claim })) : [];
+      await keptDisks.keepDisks(tx, id, row.owner_id, disks.map((d) => ({ instance_name: d.instanceName, kind: d.kind, object_name: d.objectName, size_gb: d.sizeGb })));
+      kept = disks.length;
+      const keptGb = disks.reduce((a, d) => a + d.sizeGb, 0);
+      await users.releaseQuota(tx, row.owner_id, add(demandOf(row.cpu_milli, row.memory_mib, -delta, perInstanceExtras(shapeOf(row))), { ...ZERO, storageGb: snapshotGb - keptGb }));
     }
     if (delta !== 0) await clusters.touchCluster(tx, id, { instanceCount });
-    return { previous: live.length, delta };
+    return { previous: live.length, delta, kept };
   });
   if (out.delta !== 0) s.wake();
   return {
     cluster: await getCluster(s, p, id),
-    detail: { previous_count: out.previous, instance_count: instanceCount, added: Math.max(0, out.delta), removed: Math.max(0, -out.delta) },
+    detail: {
+      previous_count: out.previous,
+      instance_count: instanceCount,
+      added: Math.max(0, out.delta),
+      removed: Math.max(0, -out.delta),
+      ...(keepDisks ? { disks_kept: out.kept } : {}),
+    },
   };
 }
 

@@ -19,18 +19,21 @@ import { resolveClusterImage } from './images.ts';
 import { refreshStatus } from './status.ts';
 
 /** The spec fields of a PATCH (everything but instance_count). */
-export type SpecPatch = Omit<PatchCluster, 'instance_count'>;
+export type SpecPatch = Omit<PatchCluster, 'instance_count' | 'keep_disks'>;
 
 const SPEC_FIELDS = ['cpu_per_instance', 'memory_per_instance', 'image', 'env', 'ports', 'service_type', 'ssh_keys', 'user_data', ...Object.keys(FIXED_FIELDS)];
 
 /** A PATCH either scales (instance_count alone, as in the Python service) or changes the spec; both at once is refused with 422. */
-export function splitPatch(body: PatchCluster): { scale: number } | { spec: SpecPatch } {
-  const { instance_count: instanceCount, ...spec } = body;
-  if (instanceCount === undefined) return { spec };
+export function splitPatch(body: PatchCluster): { scale: number; keepDisks: boolean } | { spec: SpecPatch } {
+  const { instance_count: instanceCount, keep_disks: keepDisks, ...spec } = body;
+  if (instanceCount === undefined) {
+    if (keepDisks !== undefined) throw invalidField('keep_disks', 'goes with instance_count, in a scale-in');
+    return { spec };
+  }
   if (SPEC_FIELDS.some((k) => k in spec)) {
     throw invalidField('instance_count', 'scale and change the spec in separate requests (a change rolls over the instances there are)');
   }
-  return { scale: instanceCount };
+  return { scale: instanceCount, keepDisks: keepDisks ?? false };
 }
 
 const problem = (field: string, msg: string): FieldProblem => ({ loc: ['body', field], msg, type: 'value_error' });

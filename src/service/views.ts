@@ -1,7 +1,7 @@
 // Rows to the JSON the v1 contract promises (src/contract/schemas.ts: each view
 // returns its schema's type, so a view and its schema cannot drift apart).
 // Never a token hash, never the reconciler's bookkeeping.
-import type { Cluster, ClusterWithInstances, Image, Instance, Quota, Snapshot, SnapshotRestore, Token, User } from '../contract/schemas.ts';
+import type { Cluster, ClusterWithInstances, Image, Instance, KeptDisk, Quota, Snapshot, SnapshotRestore, Token, User } from '../contract/schemas.ts';
 import type { InstanceStatus } from '../domain/lifecycle.ts';
 import { summariseCluster } from '../domain/clusterStatus.ts';
 import { compatibleStatus } from '../domain/compatibleStatus.ts';
@@ -9,6 +9,7 @@ import { mibToGib, milliToCores } from '../domain/units.ts';
 import type { ClusterRow } from '../store/clusters.ts';
 import type { ImageRow } from '../store/images.ts';
 import type { InstanceRow } from '../store/instances.ts';
+import type { KeptDiskRow } from '../store/keptDisks.ts';
 import type { RestoreJson, RestoreRow, SnapshotWithRestore } from '../store/snapshots.ts';
 import type { TokenRow } from '../store/tokens.ts';
 import type { UserRow } from '../store/users.ts';
@@ -160,5 +161,17 @@ export function snapshotView(s: SnapshotWithRestore): Snapshot {
     created_at: s.created_at.toISOString(),
     ready_at: s.ready_at?.toISOString() ?? null,
     last_restore: s.last_restore ? restoreView(s.last_restore) : null,
+  };
+}
+
+export function keptDiskView(d: KeptDiskRow): KeptDisk {
+  return {
+    id: d.id,
+    instance_name: d.instance_name,
+    kind: d.kind,
+    k8s_resource_name: d.object_name,
+    size_gb: d.size_gb,
+    status: d.desired === 'deleted' ? 'deleting' : 'kept',
+    created_at: d.created_at.toISOString(),
   };
 }

@@ -46,6 +46,9 @@ export type ClusterRow = {
   /** While rolling: the largest CPU and memory per instance any instance renders with. */
   peak_cpu_milli: number | null;
   peak_memory_mib: number | null;
+  /** Disks kept by scale-ins (src/store/keptDisks.ts): their storage and claims, which its namespace's quota leaves room for. */
+  kept_storage_gb: number;
+  kept_claims: number;
   created_at: Date;
   updated_at: Date;
 };
@@ -72,6 +75,8 @@ export type NewCluster = Omit<
   | 'rollout_total'
   | 'peak_cpu_milli'
   | 'peak_memory_mib'
+  | 'kept_storage_gb'
+  | 'kept_claims'
   | 'created_at'
   | 'updated_at'
   | 'disk_size_gb'

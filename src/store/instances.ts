@@ -49,6 +49,8 @@ export type InstanceRow = {
   /** A VM restored from a snapshot runs from KubeVirt's new claims: their names (null: KubeKloud's). */
   root_disk: string | null;
   data_claim: string | null;
+  /** Removed by a scale-in that keeps its disks: its VM is deleted orphaning them. */
+  keep_disks: boolean;
   created_at: Date;
   updated_at: Date;
 };
@@ -111,18 +113,23 @@ export async function setDesired(
 
 /**
  * Marks the `count` highest-numbered live instances of a cluster for deletion
- * (scale-in; a cluster delete marks them all). Returns how many were marked.
+ * (scale-in; a cluster delete marks them all), their disks kept when asked.
+ * Returns those marked.
  */
-export async function markInstancesDeleted(q: Queryable, clusterId: number, count: number | 'all'): Promise<number> {
-  const rows = await q.query(
-    `UPDATE instances SET desired = 'deleted', status = 'deleting', desired_gen = desired_gen + 1,
+export async function markInstancesDeleted(
+  q: Queryable,
+  clusterId: number,
+  count: number | 'all',
+  opts: { keepDisks?: boolean } = {},
+): Promise<Pick<InstanceRow, 'id' | 'name' | 'root_disk' | 'data_claim'>[]> {
+  return q.query(
+    `UPDATE instances SET desired = 'deleted', status = 'deleting', desired_gen = desired_gen + 1, keep_disks = $3,
             next_attempt_at = now(), attempts = 0, updated_at = now()
       WHERE id IN (SELECT id FROM instances WHERE cluster_id = $1 AND desired <> 'deleted'
                     ORDER BY ordinal DESC LIMIT $2)
-      RETURNING id`,
-    [clusterId, count === 'all' ? null : count],
+      RETURNING id, name, root_disk, data_claim`,
+    [clusterId, count === 'all' ? null : count, opts.keepDisks ?? false],
   );
-  return rows.length;
 }
 
 export async function maxOrdinal(q: Queryable, clusterId: number): Promise<number> {

@@ -63,6 +63,7 @@ describe('help, usage and completion', () => {
       'clusters create', 'clusters list', 'clusters get', 'clusters scale', 'clusters update', 'clusters suspend', 'clusters resume', 'clusters delete',
       'instances get', 'instances start', 'instances stop', 'instances suspend', 'instances resume', 'instances restart',
       'snapshots list', 'snapshots create', 'snapshots get', 'snapshots delete', 'snapshots restore',
+      'disks list', 'disks delete',
       'completion',
     ];
     const runs = await Promise.all(commands.map((c) => kk([...c.split(' '), '--help'])));

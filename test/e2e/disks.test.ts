@@ -109,3 +109,62 @@ describe('a VM with a persistent root disk', () => {
     expect((await client.get('/api/v1/users/me/quota')).body.used_storage_gb).toBe(0);
   }, 180_000);
 });
+
+describe('disks kept on request', () => {
+  it('a scale-in with keep_disks removes the VM and keeps its root and data disks, holding their storage until deleted', async () => {
+    const image = `keep-${suffix}`;
+    expect((await server.admin.post('/api/v1/images/', { name: image, kind: 'vm', source: 'https://images.example/keep.img' })).status).toBe(201);
+    const c = await client.post('/api/v1/clusters/?wait=150', { name: 'keep', instance_type: 'vm', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 2, image, disk_size: 2, volume_size: 1 });
+    expect(c.status, JSON.stringify(c.body)).toBe(201);
+    expect(c.body.wait.converged).toBe(true);
+    const ns = c.body.namespace;
+    const second = c.body.instances[1];
+    expect((await client.get('/api/v1/users/me/quota')).body.used_storage_gb).toBe(6);
+    const root = await core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: `${second.instance_name}-root` });
+
+    const bad = await client.patch(`/api/v1/clusters/${c.body.id}`, { instance_count: 3, keep_disks: true });
+    expect([bad.status, JSON.stringify(bad.body.detail)]).toEqual([422, expect.stringContaining('applies to a scale-in only')]);
+    const scaled = await client.patch(`/api/v1/clusters/${c.body.id}?wait=90`, { instance_count: 1, keep_disks: true });
+    expect(scaled.status, JSON.stringify(scaled.body)).toBe(200);
+    expect(scaled.body.detail).toMatchObject({ removed: 1, disks_kept: 2 });
+    expect(scaled.body.wait.converged).toBe(true);
+    // The disks still hold their storage; the CPU and memory are released.
+    expect((await client.get('/api/v1/users/me/quota')).body).toMatchObject({ used_storage_gb: 6, used_instances: 1 });
+
+    // The VM and its running instance are gone; its DataVolume and both claims stay, the same volumes, no longer owned.
+    const vmGone = () => custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines', namespace: ns, name: second.instance_name });
+    await eventually(() => vmGone().then(() => undefined, (e: { code?: number }) => e.code === 404), 30_000, 'the VM deleted');
+    const vmi = await custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances', namespace: ns, name: second.instance_name }).then(() => 'present', (e: { code?: number }) => e.code);
+    expect(vmi).toBe(404);
+    const dv = (await custom.getNamespacedCustomObject({ group: 'cdi.kubevirt.io', version: 'v1beta1', plural: 'datavolumes', namespace: ns, name: `${second.instance_name}-root` })) as DataVolume;
+    expect(dv.metadata.ownerReferences ?? []).toEqual([]);
+    const keptRoot = await core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: `${second.instance_name}-root` });
+    expect([keptRoot.metadata?.uid, keptRoot.spec?.volumeName, keptRoot.status?.phase]).toEqual([root.metadata?.uid, root.spec?.volumeName, 'Bound']);
+    expect((await core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: `${second.instance_name}-data` })).status?.phase).toBe('Bound');
+    // The namespace's quota leaves room for them: the remaining VM's claims plus one instance's, plus the kept ones.
+    const rq = await core.readNamespacedResourceQuota({ namespace: ns, name: 'kubekloud-quota' });
+    expect(rq.spec?.hard).toMatchObject({ persistentvolumeclaims: '6', 'requests.storage': '9Gi' });
+
+    const list = await client.get(`/api/v1/clusters/${c.body.id}/disks`);
+    expect(list.body.items.map((d: { kind: string; k8s_resource_name: string; size_gb: number; status: string }) => [d.kind, d.k8s_resource_name, d.size_gb, d.status])).toEqual([
+      ['root', `${second.instance_name}-root`, 2, 'kept'],
+      ['data', `${second.instance_name}-data`, 1, 'kept'],
+    ]);
+
+    // Deleted one by one: storage released at once, the object removed.
+    const rootDisk = list.body.items[0];
+    const del = await client.delete(`/api/v1/clusters/${c.body.id}/disks/${rootDisk.id}`);
+    expect(del.status).toBe(200);
+    expect(del.body.detail).toEqual({ disk_id: rootDisk.id, storage_released: 2 });
+    expect((await client.get('/api/v1/users/me/quota')).body.used_storage_gb).toBe(4);
+    await eventually(
+      () => core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: `${second.instance_name}-root` }).then(() => undefined, (e: { code?: number }) => e.code === 404),
+      30_000,
+      'the kept root disk deleted with its claim',
+    );
+    expect((await client.delete(`/api/v1/clusters/${c.body.id}/disks/${rootDisk.id}`)).status).toBe(404);
+    // The cluster's delete releases the rest.
+    expect((await client.delete(`/api/v1/clusters/${c.body.id}`)).status).toBe(200);
+    expect((await client.get('/api/v1/users/me/quota')).body.used_storage_gb).toBe(0);
+  }, 300_000);
+});

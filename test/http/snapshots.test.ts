@@ -137,4 +137,50 @@ describe('snapshots through the API', () => {
     expect(await used(u.id)).toBe(before.used + 3);
     expect((await t.call('GET', `/api/v1/instances/${id}/snapshots/999999`, u.token)).status).toBe(404);
   });
+
+  it('keep_disks on a scale-in keeps the removed VMs\' disks holding their storage, until each is deleted or the cluster is', async () => {
+    const u = await t.tenant({ cpu: 4, memory: 4 });
+    const vm = await t.call('POST', '/api/v1/clusters/', u.token, spec({ name: 'vms', instance_type: 'vm', instance_count: 3, volume_size: 2, image: 'quay.io/containerdisks/ubuntu:24.04' }));
+    expect(vm.status, JSON.stringify(vm.body)).toBe(201);
+    const plainVm = await t.call('POST', '/api/v1/clusters/', u.token, spec({ name: 'plain', instance_type: 'vm', instance_count: 1, volume_size: undefined, image: 'quay.io/containerdisks/ubuntu:24.04' }));
+    const box = await t.call('POST', '/api/v1/clusters/', u.token, spec({ name: 'box', instance_count: 2 }));
+    expect(await used(u.id)).toBe(12);
+    const keptRows = async () => (await t.db.query('SELECT id FROM kept_disks')).length;
+    const before = { kept: await keptRows(), used: await used(u.id) };
+    for (const [id, body, msg] of [
+      [vm.body.id, { instance_count: 4, keep_disks: true }, 'applies to a scale-in only'],
+      [vm.body.id, { keep_disks: true }, 'goes with instance_count'],
+      [plainVm.body.id, { instance_count: 1, keep_disks: true }, 'only VMs with a persistent disk'],
+      [box.body.id, { instance_count: 1, keep_disks: true }, 'only VMs with a persistent disk'],
+    ] as const) {
+      const res = await t.call('PATCH', `/api/v1/clusters/${id}`, u.token, body);
+      expect(res.status, JSON.stringify(body)).toBe(422);
+      expect(JSON.stringify(res.body.detail)).toContain(msg);
+    }
+    expect({ kept: await keptRows(), used: await used(u.id) }).toEqual(before);
+
+    const scaled = await t.call('PATCH', `/api/v1/clusters/${vm.body.id}`, u.token, { instance_count: 1, keep_disks: true });
+    expect(scaled.status, JSON.stringify(scaled.body)).toBe(200);
+    expect(scaled.body.detail).toMatchObject({ removed: 2, disks_kept: 2 });
+    expect(await used(u.id)).toBe(12); // the kept disks still hold their storage
+    const list = await t.call('GET', `/api/v1/clusters/${vm.body.id}/disks`, u.token);
+    expect(list.body.items.map((d: { instance_name: string; kind: string; k8s_resource_name: string; size_gb: number }) => [d.instance_name, d.kind, d.k8s_resource_name, d.size_gb])).toEqual([
+      ['vms-2', 'data', 'vms-2-data', 2],
+      ['vms-3', 'data', 'vms-3-data', 2],
+    ]);
+    // The namespace's quota is rendered from the row: it holds the kept claims.
+    expect((await t.db.query('SELECT kept_storage_gb, kept_claims FROM clusters WHERE id = $1', [vm.body.id]))[0]).toEqual({ kept_storage_gb: 4, kept_claims: 2 });
+
+    const other = await t.tenant();
+    expect((await t.call('GET', `/api/v1/clusters/${vm.body.id}/disks`, other.token)).status).toBe(404);
+    expect((await t.call('DELETE', `/api/v1/clusters/${vm.body.id}/disks/${list.body.items[0].id}`, other.token)).status).toBe(404);
+    const del = await t.call('DELETE', `/api/v1/clusters/${vm.body.id}/disks/${list.body.items[0].id}`, u.token);
+    expect([del.status, del.body.detail]).toEqual([200, { disk_id: list.body.items[0].id, storage_released: 2 }]);
+    expect(await used(u.id)).toBe(10);
+    expect((await t.call('GET', `/api/v1/clusters/${vm.body.id}/disks`, u.token)).body.items.map((d: { status: string }) => d.status)).toEqual(['deleting', 'kept']);
+    expect((await t.call('DELETE', `/api/v1/clusters/${vm.body.id}/disks/${list.body.items[0].id}`, u.token)).status).toBe(404);
+    const gone = await t.call('DELETE', `/api/v1/clusters/${vm.body.id}`, u.token);
+    expect(gone.body.detail.storage_released).toBe(4); // its own instance's disk and the kept one
+    expect(await used(u.id)).toBe(6);
+  });
 });

@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import * as clusters from '../../service/clusters.ts';
+import * as disks from '../../service/disks.ts';
 import { changeClusterSpec, rolloutConverged, splitPatch } from '../../service/rollouts.ts';
 import type { Services } from '../../service/context.ts';
 import { waitUntil } from '../../service/wait.ts';
@@ -16,6 +17,9 @@ import {
   CreatedCluster,
   errors,
   IdParams,
+  KeptDiskList,
+  KeptDiskParams,
+  Message,
   MessageWithWait,
   PatchCluster,
   ScaledCluster,
@@ -107,7 +111,7 @@ export const clusterRoutes =
           const wait = await waitUntil(() => rolloutConverged(s, req.params.id), req.query.wait);
           return { ...(await clusters.getCluster(s, p, req.params.id)), detail, wait };
         }
-        const out = await clusters.scaleCluster(servicesFor(s, req), p, req.params.id, asked.scale);
+        const out = await clusters.scaleCluster(servicesFor(s, req), p, req.params.id, asked.scale, asked.keepDisks);
         if (!req.query.wait) return { ...out.cluster, detail: out.detail };
         const wait = await waitUntil(() => clusters.clusterConverged(s, req.params.id, 'running'), req.query.wait);
         return { ...(await clusters.getCluster(s, p, req.params.id)), detail: out.detail, wait };
@@ -152,4 +156,30 @@ export const clusterRoutes =
         },
       );
     }
+    app.get(
+      '/:id/disks',
+      {
+        schema: {
+          tags,
+          summary: 'Disks scale-ins kept',
+          description: "The root and data disks of VMs a scale-in with keep_disks removed: kept in the cluster's namespace, holding their storage of the quota, until deleted here or with the cluster.",
+          params: IdParams,
+          response: { 200: KeptDiskList, ...errors(401, 404, 422) },
+        },
+      },
+      async (req) => disks.listKeptDisks(s, principalOf(req), req.params.id),
+    );
+    app.delete(
+      '/:id/disks/:disk_id',
+      {
+        schema: {
+          tags,
+          summary: 'Delete a kept disk',
+          description: 'Its storage is released at once; its DataVolume or claim is removed in the background.',
+          params: KeptDiskParams,
+          response: { 200: Message, ...errors(401, 404, 422) },
+        },
+      },
+      async (req) => disks.deleteKeptDisk(servicesFor(s, req), principalOf(req), req.params.id, req.params.disk_id),
+    );
   });
