@@ -124,5 +124,9 @@ export async function* clusterEvents(s: Services, p: Principal, clusterId: numbe
   }
 }
 
-/** What a `cluster` event after the first is sent for: the cluster's status or its size. */
-const stateOf = (c: ClusterDetail) => JSON.stringify([c.status, c.instance_count]);
+/**
+ * What a `cluster` event after the first is sent for: the cluster's status, its
+ * size, or its live change moving on (a roll's last step can come after its
+ * last instance is running again, with nothing else left to announce it).
+ */
+const stateOf = (c: ClusterDetail) => JSON.stringify([c.status, c.instance_count, c.rollout ?? null]);

@@ -124,6 +124,21 @@ describe.each(BACKENDS)('cluster events on %s', (backend) => {
     expect(await next(events, 'end')).toBeNull();
   });
 
+  it('yields a cluster event when its live change moves on, with nothing else changed', async () => {
+    const { p, clusterId } = await watched(1);
+    const feed = manualFeed();
+    const { events, ctl } = stream(p, clusterId, { feed });
+    await next(events);
+    await s.db.query("UPDATE clusters SET rollout_state = 'rolling', rollout_updated = 0, rollout_total = 1, spec_gen = 2, updated_at = now() WHERE id = $1", [clusterId]);
+    feed.change(clusterId);
+    expect(await next(events, 'cluster event')).toMatchObject({ type: 'cluster', data: { id: clusterId, rollout: { state: 'rolling', updated: 0 } } });
+    await s.db.query("UPDATE clusters SET rollout_state = 'done', rollout_updated = 1, updated_at = now() WHERE id = $1", [clusterId]);
+    feed.change(clusterId);
+    expect(await next(events, 'cluster event')).toMatchObject({ type: 'cluster', data: { id: clusterId, rollout: { state: 'done', updated: 1 } } });
+    ctl.abort();
+    expect(await next(events, 'end')).toBeNull();
+  });
+
   it('yields deleted once the cluster is gone, and ends (through the shared poll)', async () => {
     const { p, clusterId } = await watched(1);
     const feed = createChangeFeed(s.db, { pollMs: 20 });
