@@ -9,7 +9,7 @@ import { FIELD_MANAGER } from '../kube/client.ts';
 import type { ClusterRow } from '../store/clusters.ts';
 import type { InstanceRow } from '../store/instances.ts';
 import type { WorkTable } from '../store/work.ts';
-import { clusterSpecOf, instanceSpecOf } from './spec.ts';
+import { clusterSpecOf, instanceSpecOf } from '../service/spec.ts';
 
 export type Owner = { table: WorkTable; id: number; gen: number };
 

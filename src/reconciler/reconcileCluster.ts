@@ -8,7 +8,7 @@ import { deleteClaimedRow, markClusterSynced, requeue, type ClaimedCluster } fro
 import { backoffMs } from './backoff.ts';
 import { LostClaim, type Claim } from './claims.ts';
 import { ensureObject } from './ensure.ts';
-import { clusterSpecOf } from './spec.ts';
+import { clusterSpecOf } from '../service/spec.ts';
 import { deleteKeptDiskRow, keptDisksToRemove, type KeptDiskRow } from '../store/keptDisks.ts';
 
 /** A kept disk's object: a root disk's DataVolume (its claim goes with it), a data disk's claim. */

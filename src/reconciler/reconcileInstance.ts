@@ -13,7 +13,7 @@ import { settlePause } from './pauses.ts';
 import { holdsWorkload, removeSnapshotObjects, RESTORE_POLL_MS, settleSnapshots, stepRestore } from './snapshots.ts';
 import { activeRestore } from '../store/snapshots.ts';
 import type { ReconcileContext } from './reconcileCluster.ts';
-import { clusterSpecOf, instanceSpecOf } from './spec.ts';
+import { clusterSpecOf, instanceSpecOf } from '../service/spec.ts';
 
 export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInstance, claim: Claim): Promise<void> {
   const { db, kube } = ctx;

@@ -13,7 +13,7 @@ import {
   type ManagedFieldsEntry,
 } from '../../src/domain/drift.ts';
 import { renderClusterObjects, renderInstanceObjects, renderVmDataVolume, type KubeObject } from '../../src/domain/render.ts';
-import { clusterSpecOf, instanceSpecOf } from '../../src/reconciler/spec.ts';
+import { clusterSpecOf, instanceSpecOf } from '../../src/service/spec.ts';
 import { asServerReturns, clusterRow, foreignEntry, INSTALLATION, instanceRow, OUR_MANAGER, ourApplyEntry } from '../support/rows.ts';
 
 const containerSpec = clusterSpecOf(clusterRow({ volume_size_gb: 5 }), INSTALLATION);

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { renderClusterObjects } from '../../src/domain/render.ts';
 import { decideRollout, sameSpec, type RollableSpec, type RollingInstance } from '../../src/domain/rollout.ts';
-import { clusterSpecOf } from '../../src/reconciler/spec.ts';
+import { clusterSpecOf } from '../../src/service/spec.ts';
 import { clusterRow, INSTALLATION } from '../support/rows.ts';
 
 const now = new Date('2026-01-01T00:10:00Z');
