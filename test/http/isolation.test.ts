@@ -57,11 +57,11 @@ describe('tenant isolation', () => {
     const before = await snapshot();
     for (const { method, path } of await routesWithId()) {
       if (path.startsWith('/api/v1/users/{id}')) continue; // admin routes: 403 below
-      // A snapshot is reached through its instance: the instance's id decides.
-      const url = path.replace('{id}', String(idFor(path))).replace('{snapshot_id}', String(ids.snapshot));
+      // A snapshot is reached through its instance, a kept disk through its cluster: their id decides.
+      const url = path.replace('{id}', String(idFor(path))).replace('{snapshot_id}', String(ids.snapshot)).replace('{disk_id}', '1');
       const body = BODIES[`${method} ${path}`] ?? (method === 'POST' ? {} : undefined);
       const theirs = await t.call(method as 'GET', url, intruder.token, body);
-      const missing = await t.call(method as 'GET', path.replace('{id}', '999999').replace('{snapshot_id}', String(ids.snapshot)), intruder.token, body);
+      const missing = await t.call(method as 'GET', path.replace('{id}', '999999').replace('{snapshot_id}', String(ids.snapshot)).replace('{disk_id}', '1'), intruder.token, body);
       expect({ route: `${method} ${path}`, status: theirs.status }).toEqual({ route: `${method} ${path}`, status: 404 });
       // The text names the id asked for (as the Python service's did), and says nothing else.
       expect(theirs.body.detail.replace(String(idFor(path)), 'N')).toBe(missing.body.detail.replace('999999', 'N'));
