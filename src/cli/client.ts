@@ -28,6 +28,7 @@ import type {
   ScaleCluster,
   ScaledCluster,
   KeptDiskList,
+  Quote,
   Snapshot,
   SnapshotList,
   CreatedSnapshot,
@@ -184,6 +185,16 @@ export class KubeKloudClient {
   /** The CLI follows a cluster through its teardown (status deleting) until it is gone (404). */
   getCluster(id: number) {
     return this.get<ClusterWithInstances>('getCluster', id, { include_deleting: 'true' });
+  }
+  /** ?dry_run=true: what the request would do, changing nothing. */
+  async quoteCreateCluster(body: CreateCluster) {
+    return (await this.call<Quote>('createCluster', { body, query: { dry_run: 'true' } })).body;
+  }
+  async quoteScaleCluster(id: number, body: ScaleCluster & { keep_disks?: boolean }) {
+    return (await this.call<Quote>('scaleCluster', { id, body, query: { dry_run: 'true' } })).body;
+  }
+  async quoteOperation(id: number, operation: Operation) {
+    return (await this.call<Quote>('operateInstance', { id, body: { operation } as Operate, query: { dry_run: 'true' } })).body;
   }
   async createCluster(body: CreateCluster, wait?: number) {
     return (await this.call<CreatedCluster>('createCluster', { body, query: { wait } })).body;

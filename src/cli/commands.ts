@@ -1,7 +1,7 @@
 // Every command: its words, options, help text with examples, and what it does.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { Cluster, ClusterWithInstances, CreateCluster, CreateImage, Endpoint, Image, Instance, PatchCluster, PatchImage, PatchUser, KeptDisk, Snapshot, Token, User } from '../contract/schemas.ts';
+import type { Cluster, ClusterWithInstances, CreateCluster, CreateImage, Endpoint, Image, Instance, PatchCluster, PatchImage, PatchUser, KeptDisk, Quote, Snapshot, Token, User } from '../contract/schemas.ts';
 import { preferredEndpoint, sshCommand } from '../domain/endpoints.ts';
 import { ApiError, KubeKloudClient } from './client.ts';
 import { configPath, readConfig, resolveProfile, writeConfig } from './config.ts';
@@ -78,6 +78,34 @@ function idArg(ctx: Ctx, what: string): number {
   if (!/^[1-9][0-9]{0,9}$/.test(v)) throw new UsageError(`${what} must be a numeric id, not '${v}'`);
   return Number(v);
 }
+const DRY_RUN: Record<string, OptionSpec> = {
+  'dry-run': { type: 'boolean', description: 'Only show what it would reserve and apply, and every reason it would be refused; change nothing (exit 1 when it would be refused)' },
+};
+
+/** A quote: allowed or not, each reason, the quota before and after, the objects it would apply. Exit 1 when refused. */
+function showQuote(ctx: Ctx, q: Quote): number | void {
+  if (ctx.format !== 'table') {
+    ctx.out(render(q, ctx.format, []));
+    return q.allowed ? undefined : 1;
+  }
+  const dims = [
+    ['cpu (cores)', 'cpu'],
+    ['memory (GB)', 'memory'],
+    ['instances', 'instances'],
+    ['storage (GB)', 'storage_gb'],
+    ['load balancers', 'load_balancers'],
+  ] as const;
+  const rows = dims.map(([label, k]) => ({ label, reserve: q.reservation[k], remaining: q.remaining[k] }));
+  ctx.out(`${q.allowed ? 'Would be accepted.' : 'Would be refused:'}\n`);
+  for (const r of q.reasons) ctx.out(`  - ${r.loc ? `${r.loc.join('.')}: ` : ''}${r.message}\n`);
+  ctx.out(`\n${table(rows, [['QUOTA', (r) => r.label], ['RESERVED', (r) => r.reserve], ['LEFT AFTER', (r) => r.remaining]])}`);
+  if (q.objects.length > 0) {
+    const objects = q.objects as { kind?: string; metadata?: { name?: string; namespace?: string } }[];
+    ctx.out(`\nKubernetes objects it would apply:\n${objects.map((o) => `  ${o.kind}/${o.metadata?.name}`).join('\n')}\n`);
+  }
+  return q.allowed ? undefined : 1;
+}
+
 /** INSTANCE SNAPSHOT: two numeric ids. */
 function snapshotArgs(ctx: Ctx): { instanceId: number; snapshotId: number } {
   const ids = [positional(ctx, 0, 'INSTANCE'), positional(ctx, 1, 'SNAPSHOT')];
@@ -630,11 +658,13 @@ export const COMMANDS: Command[] = [
       'ssh-key': { type: 'string', multiple: true, description: 'SSH public key (VMs), or @FILE; repeatable', value: 'KEY' },
       'user-data': { type: 'string', description: 'cloud-init user data (VMs), or @FILE', value: 'TEXT' },
       ...WAIT_OPTIONS,
+      ...DRY_RUN,
     },
     examples: [
       'kubekloud clusters create web --type container --cpu 0.5 --memory 1 --count 3 --port 8080 --wait',
       'kubekloud clusters create app --type container --cpu 1 --memory 2 --image registry.example/team/app:1.4 -e MODE=production --volume 5',
       'kubekloud clusters create ci --type vm --cpu 2 --memory 4 --image ubuntu-24.04   # a catalogue image (kubekloud images list)',
+      'kubekloud clusters create big --type container --cpu 4 --memory 8 --count 10 --dry-run   # what it would reserve, and every reason it would be refused',
       'kubekloud clusters create build --type vm --cpu 2 --memory 4 --ssh-key @$HOME/.ssh/id_ed25519.pub',
       'kubekloud clusters create db --type vm --cpu 2 --memory 4 --image noble-cloud --disk 40   # a persistent 40 GB root disk',
       'kubekloud clusters create api --type container --cpu 1 --memory 1 --count 3 --port 8080 --service-type LoadBalancer --expose cluster',
@@ -656,6 +686,7 @@ export const COMMANDS: Command[] = [
         ...(v.disk !== undefined ? { disk_size: num(v.disk, 'disk', true) } : {}),
         ...specFlags(v),
       };
+      if (v['dry-run']) return showQuote(ctx, await ctx.client().quoteCreateCluster(body));
       if (v.wait) timeoutOf(ctx);
       const c = await ctx.client().createCluster(body);
       if (v.wait && ctx.format === 'table') ctx.err(`Cluster '${c.name}' created (id ${c.id}); waiting for its instances\n`);
@@ -679,13 +710,16 @@ export const COMMANDS: Command[] = [
       count: { type: 'string', short: 'n', description: 'The new number of instances (required)', value: 'N' },
       'keep-disks': { type: 'boolean', description: "Scale-in of VMs: keep the removed VMs' root and data disks (kubekloud disks list)" },
       ...WAIT_OPTIONS,
+      ...DRY_RUN,
     },
-    examples: ['kubekloud clusters scale web --count 5 --wait', 'kubekloud clusters scale 1 -n 1', 'kubekloud clusters scale vms -n 2 --keep-disks'],
+    examples: ['kubekloud clusters scale web --count 5 --wait', 'kubekloud clusters scale 1 -n 1', 'kubekloud clusters scale vms -n 2 --keep-disks', 'kubekloud clusters scale web -n 8 --dry-run'],
     async run(ctx) {
       const count = required(num(ctx.values.count, 'count', true), 'count');
       if (ctx.values.wait) timeoutOf(ctx);
       const id = await clusterId(ctx);
-      const c = await ctx.client().scaleCluster(id, { instance_count: count, ...(ctx.values['keep-disks'] === true ? { keep_disks: true } : {}) });
+      const body = { instance_count: count, ...(ctx.values['keep-disks'] === true ? { keep_disks: true } : {}) };
+      if (ctx.values['dry-run']) return showQuote(ctx, await ctx.client().quoteScaleCluster(id, body));
+      const c = await ctx.client().scaleCluster(id, body);
       return thenWait(ctx, id, 'running', () => showCluster(ctx, c));
     },
   },
@@ -832,10 +866,11 @@ export const COMMANDS: Command[] = [
       args: 'ID',
       summary: `${op[0]!.toUpperCase()}${op.slice(1)} an instance`,
       description: "Judged against what the instance was last asked to be; with --wait the API answers once it has converged.",
-      options: WAIT_OPTIONS,
-      examples: [`kubekloud instances ${op} 4`, `kubekloud instances ${op} 4 --wait`],
+      options: { ...WAIT_OPTIONS, ...DRY_RUN },
+      examples: [`kubekloud instances ${op} 4`, `kubekloud instances ${op} 4 --wait`, `kubekloud instances ${op} 4 --dry-run`],
       async run(ctx) {
         const id = idArg(ctx, 'instance id');
+        if (ctx.values['dry-run']) return showQuote(ctx, await ctx.client().quoteOperation(id, op));
         const timeout = ctx.values.wait ? Math.min(timeoutOf(ctx), 600) : undefined;
         let progress: Progress | undefined;
         if (timeout !== undefined) {

@@ -430,6 +430,36 @@ export const ClusterListQuery = Type.Object({ ...pageFields, include_deleting: i
 export const ClusterGetQuery = Type.Object({ include_deleting: includeDeleting }, { additionalProperties: false });
 
 
+// ?dry_run=true: a quote of what a request would do, changing nothing.
+const DryRun = Type.Optional(
+  Type.Boolean({ description: 'Quote only: answer 200 with what the request would reserve and apply and every reason it would be refused, changing nothing' }),
+);
+export const CreateQuery = Type.Object({ wait: WaitQuery.properties.wait, dry_run: DryRun }, { additionalProperties: false });
+const Amounts = Type.Object({
+  cpu: Type.Number({ description: 'cores' }),
+  memory: Type.Number({ description: 'GB' }),
+  instances: Type.Integer(),
+  storage_gb: Type.Integer(),
+  load_balancers: Type.Integer(),
+});
+export const QuoteReason = Type.Object({
+  code: Literals(['invalid', 'quota', 'conflict', 'busy'] as const, { description: 'invalid: a field (loc names it); quota: a dimension short; conflict: the name is taken or the operation is not allowed now; busy: the resource is in the middle of something' }),
+  message: Type.String(),
+  loc: Type.Optional(Type.Array(Type.Union([Type.String(), Type.Number()]))),
+});
+export const Quote = Type.Object(
+  {
+    allowed: Type.Boolean({ description: 'Whether the request, sent without dry_run, would be accepted now' }),
+    reservation: Type.Object(Amounts.properties, { description: 'What it would reserve of the quota (negative: release)' }),
+    remaining: Type.Object(Amounts.properties, { description: 'What would remain of the quota afterwards (negative: short by that much)' }),
+    reasons: Type.Array(QuoteReason, { description: 'Every reason it would be refused; empty when allowed' }),
+    objects: Type.Array(Type.Record(Type.String(), Type.Unknown()), {
+      description: 'The Kubernetes objects it would apply, as rendered (a new cluster is shown with id 0: its id and namespace are given at create)',
+    }),
+  },
+  { $id: 'Quote' },
+);
+
 // Answers that carry what a ?wait= came to.
 export const Waited = Type.Object({ converged: Type.Boolean(), waited_seconds: Type.Number(), failed: Type.Optional(Type.Boolean()) });
 const WaitedField = Type.Object({ wait: Type.Optional(Waited) });
@@ -440,11 +470,11 @@ export const CreatedSnapshot = Type.Object({ ...snapshotFields, wait: Type.Optio
 export const CreatedToken = Type.Intersect([Type.Ref('Token'), Type.Object({ token: Type.String({ description: 'Shown once' }) })]);
 
 /** Registered with the app by $id; the other schemas reach them with Type.Ref. */
-export const SHARED_SCHEMAS = [Detail, User, Token, Endpoint, Instance, Cluster, Image, SnapshotRestore, Snapshot];
+export const SHARED_SCHEMAS = [Detail, User, Token, Endpoint, Instance, Cluster, Image, SnapshotRestore, Snapshot, Quote];
 
 // The static types. Refs names the schemas behind each $ref, so that Static
 // follows Type.Ref('Cluster') to the Cluster schema instead of stopping at unknown.
-type Refs = { Error: typeof Detail; User: typeof User; Token: typeof Token; Endpoint: typeof Endpoint; Instance: typeof Instance; Cluster: typeof Cluster; Image: typeof Image; SnapshotRestore: typeof SnapshotRestore; Snapshot: typeof Snapshot };
+type Refs = { Error: typeof Detail; User: typeof User; Token: typeof Token; Endpoint: typeof Endpoint; Instance: typeof Instance; Cluster: typeof Cluster; Image: typeof Image; SnapshotRestore: typeof SnapshotRestore; Snapshot: typeof Snapshot; Quote: typeof Quote };
 type Of<T extends TSchema> = Static<T, Refs>;
 
 export type IdParams = Of<typeof IdParams>;
@@ -478,6 +508,9 @@ export type SnapshotRestore = Of<typeof SnapshotRestore>;
 export type CreateSnapshot = Of<typeof CreateSnapshot>;
 export type SnapshotParams = Of<typeof SnapshotParams>;
 export type SnapshotList = Of<typeof SnapshotList>;
+export type Quote = Of<typeof Quote>;
+export type QuoteReason = Of<typeof QuoteReason>;
+export type CreateQuery = Of<typeof CreateQuery>;
 export type KeptDisk = Of<typeof KeptDisk>;
 export type KeptDiskList = Of<typeof KeptDiskList>;
 export type CreatedSnapshot = Of<typeof CreatedSnapshot>;

@@ -20,6 +20,7 @@ import { consoleStreamRoutes } from './routes/consoles.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { redocRoutes } from './routes/redoc.ts';
 import { recordAudit } from './audit.ts';
+import { isDryRun } from './dryRun.ts';
 import { createAuthenticator } from './auth.ts';
 import { registerCors } from './cors.ts';
 
@@ -83,7 +84,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.observeHttp(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
-    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS' && route !== 'unmatched') {
+    // A quote (?dry_run=true) changed nothing: it is not a change to audit.
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.method !== 'OPTIONS' && route !== 'unmatched' && !isDryRun(req)) {
       void recordAudit(deps, req, reply).catch((err) => req.log.warn({ err }, 'audit record failed'));
     }
   });

@@ -18,6 +18,8 @@ declare module 'fastify' {
   }
 }
 
+import { isDryRun } from './dryRun.ts';
+
 const requestHash = (req: FastifyRequest) =>
   createHash('sha256').update(`${req.method} ${req.url}\n${JSON.stringify(req.body ?? null)}`).digest('hex');
 
@@ -25,7 +27,8 @@ const requestHash = (req: FastifyRequest) =>
 export function useIdempotencyKeys(app: FastifyInstance, s: Services) {
   app.addHook('preHandler', async (req, reply) => {
     const raw = req.headers['idempotency-key'];
-    if (raw === undefined || req.method === 'GET') return;
+    // A quote changes nothing: there is nothing to replay.
+    if (raw === undefined || req.method === 'GET' || isDryRun(req)) return;
     const key = Array.isArray(raw) ? raw[0]! : raw;
     if (!KEY.test(key)) {
       throw invalid([{ loc: ['header', 'idempotency-key'], msg: 'must be 1 to 200 printable characters', type: 'value_error' }]);

@@ -22,7 +22,7 @@ import { ownerScope, type Principal, type Services } from './context.ts';
 import { clusterView, clusterWithInstancesView } from './views.ts';
 
 /** What decides a cluster's storage and load balancers, from its row. */
-const shapeOf = (row: clusters.ClusterRow): ExposureShape => ({
+export const shapeOf = (row: clusters.ClusterRow): ExposureShape => ({
   volumeSizeGb: row.volume_size_gb,
   diskSizeGb: row.disk_size_gb,
   serviceType: row.service_type,
@@ -154,6 +154,13 @@ export async function deleteCluster(s: Services, p: Principal, id: number) {
   };
 }
 
+/** Why `keep_disks` does not apply to a scale of `delta` instances of this cluster, or null. */
+export function keepDisksProblem(row: clusters.ClusterRow, delta: number): string | null {
+  if (row.instance_type !== 'vm' || !(row.disk_size_gb || row.volume_size_gb)) return 'only VMs with a persistent disk (disk_size or volume_size) have disks to keep';
+  if (delta >= 0) return 'applies to a scale-in only (an instance_count below the present one)';
+  return null;
+}
+
 /** `keepDisks`: a scale-in keeps the removed VMs' disks in the namespace (they keep their storage of the quota). */
 export async function scaleCluster(s: Services, p: Principal, id: number, instanceCount: number, keepDisks = false) {
   if (instanceCount > s.config.maxInstancesPerCluster) {
@@ -161,12 +168,10 @@ export async function scaleCluster(s: Services, p: Principal, id: number, instan
   }
   const out = await s.db.transaction(async (tx) => {
     const row = await lockLiveCluster(tx, p, id);
-    if (keepDisks && (row.instance_type !== 'vm' || !(row.disk_size_gb || row.volume_size_gb))) {
-      throw invalidField('keep_disks', 'only VMs with a persistent disk (disk_size or volume_size) have disks to keep');
-    }
     const live = (await instances.listInstancesOf(tx, [id])).filter((i) => i.desired !== 'deleted');
     const delta = instanceCount - live.length;
-    if (keepDisks && delta >= 0) throw invalidField('keep_disks', 'applies to a scale-in only (an instance_count below the present one)');
+    const keepProblem = keepDisks ? keepDisksProblem(row, delta) : null;
+    if (keepProblem) throw invalidField('keep_disks', keepProblem);
     let kept = 0;
     if (delta > 0) {
       await reserveOrExplain(tx, row.owner_id, demandOf(row.cpu_milli, row.memory_mib, delta, perInstanceExtras(shapeOf(row))));

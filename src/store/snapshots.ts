@@ -95,6 +95,13 @@ export async function markSnapshotsOfDeletedInstances(q: Queryable, clusterId: n
   return rows[0]?.gb ?? 0;
 }
 
+/** Storage (GB) the live snapshots of these instances hold (what removing them would release). */
+export async function liveSnapshotStorageOf(q: Queryable, instanceIds: number[]): Promise<number> {
+  if (instanceIds.length === 0) return 0;
+  const rows = await q.query<{ gb: number | null }>(`SELECT sum(size_gb)::int AS gb FROM snapshots WHERE instance_id = ANY($1::int[]) AND desired = 'present'`, [instanceIds]);
+  return rows[0]?.gb ?? 0;
+}
+
 /** The reconciler's view of an instance's snapshots: every row, to create, delete or leave. */
 export async function snapshotsToSettle(q: Queryable, instanceId: number): Promise<SnapshotRow[]> {
   return q.query<SnapshotRow>(`SELECT * FROM snapshots WHERE instance_id = $1 AND (desired = 'deleted' OR phase = 'creating') ORDER BY id`, [instanceId]);

@@ -370,6 +370,33 @@ describe('clusters and instances on the control plane', () => {
     ok(await kk(['clusters', 'delete', String(c.id)]));
   }, 300_000);
 
+  it('--dry-run quotes a create, a scale and an operation, lists every reason a refusal would give (exit 1), and changes nothing', async () => {
+    const { client } = await createTenant(server.admin, { cpu: 1, memory: 1, instances: 3 });
+    await loginAs(client.token!);
+    const ok1 = ok(await kk(['clusters', 'create', 'quoted', '--type', 'container', '--cpu', '0.25', '--memory', '0.25', '--count', '2', '--dry-run']));
+    expect(ok1.stdout).toMatch(/^Would be accepted\.\n/);
+    expect(ok1.stdout).toMatch(/^cpu \(cores\)\s+0\.5\s+0\.5$/m);
+    expect(ok1.stdout).toContain('  StatefulSet/quoted-2\n');
+    const refused = await kk(['clusters', 'create', 'big', '--type', 'container', '--cpu', '1', '--memory', '1', '--count', '4', '--service-type', 'LoadBalancer', '--dry-run']);
+    expect(refused.code).toBe(1);
+    expect(refused.stdout).toContain('Would be refused:\n  - body.service_type: needs at least one entry in ports\n  - cpu: 4 cores asked, 1 cores available\n  - memory: 4 GB asked, 1 GB available\n  - instances: 4 asked, 3 available\n');
+    expect(json(await kk(['clusters', 'list', '-o', 'json']))).toEqual([]);
+    expect(json(await kk(['quota', '-o', 'json']))).toMatchObject({ used_cpu: 0, used_instances: 0 });
+
+    const c = json(await kk(['clusters', 'create', 'small', '--type', 'container', '--cpu', '0.25', '--memory', '0.25', '--count', '1', '-o', 'json']));
+    const refusedScale = await kk(['clusters', 'scale', 'small', '-n', '5', '--dry-run', '-o', 'json']);
+    expect(refusedScale.code).toBe(1);
+    const scale = JSON.parse(refusedScale.stdout);
+    expect(scale).toMatchObject({ allowed: false, reservation: { instances: 4 }, reasons: [{ code: 'quota', message: 'cpu: 1 cores asked, 0.75 cores available' }, expect.anything(), expect.anything()] });
+    const start = await kk(['instances', 'start', String(c.instances[0].id), '--dry-run']);
+    expect(start.code).toBe(1);
+    expect(start.stdout).toMatch(/Would be refused:\n  - .*start/);
+    expect(ok(await kk(['instances', 'stop', String(c.instances[0].id), '--dry-run'])).stdout).toMatch(/^Would be accepted/);
+    expect(json(await kk(['clusters', 'get', 'small', '-o', 'json'])).instance_count).toBe(1);
+    expect(json(await kk(['instances', 'get', String(c.instances[0].id), '-o', 'json'])).desired_status).toBe('running');
+    ok(await kk(['clusters', 'delete', 'small']));
+  }, 120_000);
+
   it('another tenant cannot see or operate the cluster (404 detail, exit 1)', async () => {
     const owner = await createTenant(server.admin, { cpu: 1, memory: 1 });
     const other = await createTenant(server.admin, { cpu: 1, memory: 1 });

@@ -8,12 +8,16 @@ import type { Services } from '../../service/context.ts';
 import { waitUntil } from '../../service/wait.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
 import { servicesFor } from '../idempotency.ts';
+import { isDryRun, schemaReasons } from '../dryRun.ts';
+import { quoteCreateCluster, quoteScaleCluster } from '../../service/quotes.ts';
+import { invalidField } from '../../domain/errors.ts';
 import { protectedRoutes } from './protected.ts';
 import {
   ClusterGetQuery,
   ClusterListQuery,
   ClusterWithInstances,
   CreateCluster,
+  CreateQuery,
   CreatedCluster,
   errors,
   IdParams,
@@ -37,14 +41,19 @@ export const clusterRoutes =
         schema: {
           tags,
           summary: 'Create a cluster',
-          description: 'Records the cluster and reserves quota at once; instances start pending and converge in the background.',
+          description:
+            'Records the cluster and reserves quota at once; instances start pending and converge in the background. ' +
+            'With ?dry_run=true: 200 with a quote — what it would reserve and leave of the quota, every reason it would be refused, the objects it would apply — and nothing changed.',
           body: CreateCluster,
-          querystring: WaitQuery,
-          response: { 201: CreatedCluster, ...errors(400, 401, 403, 422) },
+          querystring: CreateQuery,
+          response: { 200: Type.Ref('Quote'), 201: CreatedCluster, ...errors(400, 401, 403, 422) },
         },
+        attachValidation: true,
       },
       async (req, reply) => {
         const p = principalOf(req);
+        const schemaProblems = schemaReasons(req);
+        if (isDryRun(req)) return reply.code(200).send(await quoteCreateCluster(s, p, req.body, schemaProblems));
         const created = await clusters.createCluster(servicesFor(s, req), p, req.body);
         if (!req.query.wait) return reply.code(201).send(created);
         const wait = await waitUntil(() => clusters.clusterConverged(s, created.id, 'running'), req.query.wait);
@@ -94,16 +103,21 @@ export const clusterRoutes =
             'The other fields change the running cluster: the quota difference is reserved at once (403, nothing changed, when it does not fit) ' +
             'and the change rolls one instance at a time, the next once the one before runs again; the cluster\'s rollout shows its progress. ' +
             'A field that cannot change live (name, instance_type, volume_size, expose), or one that does not apply to the kind, is refused with 422. ' +
-            '?wait= answers once the roll is done (or failed).',
+            '?wait= answers once the roll is done (or failed). ' +
+            'A scale with ?dry_run=true answers with a quote (instance_count, keep_disks) and changes nothing; a live change is not quoted yet (422).',
           params: IdParams,
-          querystring: WaitQuery,
+          querystring: CreateQuery,
           body: PatchCluster,
-          response: { 200: ScaledCluster, ...errors(400, 401, 403, 404, 422) },
+          response: { 200: Type.Union([ScaledCluster, Type.Ref('Quote')]), ...errors(400, 401, 403, 404, 422) },
         },
       },
       async (req) => {
         const p = principalOf(req);
         const asked = splitPatch(req.body);
+        if (req.query.dry_run) {
+          if ('spec' in asked) throw invalidField('dry_run', 'quotes a scale (instance_count); a live change of the spec is not quoted yet');
+          return quoteScaleCluster(s, p, req.params.id, asked.scale, asked.keepDisks);
+        }
         if ('spec' in asked) {
           const out = await changeClusterSpec(servicesFor(s, req), p, req.params.id, asked.spec);
           const detail = { spec_generation: out.generation ?? 0, instances_to_roll: out.toRoll };

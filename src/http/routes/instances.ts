@@ -7,7 +7,8 @@ import { waitUntil } from '../../service/wait.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
 import { servicesFor } from '../idempotency.ts';
 import { protectedRoutes } from './protected.ts';
-import { errors, IdParams, MessageWithWait, Operate, WaitQuery } from '../../contract/schemas.ts';
+import { CreateQuery, errors, IdParams, MessageWithWait, Operate } from '../../contract/schemas.ts';
+import { quoteOperation } from '../../service/quotes.ts';
 
 export const instanceRoutes =
   (s: Services, authenticate: Authenticate): FastifyPluginAsync =>
@@ -24,14 +25,15 @@ export const instanceRoutes =
         schema: {
           tags,
           summary: 'Start, stop, suspend, resume or restart an instance',
-          description: "Judged against the instance's desired state; the answer names the state it is now headed to.",
+          description: "Judged against the instance's desired state; the answer names the state it is now headed to. With ?dry_run=true: 200 with a quote (whether it is allowed now, every reason not, the instance's objects as they would be) and nothing changed.",
           params: IdParams,
-          querystring: WaitQuery,
+          querystring: CreateQuery,
           body: Operate,
-          response: { 200: MessageWithWait, ...errors(400, 401, 404, 422) },
+          response: { 200: Type.Union([MessageWithWait, Type.Ref('Quote')]), ...errors(400, 401, 404, 409, 422) },
         },
       },
       async (req) => {
+        if (req.query.dry_run) return quoteOperation(s, principalOf(req), req.params.id, req.body.operation);
         const out = await instances.operateInstance(servicesFor(s, req), principalOf(req), req.params.id, req.body.operation);
         if (!req.query.wait) return out;
         return { ...out, wait: await waitUntil(() => instances.instanceConverged(s, req.params.id), req.query.wait) };

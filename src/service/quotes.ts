@@ -1,0 +1,187 @@
+// Quotes (?dry_run=true): what a create, a scale or an operation would
+// reserve of the quota and leave of it, every reason it would be refused (not
+// only the first, as the request itself answers), and the Kubernetes objects
+// it would apply, rendered as the reconciler renders them. Only reads: no row,
+// no reservation, no wake-up, no apply.
+import type { Quote, QuoteReason } from '../contract/schemas.ts';
+import { DomainError, notFound } from '../domain/errors.ts';
+import { rootDiskSize } from '../domain/images.ts';
+import { planTransition, type Operation } from '../domain/lifecycle.ts';
+import type { ClusterSpec, InstanceSpec } from '../domain/model.ts';
+import { clusterNamespace, instanceName } from '../domain/naming.ts';
+import { add, clusterLevelDemand, demandOf, perInstanceExtras, subtract, ZERO, type ExposureShape, type Resources } from '../domain/quota.ts';
+import { renderClusterObjects, renderInstanceObjects, renderVmDataVolume, type KubeObject } from '../domain/render.ts';
+import { compatibleStatus } from '../domain/compatibleStatus.ts';
+import { coresToMilli, gibToMib, mibToGib, milliToCores } from '../domain/units.ts';
+import { workloadImage } from '../domain/images.ts';
+import * as clusters from '../store/clusters.ts';
+import * as instances from '../store/instances.ts';
+import * as snapshots from '../store/snapshots.ts';
+import * as users from '../store/users.ts';
+import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
+import { keepDisksProblem, shapeOf } from './clusters.ts';
+import { ownerScope, type Principal, type Services } from './context.ts';
+import { resolveClusterImage } from './images.ts';
+import { clusterSpecOf, instanceSpecOf } from './spec.ts';
+
+const amounts = (r: Resources): Quote['reservation'] => ({
+  cpu: milliToCores(r.cpuMilli),
+  memory: mibToGib(r.memoryMib),
+  instances: r.instances,
+  storage_gb: r.storageGb,
+  load_balancers: r.loadBalancers,
+});
+
+/** A refusal as the reasons of a quote: each field problem, or its one message. */
+function reasonsOf(err: unknown): QuoteReason[] {
+  if (!(err instanceof DomainError)) throw err;
+  if (err.problems.length > 0) return err.problems.map((p) => ({ code: 'invalid', message: p.msg, loc: p.loc }));
+  const code = err.kind === 'quota' ? 'quota' : err.kind === 'busy' ? 'busy' : err.kind === 'invalid' ? 'invalid' : 'conflict';
+  return [{ code, message: err.message }];
+}
+
+/** Runs a check that refuses by throwing; its refusal becomes reasons. */
+async function collect<T>(reasons: QuoteReason[], check: () => T | Promise<T>): Promise<T | null> {
+  try {
+    return await check();
+  } catch (err) {
+    reasons.push(...reasonsOf(err));
+    return null;
+  }
+}
+
+/** One reason per quota dimension the request would overdraw, naming what it asks and what is left. */
+function quotaReasons(demand: Resources, left: Resources): QuoteReason[] {
+  const short = (asked: number, avail: number, what: string, unit: (n: number) => string): QuoteReason[] =>
+    asked > 0 && asked > avail ? [{ code: 'quota', message: `${what}: ${unit(asked)} asked, ${unit(Math.max(0, avail))} available` }] : [];
+  return [
+    ...short(demand.cpuMilli, left.cpuMilli, 'cpu', (n) => `${milliToCores(n)} cores`),
+    ...short(demand.memoryMib, left.memoryMib, 'memory', (n) => `${mibToGib(n)} GB`),
+    ...short(demand.instances, left.instances, 'instances', (n) => String(n)),
+    ...short(demand.storageGb, left.storageGb, 'storage', (n) => `${n} GB`),
+    ...short(demand.loadBalancers, left.loadBalancers, 'load balancers', (n) => String(n)),
+  ];
+}
+
+/** What the user has left of their quota now. */
+async function leftOf(s: Services, userId: number): Promise<Resources> {
+  const u = await users.findUserById(s.db, userId);
+  if (!u) throw notFound('User');
+  return subtract(users.userTotals(u), users.userUsage(u));
+}
+
+function quote(demand: Resources, left: Resources, reasons: QuoteReason[], objects: KubeObject[]): Quote {
+  const all = [...reasons, ...quotaReasons(demand, left)];
+  return { allowed: all.length === 0, reservation: amounts(demand), remaining: amounts(subtract(left, demand)), reasons: all, objects };
+}
+
+const instanceObjects = (c: ClusterSpec, i: InstanceSpec): KubeObject[] => {
+  const volume = renderVmDataVolume(c, i);
+  return [...(volume ? [volume] : []), ...renderInstanceObjects(c, i)];
+};
+
+/** POST /clusters?dry_run=true. `schemaProblems`: what the schema refused (then only those are reasons, the body being no cluster). */
+export async function quoteCreateCluster(s: Services, p: Principal, input: CreateClusterInput, schemaProblems: QuoteReason[]): Promise<Quote> {
+  const left = await leftOf(s, p.userId);
+  if (schemaProblems.length > 0) return quote(ZERO, left, schemaProblems, []);
+  const reasons: QuoteReason[] = [];
+  await collect(reasons, () => checkClusterInput(s.config, input));
+  if (await clusters.activeClusterNamed(s.db, p.userId, input.name)) reasons.push({ code: 'conflict', message: `Cluster with name '${input.name}' already exists` });
+  const cpuMilli = coresToMilli(input.cpu_per_instance);
+  const memoryMib = gibToMib(input.memory_per_instance);
+  const image = await collect(reasons, () => resolveClusterImage(s.db, s.config, { kind: input.instance_type, image: input.image, cpuMilli, memoryMib }));
+  let diskGb: number | null = null;
+  if (image && input.instance_type === 'vm') {
+    const disk = rootDiskSize({ diskSizeGb: input.disk_size }, { ...image, name: image.image });
+    if ('problem' in disk) reasons.push({ code: 'invalid', message: disk.problem, loc: ['body', 'disk_size'] });
+    else diskGb = disk.gb;
+  }
+  const shape: ExposureShape = {
+    volumeSizeGb: input.volume_size ?? null,
+    diskSizeGb: diskGb,
+    serviceType: input.service_type ?? 'ClusterIP',
+    expose: input.expose ?? 'instances',
+    portCount: input.ports?.length ?? 0,
+  };
+  const demand = add(demandOf(cpuMilli, memoryMib, input.instance_count, perInstanceExtras(shape)), clusterLevelDemand(shape));
+  let objects: KubeObject[] = [];
+  if (image) {
+    const spec: ClusterSpec = {
+      installation: s.config.installation,
+      id: 0,
+      ownerId: p.userId,
+      name: input.name,
+      namespace: clusterNamespace(s.config.namespacePrefix, 0, input.name),
+      kind: input.instance_type,
+      cpuMilli,
+      memoryMib,
+      instanceCount: input.instance_count,
+      image: workloadImage(image.source),
+      ports: (input.ports ?? []).map((port) => ({ ...port, protocol: port.protocol ?? 'TCP' })),
+      serviceType: shape.serviceType,
+      expose: shape.expose,
+      volumeSizeGb: shape.volumeSizeGb,
+      diskSizeGb: diskGb,
+      diskSource: image.source,
+      env: input.env ?? {},
+      sshKeys: input.ssh_keys ?? [],
+      userData: input.user_data ?? null,
+    };
+    objects = [
+      ...renderClusterObjects(spec),
+      ...Array.from({ length: input.instance_count }, (_, k) =>
+        instanceObjects(spec, { id: 0, clusterId: 0, ordinal: k + 1, name: instanceName(input.name, k + 1), desired: 'running', restartCount: 0 }),
+      ).flat(),
+    ];
+  }
+  return quote(demand, left, reasons, objects);
+}
+
+/** PATCH /clusters/{id} {instance_count}?dry_run=true: the instances added or removed, and what it reserves or releases. */
+export async function quoteScaleCluster(s: Services, p: Principal, id: number, instanceCount: number, keepDisks: boolean): Promise<Quote> {
+  const row = await clusters.findCluster(s.db, id, ownerScope(p), { activeOnly: true });
+  if (!row) throw notFound(`Cluster with id ${id}`);
+  const left = await leftOf(s, row.owner_id);
+  const reasons: QuoteReason[] = [];
+  if (instanceCount > s.config.maxInstancesPerCluster) reasons.push({ code: 'invalid', message: `must be at most ${s.config.maxInstancesPerCluster}`, loc: ['body', 'instance_count'] });
+  const live = (await instances.listInstancesOf(s.db, [id])).filter((i) => i.desired !== 'deleted');
+  const delta = instanceCount - live.length;
+  const keepProblem = keepDisks ? keepDisksProblem(row, delta) : null;
+  if (keepProblem) reasons.push({ code: 'invalid', message: keepProblem, loc: ['body', 'keep_disks'] });
+  const perInstance = perInstanceExtras(shapeOf(row));
+  let demand = ZERO;
+  if (delta > 0) demand = demandOf(row.cpu_milli, row.memory_mib, delta, perInstance);
+  if (delta < 0) {
+    // A scale-in releases the highest-numbered instances, their snapshots, and (unless kept) their disks.
+    const removed = [...live].sort((a, b) => b.ordinal - a.ordinal).slice(0, -delta);
+    const kept = keepDisks && !keepProblem ? perInstance.storageGb * removed.length : 0;
+    const snapshotGb = await snapshots.liveSnapshotStorageOf(s.db, removed.map((i) => i.id));
+    const released = add(demandOf(row.cpu_milli, row.memory_mib, -delta, perInstance), { ...ZERO, storageGb: snapshotGb - kept });
+    demand = subtract(ZERO, released);
+  }
+  const spec = clusterSpecOf({ ...row, instance_count: instanceCount }, s.config.installation);
+  const maxOrdinal = Math.max(0, ...live.map((i) => i.ordinal));
+  const added = Array.from({ length: Math.max(0, delta) }, (_, k) => maxOrdinal + k + 1);
+  const objects = [
+    ...renderClusterObjects(spec),
+    ...added.flatMap((ordinal) => instanceObjects(spec, { id: 0, clusterId: row.id, ordinal, name: instanceName(row.name, ordinal), desired: 'running', restartCount: 0 })),
+  ];
+  return quote(demand, left, reasons, objects);
+}
+
+/** POST /instances/{id}/operate?dry_run=true: whether the operation is allowed now, and the instance's objects as they would be. */
+export async function quoteOperation(s: Services, p: Principal, id: number, operation: Operation): Promise<Quote> {
+  const row = await instances.findInstance(s.db, id, ownerScope(p));
+  if (!row || row.cluster_state === 'deleting') throw notFound(`Instance with id ${id}`);
+  const left = await leftOf(s, row.owner_id);
+  const reasons: QuoteReason[] = [];
+  const restoring = await snapshots.activeRestore(s.db, id);
+  if (restoring) reasons.push({ code: 'busy', message: `Instance '${row.name}' is being restored from a snapshot (restore ${restoring.id}, ${restoring.phase})` });
+  const plan = planTransition(operation, row.desired, compatibleStatus(row.status, row.desired));
+  if (!plan.ok) reasons.push({ code: 'conflict', message: plan.reason });
+  const cluster = await clusters.findCluster(s.db, row.cluster_id, null);
+  if (!cluster) throw notFound(`Instance with id ${id}`);
+  const spec = clusterSpecOf(cluster, s.config.installation, row);
+  const next = instanceSpecOf({ ...row, desired: plan.ok ? plan.desired : row.desired, restart_count: row.restart_count + (operation === 'restart' ? 1 : 0) });
+  return quote(ZERO, left, reasons, instanceObjects(spec, next));
+}
