@@ -20,6 +20,7 @@ export type {
   Message,
   MessageWithWait,
   Quota,
+  Quote as QuoteAnswer,
   Role,
   ScaledCluster,
   Snapshot,

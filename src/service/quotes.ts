@@ -80,10 +80,29 @@ const instanceObjects = (c: ClusterSpec, i: InstanceSpec): KubeObject[] => {
   return [...(volume ? [volume] : []), ...renderInstanceObjects(c, i)];
 };
 
-/** POST /clusters?dry_run=true. `schemaProblems`: what the schema refused (then only those are reasons, the body being no cluster). */
+/**
+ * What a body the schema refused would still reserve, when its sizes are sound
+ * (a form half filled in: the name still missing, say); nothing otherwise.
+ */
+function roughDemand(body: Record<string, unknown>): Resources {
+  const n = (k: string) => (typeof body[k] === 'number' && (body[k] as number) > 0 ? (body[k] as number) : null);
+  const [cpu, memory, count] = [n('cpu_per_instance'), n('memory_per_instance'), n('instance_count')];
+  if (cpu === null || memory === null || count === null || !Number.isInteger(count)) return ZERO;
+  const ports = Array.isArray(body.ports) ? body.ports.length : 0;
+  const shape: ExposureShape = {
+    volumeSizeGb: n('volume_size'),
+    diskSizeGb: body.instance_type === 'vm' ? n('disk_size') : null,
+    serviceType: body.service_type === 'LoadBalancer' || body.service_type === 'NodePort' ? body.service_type : 'ClusterIP',
+    expose: body.expose === 'cluster' ? 'cluster' : 'instances',
+    portCount: ports,
+  };
+  return add(demandOf(coresToMilli(cpu), gibToMib(memory), count, perInstanceExtras(shape)), clusterLevelDemand(shape));
+}
+
+/** POST /clusters?dry_run=true. `schemaProblems`: what the schema refused (then those are its reasons, with what its sizes would reserve). */
 export async function quoteCreateCluster(s: Services, p: Principal, input: CreateClusterInput, schemaProblems: QuoteReason[]): Promise<Quote> {
   const left = await leftOf(s, p.userId);
-  if (schemaProblems.length > 0) return quote(ZERO, left, schemaProblems, []);
+  if (schemaProblems.length > 0) return quote(roughDemand((input ?? {}) as Record<string, unknown>), left, schemaProblems, []);
   const reasons: QuoteReason[] = [];
   await collect(reasons, () => checkClusterInput(s.config, input));
   if (await clusters.activeClusterNamed(s.db, p.userId, input.name)) reasons.push({ code: 'conflict', message: `Cluster with name '${input.name}' already exists` });

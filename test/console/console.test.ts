@@ -104,6 +104,9 @@ it('signs in, creates a cluster, follows it live to running, stops and starts an
   await page.getByLabel('Instance count').fill('8');
   await name.fill('web');
   await expect.poll(() => page.getByText(/over your quota/).count()).toBe(1);
+  // The preview is the API's quote: every reason it would refuse the request, each quota dimension short.
+  await expect.poll(() => page.getByTestId('quote-reasons').textContent()).toContain('instances: 8 asked, 4 available');
+  expect(await page.getByTestId('quote-reasons').textContent()).toContain('cpu: 2 cores asked, 1 cores available');
   await page.getByRole('button', { name: 'Create cluster' }).click();
   await expect.poll(() => page.locator('.alert-error').first().textContent()).toMatch(/Quota exceeded|instance_count|100/);
   expect(await name.inputValue()).toBe('web');

@@ -75,6 +75,11 @@ describe('a quote of a create', () => {
     expect(q.body).toMatchObject({ allowed: false, objects: [], reservation: { cpu: 0, instances: 0 } });
     expect(q.body.reasons.map((r: { loc: unknown[] }) => r.loc.join('.'))).toEqual(expect.arrayContaining(['body.colour']));
     expect(q.body.reasons.every((r: { code: string }) => r.code === 'invalid')).toBe(true);
+    // A form half filled in (no name yet) is still quoted for what its sizes would reserve.
+    const { name: _, ...unnamed } = spec({ volume_size: 3 });
+    const half = await t.call('POST', '/api/v1/clusters/?dry_run=true', u.token, unnamed);
+    expect(half.status).toBe(200);
+    expect(half.body).toMatchObject({ allowed: false, reservation: { cpu: 1, memory: 2, instances: 2, storage_gb: 6 }, reasons: [{ code: 'invalid', loc: ['body', 'name'] }] });
     expect(await everything()).toBe(before);
     // Without dry_run (or with a dry_run that is no boolean) the request is refused as it always was.
     expect((await t.call('POST', '/api/v1/clusters/', u.token, bad)).status).toBe(422);

@@ -1,8 +1,9 @@
 // Create a cluster: the form checks what the API checks, shows what the
-// request would use of the quota and what would remain, and keeps its input
+// request would use of the quota and what would remain (the API's own quote,
+// ?dry_run=true, with every reason it would refuse it), and keeps its input
 // when the API refuses it (with the API's words beside the fields).
 import { useEffect, useState } from 'react';
-import { ApiError, get, post, type CreatedCluster, type Image, type Quota } from '../api.ts';
+import { api, ApiError, get, post, type CreatedCluster, type Image, type Quota, type QuoteAnswer } from '../api.ts';
 import { Alert, Field, fmt, navigate, PageTitle, UsageBar } from '../ui.tsx';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -164,6 +165,7 @@ export function CreateClusterPage() {
   const [catalogue, setCatalogue] = useState<Image[]>([]);
   const [quotaError, setQuotaError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  const [quote, setQuote] = useState<QuoteAnswer | null>(null);
 
   useEffect(() => {
     get<Quota>('/api/v1/users/me/quota').then(setQuota, setQuotaError);
@@ -181,26 +183,26 @@ export function CreateClusterPage() {
   };
   const blur = (k: keyof Form) => () => setTouched({ ...touched, [k]: true });
 
-  const count = Number(body.instance_count ?? 0);
-  // As the API counts: each instance's volume, and its Service when it is a LoadBalancer (a Service needs ports).
-  const lbEach = body.service_type === 'LoadBalancer' && Array.isArray(body.ports) && body.ports.length > 0 ? 1 : 0;
-  const need = {
-    cpu: Number(body.cpu_per_instance ?? 0) * count,
-    memory: Number(body.memory_per_instance ?? 0) * count,
-    instances: count,
-    storage:
-      (Number(body.volume_size ?? 0) +
-        (form.instance_type === 'vm' ? Number(body.disk_size ?? catalogue.find((i) => i.name === body.image)?.default_disk_gb ?? 0) : 0)) *
-      count,
-    loadBalancers: lbEach * count,
-  };
-  const over =
-    quota &&
-    (need.cpu > quota.available_cpu + 1e-9 ||
-      need.memory > quota.available_memory + 1e-9 ||
-      need.instances > quota.available_instances ||
-      (quota.available_storage_gb !== undefined && need.storage > quota.available_storage_gb) ||
-      (quota.available_load_balancers !== undefined && need.loadBalancers > quota.available_load_balancers));
+  // The preview is the API's own quote of this request (?dry_run=true): what it would reserve and
+  // leave, and every reason it would refuse it. Asked again a moment after the form last changed.
+  const bodyKey = JSON.stringify(body);
+  useEffect(() => {
+    let gone = false;
+    const t = window.setTimeout(() => {
+      api<QuoteAnswer>('POST', '/api/v1/clusters/?dry_run=true', JSON.parse(bodyKey)).then(
+        (r) => !gone && setQuote(r.body),
+        () => !gone && setQuote(null),
+      );
+    }, 250);
+    return () => {
+      gone = true;
+      clearTimeout(t);
+    };
+  }, [bodyKey]);
+  const need = quote
+    ? { cpu: quote.reservation.cpu, memory: quote.reservation.memory, instances: quote.reservation.instances, storage: quote.reservation.storage_gb, loadBalancers: quote.reservation.load_balancers }
+    : { cpu: 0, memory: 0, instances: 0, storage: 0, loadBalancers: 0 };
+  const over = quote?.reasons.some((r) => r.code === 'quota') ?? false;
 
   return (
     <>
@@ -338,15 +340,28 @@ export function CreateClusterPage() {
               {quota.total_load_balancers !== undefined && (
                 <UsageBar label="Load balancers" used={quota.used_load_balancers ?? 0} extra={need.loadBalancers} total={quota.total_load_balancers} unit="" />
               )}
-              <p className="small" data-testid="remaining">
-                Would remain: {fmt(quota.available_cpu - need.cpu)} CPU, {fmt(quota.available_memory - need.memory)} GB, {quota.available_instances - need.instances} instance(s).
-              </p>
-              {quota.available_storage_gb !== undefined && quota.available_load_balancers !== undefined && (
-                <p className="small" data-testid="remaining-storage">
-                  Storage: {quota.available_storage_gb - need.storage} GB would remain; load balancers: {quota.available_load_balancers - need.loadBalancers}.
-                </p>
+              {quote && (
+                <>
+                  <p className="small" data-testid="remaining">
+                    Would remain: {fmt(quote.remaining.cpu)} CPU, {fmt(quote.remaining.memory)} GB, {quote.remaining.instances} instance(s).
+                  </p>
+                  <p className="small" data-testid="remaining-storage">
+                    Storage: {quote.remaining.storage_gb} GB would remain; load balancers: {quote.remaining.load_balancers}.
+                  </p>
+                </>
               )}
               {over && <Alert kind="error">This request is over your quota; the API will refuse it. Ask an administrator for more, or ask for less.</Alert>}
+              {quote && !quote.allowed && (
+                <div data-testid="quote-reasons">
+                  <p className="small">The API would refuse it now:</p>
+                  <ul className="small">
+                    {quote.reasons.map((r, k) => (
+                      <li key={k}>{r.loc ? `${r.loc.filter((x) => x !== 'body').join('.')}: ` : ''}{r.message}</li>
+                    ))}
+                  </ul>
+                </div>
+              )}
+              {quote?.allowed && <p className="small" data-testid="quote-objects">It would apply {quote.objects.length} Kubernetes objects.</p>}
             </>
           )}
         </aside>
