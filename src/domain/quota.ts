@@ -42,6 +42,11 @@ export function clusterLevelDemand(c: ExposureShape): Resources {
   return { ...ZERO, loadBalancers: c.expose === 'cluster' && c.serviceType === 'LoadBalancer' && c.portCount > 0 ? 1 : 0 };
 }
 
+/** What `count` instances of a cluster of this shape hold, with what the cluster itself holds (its own LoadBalancer). */
+export function clusterDemand(cpuMilliPerInstance: number, memoryMibPerInstance: number, count: number, shape: ExposureShape): Resources {
+  return add(demandOf(cpuMilliPerInstance, memoryMibPerInstance, count, perInstanceExtras(shape)), clusterLevelDemand(shape));
+}
+
 export function subtract(a: Resources, b: Resources): Resources {
   return {
     cpuMilli: a.cpuMilli - b.cpuMilli,

@@ -3,7 +3,7 @@
 import { clusterConvergence, type Convergence, type ConvergenceTarget } from '../domain/convergence.ts';
 import { conflict, invalidField, notFound, quotaExceeded } from '../domain/errors.ts';
 import { checkWholeList, pageToRead } from '../domain/paging.ts';
-import { add, available, clusterLevelDemand, demandOf, perInstanceExtras, quotaExceededMessage, ZERO, type ExposureShape, type Resources } from '../domain/quota.ts';
+import { add, available, clusterDemand, demandOf, perInstanceExtras, quotaExceededMessage, ZERO, type ExposureShape, type Resources } from '../domain/quota.ts';
 import { clusterNamespace, instanceName } from '../domain/naming.ts';
 import { coresToMilli, gibToMib, milliToCores, mibToGib } from '../domain/units.ts';
 import * as clusters from '../store/clusters.ts';
@@ -22,7 +22,7 @@ import { ownerScope, type Principal, type Services } from './context.ts';
 import { clusterView, clusterWithInstancesView } from './views.ts';
 
 /** What decides a cluster's storage and load balancers, from its row. */
-export const shapeOf = (row: clusters.ClusterRow): ExposureShape => ({
+export const shapeOf = (row: Pick<clusters.ClusterRow, 'volume_size_gb' | 'disk_size_gb' | 'service_type' | 'expose' | 'ports'>): ExposureShape => ({
   volumeSizeGb: row.volume_size_gb,
   diskSizeGb: row.disk_size_gb,
   serviceType: row.service_type,
@@ -44,6 +44,33 @@ async function addInstances(tx: Queryable, clusterId: number, clusterName: strin
   return instances.insertInstances(tx, clusterId, entries);
 }
 
+/** A VM's persistent root disk for a create: the size asked, or the image's default; a problem when a disk image has none. */
+export function rootDiskOf(input: CreateClusterInput, image: { image: string; source: string; defaultDiskGb: number | null }): { gb: number | null } | { problem: string } {
+  return input.instance_type === 'vm' ? rootDiskSize({ diskSizeGb: input.disk_size }, { ...image, name: image.image }) : { gb: null };
+}
+
+/** The row a create inserts (all but what the database gives it), with the image resolved and the root disk sized. */
+export function newClusterOf(ownerId: number, input: CreateClusterInput, image: { image: string; source: string }, diskGb: number | null) {
+  return {
+    owner_id: ownerId,
+    name: input.name,
+    instance_type: input.instance_type,
+    cpu_milli: coresToMilli(input.cpu_per_instance),
+    memory_mib: gibToMib(input.memory_per_instance),
+    instance_count: input.instance_count,
+    image: image.image,
+    image_source: image.source,
+    ports: (input.ports ?? []).map((port) => ({ ...port, protocol: port.protocol ?? ('TCP' as const) })),
+    service_type: input.service_type ?? 'ClusterIP',
+    expose: input.expose ?? 'instances',
+    volume_size_gb: input.volume_size ?? null,
+    disk_size_gb: diskGb,
+    env: input.env ?? {},
+    ssh_keys: input.ssh_keys ?? [],
+    user_data: input.user_data ?? null,
+  } satisfies clusters.NewCluster;
+}
+
 export async function createCluster(s: Services, p: Principal, input: CreateClusterInput) {
   checkClusterInput(s.config, input);
   const cpuMilli = coresToMilli(input.cpu_per_instance);
@@ -53,38 +80,11 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
     const created = await s.db.transaction(async (tx) => {
       if (await clusters.activeClusterNamed(tx, p.userId, input.name)) throw nameTaken();
       const image = await resolveClusterImage(tx, s.config, { kind: input.instance_type, image: input.image, cpuMilli, memoryMib });
-      const disk = input.instance_type === 'vm' ? rootDiskSize({ diskSizeGb: input.disk_size }, { ...image, name: image.image }) : { gb: null };
+      const disk = rootDiskOf(input, image);
       if ('problem' in disk) throw invalidField('disk_size', disk.problem);
-      const shape: ExposureShape = {
-        volumeSizeGb: input.volume_size ?? null,
-        diskSizeGb: disk.gb,
-        serviceType: input.service_type ?? 'ClusterIP',
-        expose: input.expose ?? 'instances',
-        portCount: input.ports?.length ?? 0,
-      };
-      await reserveOrExplain(tx, p.userId, add(demandOf(cpuMilli, memoryMib, input.instance_count, perInstanceExtras(shape)), clusterLevelDemand(shape)));
-      const row = await clusters.insertCluster(
-        tx,
-        {
-          owner_id: p.userId,
-          name: input.name,
-          instance_type: input.instance_type,
-          cpu_milli: cpuMilli,
-          memory_mib: memoryMib,
-          instance_count: input.instance_count,
-          image: image.image,
-          image_source: image.source,
-          ports: (input.ports ?? []).map((port) => ({ ...port, protocol: port.protocol ?? 'TCP' })),
-          service_type: input.service_type ?? 'ClusterIP',
-          expose: input.expose ?? 'instances',
-          volume_size_gb: input.volume_size ?? null,
-          disk_size_gb: disk.gb,
-          env: input.env ?? {},
-          ssh_keys: input.ssh_keys ?? [],
-          user_data: input.user_data ?? null,
-        },
-        (id) => clusterNamespace(s.config.namespacePrefix, id, input.name),
-      );
+      const fields = newClusterOf(p.userId, input, image, disk.gb);
+      await reserveOrExplain(tx, p.userId, clusterDemand(cpuMilli, memoryMib, input.instance_count, shapeOf(fields)));
+      const row = await clusters.insertCluster(tx, fields, (id) => clusterNamespace(s.config.namespacePrefix, id, input.name));
       const inst = await addInstances(tx, row.id, row.name, 1, input.instance_count);
       return { row, inst };
     });
@@ -134,7 +134,7 @@ export async function deleteCluster(s: Services, p: Principal, id: number) {
     // Every live instance's share, what the cluster itself held (its own LoadBalancer), its instances' snapshots and the disks scale-ins kept.
     const snapshotGb = await snapshots.markSnapshotsOfDeletedInstances(tx, id);
     const keptGb = await keptDisks.keptStorageOf(tx, id);
-    const released = add(demandOf(row.cpu_milli, row.memory_mib, count, perInstanceExtras(shapeOf(row))), { ...clusterLevelDemand(shapeOf(row)), storageGb: snapshotGb + keptGb });
+    const released = add(clusterDemand(row.cpu_milli, row.memory_mib, count, shapeOf(row)), { ...ZERO, storageGb: snapshotGb + keptGb });
     await users.releaseQuota(tx, row.owner_id, released);
     await clusters.touchCluster(tx, id, { state: 'deleting' });
     return { row, count, released };

@@ -18,12 +18,16 @@ export async function getInstance(s: Services, p: Principal, id: number) {
   return instanceView(row);
 }
 
+/** Why an instance cannot be operated while a restore is under way (the request's refusal and its quote's reason). */
+export const restoreBlocksOperation = (name: string, r: { id: number; phase: string; resume: string }) =>
+  `Instance '${name}' is being restored from a snapshot (restore ${r.id}, ${r.phase}); it returns to ${r.resume} once restored`;
+
 export async function operateInstance(s: Services, p: Principal, id: number, operation: Operation) {
   const out = await s.db.transaction(async (tx) => {
     const row = await instances.findInstance(tx, id, ownerScope(p), { lock: true });
     if (!row || row.cluster_state === 'deleting') throw instanceNotFound(id);
     const restoring = await activeRestore(tx, id);
-    if (restoring) throw busy(`Instance '${row.name}' is being restored from a snapshot (restore ${restoring.id}, ${restoring.phase}); it returns to ${restoring.resume} once restored`);
+    if (restoring) throw busy(restoreBlocksOperation(row.name, restoring));
     const plan = planTransition(operation, row.desired, compatibleStatus(row.status, row.desired));
     if (!plan.ok) throw conflict(plan.reason);
     await instances.setDesired(tx, id, plan.desired, row.status, { restart: operation === 'restart' });

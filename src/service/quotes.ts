@@ -5,23 +5,22 @@
 // no reservation, no wake-up, no apply.
 import type { Quote, QuoteReason } from '../contract/schemas.ts';
 import { DomainError, notFound } from '../domain/errors.ts';
-import { rootDiskSize } from '../domain/images.ts';
 import { planTransition, type Operation } from '../domain/lifecycle.ts';
-import type { ClusterSpec, InstanceSpec } from '../domain/model.ts';
+import type { ClusterSpec, InstanceSpec, PortSpec } from '../domain/model.ts';
 import { clusterNamespace, instanceName } from '../domain/naming.ts';
-import { add, clusterLevelDemand, demandOf, perInstanceExtras, subtract, ZERO, type ExposureShape, type Resources } from '../domain/quota.ts';
+import { add, clusterDemand, demandOf, perInstanceExtras, subtract, ZERO, type Resources } from '../domain/quota.ts';
 import { renderClusterObjects, renderInstanceObjects, renderVmDataVolume, type KubeObject } from '../domain/render.ts';
 import { compatibleStatus } from '../domain/compatibleStatus.ts';
 import { coresToMilli, gibToMib, mibToGib, milliToCores } from '../domain/units.ts';
-import { workloadImage } from '../domain/images.ts';
 import * as clusters from '../store/clusters.ts';
 import * as instances from '../store/instances.ts';
 import * as snapshots from '../store/snapshots.ts';
 import * as users from '../store/users.ts';
 import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
-import { keepDisksProblem, shapeOf } from './clusters.ts';
+import { keepDisksProblem, newClusterOf, rootDiskOf, shapeOf } from './clusters.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
 import { resolveClusterImage } from './images.ts';
+import { restoreBlocksOperation } from './instances.ts';
 import { clusterSpecOf, instanceSpecOf } from './spec.ts';
 
 const amounts = (r: Resources): Quote['reservation'] => ({
@@ -88,15 +87,14 @@ function roughDemand(body: Record<string, unknown>): Resources {
   const n = (k: string) => (typeof body[k] === 'number' && (body[k] as number) > 0 ? (body[k] as number) : null);
   const [cpu, memory, count] = [n('cpu_per_instance'), n('memory_per_instance'), n('instance_count')];
   if (cpu === null || memory === null || count === null || !Number.isInteger(count)) return ZERO;
-  const ports = Array.isArray(body.ports) ? body.ports.length : 0;
-  const shape: ExposureShape = {
-    volumeSizeGb: n('volume_size'),
-    diskSizeGb: body.instance_type === 'vm' ? n('disk_size') : null,
-    serviceType: body.service_type === 'LoadBalancer' || body.service_type === 'NodePort' ? body.service_type : 'ClusterIP',
+  const shape = shapeOf({
+    volume_size_gb: n('volume_size'),
+    disk_size_gb: body.instance_type === 'vm' ? n('disk_size') : null,
+    service_type: body.service_type === 'LoadBalancer' || body.service_type === 'NodePort' ? body.service_type : 'ClusterIP',
     expose: body.expose === 'cluster' ? 'cluster' : 'instances',
-    portCount: ports,
-  };
-  return add(demandOf(coresToMilli(cpu), gibToMib(memory), count, perInstanceExtras(shape)), clusterLevelDemand(shape));
+    ports: (Array.isArray(body.ports) ? body.ports : []) as PortSpec[],
+  });
+  return clusterDemand(coresToMilli(cpu), gibToMib(memory), count, shape);
 }
 
 /** POST /clusters?dry_run=true. `schemaProblems`: what the schema refused (then those are its reasons, with what its sizes would reserve). */
@@ -109,43 +107,15 @@ export async function quoteCreateCluster(s: Services, p: Principal, input: Creat
   const cpuMilli = coresToMilli(input.cpu_per_instance);
   const memoryMib = gibToMib(input.memory_per_instance);
   const image = await collect(reasons, () => resolveClusterImage(s.db, s.config, { kind: input.instance_type, image: input.image, cpuMilli, memoryMib }));
-  let diskGb: number | null = null;
-  if (image && input.instance_type === 'vm') {
-    const disk = rootDiskSize({ diskSizeGb: input.disk_size }, { ...image, name: image.image });
-    if ('problem' in disk) reasons.push({ code: 'invalid', message: disk.problem, loc: ['body', 'disk_size'] });
-    else diskGb = disk.gb;
-  }
-  const shape: ExposureShape = {
-    volumeSizeGb: input.volume_size ?? null,
-    diskSizeGb: diskGb,
-    serviceType: input.service_type ?? 'ClusterIP',
-    expose: input.expose ?? 'instances',
-    portCount: input.ports?.length ?? 0,
-  };
-  const demand = add(demandOf(cpuMilli, memoryMib, input.instance_count, perInstanceExtras(shape)), clusterLevelDemand(shape));
+  const disk = image ? rootDiskOf(input, image) : { gb: null };
+  if ('problem' in disk) reasons.push({ code: 'invalid', message: disk.problem, loc: ['body', 'disk_size'] });
+  // The row the create would insert; an image that did not resolve still leaves its sizes to count.
+  const fields = newClusterOf(p.userId, input, image ?? { image: input.image ?? '', source: input.image ?? '' }, 'gb' in disk ? disk.gb : null);
+  const demand = clusterDemand(cpuMilli, memoryMib, input.instance_count, shapeOf(fields));
   let objects: KubeObject[] = [];
   if (image) {
-    const spec: ClusterSpec = {
-      installation: s.config.installation,
-      id: 0,
-      ownerId: p.userId,
-      name: input.name,
-      namespace: clusterNamespace(s.config.namespacePrefix, 0, input.name),
-      kind: input.instance_type,
-      cpuMilli,
-      memoryMib,
-      instanceCount: input.instance_count,
-      image: workloadImage(image.source),
-      ports: (input.ports ?? []).map((port) => ({ ...port, protocol: port.protocol ?? 'TCP' })),
-      serviceType: shape.serviceType,
-      expose: shape.expose,
-      volumeSizeGb: shape.volumeSizeGb,
-      diskSizeGb: diskGb,
-      diskSource: image.source,
-      env: input.env ?? {},
-      sshKeys: input.ssh_keys ?? [],
-      userData: input.user_data ?? null,
-    };
+    const namespace = clusterNamespace(s.config.namespacePrefix, 0, input.name);
+    const spec = clusterSpecOf({ ...fields, id: 0, namespace, kept_storage_gb: 0, kept_claims: 0, peak_cpu_milli: null, peak_memory_mib: null }, s.config.installation);
     objects = [
       ...renderClusterObjects(spec),
       ...Array.from({ length: input.instance_count }, (_, k) =>
@@ -195,7 +165,7 @@ export async function quoteOperation(s: Services, p: Principal, id: number, oper
   const left = await leftOf(s, row.owner_id);
   const reasons: QuoteReason[] = [];
   const restoring = await snapshots.activeRestore(s.db, id);
-  if (restoring) reasons.push({ code: 'busy', message: `Instance '${row.name}' is being restored from a snapshot (restore ${restoring.id}, ${restoring.phase})` });
+  if (restoring) reasons.push({ code: 'busy', message: restoreBlocksOperation(row.name, restoring) });
   const plan = planTransition(operation, row.desired, compatibleStatus(row.status, row.desired));
   if (!plan.ok) reasons.push({ code: 'conflict', message: plan.reason });
   const cluster = await clusters.findCluster(s.db, row.cluster_id, null);

@@ -5,7 +5,7 @@
 import type { PatchCluster } from '../contract/schemas.ts';
 import type { Convergence } from '../domain/convergence.ts';
 import { invalid, invalidField, notFound, quotaExceeded, type FieldProblem } from '../domain/errors.ts';
-import { add, available, clusterLevelDemand, demandOf, perInstanceExtras, quotaExceededMessage, subtract, type ExposureShape, type Resources } from '../domain/quota.ts';
+import { available, clusterDemand, quotaExceededMessage, subtract, type ExposureShape, type Resources } from '../domain/quota.ts';
 import { FIXED_FIELDS, imageChangeProblem, rollableOf, sameSpec, type RollableSpec } from '../domain/rollout.ts';
 import { coresToMilli, gibToMib, milliToCores, mibToGib } from '../domain/units.ts';
 import * as clusters from '../store/clusters.ts';
@@ -41,7 +41,7 @@ const problem = (field: string, msg: string): FieldProblem => ({ loc: ['body', f
 /** What the cluster holds of the tenant's quota with this spec, for `count` instances. */
 function holding(spec: RollableSpec, row: clusters.ClusterRow, count: number): Resources {
   const shape: ExposureShape = { volumeSizeGb: row.volume_size_gb, diskSizeGb: row.disk_size_gb, serviceType: spec.service_type, expose: row.expose, portCount: spec.ports.length };
-  return add(demandOf(spec.cpu_milli, spec.memory_mib, count, perInstanceExtras(shape)), clusterLevelDemand(shape));
+  return clusterDemand(spec.cpu_milli, spec.memory_mib, count, shape);
 }
 
 const positive = (r: Resources): Resources => ({

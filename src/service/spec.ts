@@ -10,7 +10,15 @@ import type { InstanceRow } from '../store/instances.ts';
  * earlier spec it keeps until a live change rolls to it (one instance at a
  * time), else the cluster's.
  */
-export function clusterSpecOf(row: ClusterRow, installation: string, instance?: { spec: RollableSpec | null }): ClusterSpec {
+/** What of a cluster row decides what it renders (a quote renders a cluster not yet inserted from these alone). */
+export type RenderedClusterFields = Pick<
+  ClusterRow,
+  | 'id' | 'owner_id' | 'name' | 'namespace' | 'instance_type' | 'cpu_milli' | 'memory_mib' | 'instance_count' | 'image' | 'image_source'
+  | 'ports' | 'service_type' | 'expose' | 'volume_size_gb' | 'disk_size_gb' | 'env' | 'ssh_keys' | 'user_data'
+  | 'kept_storage_gb' | 'kept_claims' | 'peak_cpu_milli' | 'peak_memory_mib'
+>;
+
+export function clusterSpecOf(row: RenderedClusterFields, installation: string, instance?: { spec: RollableSpec | null }): ClusterSpec {
   const c = instance?.spec ? { ...row, ...instance.spec } : row;
   return {
     installation,
