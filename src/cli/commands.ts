@@ -72,11 +72,16 @@ function positional(ctx: Ctx, i: number, what: string): string {
 function extraArgs(ctx: Ctx, n: number): void {
   if (ctx.args.length > n) throw new UsageError(`unexpected argument '${ctx.args[n]}'`);
 }
+const NUMERIC_ID = /^[1-9][0-9]{0,9}$/;
+/** An argument that must be a numeric id, or a usage error naming what it is. */
+function numericId(v: string, what: string): number {
+  if (!NUMERIC_ID.test(v)) throw new UsageError(`${what} must be a numeric id, not '${v}'`);
+  return Number(v);
+}
 function idArg(ctx: Ctx, what: string): number {
   const v = positional(ctx, 0, what.toUpperCase());
   extraArgs(ctx, 1);
-  if (!/^[1-9][0-9]{0,9}$/.test(v)) throw new UsageError(`${what} must be a numeric id, not '${v}'`);
-  return Number(v);
+  return numericId(v, what);
 }
 const DRY_RUN: Record<string, OptionSpec> = {
   'dry-run': { type: 'boolean', description: 'Only show what it would reserve and apply, and every reason it would be refused; change nothing (exit 1 when it would be refused)' },
@@ -110,7 +115,7 @@ function showQuote(ctx: Ctx, q: Quote): number | void {
 function snapshotArgs(ctx: Ctx): { instanceId: number; snapshotId: number } {
   const ids = [positional(ctx, 0, 'INSTANCE'), positional(ctx, 1, 'SNAPSHOT')];
   extraArgs(ctx, 2);
-  const bad = ids.find((v) => !/^[1-9][0-9]{0,9}$/.test(v));
+  const bad = ids.find((v) => !NUMERIC_ID.test(v));
   if (bad !== undefined) throw new UsageError(`instance and snapshot must be numeric ids, not '${bad}'`);
   return { instanceId: Number(ids[0]), snapshotId: Number(ids[1]) };
 }
@@ -120,11 +125,11 @@ function timeoutOf(ctx: Ctx): number {
   return t;
 }
 
-/** A cluster by id or by name. */
-async function clusterId(ctx: Ctx): Promise<number> {
+/** A cluster by id or by name: the first of the command's `args` arguments. */
+async function clusterId(ctx: Ctx, args = 1): Promise<number> {
   const v = positional(ctx, 0, 'CLUSTER (id or name)');
-  extraArgs(ctx, 1);
-  if (/^[1-9][0-9]{0,9}$/.test(v)) return Number(v);
+  extraArgs(ctx, args);
+  if (NUMERIC_ID.test(v)) return Number(v);
   const { items } = await ctx.client().listClusters({ limit: 500 });
   const found = items.find((c) => c.name === v);
   if (!found) throw new ApiError(404, `Cluster '${v}' not found`);
@@ -817,9 +822,8 @@ export const COMMANDS: Command[] = [
     async run(ctx) {
       const v = ctx.args[0];
       if (v === undefined) throw new UsageError('missing ID');
-      if (!/^[1-9][0-9]{0,9}$/.test(v)) throw new UsageError(`instance id must be a numeric id, not '${v}'`);
       const extra = ctx.args.slice(1);
-      const i = await ctx.client().getInstance(Number(v));
+      const i = await ctx.client().getInstance(numericId(v, 'instance id'));
       const c = await ctx.client().getCluster(i.cluster_id);
       if (c.instance_type !== 'vm') throw new ApiError(400, `instance ${i.instance_name} is a container; ssh is for VM instances`);
       const e = preferredEndpoint(i.endpoints, 22);
@@ -911,10 +915,8 @@ export const COMMANDS: Command[] = [
     summary: 'Delete a kept disk; its storage is released at once',
     examples: ['kubekloud disks delete vms 7'],
     async run(ctx) {
-      const disk = positional(ctx, 1, 'DISK');
-      if (!/^[1-9][0-9]{0,9}$/.test(disk)) throw new UsageError(`disk must be a numeric id, not '${disk}'`);
-      ctx.args.splice(1, 1);
-      showMessage(ctx, await ctx.client().deleteKeptDisk(await clusterId(ctx), Number(disk)));
+      const disk = numericId(positional(ctx, 1, 'DISK'), 'disk');
+      showMessage(ctx, await ctx.client().deleteKeptDisk(await clusterId(ctx, 2), disk));
     },
   },
 
