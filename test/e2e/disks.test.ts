@@ -6,7 +6,7 @@
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../support/api.ts';
-import { eventually, loadTestKubeConfig } from '../support/kube.ts';
+import { eventually, gone, loadTestKubeConfig } from '../support/kube.ts';
 import { createTenant, startServer, type ServerProcess } from '../support/server.ts';
 
 const kc = loadTestKubeConfig();
@@ -133,9 +133,8 @@ describe('disks kept on request', () => {
 
     // The VM and its running instance are gone; its DataVolume and both claims stay, the same volumes, no longer owned.
     const vmGone = () => custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachines', namespace: ns, name: second.instance_name });
-    await eventually(() => vmGone().then(() => undefined, (e: { code?: number }) => e.code === 404), 30_000, 'the VM deleted');
-    const vmi = await custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances', namespace: ns, name: second.instance_name }).then(() => 'present', (e: { code?: number }) => e.code);
-    expect(vmi).toBe(404);
+    await eventually(() => gone(vmGone), 30_000, 'the VM deleted');
+    expect(await gone(() => custom.getNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', plural: 'virtualmachineinstances', namespace: ns, name: second.instance_name }))).toBe(true);
     const dv = (await custom.getNamespacedCustomObject({ group: 'cdi.kubevirt.io', version: 'v1beta1', plural: 'datavolumes', namespace: ns, name: `${second.instance_name}-root` })) as DataVolume;
     expect(dv.metadata.ownerReferences ?? []).toEqual([]);
     const keptRoot = await core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: `${second.instance_name}-root` });
@@ -158,7 +157,7 @@ describe('disks kept on request', () => {
     expect(del.body.detail).toEqual({ disk_id: rootDisk.id, storage_released: 2 });
     expect((await client.get('/api/v1/users/me/quota')).body.used_storage_gb).toBe(4);
     await eventually(
-      () => core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: `${second.instance_name}-root` }).then(() => undefined, (e: { code?: number }) => e.code === 404),
+      () => gone(() => core.readNamespacedPersistentVolumeClaim({ namespace: ns, name: `${second.instance_name}-root` })),
       30_000,
       'the kept root disk deleted with its claim',
     );

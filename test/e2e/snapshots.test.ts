@@ -12,7 +12,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../support/api.ts';
-import { eventually, loadTestKubeConfig } from '../support/kube.ts';
+import { eventually, gone, loadTestKubeConfig } from '../support/kube.ts';
 import { createTenant, startServer, type ServerProcess } from '../support/server.ts';
 
 const kc = loadTestKubeConfig();
@@ -36,7 +36,6 @@ afterAll(async () => {
 const suffix = Math.random().toString(36).slice(2, 7);
 const usedStorage = async () => (await client.get('/api/v1/users/me/quota')).body.used_storage_gb as number;
 const claim = (ns: string, name: string) => core.readNamespacedPersistentVolumeClaim({ namespace: ns, name });
-const gone = (read: () => Promise<unknown>) => read().then(() => undefined, (e: { code?: number }) => (e.code === 404 ? true : Promise.reject(e)));
 /** The directory the plane's provisioner made for a bound claim's volume. */
 async function volumeDir(c: V1PersistentVolumeClaim): Promise<string> {
   expect(c.status?.phase).toBe('Bound');

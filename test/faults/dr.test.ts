@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { AppsV1Api, AutoscalingV2Api, CoreV1Api, CustomObjectsApi, DiscoveryV1Api, NetworkingV1Api, Watch, type V1Deployment, type V1Node, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../support/api.ts';
-import { eventually, loadTestKubeConfig } from '../support/kube.ts';
+import { eventually, gone, loadTestKubeConfig } from '../support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { renderedFormProblems } from '../support/rendered.ts';
 import { createTenant, randomLabel, startServer, type ServerProcess } from '../support/server.ts';
@@ -46,15 +46,6 @@ let objects: Manifest[];
 let deletedNode: V1Node | null = null;
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 
-const gone = async (read: () => Promise<unknown>) => {
-  try {
-    await read();
-    return false;
-  } catch (e) {
-    if ((e as { code?: number }).code === 404) return true;
-    throw e;
-  }
-};
 
 /** Fresh volumes for the overlay's two claims (the plane has no provisioner), as a new cluster's storage would be: empty. */
 async function freshVolumes(): Promise<void> {

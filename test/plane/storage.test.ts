@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { CoreV1Api, CustomObjectsApi, StorageV1Api, Watch, type V1PersistentVolumeClaim } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestNamespace, deleteNamespace, eventually, loadTestKubeConfig } from '../support/kube.ts';
+import { createTestNamespace, deleteNamespace, eventually, gone, loadTestKubeConfig } from '../support/kube.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
@@ -33,15 +33,6 @@ const read = (ref: Ref, name: string): Promise<any> => custom.getNamespacedCusto
 const create = (ref: Ref, body: object): Promise<any> => custom.createNamespacedCustomObject({ ...ref, namespace: ns, body });
 const condition = (obj: any, type: string) => (obj?.status?.conditions ?? []).find((c: any) => c.type === type);
 const claim = (name: string) => core.readNamespacedPersistentVolumeClaim({ name, namespace: ns });
-
-async function missing(get: () => Promise<unknown>): Promise<boolean> {
-  try {
-    await get();
-    return false;
-  } catch (e: any) {
-    return e.code === 404;
-  }
-}
 
 /** Wait for an object to be read back with a status that passes `done`. */
 const until = (ref: Ref, name: string, done: (obj: any) => boolean, what: string, ms = 60_000): Promise<any> =>
@@ -130,7 +121,7 @@ describe('volumes: the provisioner behind the real PV controller', () => {
     expect(existsSync(dir)).toBe(true);
 
     await core.deleteNamespacedPersistentVolumeClaim({ name: 'plain', namespace: ns });
-    await eventually(() => missing(() => core.readPersistentVolume({ name: pv.metadata!.name! })), 60_000, 'the volume of claim plain deleted');
+    await eventually(() => gone(() => core.readPersistentVolume({ name: pv.metadata!.name! })), 60_000, 'the volume of claim plain deleted');
     expect(existsSync(dir)).toBe(false);
   });
 });
@@ -201,7 +192,7 @@ describe('DataVolumes (CDI stand-in) and the VMs that use them', () => {
     expect(condition(dv, 'Ready')).toMatchObject({ status: 'False' });
     const vm = await until(vms, 'broken', (v) => v.status?.printableStatus === 'DataVolumeError', 'VM broken DataVolumeError');
     expect(condition(vm, 'DataVolumesReady')).toMatchObject({ status: 'False' });
-    expect(await missing(() => read(vmis, 'broken'))).toBe(true);
+    expect(await gone(() => read(vmis, 'broken'))).toBe(true);
   });
 });
 
@@ -323,6 +314,6 @@ describe('VM snapshots and restores (KubeVirt stand-in)', () => {
     const dv = await read(dataVolumes, name);
     expect(dv.status.phase).toBe('Succeeded');
     expect(pvc.metadata?.ownerReferences).toEqual([expect.objectContaining({ kind: 'DataVolume', uid: dv.metadata.uid })]);
-    await eventually(() => missing(() => read(dataVolumes, 'saved-root')), 30_000, 'the replaced DataVolume deleted');
+    await eventually(() => gone(() => read(dataVolumes, 'saved-root')), 30_000, 'the replaced DataVolume deleted');
   });
 });

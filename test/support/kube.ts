@@ -55,6 +55,17 @@ export function serviceAccountUser(namespace: string, name: string): string {
   return `system:serviceaccount:${namespace}:${name}`;
 }
 
+/** Whether what `read` reads is gone: true on a 404, false while it exists; any other error is thrown. */
+export async function gone(read: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await read();
+    return false;
+  } catch (e) {
+    if ((e as { code?: number }).code === 404) return true;
+    throw e;
+  }
+}
+
 /** Poll fn until it returns a truthy value or timeoutMs passes (then throws with the last error). */
 export async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, what = 'condition'): Promise<T> {
   const deadline = Date.now() + timeoutMs;
