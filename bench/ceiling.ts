@@ -24,20 +24,20 @@ app.get('/api/v1/clusters/', async (req, reply) => {
   const uid = await who(req.headers.authorization);
   if (uid === null) return reply.code(401).send({ detail: 'no' });
   // As the API reads an unpaged list: every live cluster, up to the bound.
-  const { rows } = await listClusters(db, uid, { limit: UNPAGED_LIST_MAX + 1, offset: 0 }, { activeOnly: true });
+  const { rows } = await listClusters(db, { ownerId: uid, clusterIds: null }, { limit: UNPAGED_LIST_MAX + 1, offset: 0 }, { activeOnly: true });
   return { rows };
 });
 app.get<{ Params: { id: string } }>('/api/v1/clusters/:id', async (req, reply) => {
   const uid = await who(req.headers.authorization);
   if (uid === null) return reply.code(401).send({ detail: 'no' });
-  const row = await findCluster(db, Number(req.params.id), uid, { activeOnly: true });
+  const row = await findCluster(db, Number(req.params.id), { ownerId: uid, clusterIds: null }, { activeOnly: true });
   if (!row) return reply.code(404).send({ detail: 'no' });
   return { ...row, instances: await listInstancesOf(db, [row.id]) };
 });
 app.get<{ Params: { id: string } }>('/api/v1/instances/:id', async (req, reply) => {
   const uid = await who(req.headers.authorization);
   if (uid === null) return reply.code(401).send({ detail: 'no' });
-  const row = await findInstance(db, Number(req.params.id), uid);
+  const row = await findInstance(db, Number(req.params.id), { ownerId: uid, clusterIds: null });
   return row ?? reply.code(404).send({ detail: 'no' });
 });
 

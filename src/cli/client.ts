@@ -48,6 +48,8 @@ export const ROUTES = {
   listTokens: ['GET', '/api/v1/users/me/tokens'],
   createToken: ['POST', '/api/v1/users/me/tokens'],
   revokeToken: ['DELETE', '/api/v1/users/me/tokens/{id}'],
+  listUserTokens: ['GET', '/api/v1/users/{id}/tokens'],
+  revokeUserToken: ['DELETE', '/api/v1/users/{id}/tokens/{token_id}'],
   listClusters: ['GET', '/api/v1/clusters'],
   createCluster: ['POST', '/api/v1/clusters'],
   getCluster: ['GET', '/api/v1/clusters/{id}'],
@@ -103,13 +105,14 @@ export class KubeKloudClient {
 
   async call<T>(
     route: RouteName,
-    o: { id?: number; snapshotId?: number; diskId?: number; name?: string; query?: Record<string, string | number | undefined>; body?: unknown } = {},
+    o: { id?: number; snapshotId?: number; diskId?: number; tokenId?: number; name?: string; query?: Record<string, string | number | undefined>; body?: unknown } = {},
   ): Promise<{ body: T; headers: Headers }> {
     const [method, template] = ROUTES[route];
     let path: string = template;
     if (path.includes('{id}')) path = path.replace('{id}', String(o.id));
     if (path.includes('{snapshot_id}')) path = path.replace('{snapshot_id}', String(o.snapshotId));
     if (path.includes('{disk_id}')) path = path.replace('{disk_id}', String(o.diskId));
+    if (path.includes('{token_id}')) path = path.replace('{token_id}', String(o.tokenId));
     if (path.includes('{name}')) path = path.replace('{name}', encodeURIComponent(o.name ?? ''));
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined) qs.set(k, String(v));
@@ -175,6 +178,12 @@ export class KubeKloudClient {
   }
   async revokeToken(id: number) {
     return (await this.call<Message>('revokeToken', { id })).body;
+  }
+  listUserTokens(userId: number) {
+    return this.get<Token[]>('listUserTokens', userId);
+  }
+  async revokeUserToken(userId: number, tokenId: number) {
+    return (await this.call<Message>('revokeUserToken', { id: userId, tokenId })).body;
   }
   /** `includeDeleting`: also the clusters whose teardown is under way (the API leaves them out by default, as the Python service did). */
   async listClusters(p: Page & { includeDeleting?: boolean } = {}) {

@@ -1,7 +1,7 @@
 // Every command: its words, options, help text with examples, and what it does.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { Cluster, ClusterWithInstances, CreateCluster, CreateImage, Endpoint, Image, Instance, PatchCluster, PatchImage, PatchUser, KeptDisk, Quote, Snapshot, Token, User } from '../contract/schemas.ts';
+import type { Cluster, ClusterWithInstances, CreateCluster, CreateImage, CreateToken, Endpoint, Image, Instance, PatchCluster, PatchImage, PatchUser, KeptDisk, Quote, Snapshot, Token, User } from '../contract/schemas.ts';
 import { preferredEndpoint, sshCommand } from '../domain/endpoints.ts';
 import { ApiError, KubeKloudClient } from './client.ts';
 import { configPath, readConfig, resolveProfile, writeConfig } from './config.ts';
@@ -142,6 +142,7 @@ const userColumns: Column<User>[] = [
   ['ID', (u) => u.id],
   ['USERNAME', (u) => u.username],
   ['ROLE', (u) => u.role],
+  ['STATE', (u) => (u.disabled ? 'disabled' : 'active')],
   ['CPU', (u) => `${u.used_cpu}/${u.quota_cpu}`],
   ['MEMORY', (u) => `${u.used_memory}/${u.quota_memory}`],
   ['INSTANCES', (u) => `${u.used_instances}/${u.quota_instances}`],
@@ -155,6 +156,8 @@ const tokenColumns: Column<Token>[] = [
   ['CREATED', (t) => t.created_at],
   ['EXPIRES', (t) => t.expires_at],
   ['LAST USED', (t) => t.last_used_at],
+  ['SCOPES', (t) => (t.scopes ?? []).join(',')],
+  ['CLUSTERS', (t) => (t.cluster_ids ? t.cluster_ids.join(',') : 'all')],
 ];
 const imageColumns: Column<Image>[] = [
   ['NAME', (i) => i.name],
@@ -474,8 +477,15 @@ export const COMMANDS: Command[] = [
       storage: { type: 'string', description: 'Storage quota in GB', value: 'GB' },
       'load-balancers': { type: 'string', description: 'LoadBalancer Service quota', value: 'N' },
       role: { type: 'string', description: 'user or admin', value: 'ROLE' },
+      disable: { type: 'boolean', description: "Refuse every token of the user at once (their clusters keep running)" },
+      enable: { type: 'boolean', description: 'Enable a disabled user again' },
     },
-    examples: ['kubekloud users update 2 --cpu 16', 'kubekloud users update 2 --memory 32 --instances 40 --role user', 'kubekloud users update 2 --storage 200 --load-balancers 3'],
+    examples: [
+      'kubekloud users update 2 --cpu 16',
+      'kubekloud users update 2 --memory 32 --instances 40 --role user',
+      'kubekloud users update 2 --storage 200 --load-balancers 3',
+      'kubekloud users update 2 --disable',
+    ],
     async run(ctx) {
       const id = idArg(ctx, 'user id');
       const v = ctx.values;
@@ -486,9 +496,32 @@ export const COMMANDS: Command[] = [
         ...(v.storage !== undefined ? { quota_storage_gb: num(v.storage, 'storage', true) } : {}),
         ...(v['load-balancers'] !== undefined ? { quota_load_balancers: num(v['load-balancers'], 'load-balancers', true) } : {}),
         ...(v.role !== undefined ? { role: v.role as 'admin' | 'user' } : {}),
+        ...(v.disable === true ? { disabled: true } : v.enable === true ? { disabled: false } : {}),
       };
-      if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give --cpu, --memory, --instances, --storage, --load-balancers or --role');
+      if (v.disable === true && v.enable === true) throw new UsageError('give --disable or --enable, not both');
+      if (Object.keys(patch).length === 0) throw new UsageError('nothing to change: give --cpu, --memory, --instances, --storage, --load-balancers, --role, --disable or --enable');
       ctx.out(render(await ctx.client().patchUser(id, patch), ctx.format, userColumns));
+    },
+  },
+  {
+    words: ['users', 'tokens'],
+    args: 'ID',
+    summary: "List a user's live tokens (admin)",
+    examples: ['kubekloud users tokens 2', 'kubekloud users tokens 2 -o json'],
+    async run(ctx) {
+      ctx.out(render(await ctx.client().listUserTokens(idArg(ctx, 'user id')), ctx.format, tokenColumns));
+    },
+  },
+  {
+    words: ['users', 'revoke-token'],
+    args: 'ID TOKEN_ID',
+    summary: "Revoke a user's token (admin)",
+    examples: ['kubekloud users revoke-token 2 7'],
+    async run(ctx) {
+      const userId = numericId(positional(ctx, 0, 'ID'), 'user id');
+      const tokenId = numericId(positional(ctx, 1, 'TOKEN_ID'), 'token id');
+      extraArgs(ctx, 2);
+      showMessage(ctx, await ctx.client().revokeUserToken(userId, tokenId));
     },
   },
   {
@@ -610,13 +643,30 @@ export const COMMANDS: Command[] = [
     words: ['tokens', 'create'],
     args: 'NAME',
     summary: 'Create a named token; prints it once',
-    options: { 'expires-in-days': { type: 'string', description: 'Expire after this many days (1-3650)', value: 'DAYS' } },
-    examples: ['kubekloud tokens create ci --expires-in-days 30', 'TOKEN=$(kubekloud tokens create deploy -o json | jq -r .token)'],
+    options: {
+      'expires-in-days': { type: 'string', description: 'Expire after this many days (1-3650)', value: 'DAYS' },
+      scopes: { type: 'string', description: 'What it may do, comma-separated: read, write, admin (default: all you may)', value: 'LIST' },
+      clusters: { type: 'string', description: 'Only these cluster ids, comma-separated (default: every cluster)', value: 'IDS' },
+    },
+    examples: [
+      'kubekloud tokens create ci --expires-in-days 30',
+      'kubekloud tokens create dashboard --scopes read',
+      'kubekloud tokens create deploy-web --scopes read,write --clusters 12',
+      'TOKEN=$(kubekloud tokens create deploy -o json | jq -r .token)',
+    ],
     async run(ctx) {
       const name = positional(ctx, 0, 'NAME');
       extraArgs(ctx, 1);
       const days = num(ctx.values['expires-in-days'], 'expires-in-days', true);
-      const t = await ctx.client().createToken({ name, ...(days !== undefined ? { expires_in_days: days } : {}) });
+      const list = (v: unknown) => (v === undefined ? undefined : String(v).split(',').map((x) => x.trim()).filter(Boolean));
+      const scopes = list(ctx.values.scopes) as CreateToken['scopes'];
+      const clusterIds = list(ctx.values.clusters)?.map((c) => numericId(c, 'clusters'));
+      const t = await ctx.client().createToken({
+        name,
+        ...(days !== undefined ? { expires_in_days: days } : {}),
+        ...(scopes ? { scopes } : {}),
+        ...(clusterIds ? { cluster_ids: clusterIds } : {}),
+      });
       if (ctx.format !== 'table') return ctx.out(render(t, ctx.format, []));
       ctx.out(table([t], tokenColumns));
       ctx.out(`\nToken (shown once): ${t.token}\n`);

@@ -9,6 +9,7 @@ import { ENDPOINT_KINDS } from '../domain/endpoints.ts';
 import { IMAGE_NAME_PATTERN, IMAGE_REFERENCE_PATTERN } from '../domain/images.ts';
 import { INSTANCE_STATUSES, OPERATIONS } from '../domain/lifecycle.ts';
 import { PAGE_MAX, UNPAGED_LIST_MAX } from '../domain/paging.ts';
+import { TOKEN_SCOPES } from '../domain/scopes.ts';
 
 /** The union of these literals, typed as such (a plain map() would type it as a union of nothing). */
 function Literals<const T extends readonly string[]>(values: T, options: { description?: string } = {}): TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }> {
@@ -44,6 +45,7 @@ const StorageQuota = (description: string) => Type.Integer({ minimum: 0, maximum
 const LoadBalancerQuota = (description: string) => Type.Integer({ minimum: 0, maximum: 100_000, description });
 
 export const Role = Type.Union([Type.Literal('admin'), Type.Literal('user')]);
+export const TokenScope = Literals(TOKEN_SCOPES);
 
 export const User = Type.Object(
   {
@@ -61,6 +63,7 @@ export const User = Type.Object(
     used_storage_gb: Type.Optional(Type.Integer()),
     used_load_balancers: Type.Optional(Type.Integer()),
     created_at: Timestamp,
+    disabled: Type.Optional(Type.Boolean({ description: 'Set by an admin: every token of the user is refused; workloads are left as they are' })),
   },
   { $id: 'User' },
 );
@@ -88,8 +91,9 @@ export const PatchUser = Type.Object(
     quota_storage_gb: Type.Optional(StorageQuota('Storage quota in GB')),
     quota_load_balancers: Type.Optional(LoadBalancerQuota('LoadBalancer Service quota')),
     role: Type.Optional(Role),
+    disabled: Type.Optional(Type.Boolean({ description: "true: every token of the user is refused at once (their clusters keep running); false: enabled again" })),
   },
-  { additionalProperties: false, minProperties: 1 },
+  { additionalProperties: false, minProperties: 1, examples: [{ disabled: true }, { quota_cpu: 16, quota_memory: 64 }] },
 );
 
 export const Quota = Type.Object({
@@ -117,6 +121,8 @@ export const Token = Type.Object(
     created_at: Timestamp,
     expires_at: Type.Union([Timestamp, Type.Null()]),
     last_used_at: Type.Union([Timestamp, Type.Null()]),
+    scopes: Type.Optional(Type.Array(TokenScope, { description: 'What the token may do, never beyond its user\'s role' })),
+    cluster_ids: Type.Optional(Type.Union([Type.Array(Type.Integer()), Type.Null()], { description: 'The only clusters the token reaches; null: all its user\'s' })),
   },
   { $id: 'Token' },
 );
@@ -124,8 +130,18 @@ export const CreateToken = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9 ._-]*$' }),
     expires_in_days: Type.Optional(Type.Integer({ minimum: 1, maximum: 3650 })),
+    scopes: Type.Optional(
+      Type.Array(TokenScope, {
+        minItems: 1,
+        uniqueItems: true,
+        description: "read: GET; write: every other method and consoles; admin: the admin role's powers. Default: all the user may. Never more than the token that asks",
+      }),
+    ),
+    cluster_ids: Type.Optional(
+      Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 100, uniqueItems: true, description: 'Limit the token to these clusters of yours (it then creates none). Default: every cluster' }),
+    ),
   },
-  { additionalProperties: false },
+  { additionalProperties: false, examples: [{ name: 'ci' }, { name: 'dashboard', scopes: ['read'] }, { name: 'deploy-web', scopes: ['read', 'write'], cluster_ids: [12], expires_in_days: 30 }] },
 );
 
 export const Message = Type.Object({ message: Type.String(), detail: Type.Record(Type.String(), Type.Unknown()) });
@@ -380,6 +396,7 @@ export const KeptDisk = Type.Object(
   { description: 'A disk a scale-in kept when it removed its VM' },
 );
 export const KeptDiskList = Type.Object({ items: Type.Array(KeptDisk), total: Type.Integer() });
+export const UserTokenParams = Type.Object({ id: IdParams.properties.id, token_id: Type.Integer({ minimum: 1, maximum: MAX_ID, description: 'Token id' }) });
 export const KeptDiskParams = Type.Object({ id: IdParams.properties.id, disk_id: Type.Integer({ minimum: 1, maximum: MAX_ID, description: 'Kept disk id' }) });
 
 export const ScaleCluster = Type.Object({ instance_count: Type.Integer({ minimum: 1, maximum: 100 }) }, { additionalProperties: false });
@@ -443,7 +460,7 @@ const Amounts = Type.Object({
   load_balancers: Type.Integer(),
 });
 export const QuoteReason = Type.Object({
-  code: Literals(['invalid', 'quota', 'conflict', 'busy'] as const, { description: 'invalid: a field (loc names it); quota: a dimension short; conflict: the name is taken or the operation is not allowed now; busy: the resource is in the middle of something' }),
+  code: Literals(['invalid', 'quota', 'conflict', 'busy', 'forbidden'] as const, { description: 'invalid: a field (loc names it); quota: a dimension short; conflict: the name is taken or the operation is not allowed now; busy: the resource is in the middle of something; forbidden: the token may not (a token limited to some clusters creates none)' }),
   message: Type.String(),
   loc: Type.Optional(Type.Array(Type.Union([Type.String(), Type.Number()]))),
 });

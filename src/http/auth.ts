@@ -5,6 +5,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Config } from '../config/config.ts';
 import { unauthenticated } from '../domain/errors.ts';
+import { scopeForMethod } from '../domain/scopes.ts';
 import { Authentication } from '../service/auth.ts';
 import type { Principal, Services } from '../service/context.ts';
 
@@ -50,7 +51,7 @@ export function createAuthenticator(s: Services, config: Config): Authenticate {
     if (!header && fromProtocol === undefined) throw await auth.refuse(req.ip, 'Not authenticated: send Authorization: Bearer <token>');
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : [header, fromProtocol];
     if (!match) throw await auth.refuse(req.ip, 'Malformed Authorization header: expected "Bearer <token>"');
-    const principal = await auth.authenticateToken(match[1]!, { address: req.ip, write: req.method !== 'GET' });
+    const principal = await auth.authenticateToken(match[1]!, { address: req.ip, write: scopeForMethod(req.method) === 'write' });
     req.principal = principal;
     return principal;
   };

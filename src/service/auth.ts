@@ -4,8 +4,9 @@
 // per address are buckets in the database, shared by every replica; the
 // request limit per token protects each replica and is kept in its memory.
 import type { Config } from '../config/config.ts';
-import { DomainError, RateLimited, unauthenticated } from '../domain/errors.ts';
+import { DomainError, forbidden, RateLimited, unauthenticated } from '../domain/errors.ts';
 import type { Limit } from '../domain/rateLimit.ts';
+import { effectiveScopes } from '../domain/scopes.ts';
 import { takeToken } from '../store/rateBuckets.ts';
 import { findLiveToken, touchToken } from '../store/tokens.ts';
 import type { Principal, Services } from './context.ts';
@@ -14,7 +15,10 @@ import { hashToken } from './tokens.ts';
 
 export type AuthLimits = Pick<Config, 'rateLimit' | 'writeRateLimit' | 'authFailureLimit'>;
 
-/** Who is asking, as far as the limits care: from which address, and whether the request writes. */
+/**
+ * Who is asking, as far as the limits and scopes care: from which address,
+ * and whether the request writes (it then needs the `write` scope, else `read`).
+ */
 export type Caller = { address: string; write: boolean };
 
 /** Tokens longer than this are not looked up: no token issued or accepted is. */
@@ -41,20 +45,27 @@ export class Authentication {
 
   /**
    * The principal `token` stands for, once the request is within the token's
-   * and (for a write) the user's limits. Throws `unauthenticated` for an
-   * unknown, revoked or expired token (RateLimited once the address failed too
-   * often), and RateLimited when a limit is spent.
+   * scopes and the token's and (for a write) the user's limits. Throws
+   * `unauthenticated` for an unknown, revoked or expired token (RateLimited
+   * once the address failed too often) and for a disabled user's, `forbidden`
+   * for a request beyond the token's scopes, and RateLimited when a limit is spent.
    */
   async authenticateToken(token: string, caller: Caller): Promise<Principal> {
     const found = token.length <= MAX_TOKEN_LENGTH ? await findLiveToken(this.s.db, hashToken(token)) : null;
     if (!found) throw await this.refuse(caller.address, 'Invalid authentication token');
+    if (found.user.disabled_at) throw unauthenticated(`User '${found.user.username}' is disabled; an administrator can enable it again`);
+    const scopes = effectiveScopes(found.user.role, found.token.scopes);
+    const needed = caller.write ? 'write' : 'read';
+    if (!scopes.includes(needed)) {
+      throw forbidden(`This token's scopes are ${scopes.join(', ')}: this request needs the '${needed}' scope`);
+    }
     const wait =
       this.requests.take(`t${found.token.id}`) || (caller.write ? await takeToken(this.s.db, `write:${found.user.id}`, this.writeLimit) : 0);
     if (wait > 0) throw new RateLimited('Rate limit exceeded; slow down', wait);
     // Skip the write (a round trip per request) while last_used_at is fresh.
     const lastUsed = found.token.last_used_at;
     if (!lastUsed || this.now() - lastUsed.getTime() > TOUCH_EVERY_MS) void touchToken(this.s.db, found.token.id).catch(() => {});
-    return { userId: found.user.id, username: found.user.username, role: found.user.role, tokenId: found.token.id };
+    return { userId: found.user.id, username: found.user.username, role: found.user.role, tokenId: found.token.id, scopes, clusterIds: found.token.cluster_ids };
   }
 
   /**

@@ -18,7 +18,7 @@ import * as users from '../store/users.ts';
 import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
 import { rootDiskSize } from '../domain/images.ts';
 import { resolveClusterImage } from './images.ts';
-import { ownerScope, type Principal, type Services } from './context.ts';
+import { ownerScope, requireAllClusters, type Principal, type Services } from './context.ts';
 import { clusterView, clusterWithInstancesView } from './views.ts';
 
 /** What decides a cluster's storage and load balancers, from its row. */
@@ -72,6 +72,7 @@ export function newClusterOf(ownerId: number, input: CreateClusterInput, image: 
 }
 
 export async function createCluster(s: Services, p: Principal, input: CreateClusterInput) {
+  requireAllClusters(p, 'create clusters');
   checkClusterInput(s.config, input);
   const cpuMilli = coresToMilli(input.cpu_per_instance);
   const memoryMib = gibToMib(input.memory_per_instance);

@@ -4,7 +4,7 @@
 // open and close (who, which instance, how long, how many bytes each way).
 // The bytes themselves are carried by the HTTP edge between the client's
 // WebSocket and the VMI's stream it is handed; this module only counts them.
-import { busy, notFound } from '../domain/errors.ts';
+import { busy, forbidden, notFound } from '../domain/errors.ts';
 import { findClusters } from '../store/clusters.ts';
 import { releaseSeat, renewSeats, takeSeat, type ConsoleKind } from '../store/consoleSessions.ts';
 import { findInstance } from '../store/instances.ts';
@@ -59,6 +59,8 @@ export class ConsoleSessions {
    * `start` once the streams are joined, or `close` if that failed.
    */
   async begin(p: Principal, instanceId: number, kind: ConsoleKind, requestId: string): Promise<ConsoleSession> {
+    // A console types into the machine: a read-only token may not open one.
+    if (!p.scopes.includes('write')) throw forbidden("A console session types into the instance: it needs a token with the 'write' scope");
     const limit = this.s.config.console.sessionsPerToken;
     const seat = await this.s.db.transaction((tx) =>
       takeSeat(tx, { instanceId, userId: p.userId, tokenId: p.tokenId, kind, replica: this.replica, requestId }, limit, SEAT_ALIVE_SECONDS),

@@ -1,10 +1,17 @@
 // What every use case needs: the database, the clock of the reconciler, the
 // settings that bound requests, and who is asking.
 import type { Config } from '../config/config.ts';
+import { forbidden } from '../domain/errors.ts';
+import type { TokenScope } from '../domain/scopes.ts';
+import type { Reach } from '../store/clusters.ts';
 import type { Db } from '../store/db.ts';
 import type { Role } from '../store/users.ts';
 
-export type Principal = { userId: number; username: string; role: Role; tokenId: number };
+/**
+ * Who is asking, through which token: `scopes` what the token may do (never
+ * beyond the role), `clusterIds` the only clusters it reaches (null: all).
+ */
+export type Principal = { userId: number; username: string; role: Role; tokenId: number; scopes: TokenScope[]; clusterIds: number[] | null };
 
 export type Services = {
   db: Db;
@@ -13,5 +20,20 @@ export type Services = {
   wake: () => void;
 };
 
-/** Admins read everything; a user reads only their own (owner scope in SQL). */
-export const ownerScope = (p: Principal): number | null => (p.role === 'admin' ? null : p.userId);
+/** The caller acts as an admin: the admin role, through a token with the admin scope. */
+export const actsAsAdmin = (p: Principal): boolean => p.role === 'admin' && p.scopes.includes('admin');
+
+/**
+ * Admins read everything; a user reads only their own; a token limited to
+ * some clusters reaches only those (in SQL: store/clusters.ts reachWhere).
+ */
+export const ownerScope = (p: Principal): Reach => ({ ownerId: actsAsAdmin(p) ? null : p.userId, clusterIds: p.clusterIds });
+
+/** Why this caller may not `what` (make something not yet one of its clusters), or null: a token limited to some clusters cannot. */
+export const beyondClusterLimit = (p: Principal, what: string): string | null =>
+  p.clusterIds === null ? null : `This token is limited to cluster${p.clusterIds.length > 1 ? 's' : ''} ${p.clusterIds.join(', ')}: it cannot ${what}`;
+
+export function requireAllClusters(p: Principal, what: string): void {
+  const problem = beyondClusterLimit(p, what);
+  if (problem) throw forbidden(problem);
+}

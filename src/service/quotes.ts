@@ -18,7 +18,7 @@ import * as snapshots from '../store/snapshots.ts';
 import * as users from '../store/users.ts';
 import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
 import { keepDisksProblem, newClusterOf, rootDiskOf, shapeOf } from './clusters.ts';
-import { ownerScope, type Principal, type Services } from './context.ts';
+import { beyondClusterLimit, ownerScope, type Principal, type Services } from './context.ts';
 import { resolveClusterImage } from './images.ts';
 import { restoreBlocksOperation } from './instances.ts';
 import { clusterSpecOf, instanceSpecOf } from './spec.ts';
@@ -102,6 +102,8 @@ export async function quoteCreateCluster(s: Services, p: Principal, input: Creat
   const left = await leftOf(s, p.userId);
   if (schemaProblems.length > 0) return quote(roughDemand((input ?? {}) as Record<string, unknown>), left, schemaProblems, []);
   const reasons: QuoteReason[] = [];
+  const limited = beyondClusterLimit(p, 'create clusters');
+  if (limited) reasons.push({ code: 'forbidden', message: limited });
   await collect(reasons, () => checkClusterInput(s.config, input));
   if (await clusters.activeClusterNamed(s.db, p.userId, input.name)) reasons.push({ code: 'conflict', message: `Cluster with name '${input.name}' already exists` });
   const cpuMilli = coresToMilli(input.cpu_per_instance);

@@ -4,9 +4,11 @@ import { conflict, forbidden, invalid, notFound, type FieldProblem } from '../do
 import { DEFAULT_QUOTA_LOAD_BALANCERS, DEFAULT_QUOTA_STORAGE_GB, totalBelowUsage, type Resources } from '../domain/quota.ts';
 import { coresToMilli, gibToMib } from '../domain/units.ts';
 import { isUniqueViolation } from '../store/errors.ts';
+import { escalationProblem, scopesOfRole, type TokenScope } from '../domain/scopes.ts';
+import * as clusters from '../store/clusters.ts';
 import * as tokens from '../store/tokens.ts';
 import * as users from '../store/users.ts';
-import type { Principal, Services } from './context.ts';
+import { actsAsAdmin, type Principal, type Services } from './context.ts';
 import { generateToken, hashToken } from './tokens.ts';
 import { quotaView, tokenView, userView } from './views.ts';
 
@@ -80,6 +82,7 @@ export type PatchUserInput = {
   quota_storage_gb?: number;
   quota_load_balancers?: number;
   role?: users.Role;
+  disabled?: boolean;
 };
 
 export async function patchUser(s: Services, p: Principal, id: number, input: PatchUserInput) {
@@ -87,6 +90,7 @@ export async function patchUser(s: Services, p: Principal, id: number, input: Pa
     const u = await users.findUserById(tx, id, { lock: true });
     if (!u) throw notFound('User');
     if (u.id === p.userId && input.role === 'user') throw conflict('You cannot remove your own admin role');
+    if (u.id === p.userId && input.disabled === true) throw conflict('You cannot disable yourself');
     const total: Resources = {
       cpuMilli: input.quota_cpu !== undefined ? coresToMilli(input.quota_cpu) : u.quota_cpu_milli,
       memoryMib: input.quota_memory !== undefined ? gibToMib(input.quota_memory) : u.quota_memory_mib,
@@ -99,7 +103,7 @@ export async function patchUser(s: Services, p: Principal, id: number, input: Pa
       const problems: FieldProblem[] = below.map((msg) => ({ loc: ['body', msg.split(' ')[0]!], msg, type: 'value_error.below_usage' }));
       throw invalid(problems);
     }
-    return users.updateUser(tx, id, { quota: total, role: input.role });
+    return users.updateUser(tx, id, { quota: total, role: input.role, disabled: input.disabled });
   });
   return userView(updated!);
 }
@@ -116,15 +120,38 @@ export async function deleteUser(s: Services, p: Principal, id: number) {
   return { message: 'User deleted', detail: { user_id: id } };
 }
 
-export async function createToken(s: Services, p: Principal, input: { name: string; expires_in_days?: number }) {
+export type CreateTokenInput = { name: string; expires_in_days?: number; scopes?: TokenScope[]; cluster_ids?: number[] };
+
+/**
+ * A new token of the caller's: `scopes` (default: all the user may) and
+ * `cluster_ids` (default: every cluster), never beyond the token that asks;
+ * each cluster named must be one of the caller's (any, for an admin).
+ */
+export async function createToken(s: Services, p: Principal, input: CreateTokenInput) {
+  const wanted = input.scopes ?? null;
+  const wantedClusters = input.cluster_ids ?? null;
+  const problems: FieldProblem[] = [];
+  const notHeld = (wanted ?? []).filter((sc) => !scopesOfRole(p.role).includes(sc));
+  if (notHeld.length > 0) throw invalid([{ loc: ['body', 'scopes'], msg: `${notHeld.join(', ')} is beyond the ${p.role} role`, type: 'value_error.scope' }]);
+  const escalation = escalationProblem(p.scopes, p.clusterIds, wanted ?? p.scopes, wantedClusters);
+  if (escalation) throw forbidden(`Cannot create this token: ${escalation}`);
   const token = generateToken();
   const expiresAt = input.expires_in_days ? new Date(Date.now() + input.expires_in_days * 86_400_000) : null;
-  const row = await s.db.transaction((tx) => tokens.insertToken(tx, { userId: p.userId, name: input.name, hash: hashToken(token), expiresAt }));
-  return { ...tokenView(row), token };
+  const row = await s.db.transaction(async (tx) => {
+    if (wantedClusters) {
+      const found = await clusters.existingClusterIds(tx, wantedClusters, actsAsAdmin(p) ? null : p.userId);
+      wantedClusters.forEach((id, i) => {
+        if (!found.includes(id)) problems.push({ loc: ['body', 'cluster_ids', i], msg: `cluster ${id} is not one of your clusters`, type: 'value_error.cluster' });
+      });
+    }
+    if (problems.length > 0) throw invalid(problems);
+    return tokens.insertToken(tx, { userId: p.userId, name: input.name, hash: hashToken(token), expiresAt, scopes: wanted, clusterIds: wantedClusters });
+  });
+  return { ...tokenView(row, p.role), token };
 }
 
 export async function listMyTokens(s: Services, p: Principal) {
-  return (await tokens.listTokens(s.db, p.userId)).map(tokenView);
+  return (await tokens.listTokens(s.db, p.userId)).map((t) => tokenView(t, p.role));
 }
 
 export async function revokeMyToken(s: Services, p: Principal, tokenId: number) {
@@ -132,6 +159,20 @@ export async function revokeMyToken(s: Services, p: Principal, tokenId: number) 
   return { message: 'Token revoked', detail: { token_id: tokenId } };
 }
 
+/** Any user's live tokens (admin). */
+export async function listUserTokens(s: Services, userId: number) {
+  const u = await mustFindUser(s, userId);
+  return (await tokens.listTokens(s.db, userId)).map((t) => tokenView(t, u.role));
+}
+
+/** Revokes any user's token (admin): refused from the next request on, on every replica. */
+export async function revokeUserToken(s: Services, userId: number, tokenId: number) {
+  await mustFindUser(s, userId);
+  if (!(await s.db.transaction((tx) => tokens.revokeToken(tx, userId, tokenId)))) throw notFound(`Token with id ${tokenId}`);
+  return { message: 'Token revoked', detail: { user_id: userId, token_id: tokenId } };
+}
+
 export function requireAdmin(p: Principal) {
   if (p.role !== 'admin') throw forbidden('This action needs the admin role');
+  if (!actsAsAdmin(p)) throw forbidden(`This action needs a token with the 'admin' scope; this one has ${p.scopes.join(', ')}`);
 }

@@ -5,6 +5,7 @@ import type { Cluster, ClusterWithInstances, Image, Instance, KeptDisk, Quota, S
 import type { InstanceStatus } from '../domain/lifecycle.ts';
 import { summariseCluster } from '../domain/clusterStatus.ts';
 import { compatibleStatus } from '../domain/compatibleStatus.ts';
+import { effectiveScopes } from '../domain/scopes.ts';
 import { mibToGib, milliToCores } from '../domain/units.ts';
 import type { ClusterRow } from '../store/clusters.ts';
 import type { ImageRow } from '../store/images.ts';
@@ -12,7 +13,7 @@ import type { InstanceRow } from '../store/instances.ts';
 import type { KeptDiskRow } from '../store/keptDisks.ts';
 import type { RestoreJson, RestoreRow, SnapshotWithRestore } from '../store/snapshots.ts';
 import type { TokenRow } from '../store/tokens.ts';
-import type { UserRow } from '../store/users.ts';
+import type { Role, UserRow } from '../store/users.ts';
 
 export function userView(u: UserRow): User {
   return {
@@ -29,6 +30,7 @@ export function userView(u: UserRow): User {
     quota_load_balancers: u.quota_load_balancers,
     used_storage_gb: u.used_storage_gb,
     used_load_balancers: u.used_load_balancers,
+    disabled: Boolean(u.disabled_at),
     created_at: u.created_at.toISOString(),
   };
 }
@@ -54,13 +56,16 @@ export function quotaView(u: UserRow): Quota {
   };
 }
 
-export function tokenView(t: TokenRow): Token {
+/** A token as its user (`role`) sees it: what it may do, never beyond the role. */
+export function tokenView(t: TokenRow, role: Role): Token {
   return {
     id: t.id,
     name: t.name,
     created_at: t.created_at.toISOString(),
     expires_at: t.expires_at?.toISOString() ?? null,
     last_used_at: t.last_used_at?.toISOString() ?? null,
+    scopes: effectiveScopes(role, t.scopes),
+    cluster_ids: t.cluster_ids,
   };
 }
 

@@ -119,18 +119,33 @@ export async function activeClusterNamed(q: Queryable, ownerId: number, name: st
   return rows.length > 0;
 }
 
-const scope = (ownerScope: number | null, param: string) => (ownerScope === null ? 'TRUE' : `owner_id = ${param}`);
+/**
+ * Which clusters a read reaches: one owner's (ownerId null: every owner's),
+ * and of them only `clusterIds` (null: all) — a token limited to some
+ * clusters. null reaches every cluster.
+ */
+export type Reach = { ownerId: number | null; clusterIds: number[] | null } | null;
+
+/** The condition `reach` puts on the clusters row `alias`, its parameters numbered from $`from`. */
+export function reachWhere(reach: Reach, alias: string, from: number): { sql: string; params: unknown[] } {
+  const terms: string[] = [];
+  const params: unknown[] = [];
+  if (reach?.ownerId != null) terms.push(`${alias}.owner_id = $${from + params.push(reach.ownerId) - 1}`);
+  if (reach?.clusterIds != null) terms.push(`${alias}.id = ANY($${from + params.push(reach.clusterIds) - 1}::int[])`);
+  return { sql: terms.length > 0 ? terms.join(' AND ') : 'TRUE', params };
+}
 
 /** `activeOnly`: a cluster being deleted is not found (its owner sees it gone once the delete is accepted). */
 export async function findCluster(
   q: Queryable,
   id: number,
-  ownerScope: number | null,
+  reach: Reach,
   opts: { lock?: boolean; activeOnly?: boolean } = {},
 ): Promise<ClusterRow | null> {
+  const r = reachWhere(reach, 'c', 2);
   const rows = await q.query<ClusterRow>(
-    `SELECT * FROM clusters WHERE id = $1 AND ${scope(ownerScope, '$2')}${opts.activeOnly ? " AND state = 'active'" : ''}${opts.lock ? ' FOR NO KEY UPDATE' : ''}`,
-    ownerScope === null ? [id] : [id, ownerScope],
+    `SELECT * FROM clusters c WHERE id = $1 AND ${r.sql}${opts.activeOnly ? " AND state = 'active'" : ''}${opts.lock ? ' FOR NO KEY UPDATE' : ''}`,
+    [id, ...r.params],
   );
   return rows[0] ?? null;
 }
@@ -142,12 +157,13 @@ export async function findCluster(
  */
 export async function listClusters(
   q: Queryable,
-  ownerScope: number | null,
+  reach: Reach,
   page: { limit: number | null; offset: number },
   opts: { activeOnly: boolean },
 ): Promise<{ rows: (ClusterRow & { instance_statuses: InstanceStatus[] })[]; total: number }> {
-  const where = `${scope(ownerScope, '$3')}${opts.activeOnly ? " AND state = 'active'" : ''}`;
-  const params = ownerScope === null ? [page.limit, page.offset] : [page.limit, page.offset, ownerScope];
+  const r = reachWhere(reach, 'c', 3);
+  const where = `${r.sql}${opts.activeOnly ? " AND state = 'active'" : ''}`;
+  const params = [page.limit, page.offset, ...r.params];
   const rows = await q.query<ClusterRow & { instance_statuses: InstanceStatus[]; total: number }>(
     `SELECT c.*, count(*) OVER ()::int AS total,
             ARRAY(SELECT i.status::text FROM instances i WHERE i.cluster_id = c.id) AS instance_statuses
@@ -156,9 +172,10 @@ export async function listClusters(
     params,
   );
   if (rows.length > 0) return { rows, total: rows[0]!.total };
+  const counted = reachWhere(reach, 'c', 1);
   const count = await q.query<{ n: number }>(
-    `SELECT count(*)::int AS n FROM clusters WHERE ${where.replace('$3', '$1')}`,
-    ownerScope === null ? [] : [ownerScope],
+    `SELECT count(*)::int AS n FROM clusters c WHERE ${counted.sql}${opts.activeOnly ? " AND state = 'active'" : ''}`,
+    counted.params,
   );
   return { rows: [], total: count[0]?.n ?? 0 };
 }
@@ -196,4 +213,13 @@ export async function highestIssuedIds(q: Queryable): Promise<{ cluster: number;
 /** Every cluster of the installation (the observer's full resync). */
 export async function listEveryCluster(q: Queryable): Promise<ClusterRow[]> {
   return q.query<ClusterRow>('SELECT * FROM clusters ORDER BY id');
+}
+
+/** Clusters of `ids` that `ownerId` owns (any cluster when null) and that are not being deleted. */
+export async function existingClusterIds(q: Queryable, ids: number[], ownerId: number | null): Promise<number[]> {
+  const rows = await q.query<{ id: number }>(
+    `SELECT id FROM clusters WHERE id = ANY($1::int[]) AND state = 'active'${ownerId === null ? '' : ' AND owner_id = $2'}`,
+    ownerId === null ? [ids] : [ids, ownerId],
+  );
+  return rows.map((r) => r.id);
 }

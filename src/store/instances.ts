@@ -3,6 +3,7 @@ import type { Endpoint } from '../domain/endpoints.ts';
 import type { Desired, InstanceStatus } from '../domain/lifecycle.ts';
 import type { RollableSpec } from '../domain/rollout.ts';
 import type { Queryable } from './db.ts';
+import { reachWhere, type Reach } from './clusters.ts';
 
 export type InstanceRow = {
   id: number;
@@ -83,13 +84,14 @@ export async function listInstancesOf(q: Queryable, clusterIds: number[]): Promi
 export async function findInstance(
   q: Queryable,
   id: number,
-  ownerScope: number | null,
+  reach: Reach,
   opts: { lock?: boolean } = {},
 ): Promise<InstanceWithCluster | null> {
+  const r = reachWhere(reach, 'c', 2);
   const rows = await q.query<InstanceWithCluster>(
     `SELECT i.*, c.owner_id, c.instance_type, c.state AS cluster_state FROM instances i JOIN clusters c ON c.id = i.cluster_id
-      WHERE i.id = $1 ${ownerScope === null ? '' : 'AND c.owner_id = $2'}${opts.lock ? ' FOR UPDATE OF i' : ''}`,
-    ownerScope === null ? [id] : [id, ownerScope],
+      WHERE i.id = $1 AND ${r.sql}${opts.lock ? ' FOR UPDATE OF i' : ''}`,
+    [id, ...r.params],
   );
   return rows[0] ?? null;
 }

@@ -1,4 +1,5 @@
 // Bearer tokens, stored only as SHA-256 hashes.
+import type { TokenScope } from '../domain/scopes.ts';
 import type { Queryable } from './db.ts';
 import type { UserRow } from './users.ts';
 
@@ -11,15 +12,19 @@ export type TokenRow = {
   expires_at: Date | null;
   revoked_at: Date | null;
   last_used_at: Date | null;
+  /** What the token may do; null: all its user may. */
+  scopes: TokenScope[] | null;
+  /** The only clusters the token reaches; null: all its user's. */
+  cluster_ids: number[] | null;
 };
 
 export async function insertToken(
   q: Queryable,
-  t: { userId: number; name: string; hash: string; expiresAt: Date | null },
+  t: { userId: number; name: string; hash: string; expiresAt: Date | null; scopes?: TokenScope[] | null; clusterIds?: number[] | null },
 ): Promise<TokenRow> {
   const rows = await q.query<TokenRow>(
-    'INSERT INTO tokens (user_id, name, token_hash, expires_at) VALUES ($1, $2, $3, $4) RETURNING *',
-    [t.userId, t.name, t.hash, t.expiresAt],
+    'INSERT INTO tokens (user_id, name, token_hash, expires_at, scopes, cluster_ids) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *',
+    [t.userId, t.name, t.hash, t.expiresAt, t.scopes ?? null, t.clusterIds ?? null],
   );
   return rows[0]!;
 }
@@ -36,7 +41,10 @@ export async function deleteRevokedToken(q: Queryable, hash: string): Promise<vo
 
 export type TokenLookup = { token: TokenRow; user: UserRow };
 
-/** The live token with this hash and its user; revoked and expired tokens are not found. */
+/**
+ * The live token with this hash and its user; revoked and expired tokens are
+ * not found. A disabled user's token is found (the caller says why it is refused).
+ */
 export async function findLiveToken(q: Queryable, hash: string): Promise<TokenLookup | null> {
   const rows = await q.query<{ t: TokenRow; u: UserRow }>(
     `SELECT row_to_json(t.*) AS t, row_to_json(u.*) AS u
@@ -51,7 +59,7 @@ export async function findLiveToken(q: Queryable, hash: string): Promise<TokenLo
 
 function reviveDates<T>(o: T): T {
   const out = { ...o } as Record<string, unknown>;
-  for (const k of ['created_at', 'updated_at', 'expires_at', 'revoked_at', 'last_used_at']) {
+  for (const k of ['created_at', 'updated_at', 'expires_at', 'revoked_at', 'last_used_at', 'disabled_at']) {
     if (typeof out[k] === 'string') out[k] = new Date(out[k] as string);
   }
   return out as T;

@@ -22,6 +22,8 @@ export type UserRow = {
   used_load_balancers: number;
   created_at: Date;
   updated_at: Date;
+  /** Set by an admin: every token of the user is refused. */
+  disabled_at: Date | null;
 };
 
 export const userTotals = (u: UserRow): Resources => ({
@@ -69,7 +71,7 @@ export async function listUsers(q: Queryable, limit: number | null, offset: numb
 export async function updateUser(
   q: Queryable,
   id: number,
-  patch: { quota?: Resources; role?: Role },
+  patch: { quota?: Resources; role?: Role; disabled?: boolean },
 ): Promise<UserRow | null> {
   const rows = await q.query<UserRow>(
     `UPDATE users SET
@@ -79,6 +81,7 @@ export async function updateUser(
        role = COALESCE($5, role),
        quota_storage_gb = COALESCE($6, quota_storage_gb),
        quota_load_balancers = COALESCE($7, quota_load_balancers),
+       disabled_at = CASE WHEN $8::boolean IS NULL THEN disabled_at WHEN $8 THEN COALESCE(disabled_at, now()) ELSE NULL END,
        updated_at = now()
      WHERE id = $1 RETURNING *`,
     [
@@ -89,6 +92,7 @@ export async function updateUser(
       patch.role ?? null,
       patch.quota?.storageGb ?? null,
       patch.quota?.loadBalancers ?? null,
+      patch.disabled ?? null,
     ],
   );
   return rows[0] ?? null;

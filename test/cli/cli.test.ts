@@ -176,7 +176,7 @@ describe('users (admin) and tokens', () => {
     expect(created).toMatchObject({ username: name, quota_cpu: 2, quota_memory: 4, quota_instances: 5, quota_storage_gb: 50, quota_load_balancers: 1, role: 'user' });
     expect(created.token).toMatch(/.{16,}/);
     const table = ok(await kk(['users', 'list'])).stdout;
-    expect(table).toMatch(new RegExp(`^${created.id}\\s+${name}\\s+user\\s+0/2\\s+0/4\\s+0/5\\s+0/50\\s+0/1`, 'm'));
+    expect(table).toMatch(new RegExp(`^${created.id}\\s+${name}\\s+user\\s+active\\s+0/2\\s+0/4\\s+0/5\\s+0/50\\s+0/1`, 'm'));
     expect(json(await kk(['users', 'update', String(created.id), '--cpu', '3', '-o', 'json'])).quota_cpu).toBe(3);
     expect(json(await kk(['users', 'update', String(created.id), '--storage', '60', '--load-balancers', '2', '-o', 'json']))).toMatchObject({ quota_storage_gb: 60, quota_load_balancers: 2 });
     const bad = await kk(['users', 'create', 'Bad Name!', '--cpu', '0', '--memory', '1']);

@@ -63,7 +63,7 @@ describe.each(BACKENDS)('cluster events on %s', (backend) => {
 
   async function watched(instances = 2) {
     const userId = await seedUser(s.db);
-    const p: Principal = { userId, username: `u${userId}`, role: 'user', tokenId: 0 };
+    const p: Principal = { userId, username: `u${userId}`, role: 'user', tokenId: 0, scopes: ['read', 'write'], clusterIds: null };
     const { clusterId, instanceIds } = await seedCluster(s.db, userId, instances);
     return { p, clusterId, instanceIds };
   }
@@ -89,7 +89,7 @@ describe.each(BACKENDS)('cluster events on %s', (backend) => {
     const { clusterId } = await watched(1);
     const otherId = await seedUser(s.db);
     const feed = manualFeed();
-    const { events } = stream({ userId: otherId, username: 'other', role: 'user', tokenId: 0 }, clusterId, { feed });
+    const { events } = stream({ userId: otherId, username: 'other', role: 'user', tokenId: 0, scopes: ['read', 'write'], clusterIds: null }, clusterId, { feed });
     await expect(events.next()).rejects.toMatchObject({ kind: 'not_found' } satisfies Partial<DomainError>);
     expect(feed.watching(clusterId)).toBe(0);
   });

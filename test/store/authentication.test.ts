@@ -39,7 +39,7 @@ describe.each(BACKENDS)('authentication on %s', (backend) => {
     it("gives a live token's principal", async () => {
       const t = await tokenFor({ expiresAt: new Date(Date.now() + 60_000) });
       const [{ username }] = (await s.db.query<{ username: string }>('SELECT username FROM users WHERE id = $1', [t.userId])) as [{ username: string }];
-      expect(await replica().authenticateToken(t.secret, READ)).toEqual({ userId: t.userId, username, role: 'user', tokenId: t.tokenId });
+      expect(await replica().authenticateToken(t.secret, READ)).toEqual({ userId: t.userId, username, role: 'user', tokenId: t.tokenId, scopes: ['read', 'write'], clusterIds: null });
     });
 
     it('refuses unknown, revoked, expired and overlong tokens alike', async () => {

@@ -14,7 +14,7 @@ describe.each(BACKENDS)('cluster names on %s', (backend) => {
   beforeAll(() => {
     services = { db: s.db, config: loadConfig({}), wake: () => {} };
   });
-  const tenant = async (): Promise<Principal> => ({ userId: await seedUser(s.db), username: 'tenant', role: 'user', tokenId: 0 });
+  const tenant = async (): Promise<Principal> => ({ userId: await seedUser(s.db), username: 'tenant', role: 'user', tokenId: 0, scopes: ['read', 'write'], clusterIds: null });
   const create = (p: Principal, name: string) =>
     createCluster(services, p, { name, instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 1 });
   const usedInstances = async (userId: number) => (await s.db.query<{ n: number }>('SELECT used_instances AS n FROM users WHERE id = $1', [userId]))[0]!.n;

@@ -159,7 +159,7 @@ describe.each(BACKENDS)('idempotency keys on %s', (backend) => {
     it('marks the key applied in the transaction of the write', async () => {
       const ref = await keyOf();
       await begin(ref);
-      const p: Principal = { userId: ref.userId, username: 'tenant', role: 'user', tokenId: 0 };
+      const p: Principal = { userId: ref.userId, username: 'tenant', role: 'user', tokenId: 0, scopes: ['read', 'write'], clusterIds: null };
       const created = await createCluster(servicesUnderKey(services, ref), p, {
         name: 'once',
         instance_type: 'container',

@@ -35,7 +35,7 @@ describe.each(BACKENDS)('quota under concurrent scaling on %s', (backend) => {
   it('never exceeds the quota, and ends with usage equal to the live instances', async () => {
     // 12 instances of 0.5 cores / 0.5 GB fit; cpu allows 7 cores (14 instances), memory 8 GB (16).
     const userId = await seedUser(s.db, { cpuMilli: 7000, memoryMib: 8192, instances: 12 });
-    const p: Principal = { userId, username: 'tenant', role: 'user', tokenId: 0 };
+    const p: Principal = { userId, username: 'tenant', role: 'user', tokenId: 0, scopes: ['read', 'write'], clusterIds: null };
     const clusters = [];
     for (let k = 0; k < 4; k++) {
       clusters.push(await createCluster(services, p, { name: `c${k}`, instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 1 }));
@@ -98,7 +98,7 @@ describe.each(BACKENDS)('quota under concurrent scaling on %s', (backend) => {
   ])('never over-reserves %s when creates race for the last of it', async (_what, q, extra) => {
     const userId = await seedUser(s.db, { cpuMilli: 1_000_000, memoryMib: 1_000_000, instances: 1000 });
     await s.db.query('UPDATE users SET quota_storage_gb = $2, quota_load_balancers = $3 WHERE id = $1', [userId, q.storage, q.lbs]);
-    const p: Principal = { userId, username: `racer-${_what}`, role: 'user', tokenId: 0 };
+    const p: Principal = { userId, username: `racer-${_what}`, role: 'user', tokenId: 0, scopes: ['read', 'write'], clusterIds: null };
     // Each create holds 2 instances: 10 GB of storage, or 3 load balancers (two instances and the cluster's own).
     const outcomes = await Promise.all(
       Array.from({ length: 12 }, (_, k) =>
@@ -132,7 +132,7 @@ describe.each(BACKENDS)('quota under concurrent scaling on %s', (backend) => {
 
   it('lets concurrent creates and scale-outs of one tenant share the quota without over-committing', async () => {
     const userId = await seedUser(s.db, { cpuMilli: 100_000, memoryMib: 100_000, instances: 10 });
-    const p: Principal = { userId, username: 'tenant2', role: 'user', tokenId: 0 };
+    const p: Principal = { userId, username: 'tenant2', role: 'user', tokenId: 0, scopes: ['read', 'write'], clusterIds: null };
     const base = await createCluster(services, p, { name: 'base', instance_type: 'container', cpu_per_instance: 1, memory_per_instance: 1, instance_count: 2 });
     const outcomes = await Promise.all([
       ...Array.from({ length: 8 }, (_, k) =>

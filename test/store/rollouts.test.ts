@@ -50,7 +50,7 @@ describe.each(BACKENDS)('live changes on %s', (backend) => {
 
   async function tenant(quota: { cpuMilli: number; memoryMib: number }) {
     const userId = await seedUser(s.db, quota);
-    const p: Principal = { userId, username: 'tenant', role: 'user', tokenId: 0 };
+    const p: Principal = { userId, username: 'tenant', role: 'user', tokenId: 0, scopes: ['read', 'write'], clusterIds: null };
     const c = await createCluster(services, p, { name: 'web', instance_type: 'container', cpu_per_instance: 0.5, memory_per_instance: 0.5, instance_count: 3, image: 'registry.example/app:1' });
     await settle(c.id);
     return { userId, p, id: c.id };

@@ -10,6 +10,8 @@ export function TokensPage() {
   const [error, setError] = useState<unknown>(null);
   const [name, setName] = useState('');
   const [days, setDays] = useState('');
+  const [access, setAccess] = useState<'all' | 'read'>('all');
+  const [clusters, setClusters] = useState('');
   const [fieldErrors, setFieldErrors] = useState<Record<string, string | undefined>>({});
   const [formError, setFormError] = useState<unknown>(null);
   const [created, setCreated] = useState<{ name: string; token: string } | null>(null);
@@ -49,13 +51,21 @@ export function TokensPage() {
           else if (n.length > 64 || !NAME.test(n)) errs.name = 'Up to 64 letters, digits, spaces, dots, underscores or hyphens, starting with a letter or digit.';
           const d = days.trim() ? Number(days) : undefined;
           if (d !== undefined && !(Number.isInteger(d) && d >= 1 && d <= 3650)) errs.expires_in_days = 'Whole days from 1 to 3650, or empty for no expiry.';
+          const ids = clusters.split(',').map((c) => c.trim()).filter(Boolean);
+          if (ids.some((c) => !/^[1-9][0-9]*$/.test(c))) errs.cluster_ids = 'Cluster ids, separated by commas, or empty for every cluster.';
           setFieldErrors(errs);
           if (Object.keys(errs).length) return;
           try {
-            const t = await post<CreatedToken>('/api/v1/users/me/tokens', { name: n, ...(d ? { expires_in_days: d } : {}) });
+            const t = await post<CreatedToken>('/api/v1/users/me/tokens', {
+              name: n,
+              ...(d ? { expires_in_days: d } : {}),
+              ...(access === 'read' ? { scopes: ['read'] } : {}),
+              ...(ids.length > 0 ? { cluster_ids: ids.map(Number) } : {}),
+            });
             setCreated({ name: t.name, token: t.token });
             setName('');
             setDays('');
+            setClusters('');
             void load();
           } catch (err) {
             setFormError(err);
@@ -69,6 +79,17 @@ export function TokensPage() {
         </Field>
         <Field id="token-days" label="Expires after (days, optional)" error={fieldErrors.expires_in_days}>
           {(a) => <input {...a} inputMode="numeric" value={days} onChange={(e) => setDays(e.target.value)} />}
+        </Field>
+        <Field id="token-access" label="Access">
+          {(a) => (
+            <select {...a} value={access} onChange={(e) => setAccess(e.target.value as 'all' | 'read')}>
+              <option value="all">Everything I may do</option>
+              <option value="read">Read only</option>
+            </select>
+          )}
+        </Field>
+        <Field id="token-clusters" label="Only clusters (ids, optional)" error={fieldErrors.cluster_ids}>
+          {(a) => <input {...a} value={clusters} onChange={(e) => setClusters(e.target.value)} placeholder="every cluster" autoComplete="off" />}
         </Field>
         <button type="submit" className="primary">
           Create token
@@ -87,6 +108,8 @@ export function TokensPage() {
                 <th scope="col">Created</th>
                 <th scope="col">Expires</th>
                 <th scope="col">Last used</th>
+                <th scope="col">Scopes</th>
+                <th scope="col">Clusters</th>
                 <th scope="col">
                   <span className="sr-only">Actions</span>
                 </th>
@@ -99,6 +122,8 @@ export function TokensPage() {
                   <td data-label="Created">{when(t.created_at)}</td>
                   <td data-label="Expires">{t.expires_at ? when(t.expires_at) : 'never'}</td>
                   <td data-label="Last used">{when(t.last_used_at)}</td>
+                  <td data-label="Scopes">{(t.scopes ?? []).join(', ')}</td>
+                  <td data-label="Clusters">{t.cluster_ids ? t.cluster_ids.join(', ') : 'all'}</td>
                   <td className="actions">
                     <button
                       type="button"

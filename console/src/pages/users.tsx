@@ -213,7 +213,10 @@ export function UsersPage(props: { me: User }) {
                       {u.username}
                       <div className="small muted">since {when(u.created_at)}</div>
                     </th>
-                    <td data-label="Role">{u.role}</td>
+                    <td data-label="Role">
+                      {u.role}
+                      {u.disabled && <div className="small muted">disabled</div>}
+                    </td>
                     <td data-label="CPU">{fmt(u.used_cpu)} / {fmt(u.quota_cpu)}</td>
                     <td data-label="Memory">{fmt(u.used_memory)} / {fmt(u.quota_memory)} GB</td>
                     <td data-label="Instances">{u.used_instances} / {u.quota_instances}</td>
@@ -223,6 +226,27 @@ export function UsersPage(props: { me: User }) {
                       <button type="button" className="small" aria-label={`Change quota of ${u.username}`} onClick={() => setEditing(u.id)}>
                         Change quota
                       </button>
+                      {u.id !== props.me.id && (
+                        <button
+                          type="button"
+                          className="small"
+                          aria-label={`${u.disabled ? 'Enable' : 'Disable'} ${u.username}`}
+                          onClick={() =>
+                            confirmThenRun({
+                              title: `${u.disabled ? 'Enable' : 'Disable'} user ${u.username}?`,
+                              body: u.disabled ? <p>Their tokens work again.</p> : <p>Every token of theirs is refused at once. Their clusters keep running.</p>,
+                              action: u.disabled ? 'Enable' : 'Disable',
+                              run: () => patch(`/api/v1/users/${u.id}`, { disabled: !u.disabled }),
+                              done: `User ${u.username} ${u.disabled ? 'enabled' : 'disabled'}.`,
+                              setNotice,
+                              setError,
+                              reload: load,
+                            })
+                          }
+                        >
+                          {u.disabled ? 'Enable' : 'Disable'}
+                        </button>
+                      )}
                       {u.id !== props.me.id && (
                         <button
                           type="button"

@@ -6,7 +6,7 @@ import * as users from '../../service/users.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
 import { servicesFor } from '../idempotency.ts';
 import { protectedRoutes } from './protected.ts';
-import { CreatedToken, CreatedUser, CreateToken, CreateUser, errors, IdParams, Message, PageQuery, PatchUser, Quota } from '../../contract/schemas.ts';
+import { CreatedToken, CreatedUser, CreateToken, CreateUser, errors, IdParams, Message, PageQuery, PatchUser, Quota, UserTokenParams } from '../../contract/schemas.ts';
 
 export const userRoutes =
   (s: Services, authenticate: Authenticate): FastifyPluginAsync =>
@@ -37,7 +37,7 @@ export const userRoutes =
       '/:id',
       {
         preHandler: admin,
-        schema: { tags, summary: 'Change quotas or role (admin)', params: IdParams, body: PatchUser, response: { 200: Type.Ref('User'), ...errors(400, 401, 403, 404, 422) } },
+        schema: { tags, summary: 'Change quotas or role, disable or enable (admin)', params: IdParams, body: PatchUser, response: { 200: Type.Ref('User'), ...errors(400, 401, 403, 404, 422) } },
       },
       async (req) => users.patchUser(servicesFor(s, req), principalOf(req), req.params.id, req.body),
     );
@@ -45,6 +45,19 @@ export const userRoutes =
       '/:id',
       { preHandler: admin, schema: { tags, summary: 'Delete a user who owns no clusters (admin)', params: IdParams, response: { 200: Message, ...errors(400, 401, 403, 404, 422) } } },
       async (req) => users.deleteUser(servicesFor(s, req), principalOf(req), req.params.id),
+    );
+    app.get(
+      '/:id/tokens',
+      { preHandler: admin, schema: { tags, summary: "List a user's live tokens (admin)", params: IdParams, response: { 200: Type.Array(Type.Ref('Token')), ...errors(401, 403, 404, 422) } } },
+      async (req) => users.listUserTokens(s, req.params.id),
+    );
+    app.delete(
+      '/:id/tokens/:token_id',
+      {
+        preHandler: admin,
+        schema: { tags, summary: "Revoke a user's token (admin): refused from the next request on", params: UserTokenParams, response: { 200: Message, ...errors(401, 403, 404, 422) } },
+      },
+      async (req) => users.revokeUserToken(servicesFor(s, req), req.params.id, req.params.token_id),
     );
 
     app.post(
