@@ -67,6 +67,7 @@ export async function startServer(config: Config): Promise<Server> {
       concurrency: config.reconcileConcurrency,
       leaseSeconds: config.claimLeaseSeconds,
       rolloutTimeoutSeconds: config.rolloutTimeoutSeconds,
+      retention: config.retention,
       resyncSeconds: config.resyncSeconds,
       observerLeaseSeconds: config.observerLeaseSeconds,
       log: app.log,

@@ -14,6 +14,8 @@ export type {
   CreatedToken,
   CreatedUser,
   FieldError,
+  HistoryEntry,
+  HistoryList,
   Image,
   Instance,
   InstanceStatus,

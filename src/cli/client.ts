@@ -5,6 +5,8 @@ import { randomUUID } from 'node:crypto';
 // The request and response types are the server's contract, imported as types
 // only (erased at run time: the CLI carries no server code).
 import type {
+  AuditList,
+  HistoryList,
   Cluster,
   ClusterWithInstances,
   CreateCluster,
@@ -66,6 +68,9 @@ export const ROUTES = {
   patchImage: ['PATCH', '/api/v1/images/{name}'],
   retireImage: ['POST', '/api/v1/images/{name}/retire'],
   listKeptDisks: ['GET', '/api/v1/clusters/{id}/disks'],
+  clusterHistory: ['GET', '/api/v1/clusters/{id}/history'],
+  listAudit: ['GET', '/api/v1/audit'],
+  myAudit: ['GET', '/api/v1/users/me/audit'],
   deleteKeptDisk: ['DELETE', '/api/v1/clusters/{id}/disks/{disk_id}'],
   listSnapshots: ['GET', '/api/v1/instances/{id}/snapshots'],
   createSnapshot: ['POST', '/api/v1/instances/{id}/snapshots'],
@@ -244,6 +249,13 @@ export class KubeKloudClient {
   }
   async operateInstance(id: number, operation: Operation, wait?: number) {
     return (await this.call<MessageWithWait>('operateInstance', { id, body: { operation } as Operate, query: { wait } })).body;
+  }
+  async clusterHistory(clusterId: number, q: { kind?: string; since?: string; limit?: number; offset?: number } = {}) {
+    return (await this.call<HistoryList>('clusterHistory', { id: clusterId, query: q })).body;
+  }
+  /** `mine`: the caller's own entries (any user); else everyone's (admin). */
+  async audit(q: { user?: string; action?: string; resource?: string; outcome?: string; since?: string; until?: string; limit?: number; offset?: number }, mine: boolean) {
+    return (await this.call<AuditList>(mine ? 'myAudit' : 'listAudit', { query: q })).body;
   }
   async listKeptDisks(clusterId: number) {
     return (await this.call<KeptDiskList>('listKeptDisks', { id: clusterId })).body.items;

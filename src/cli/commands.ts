@@ -1,7 +1,7 @@
 // Every command: its words, options, help text with examples, and what it does.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { Cluster, ClusterWithInstances, CreateCluster, CreateImage, CreateToken, Endpoint, Image, Instance, PatchCluster, PatchImage, PatchUser, KeptDisk, Quote, Snapshot, Token, User } from '../contract/schemas.ts';
+import type { AuditEntry, Cluster, ClusterWithInstances, HistoryEntry, CreateCluster, CreateImage, CreateToken, Endpoint, Image, Instance, PatchCluster, PatchImage, PatchUser, KeptDisk, Quote, Snapshot, Token, User } from '../contract/schemas.ts';
 import { preferredEndpoint, sshCommand } from '../domain/endpoints.ts';
 import { ApiError, KubeKloudClient } from './client.ts';
 import { configPath, readConfig, resolveProfile, writeConfig } from './config.ts';
@@ -149,6 +149,19 @@ const userColumns: Column<User>[] = [
   ['STORAGE', (u) => (u.quota_storage_gb === undefined ? '-' : `${u.used_storage_gb ?? 0}/${u.quota_storage_gb}`)],
   ['LBS', (u) => (u.quota_load_balancers === undefined ? '-' : `${u.used_load_balancers ?? 0}/${u.quota_load_balancers}`)],
   ['CREATED', (u) => u.created_at],
+];
+const historyColumns: Column<HistoryEntry>[] = [
+  ['AT', (h) => h.at],
+  ['KIND', (h) => h.kind],
+  ['MESSAGE', (h) => h.message],
+];
+const auditColumns: Column<AuditEntry>[] = [
+  ['AT', (a) => a.at],
+  ['USER', (a) => a.actor ?? '-'],
+  ['ACTION', (a) => a.action ?? '-'],
+  ['TARGET', (a) => a.target ?? '-'],
+  ['STATUS', (a) => a.status_code],
+  ['OUTCOME', (a) => a.outcome],
 ];
 const tokenColumns: Column<Token>[] = [
   ['ID', (t) => t.id],
@@ -395,6 +408,54 @@ export const COMMANDS: Command[] = [
     async run(ctx) {
       extraArgs(ctx, 0);
       ctx.out(render(await ctx.client().me(), ctx.format, userColumns));
+    },
+  },
+  {
+    words: ['history'],
+    args: 'CLUSTER',
+    summary: "A cluster's history, newest first: changes and who made them, status transitions, drift repaired, schedule runs",
+    options: {
+      kind: { type: 'string', description: 'Only change, status, repair or schedule entries', value: 'KIND' },
+      since: { type: 'string', description: 'Only entries at or after this time (RFC 3339)', value: 'TIME' },
+      ...PAGE_OPTIONS,
+    },
+    examples: ['kubekloud history web', 'kubekloud history web --kind change', 'kubekloud history 12 --since 2026-12-01T00:00:00Z -o json'],
+    async run(ctx) {
+      const id = await clusterId(ctx);
+      const v = ctx.values;
+      const h = await ctx.client().clusterHistory(id, {
+        ...(v.kind !== undefined ? { kind: String(v.kind) } : {}),
+        ...(v.since !== undefined ? { since: String(v.since) } : {}),
+        limit: num(v.limit, 'limit', true),
+        offset: num(v.offset, 'offset', true),
+      });
+      ctx.out(render(h.items, ctx.format, historyColumns));
+    },
+  },
+  {
+    words: ['audit'],
+    summary: 'The audit log, newest first: everyone\'s (admin), or your own with --mine',
+    options: {
+      mine: { type: 'boolean', description: 'Only your own requests (any user may)' },
+      user: { type: 'string', description: 'Only this username (admin)', value: 'USERNAME' },
+      action: { type: 'string', description: 'Only this action, e.g. clusters.delete', value: 'ACTION' },
+      resource: { type: 'string', description: 'Only requests on this resource, e.g. clusters/12', value: 'RESOURCE' },
+      outcome: { type: 'string', description: 'success, rejected or error', value: 'OUTCOME' },
+      since: { type: 'string', description: 'At or after this time (RFC 3339)', value: 'TIME' },
+      until: { type: 'string', description: 'Before this time (RFC 3339)', value: 'TIME' },
+      ...PAGE_OPTIONS,
+    },
+    examples: ['kubekloud audit --mine', 'kubekloud audit --user alice --action clusters.delete', 'kubekloud audit --resource clusters/12 --since 2026-12-01T00:00:00Z -o json'],
+    async run(ctx) {
+      extraArgs(ctx, 0);
+      const v = ctx.values;
+      const text = (k: string) => (v[k] !== undefined ? { [k]: String(v[k]) } : {});
+      if (v.mine === true && v.user !== undefined) throw new UsageError('give --mine or --user, not both');
+      const a = await ctx.client().audit(
+        { ...text('user'), ...text('action'), ...text('resource'), ...text('outcome'), ...text('since'), ...text('until'), limit: num(v.limit, 'limit', true), offset: num(v.offset, 'offset', true) },
+        v.mine === true,
+      );
+      ctx.out(render(a.items, ctx.format, auditColumns));
     },
   },
   {

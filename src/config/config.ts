@@ -26,6 +26,8 @@ export type Config = {
   claimLeaseSeconds: number;
   /** A live change fails when an instance it rolled is not running again within this long. */
   rolloutTimeoutSeconds: number;
+  /** Days the audit log and clusters' history are kept; older entries are pruned by the observing replica. */
+  retention: { auditDays: number; historyDays: number };
   resyncSeconds: number;
   observerLeaseSeconds: number;
   bodyLimitBytes: number;
@@ -150,6 +152,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     reconcilerEnabled: bool('KUBEKLOUD_RECONCILER', true),
     claimLeaseSeconds: int('KUBEKLOUD_CLAIM_LEASE_SECONDS', 30, 2, 3600),
     rolloutTimeoutSeconds: int('KUBEKLOUD_ROLLOUT_TIMEOUT_SECONDS', 600, 1, 86_400),
+    retention: { auditDays: int('KUBEKLOUD_AUDIT_RETENTION_DAYS', 365, 1, 36_500), historyDays: int('KUBEKLOUD_HISTORY_RETENTION_DAYS', 90, 1, 36_500) },
     resyncSeconds: int('KUBEKLOUD_RESYNC_SECONDS', 300, 1, 86_400),
     observerLeaseSeconds: int('KUBEKLOUD_OBSERVER_LEASE_SECONDS', 10, 3, 300),
     bodyLimitBytes: int('KUBEKLOUD_BODY_LIMIT_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),

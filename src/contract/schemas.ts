@@ -446,6 +446,70 @@ const includeDeleting = Type.Optional(
 export const ClusterListQuery = Type.Object({ ...pageFields, include_deleting: includeDeleting }, { additionalProperties: false });
 export const ClusterGetQuery = Type.Object({ include_deleting: includeDeleting }, { additionalProperties: false });
 
+// The audit log and a cluster's history.
+const AuditOutcome = Literals(['success', 'rejected', 'error'] as const, { description: 'success: 2xx/3xx; rejected: 4xx; error: 5xx' });
+export const AuditEntry = Type.Object(
+  {
+    id: Type.Integer(),
+    at: Timestamp,
+    actor: Type.Union([Type.String(), Type.Null()], { description: 'The username (null: unauthenticated, or the system)' }),
+    actor_id: Type.Union([Type.Integer(), Type.Null()]),
+    action: Type.Union([Type.String(), Type.Null()], { description: '<resource>.<verb>: clusters.create, instances.operate, tokens.delete, console.open…' }),
+    method: Type.String(),
+    route: Type.String(),
+    target: Type.Union([Type.String(), Type.Null()], { description: 'The id or name the request named' }),
+    status_code: Type.Integer(),
+    outcome: AuditOutcome,
+    request_id: Type.Union([Type.String(), Type.Null()]),
+    detail: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  },
+  {
+    $id: 'AuditEntry',
+    examples: [
+      { id: 812, at: '2026-12-01T09:30:12.114Z', actor: 'alice', actor_id: 2, action: 'clusters.update', method: 'PATCH', route: '/api/v1/clusters/:id', target: '12', status_code: 200, outcome: 'success', request_id: 'req-3f', detail: null },
+    ],
+  },
+);
+const auditFilters = {
+  action: Type.Optional(Type.String({ maxLength: 64, description: 'e.g. clusters.delete' })),
+  resource: Type.Optional(Type.String({ maxLength: 80, description: 'clusters, instances, users or images, optionally /<id or name>: clusters/12' })),
+  outcome: Type.Optional(AuditOutcome),
+  since: Type.Optional(Type.String({ maxLength: 40, description: 'RFC 3339: entries at or after' })),
+  until: Type.Optional(Type.String({ maxLength: 40, description: 'RFC 3339: entries before' })),
+  ...pageFields,
+};
+export const MyAuditQuery = Type.Object(auditFilters, { additionalProperties: false });
+export const AuditQuery = Type.Object({ user: Type.Optional(Type.String({ maxLength: 64, description: 'A username' })), ...auditFilters }, { additionalProperties: false });
+export const AuditList = Type.Object({ items: Type.Array(Type.Ref('AuditEntry')), total: Type.Integer({ description: 'Entries matching, whatever the page' }) });
+
+const HistoryKind = Literals(['change', 'status', 'repair', 'schedule'] as const, {
+  description: 'change: a desired-state change and who made it; status: an instance moved (with Kubernetes\' reason when it failed); repair: drift taken back; schedule: a schedule or the expiry acted',
+});
+export const HistoryEntry = Type.Object(
+  {
+    id: Type.Integer(),
+    at: Timestamp,
+    kind: HistoryKind,
+    actor: Type.Union([Type.String(), Type.Null()], { description: 'Who made a change (null: KubeKloud itself)' }),
+    instance_id: Type.Union([Type.Integer(), Type.Null()]),
+    instance_name: Type.Union([Type.String(), Type.Null()]),
+    message: Type.String(),
+    detail: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]),
+  },
+  {
+    $id: 'HistoryEntry',
+    examples: [
+      { id: 40, at: '2026-12-01T09:30:14.002Z', kind: 'status', actor: null, instance_id: 31, instance_name: 'web-2', message: "web-2: starting → failed: Kubernetes rejected the StatefulSet: …", detail: { from: 'starting', to: 'failed' } },
+      { id: 39, at: '2026-12-01T09:30:12.114Z', kind: 'change', actor: 'alice', instance_id: null, instance_name: null, message: "alice scaled 'web' from 1 to 2 instances", detail: { from: 1, to: 2 } },
+    ],
+  },
+);
+export const HistoryQuery = Type.Object(
+  { kind: Type.Optional(Type.Array(HistoryKind, { description: 'Only these kinds (repeat the parameter)' })), since: auditFilters.since, ...pageFields },
+  { additionalProperties: false },
+);
+export const HistoryList = Type.Object({ items: Type.Array(Type.Ref('HistoryEntry')), total: Type.Integer() });
+
 
 // ?dry_run=true: a quote of what a request would do, changing nothing.
 const DryRun = Type.Optional(
@@ -487,11 +551,11 @@ export const CreatedSnapshot = Type.Object({ ...snapshotFields, wait: Type.Optio
 export const CreatedToken = Type.Intersect([Type.Ref('Token'), Type.Object({ token: Type.String({ description: 'Shown once' }) })]);
 
 /** Registered with the app by $id; the other schemas reach them with Type.Ref. */
-export const SHARED_SCHEMAS = [Detail, User, Token, Endpoint, Instance, Cluster, Image, SnapshotRestore, Snapshot, Quote];
+export const SHARED_SCHEMAS = [Detail, User, Token, Endpoint, Instance, Cluster, Image, SnapshotRestore, Snapshot, Quote, AuditEntry, HistoryEntry];
 
 // The static types. Refs names the schemas behind each $ref, so that Static
 // follows Type.Ref('Cluster') to the Cluster schema instead of stopping at unknown.
-type Refs = { Error: typeof Detail; User: typeof User; Token: typeof Token; Endpoint: typeof Endpoint; Instance: typeof Instance; Cluster: typeof Cluster; Image: typeof Image; SnapshotRestore: typeof SnapshotRestore; Snapshot: typeof Snapshot; Quote: typeof Quote };
+type Refs = { Error: typeof Detail; User: typeof User; Token: typeof Token; Endpoint: typeof Endpoint; Instance: typeof Instance; Cluster: typeof Cluster; Image: typeof Image; SnapshotRestore: typeof SnapshotRestore; Snapshot: typeof Snapshot; Quote: typeof Quote; AuditEntry: typeof AuditEntry; HistoryEntry: typeof HistoryEntry };
 type Of<T extends TSchema> = Static<T, Refs>;
 
 export type IdParams = Of<typeof IdParams>;
@@ -535,6 +599,13 @@ export type Operate = Of<typeof Operate>;
 export type Operation = Operate['operation'];
 export type WaitQuery = Of<typeof WaitQuery>;
 export type PageQuery = Of<typeof PageQuery>;
+export type AuditEntry = Of<typeof AuditEntry>;
+export type AuditQuery = Of<typeof AuditQuery>;
+export type MyAuditQuery = Of<typeof MyAuditQuery>;
+export type AuditList = Of<typeof AuditList>;
+export type HistoryEntry = Of<typeof HistoryEntry>;
+export type HistoryQuery = Of<typeof HistoryQuery>;
+export type HistoryList = Of<typeof HistoryList>;
 export type ClusterListQuery = Of<typeof ClusterListQuery>;
 export type ClusterGetQuery = Of<typeof ClusterGetQuery>;
 export type Waited = Of<typeof Waited>;

@@ -20,6 +20,7 @@ import { consoleStreamRoutes } from './routes/consoles.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { redocRoutes } from './routes/redoc.ts';
 import { recordAudit } from './audit.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { isDryRun } from './dryRun.ts';
 import { createAuthenticator } from './auth.ts';
 import { registerCors } from './cors.ts';
@@ -110,6 +111,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(snapshotRoutes(deps, authenticate), { prefix: '/api/v1/instances' });
   await app.register(eventRoutes(deps, authenticate, metrics), { prefix: '/api/v1/clusters' });
   await app.register(consoleStreamRoutes(deps, authenticate), { prefix: '/api/v1/instances' });
+  await app.register(auditRoutes(deps, authenticate));
   await app.register(consoleRoutes());
   await app.register(redocRoutes());
   return app;

@@ -8,6 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { invalid } from '../domain/errors.ts';
 import type { Services } from '../service/context.ts';
 import { beginRequest, finishRequest, servicesUnderKey, type KeyRef } from '../service/idempotency.ts';
+import { servicesAuditing } from './audit.ts';
 import { principalOf } from './auth.ts';
 
 const KEY = /^[\x21-\x7e]{1,200}$/;
@@ -49,7 +50,12 @@ export function useIdempotencyKeys(app: FastifyInstance, s: Services) {
   });
 }
 
-/** The services a request's handler should use: under an Idempotency-Key, each write transaction also marks the key applied. */
+/**
+ * The services a request's handler should use: its first write transaction
+ * also writes its audit entry, and under an Idempotency-Key each marks the
+ * key applied. A quote (?dry_run=true) writes nothing.
+ */
 export function servicesFor(s: Services, req: FastifyRequest): Services {
-  return req.idempotency ? servicesUnderKey(s, req.idempotency) : s;
+  const keyed = req.idempotency ? servicesUnderKey(s, req.idempotency) : s;
+  return isDryRun(req) ? keyed : servicesAuditing(keyed, req);
 }

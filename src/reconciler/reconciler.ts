@@ -13,6 +13,10 @@ import { startObserver, type ObserverEvent } from './observer.ts';
 import { reconcileCluster } from './reconcileCluster.ts';
 import { reconcileInstance } from './reconcileInstance.ts';
 import { advanceRollouts } from '../service/rollouts.ts';
+import { pruneRetention } from '../service/audit.ts';
+
+/** How often the observing replica prunes the audit log and history. */
+const PRUNE_EVERY_MS = 3_600_000;
 
 export type ReconcilerLog = {
   info(obj: object, msg: string): void;
@@ -29,6 +33,8 @@ export type ReconcilerOptions = {
   concurrency: number;
   /** A live change fails when an instance it rolled is not running again within this long (default 600). */
   rolloutTimeoutSeconds?: number;
+  /** Days the audit log and history are kept: pruned hourly by the observing replica. */
+  retention?: { auditDays: number; historyDays: number };
   /** How long a claim holds before another replica may take the row over; renewed while the work runs. */
   leaseSeconds?: number;
   log: ReconcilerLog;
@@ -85,7 +91,22 @@ export class Reconciler {
             o.onObserverAction?.(e);
           },
         });
-        return { stop: () => observer.stop(), resume: () => observer.resync() };
+        const prune = () => {
+          if (!o.retention || !leading()) return;
+          void pruneRetention(o.db, o.retention).then(
+            (n) => n.audit + n.history > 0 && o.log.info({ ...n }, 'pruned entries past their retention'),
+            (err: Error) => o.log.warn({ err: err.message }, 'pruning the audit log and history failed'),
+          );
+        };
+        prune();
+        const pruning = setInterval(prune, PRUNE_EVERY_MS);
+        return {
+          stop: () => {
+            clearInterval(pruning);
+            return observer.stop();
+          },
+          resume: () => observer.resync(),
+        };
       },
     });
   }

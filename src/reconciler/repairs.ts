@@ -10,6 +10,7 @@ import { findClusters, highestIssuedIds } from '../store/clusters.ts';
 import type { Db } from '../store/db.ts';
 import { listInstancesOf } from '../store/instances.ts';
 import { refreshStatus } from '../service/status.ts';
+import { recordRepair } from '../service/history.ts';
 import { requestRepair } from '../store/work.ts';
 import { clusterIdOf, expectedObjects, judgeObject, objectKey, type Expected, type Owner, type OwnerRows, type Verdict } from './judge.ts';
 
@@ -66,6 +67,7 @@ export function createRepairs(d: RepairDeps) {
     if (!d.leading()) return;
     const inARow = await d.db.transaction(async (tx) => {
       const n = await requestRepair(tx, owner.table, owner.id, owner.gen, why);
+      if (n > 0) await recordRepair(tx, owner, kind, why);
       if (n > 0 && owner.table === 'instances') await refreshStatus(tx, owner.id);
       return n;
     });

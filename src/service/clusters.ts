@@ -19,6 +19,7 @@ import { checkClusterInput, type CreateClusterInput } from './clusterInput.ts';
 import { rootDiskSize } from '../domain/images.ts';
 import { resolveClusterImage } from './images.ts';
 import { ownerScope, requireAllClusters, type Principal, type Services } from './context.ts';
+import { recordChange } from './history.ts';
 import { clusterView, clusterWithInstancesView } from './views.ts';
 
 /** What decides a cluster's storage and load balancers, from its row. */
@@ -87,6 +88,10 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
       await reserveOrExplain(tx, p.userId, clusterDemand(cpuMilli, memoryMib, input.instance_count, shapeOf(fields)));
       const row = await clusters.insertCluster(tx, fields, (id) => clusterNamespace(s.config.namespacePrefix, id, input.name));
       const inst = await addInstances(tx, row.id, row.name, 1, input.instance_count);
+      await recordChange(tx, p, row.id, `created cluster '${row.name}': ${input.instance_count} ${input.instance_type === 'vm' ? 'VM' : 'container'} instance(s) of ${input.cpu_per_instance} CPU, ${input.memory_per_instance} GB`, {
+        instance_count: input.instance_count,
+        image: row.image,
+      });
       return { row, inst };
     });
     s.wake();
@@ -138,6 +143,7 @@ export async function deleteCluster(s: Services, p: Principal, id: number) {
     const released = add(clusterDemand(row.cpu_milli, row.memory_mib, count, shapeOf(row)), { ...ZERO, storageGb: snapshotGb + keptGb });
     await users.releaseQuota(tx, row.owner_id, released);
     await clusters.touchCluster(tx, id, { state: 'deleting' });
+    await recordChange(tx, p, id, `deleted cluster '${row.name}'`, { instances_deleted: count });
     return { row, count, released };
   });
   s.wake();
@@ -187,7 +193,10 @@ export async function scaleCluster(s: Services, p: Principal, id: number, instan
       const keptGb = disks.reduce((a, d) => a + d.sizeGb, 0);
       await users.releaseQuota(tx, row.owner_id, add(demandOf(row.cpu_milli, row.memory_mib, -delta, perInstanceExtras(shapeOf(row))), { ...ZERO, storageGb: snapshotGb - keptGb }));
     }
-    if (delta !== 0) await clusters.touchCluster(tx, id, { instanceCount });
+    if (delta !== 0) {
+      await clusters.touchCluster(tx, id, { instanceCount });
+      await recordChange(tx, p, id, `scaled '${row.name}' from ${live.length} to ${instanceCount} instances${kept > 0 ? `, keeping ${kept} disk(s)` : ''}`, { from: live.length, to: instanceCount, ...(keepDisks ? { disks_kept: kept } : {}) });
+    }
     return { previous: live.length, delta, kept };
   });
   if (out.delta !== 0) s.wake();
@@ -216,6 +225,7 @@ export async function suspendOrResume(s: Services, p: Principal, id: number, act
       await refreshStatus(tx, i.id);
       acted++;
     }
+    if (acted > 0) await recordChange(tx, p, id, `${action === 'suspend' ? 'suspended' : 'resumed'} '${row.name}': ${acted} instance(s)`, { [action === 'suspend' ? 'suspended' : 'resumed']: acted });
     return { row, acted, skipped: live.length - acted };
   });
   if (out.acted > 0) s.wake();

@@ -8,6 +8,7 @@ import * as keptDisks from '../store/keptDisks.ts';
 import * as users from '../store/users.ts';
 import { ZERO } from '../domain/quota.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
+import { recordChange } from './history.ts';
 import { keptDiskView } from './views.ts';
 
 const clusterNotFound = (id: number) => notFound(`Cluster with id ${id}`);
@@ -26,6 +27,7 @@ export async function deleteKeptDisk(s: Services, p: Principal, clusterId: numbe
     const disk = await keptDisks.markKeptDiskDeleted(tx, clusterId, id);
     if (!disk) throw notFound(`Kept disk with id ${id}`);
     await users.releaseQuota(tx, disk.owner_id, { ...ZERO, storageGb: disk.size_gb });
+    await recordChange(tx, p, clusterId, `deleted the kept ${disk.kind} disk of '${disk.instance_name}' (${disk.object_name})`, { disk_id: id });
     return disk;
   });
   s.wake();

@@ -7,6 +7,7 @@ import * as instances from '../store/instances.ts';
 import { activeRestore } from '../store/snapshots.ts';
 import { refreshStatus } from './status.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
+import { recordInstanceChange } from './history.ts';
 import { instanceView } from './views.ts';
 
 // An instance of a cluster being deleted is gone to its owner, as the cluster is.
@@ -31,6 +32,7 @@ export async function operateInstance(s: Services, p: Principal, id: number, ope
     const plan = planTransition(operation, row.desired, compatibleStatus(row.status, row.desired));
     if (!plan.ok) throw conflict(plan.reason);
     await instances.setDesired(tx, id, plan.desired, row.status, { restart: operation === 'restart' });
+    await recordInstanceChange(tx, p, id, `asked ${row.name} to ${operation}`, { operation, from: row.desired, to: plan.desired });
     const status = await refreshStatus(tx, id);
     return { row, desired: plan.desired, phase: status ?? row.status };
   });

@@ -15,6 +15,7 @@ import { beginRollout, keptSpecs, rollingClusters, stepRollout } from '../store/
 import * as users from '../store/users.ts';
 import { checkClusterInput } from './clusterInput.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
+import { recordChange } from './history.ts';
 import { resolveClusterImage } from './images.ts';
 import { refreshStatus } from './status.ts';
 
@@ -117,6 +118,8 @@ export async function changeClusterSpec(s: Services, p: Principal, id: number, p
       { cpuMilli: 0, memoryMib: 0 },
     );
     const generation = await beginRollout(tx, id, previous, next, peak);
+    const changed = (Object.keys(next) as (keyof RollableSpec)[]).filter((k) => JSON.stringify(next[k]) !== JSON.stringify(previous[k]));
+    await recordChange(tx, p, id, `changed ${changed.join(', ')} of '${row.name}' (rolled out as generation ${generation})`, { generation, changed });
     const toRoll = (await instances.listInstancesOf(tx, [id])).filter((i) => i.desired !== 'deleted' && i.spec_gen < generation).length;
     await advanceRollout(tx, id, s.config.rolloutTimeoutSeconds * 1000);
     return { generation, toRoll };

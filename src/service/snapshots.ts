@@ -15,6 +15,7 @@ import * as snapshots from '../store/snapshots.ts';
 import * as users from '../store/users.ts';
 import { reserveOrExplain } from './clusters.ts';
 import { ownerScope, type Principal, type Services } from './context.ts';
+import { recordInstanceChange } from './history.ts';
 import { refreshStatus } from './status.ts';
 import { restoreView, snapshotView } from './views.ts';
 
@@ -41,6 +42,7 @@ export async function createSnapshot(s: Services, p: Principal, instanceId: numb
     const snap = await snapshots.insertSnapshot(tx, { instanceId, ownerId: row.owner_id, name: body.name ?? null, instanceName: row.name, kind: plan.kind, sizeGb: plan.sizeGb });
     if (!snap) throw busy(`Instance '${row.name}' already has a snapshot named '${body.name}'`);
     await instances.touchInstance(tx, instanceId);
+    await recordInstanceChange(tx, p, instanceId, `took snapshot '${snap.name}' of ${row.name} (${snap.size_gb} GB)`, { snapshot_id: snap.id });
     return snap;
   });
   s.wake();
@@ -70,6 +72,7 @@ export async function deleteSnapshot(s: Services, p: Principal, instanceId: numb
     await snapshots.markSnapshotDeleted(tx, id);
     await users.releaseQuota(tx, snap.owner_id, { ...ZERO, storageGb: snap.size_gb });
     await instances.touchInstance(tx, instanceId);
+    await recordInstanceChange(tx, p, instanceId, `deleted snapshot '${snap.name}' of ${row.name}`, { snapshot_id: id });
     return snap;
   });
   s.wake();
@@ -89,6 +92,7 @@ export async function restoreSnapshot(s: Services, p: Principal, instanceId: num
     const restore = await snapshots.insertRestore(tx, { snapshotId: id, instanceId, phase: 'stopping', resume: row.desired });
     if (row.desired !== 'stopped') await instances.setDesired(tx, instanceId, 'stopped', row.status);
     else await instances.touchInstance(tx, instanceId);
+    await recordInstanceChange(tx, p, instanceId, `restores ${row.name} from snapshot '${snap.name}'${wasRunning ? ', stopping it first' : ''}`, { snapshot_id: id, restore_id: restore.id });
     await refreshStatus(tx, instanceId);
     return { row, snap, restore, wasRunning };
   });

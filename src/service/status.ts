@@ -5,6 +5,7 @@
 import { deriveStatus, type InstanceStatus } from '../domain/lifecycle.ts';
 import type { DiskObservation, Observation } from '../domain/observations.ts';
 import type { Db, Tx } from '../store/db.ts';
+import { recordTransition } from './history.ts';
 import { lockInstanceForStatus, setInstanceStatus, writeDiskObservation, writeObservation, writeVmiObservation } from '../store/observations.ts';
 
 /** Recomputes and stores an instance's status; returns it (null when the row is gone). */
@@ -28,7 +29,10 @@ export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus 
       vmiRestart: row.obs_vmi_restart,
     },
   });
-  if (status !== row.status) await setInstanceStatus(tx, id, status);
+  if (status !== row.status) {
+    await setInstanceStatus(tx, id, status);
+    await recordTransition(tx, { clusterId: row.cluster_id, instanceId: id, instanceName: row.name }, row.status, status, row.failure);
+  }
   return status;
 }
 

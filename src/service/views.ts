@@ -1,13 +1,15 @@
 // Rows to the JSON the v1 contract promises (src/contract/schemas.ts: each view
 // returns its schema's type, so a view and its schema cannot drift apart).
 // Never a token hash, never the reconciler's bookkeeping.
-import type { Cluster, ClusterWithInstances, Image, Instance, KeptDisk, Quota, Snapshot, SnapshotRestore, Token, User } from '../contract/schemas.ts';
+import type { AuditEntry, Cluster, ClusterWithInstances, HistoryEntry, Image, Instance, KeptDisk, Quota, Snapshot, SnapshotRestore, Token, User } from '../contract/schemas.ts';
 import type { InstanceStatus } from '../domain/lifecycle.ts';
 import { summariseCluster } from '../domain/clusterStatus.ts';
 import { compatibleStatus } from '../domain/compatibleStatus.ts';
 import { effectiveScopes } from '../domain/scopes.ts';
 import { mibToGib, milliToCores } from '../domain/units.ts';
+import type { AuditRow } from '../store/audit.ts';
 import type { ClusterRow } from '../store/clusters.ts';
+import type { HistoryRow } from '../store/history.ts';
 import type { ImageRow } from '../store/images.ts';
 import type { InstanceRow } from '../store/instances.ts';
 import type { KeptDiskRow } from '../store/keptDisks.ts';
@@ -178,5 +180,35 @@ export function keptDiskView(d: KeptDiskRow): KeptDisk {
     size_gb: d.size_gb,
     status: d.desired === 'deleted' ? 'deleting' : 'kept',
     created_at: d.created_at.toISOString(),
+  };
+}
+
+export function auditView(a: AuditRow): AuditEntry {
+  return {
+    id: Number(a.id),
+    at: a.at.toISOString(),
+    actor: a.actor,
+    actor_id: a.actor_id,
+    action: a.action,
+    method: a.method,
+    route: a.route,
+    target: a.target,
+    status_code: a.status_code,
+    outcome: a.outcome,
+    request_id: a.request_id,
+    detail: a.detail,
+  };
+}
+
+export function historyView(h: HistoryRow): HistoryEntry {
+  return {
+    id: Number(h.id),
+    at: h.at.toISOString(),
+    kind: h.kind,
+    actor: h.actor,
+    instance_id: h.instance_id,
+    instance_name: h.instance_name,
+    message: h.message,
+    detail: h.detail,
   };
 }

@@ -12,6 +12,8 @@ export type AuditEntry = {
   target: string | null;
   statusCode: number;
   outcome: AuditOutcome;
+  /** `<resource>.<verb>` (src/domain/audit.ts). */
+  action: string;
   requestId: string;
   /** What else the entry records (a console session's kind, duration and bytes). */
   detail?: Record<string, unknown>;
@@ -19,8 +21,68 @@ export type AuditEntry = {
 
 export async function insertAuditEntry(q: Queryable, e: AuditEntry): Promise<void> {
   await q.query(
-    `INSERT INTO audit_log (actor_id, actor, method, route, target, status_code, outcome, request_id, detail)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    [e.actorId, e.actor, e.method, e.route, e.target, e.statusCode, e.outcome, e.requestId, e.detail ? JSON.stringify(e.detail) : null],
+    `INSERT INTO audit_log (actor_id, actor, method, route, target, status_code, outcome, request_id, detail, action)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+    [e.actorId, e.actor, e.method, e.route, e.target, e.statusCode, e.outcome, e.requestId, e.detail ? JSON.stringify(e.detail) : null, e.action],
   );
+}
+
+export type AuditRow = {
+  id: number;
+  at: Date;
+  actor_id: number | null;
+  actor: string | null;
+  method: string;
+  route: string;
+  target: string | null;
+  status_code: number;
+  outcome: AuditOutcome;
+  request_id: string | null;
+  detail: Record<string, unknown> | null;
+  action: string | null;
+};
+
+export type AuditFilter = {
+  actorId?: number;
+  actor?: string;
+  action?: string;
+  /** Requests on routes under this prefix, on this target when given. */
+  resource?: { routePrefix: string; target: string | null };
+  outcome?: AuditOutcome;
+  since?: Date;
+  until?: Date;
+};
+
+/** Entries matching `f`, newest first, with how many match in all. */
+export async function listAudit(q: Queryable, f: AuditFilter, page: { limit: number; offset: number }): Promise<{ rows: AuditRow[]; total: number }> {
+  const terms: string[] = [];
+  const params: unknown[] = [];
+  const param = (v: unknown) => `$${params.push(v)}`;
+  if (f.actorId !== undefined) terms.push(`actor_id = ${param(f.actorId)}`);
+  if (f.actor !== undefined) terms.push(`actor = ${param(f.actor)}`);
+  if (f.action !== undefined) terms.push(`action = ${param(f.action)}`);
+  if (f.resource) {
+    terms.push(`(route = ${param(f.resource.routePrefix)} OR route LIKE ${param(`${f.resource.routePrefix}/%`)})`);
+    if (f.resource.target !== null) terms.push(`target = ${param(f.resource.target)}`);
+  }
+  if (f.outcome !== undefined) terms.push(`outcome = ${param(f.outcome)}`);
+  if (f.since) terms.push(`at >= ${param(f.since)}`);
+  if (f.until) terms.push(`at < ${param(f.until)}`);
+  const where = terms.length > 0 ? terms.join(' AND ') : 'TRUE';
+  const rows = await q.query<AuditRow & { total: number }>(
+    `SELECT *, count(*) OVER ()::int AS total FROM audit_log WHERE ${where} ORDER BY id DESC LIMIT ${param(page.limit)} OFFSET ${param(page.offset)}`,
+    params,
+  );
+  if (rows.length > 0 || page.offset === 0) return { rows, total: rows[0]?.total ?? 0 };
+  const count = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log WHERE ${where}`, params.slice(0, -2));
+  return { rows: [], total: count[0]?.n ?? 0 };
+}
+
+/** Deletes up to `batch` entries older than `days` days; returns how many. */
+export async function pruneAudit(q: Queryable, days: number, batch: number): Promise<number> {
+  const rows = await q.query(
+    `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < now() - make_interval(days => $1) ORDER BY id LIMIT $2) RETURNING id`,
+    [days, batch],
+  );
+  return rows.length;
 }

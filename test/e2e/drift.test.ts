@@ -96,6 +96,16 @@ describe('drift by edit is repaired', () => {
     expect(ms).toBeLessThan(30_000);
   });
 
+  it("the cluster's history tells each repair, on its instance or the cluster, and the instances running", async () => {
+    type Entry = { message: string; instance_name: string | null; detail: { to?: string } };
+    const repairs = (await client.get(`/api/v1/clusters/${web.id}/history?kind=repair&limit=200`)).body as { items: Entry[]; total: number };
+    expect(repairs.total).toBeGreaterThanOrEqual(19);
+    expect(repairs.items.some((e) => e.instance_name === 'web-1' && /^Repaired StatefulSet: .*web-1/.test(e.message))).toBe(true);
+    expect(repairs.items.some((e) => e.instance_name === null && /^Repaired NetworkPolicy: .*kubekloud-default-deny/.test(e.message))).toBe(true);
+    const moves = (await client.get(`/api/v1/clusters/${web.id}/history?kind=status&limit=500`)).body as { items: Entry[] };
+    expect(moves.items.filter((e) => e.detail.to === 'running').map((e) => e.instance_name)).toEqual(expect.arrayContaining(['web-1', 'web-2']));
+  });
+
   it('a VirtualMachine halted behind its back runs again', async () => {
     await patch('kubevirt.io/v1', 'VirtualMachine', vm.namespace, 'vm-1', [{ op: 'replace', path: '/spec/runStrategy', value: 'Halted' }]);
     await repaired(vm, 'runStrategy');

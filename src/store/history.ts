@@ -1,0 +1,74 @@
+// A cluster's history: one row per thing that happened to it, appended in the
+// transaction of the change it records (see migration 020).
+import type { Queryable } from './db.ts';
+
+export type HistoryKind = 'change' | 'status' | 'repair' | 'schedule';
+
+export type HistoryEntry = {
+  clusterId: number;
+  kind: HistoryKind;
+  message: string;
+  actor?: string | null;
+  instanceId?: number | null;
+  instanceName?: string | null;
+  detail?: Record<string, unknown> | null;
+};
+
+export type HistoryRow = {
+  id: number;
+  at: Date;
+  cluster_id: number;
+  instance_id: number | null;
+  instance_name: string | null;
+  kind: HistoryKind;
+  actor: string | null;
+  message: string;
+  detail: Record<string, unknown> | null;
+};
+
+export async function insertHistory(q: Queryable, e: HistoryEntry): Promise<void> {
+  await q.query(
+    `INSERT INTO cluster_history (cluster_id, kind, message, actor, instance_id, instance_name, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+    [e.clusterId, e.kind, e.message, e.actor ?? null, e.instanceId ?? null, e.instanceName ?? null, e.detail ? JSON.stringify(e.detail) : null],
+  );
+}
+
+/** An entry about an instance, its cluster and name read from its row; nothing when the row is gone. */
+export async function insertInstanceHistory(q: Queryable, instanceId: number, e: Omit<HistoryEntry, 'clusterId' | 'instanceId' | 'instanceName'>): Promise<void> {
+  await q.query(
+    `INSERT INTO cluster_history (cluster_id, kind, message, actor, instance_id, instance_name, detail)
+     SELECT cluster_id, $2, $3, $4, id, name, $5 FROM instances WHERE id = $1`,
+    [instanceId, e.kind, e.message, e.actor ?? null, e.detail ? JSON.stringify(e.detail) : null],
+  );
+}
+
+/** A cluster's entries, newest first, of `kinds` when given, with how many there are in all. */
+export async function listHistory(
+  q: Queryable,
+  clusterId: number,
+  f: { kinds?: HistoryKind[]; since?: Date },
+  page: { limit: number; offset: number },
+): Promise<{ rows: HistoryRow[]; total: number }> {
+  const params: unknown[] = [clusterId];
+  const param = (v: unknown) => `$${params.push(v)}`;
+  const terms = ['cluster_id = $1'];
+  if (f.kinds) terms.push(`kind = ANY(${param(f.kinds)}::text[])`);
+  if (f.since) terms.push(`at >= ${param(f.since)}`);
+  const where = terms.join(' AND ');
+  const rows = await q.query<HistoryRow & { total: number }>(
+    `SELECT *, count(*) OVER ()::int AS total FROM cluster_history WHERE ${where} ORDER BY id DESC LIMIT ${param(page.limit)} OFFSET ${param(page.offset)}`,
+    params,
+  );
+  if (rows.length > 0 || page.offset === 0) return { rows, total: rows[0]?.total ?? 0 };
+  const count = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM cluster_history WHERE ${where}`, params.slice(0, -2));
+  return { rows: [], total: count[0]?.n ?? 0 };
+}
+
+/** Deletes up to `batch` entries older than `days` days; returns how many. */
+export async function pruneHistory(q: Queryable, days: number, batch: number): Promise<number> {
+  const rows = await q.query(
+    `DELETE FROM cluster_history WHERE id IN (SELECT id FROM cluster_history WHERE at < now() - make_interval(days => $1) ORDER BY id LIMIT $2) RETURNING id`,
+    [days, batch],
+  );
+  return rows.length;
+}
