@@ -19,7 +19,7 @@ function ourPod(): Record<string, any> {
 }
 
 /** Kubernetes holding exactly what KubeKloud renders, a pod of ours, the namespace's default ServiceAccount and the platform's own bindings. */
-function fresh(): LiveState & Record<string, any[]> {
+function fresh(): Record<keyof LiveState, any[]> {
   const of = (kind: string) => rendered.filter((o) => o.kind === kind).map((o) => asServerReturns(o));
   return {
     namespaces: [...of('Namespace'), { metadata: { name: 'elsewhere' } }],
