@@ -17,6 +17,7 @@ export type {
   Image,
   Instance,
   InstanceStatus,
+  IsolationReport,
   Message,
   MessageWithWait,
   Quota,

@@ -5,6 +5,7 @@ import { useEffect, useState } from 'react';
 import { ApiError, del, patch, post, readEvents, type ClusterWithInstances, type Instance, type Message, type ScaledCluster } from '../api.ts';
 import { Alert, confirmAction, errorText, Field, fmt, Link, navigate, PageTitle, Status, when } from '../ui.tsx';
 import { Endpoints } from '../endpoints.tsx';
+import { Isolation } from '../isolation.tsx';
 
 type Live = 'connecting' | 'live' | 'reconnecting' | 'gone';
 
@@ -238,6 +239,8 @@ export function ClusterPage(props: { id: number }) {
           </tbody>
         </table>
       </div>
+
+      <Isolation clusterId={cluster.id} />
 
       <h2>Scale</h2>
       <form
