@@ -107,7 +107,7 @@ describe('help, usage and completion', () => {
         (e, stdout) => (e ? reject(e) : resolve(stdout)),
       ),
     );
-    expect(out.trim().split(' ').sort()).toEqual(['create', 'delete', 'get', 'list', 'resume', 'scale', 'suspend', 'update']);
+    expect(out.trim().split(' ').sort()).toEqual(['create', 'delete', 'get', 'isolation', 'list', 'resume', 'scale', 'suspend', 'update']);
   });
 });
 
