@@ -6,8 +6,9 @@ import { get, type IsolationReport } from './api.ts';
 import { Alert, when } from './ui.tsx';
 
 const REPAIR: Record<string, string> = {
-  automatic: 'KubeKloud repairs this by itself',
-  manual: 'KubeKloud does not touch this: remove it yourself',
+  automatic: 'KubeKloud repairs this by itself, usually within seconds',
+  // Tenants have no Kubernetes credentials: someone with access to the cluster removes it.
+  manual: 'Not made by KubeKloud, which does not remove it: ask your platform operators to',
 };
 
 export function Isolation(props: { clusterId: number }) {
