@@ -8,6 +8,7 @@ import { buildRedirectApp, keepCertificateFresh, readTlsMaterial } from './http/
 import type { Server as HttpsServer } from 'node:https';
 import { createKube, loadKubeConfig, type Kube } from './kube/client.ts';
 import { openVmiStream, vmiStreamRefusal } from './kube/vmiStreams.ts';
+import { createIsolationReads } from './kube/isolationReads.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
 import { bootstrapAdmin } from './service/bootstrap.ts';
@@ -52,6 +53,7 @@ export async function startServer(config: Config): Promise<Server> {
     logger,
     https: tlsMaterial,
     wake: () => reconciler?.wake(),
+    isolationReads: createIsolationReads(kube),
     openVmiStream: (t, stream) =>
       openVmiStream(kc, t.namespace, t.vmi, stream).catch((err) => {
         throw vmiStreamRefusal(err, stream);

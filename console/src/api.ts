@@ -19,6 +19,7 @@ export type {
   Image,
   Instance,
   InstanceStatus,
+  IsolationReport,
   Message,
   MessageWithWait,
   Quota,

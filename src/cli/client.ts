@@ -30,6 +30,7 @@ import type {
   ScaleCluster,
   ScaledCluster,
   KeptDiskList,
+  IsolationReport,
   Quote,
   Snapshot,
   SnapshotList,
@@ -77,6 +78,8 @@ export const ROUTES = {
   getSnapshot: ['GET', '/api/v1/instances/{id}/snapshots/{snapshot_id}'],
   deleteSnapshot: ['DELETE', '/api/v1/instances/{id}/snapshots/{snapshot_id}'],
   restoreSnapshot: ['POST', '/api/v1/instances/{id}/snapshots/{snapshot_id}/restore'],
+  clusterIsolation: ['GET', '/api/v1/clusters/{id}/isolation'],
+  fleetIsolation: ['GET', '/api/v1/isolation'],
 } as const satisfies Record<string, readonly [string, string]>;
 export type RouteName = keyof typeof ROUTES;
 
@@ -194,6 +197,14 @@ export class KubeKloudClient {
   async listClusters(p: Page & { includeDeleting?: boolean } = {}) {
     const { includeDeleting, ...page } = p;
     const { body, headers } = await this.call<Cluster[]>('listClusters', { query: { ...page, include_deleting: includeDeleting ? 'true' : undefined } });
+    return { items: body, total: Number(headers.get('x-total-count') ?? body.length) };
+  }
+  clusterIsolation(id: number) {
+    return this.get<IsolationReport>('clusterIsolation', id);
+  }
+  /** Admins: every cluster's failing isolation checks, failing first. */
+  async fleetIsolation(p: Page = {}) {
+    const { body, headers } = await this.call<IsolationReport[]>('fleetIsolation', { query: { ...p } });
     return { items: body, total: Number(headers.get('x-total-count') ?? body.length) };
   }
   /** The CLI follows a cluster through its teardown (status deleting) until it is gone (404). */

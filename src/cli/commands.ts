@@ -1,7 +1,7 @@
 // Every command: its words, options, help text with examples, and what it does.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { AuditEntry, Cluster, ClusterWithInstances, HistoryEntry, CreateCluster, CreateImage, CreateToken, Endpoint, Image, Instance, PatchCluster, PatchImage, PatchUser, KeptDisk, Quote, Snapshot, Token, User } from '../contract/schemas.ts';
+import type { AuditEntry, Cluster, ClusterWithInstances, HistoryEntry, CreateCluster, CreateImage, CreateToken, Endpoint, Image, Instance, IsolationReport, PatchCluster, PatchImage, PatchUser, KeptDisk, Quote, Snapshot, Token, User } from '../contract/schemas.ts';
 import { preferredEndpoint, sshCommand } from '../domain/endpoints.ts';
 import { ApiError, KubeKloudClient } from './client.ts';
 import { configPath, readConfig, resolveProfile, writeConfig } from './config.ts';
@@ -181,6 +181,21 @@ const imageColumns: Column<Image>[] = [
   ['MIN CPU', (i) => i.min_cpu],
   ['MIN MEMORY', (i) => `${i.min_memory} GB`],
   ['RETIRED', (i) => i.retired_at ?? ''],
+];
+type IsolationCheckRow = IsolationReport['checks'][number];
+const isolationCheckColumns: Column<IsolationCheckRow>[] = [
+  ['CHECK', (c) => c.name],
+  ['RESULT', (c) => (c.passed ? 'pass' : 'FAIL')],
+  ['REPAIR', (c) => (c.passed ? '' : c.repair)],
+  ['EVIDENCE', (c) => c.evidence],
+];
+const isolationFleetColumns: Column<IsolationReport>[] = [
+  ['CLUSTER', (r) => r.cluster_id],
+  ['NAME', (r) => r.cluster_name],
+  ['OWNER', (r) => r.owner_id],
+  ['NAMESPACE', (r) => r.namespace],
+  ['FAILING', (r) => r.failing],
+  ['CHECKS', (r) => r.checks.map((c) => `${c.name}(${c.repair})`).join(', ') || '-'],
 ];
 const keptDiskColumns: Column<KeptDisk>[] = [
   ['ID', (d) => d.id],
@@ -475,6 +490,20 @@ export const COMMANDS: Command[] = [
         ...(q.total_load_balancers !== undefined ? [{ r: 'load balancers', u: q.used_load_balancers, t: q.total_load_balancers, a: q.available_load_balancers }] : []),
       ];
       ctx.out(table(rows, [['RESOURCE', (x) => x.r], ['USED', (x) => x.u], ['TOTAL', (x) => x.t], ['AVAILABLE', (x) => x.a]]));
+    },
+  },
+
+  {
+    words: ['isolation'],
+    summary: "Every cluster's failing isolation checks, failing first (admin); exit code 1 when any fails",
+    options: PAGE_OPTIONS,
+    examples: ['kubekloud isolation', 'kubekloud isolation --limit 20 -o yaml'],
+    async run(ctx) {
+      extraArgs(ctx, 0);
+      const { items, total } = await ctx.client().fleetIsolation({ limit: num(ctx.values.limit, 'limit', true), offset: num(ctx.values.offset, 'offset', true) });
+      ctx.out(render(items, ctx.format, isolationFleetColumns));
+      if (ctx.format === 'table' && total > items.length) ctx.err(`${items.length} of ${total} clusters shown (--limit, --offset)\n`);
+      return items.some((r) => !r.passed) ? 1 : 0;
     },
   },
 
@@ -816,6 +845,21 @@ export const COMMANDS: Command[] = [
     examples: ['kubekloud clusters get 1', 'kubekloud clusters get web -o yaml'],
     async run(ctx) {
       showCluster(ctx, (await ctx.client().getCluster(await clusterId(ctx))) as ClusterWithInstances & Record<string, unknown>);
+    },
+  },
+  {
+    words: ['clusters', 'isolation'],
+    args: 'CLUSTER',
+    summary: "Check a cluster's isolation live against Kubernetes; exit code 1 when a check fails",
+    description:
+      'Pod Security level, the default-deny NetworkPolicy, ResourceQuota and LimitRange as rendered, no privileged pod, no ServiceAccount token mounted, ' +
+      "no RoleBinding granting into the namespace. REPAIR says who fixes a failure: automatic (KubeKloud's own objects: the reconciler puts them back) or manual (someone else's: a person must).",
+    examples: ['kubekloud clusters isolation web', 'kubekloud clusters isolation 3 -o json'],
+    async run(ctx) {
+      const r = await ctx.client().clusterIsolation(await clusterId(ctx));
+      if (ctx.format !== 'table') ctx.out(render(r, ctx.format, []));
+      else ctx.out(`Cluster ${r.cluster_name} (namespace ${r.namespace}): ${r.passed ? 'every check passed' : `${r.failing} check(s) failing`}${r.converging ? ' (a change is still being applied)' : ''}\n${table(r.checks, isolationCheckColumns)}`);
+      return r.passed ? 0 : 1;
     },
   },
   {

@@ -8,6 +8,7 @@ import { COMPATIBLE_STATUSES } from '../domain/compatibleStatus.ts';
 import { ENDPOINT_KINDS } from '../domain/endpoints.ts';
 import { IMAGE_NAME_PATTERN, IMAGE_REFERENCE_PATTERN } from '../domain/images.ts';
 import { INSTANCE_STATUSES, OPERATIONS } from '../domain/lifecycle.ts';
+import { ISOLATION_CHECKS } from '../domain/isolation.ts';
 import { PAGE_MAX, UNPAGED_LIST_MAX } from '../domain/paging.ts';
 import { TOKEN_SCOPES } from '../domain/scopes.ts';
 
@@ -550,6 +551,70 @@ export const MessageWithWait = Type.Intersect([Message, WaitedField]);
 export const CreatedSnapshot = Type.Object({ ...snapshotFields, wait: Type.Optional(Waited) });
 export const CreatedToken = Type.Intersect([Type.Ref('Token'), Type.Object({ token: Type.String({ description: 'Shown once' }) })]);
 
+// Isolation checks: live reads of a cluster's namespace against what KubeKloud renders for it.
+const IsolationCheck = Type.Object(
+  {
+    name: Literals(ISOLATION_CHECKS, {
+      description:
+        'pod_security: the namespace enforces the rendered Pod Security level; network_policy: the rendered NetworkPolicies as rendered, no other; ' +
+        'resource_quota, limit_range: present and as rendered; pod_privileges: no pod privileged, with host namespaces, hostPath or added capabilities; ' +
+        'service_account_token: no pod has a ServiceAccount token mounted; role_bindings: no RoleBinding in the namespace, no binding granting to its ServiceAccounts',
+    }),
+    passed: Type.Boolean(),
+    evidence: Type.String({ description: 'What was seen, naming the objects' }),
+    repair: Literals(['automatic', 'manual'] as const, {
+      description: "automatic: KubeKloud's own objects, which the reconciler puts back by itself; manual: someone else's, which KubeKloud does not touch: a person must",
+    }),
+    objects: Type.Array(Type.String(), { description: 'The objects the evidence is about: Kind/name (Kind/namespace/name outside the namespace)' }),
+  },
+  { additionalProperties: false },
+);
+const isolationExample = {
+  cluster_id: 7,
+  cluster_name: 'web',
+  owner_id: 3,
+  namespace: 'kk-3-web',
+  checked_at: '2026-12-02T18:00:00.000Z',
+  passed: false,
+  failing: 2,
+  converging: false,
+  checks: [
+    { name: 'pod_security', passed: true, evidence: 'namespace kk-3-web enforces Pod Security level restricted (warn and audit restricted)', repair: 'automatic', objects: ['Namespace/kk-3-web'] },
+    {
+      name: 'network_policy',
+      passed: false,
+      evidence: 'NetworkPolicy kubekloud-default-deny differs from its rendered form: spec.ingress[0].from (0 items, rendered 1)',
+      repair: 'automatic',
+      objects: ['NetworkPolicy/kubekloud-default-deny'],
+    },
+    {
+      name: 'role_bindings',
+      passed: false,
+      evidence: 'RoleBinding kk-3-web/let-mallory-in grants ClusterRole/edit in the namespace to User mallory; KubeKloud grants nothing there: delete the binding',
+      repair: 'manual',
+      objects: ['RoleBinding/kk-3-web/let-mallory-in'],
+    },
+  ],
+};
+export const IsolationReport = Type.Object(
+  {
+    cluster_id: Type.Integer(),
+    cluster_name: Type.String(),
+    owner_id: Type.Integer(),
+    namespace: Type.String(),
+    checked_at: Timestamp,
+    passed: Type.Boolean({ description: 'Every check passed' }),
+    failing: Type.Integer({ description: 'How many checks failed' }),
+    converging: Type.Boolean({ description: "The cluster has a change the reconciler has not applied yet: its own objects may differ for that reason until it has" }),
+    checks: Type.Array(IsolationCheck, { description: 'Every check, in a fixed order; in the fleet view only the failing ones' }),
+  },
+  { additionalProperties: false, description: "A cluster's isolation, checked live against Kubernetes", example: isolationExample },
+);
+export const IsolationFleet = Type.Array(IsolationReport, {
+  description: 'One row per cluster, those failing most checks first, then by id',
+  example: [{ ...isolationExample, checks: isolationExample.checks.filter((c) => !c.passed) }],
+});
+
 /** Registered with the app by $id; the other schemas reach them with Type.Ref. */
 export const SHARED_SCHEMAS = [Detail, User, Token, Endpoint, Instance, Cluster, Image, SnapshotRestore, Snapshot, Quote, AuditEntry, HistoryEntry];
 
@@ -594,6 +659,7 @@ export type QuoteReason = Of<typeof QuoteReason>;
 export type CreateQuery = Of<typeof CreateQuery>;
 export type KeptDisk = Of<typeof KeptDisk>;
 export type KeptDiskList = Of<typeof KeptDiskList>;
+export type IsolationReport = Of<typeof IsolationReport>;
 export type CreatedSnapshot = Of<typeof CreatedSnapshot>;
 export type Operate = Of<typeof Operate>;
 export type Operation = Operate['operation'];

@@ -19,6 +19,7 @@ import { eventRoutes } from './routes/events.ts';
 import { consoleStreamRoutes } from './routes/consoles.ts';
 import { consoleRoutes } from './routes/console.ts';
 import { redocRoutes } from './routes/redoc.ts';
+import { clusterIsolationRoutes, fleetIsolationRoutes } from './routes/isolation.ts';
 import { recordAudit } from './audit.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { isDryRun } from './dryRun.ts';
@@ -112,6 +113,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(eventRoutes(deps, authenticate, metrics), { prefix: '/api/v1/clusters' });
   await app.register(consoleStreamRoutes(deps, authenticate), { prefix: '/api/v1/instances' });
   await app.register(auditRoutes(deps, authenticate));
+  await app.register(clusterIsolationRoutes(deps, authenticate), { prefix: '/api/v1/clusters' });
+  await app.register(fleetIsolationRoutes(deps, authenticate), { prefix: '/api/v1/isolation' });
   await app.register(consoleRoutes());
   await app.register(redocRoutes());
   return app;

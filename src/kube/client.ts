@@ -29,6 +29,8 @@ export interface Kube {
   listPage(apiVersion: string, kind: string, labelSelector: string, cont?: string | null): Promise<ListPage>;
   /** Every page of a kind across all namespaces. */
   list(apiVersion: string, kind: string, labelSelector: string): Promise<{ items: LiveObject[]; resourceVersion: string }>;
+  /** Every object of a kind, unlabelled ones too: in one namespace, or (null) in all of them and cluster-scoped kinds. */
+  listAll(apiVersion: string, kind: string, namespace: string | null): Promise<LiveObject[]>;
   watch(
     path: string,
     params: Record<string, string | boolean>,
@@ -117,6 +119,19 @@ export function createKube(kc: k8s.KubeConfig, observe: CallObserver = () => {},
         page = await kube.listPage(apiVersion, kind, labelSelector, page.continue);
       }
       return { items, resourceVersion };
+    },
+    async listAll(apiVersion, kind, namespace) {
+      const items: LiveObject[] = [];
+      let cont: string | null = null;
+      do {
+        const page: ListPage = await timed('list', kind, () =>
+          listPage(kc, apiVersion, kind, { labelSelector: '', limit: LIST_PAGE_SIZE, cont, ...(namespace ? { namespace } : {}) }),
+        );
+        // List items carry no kind.
+        items.push(...(page.items as LiveObject[]).map((o) => ({ ...o, apiVersion, kind })));
+        cont = page.continue;
+      } while (cont);
+      return items;
     },
     watch(path, params, onEvent, onDone) {
       return watcher.watch(path, params, onEvent, onDone);

@@ -60,11 +60,17 @@ export async function jsonPatch(kc: KubeConfig, ref: Ref, ops: unknown[], o: Req
 
 export type ListPage = { items: unknown[]; resourceVersion: string; continue: string | null };
 
-/** One page of a list across all namespaces; `cont` continues the same snapshot. */
-export async function listPage(kc: KubeConfig, apiVersion: string, kind: string, q: { labelSelector: string; limit: number; cont?: string | null }): Promise<ListPage> {
-  const query: Record<string, string> = { labelSelector: q.labelSelector, limit: String(q.limit) };
+/** One page of a list across all namespaces (or in `namespace`); `cont` continues the same snapshot. */
+export async function listPage(
+  kc: KubeConfig,
+  apiVersion: string,
+  kind: string,
+  q: { labelSelector: string; limit: number; cont?: string | null; namespace?: string },
+): Promise<ListPage> {
+  const query: Record<string, string> = { limit: String(q.limit) };
+  if (q.labelSelector) query.labelSelector = q.labelSelector;
   if (q.cont) query.continue = q.cont;
-  const body = JSON.parse(await rawRequest(kc, 'GET', collectionPath(apiVersion, kind), { query })) as {
+  const body = JSON.parse(await rawRequest(kc, 'GET', collectionPath(apiVersion, kind, q.namespace), { query })) as {
     items?: unknown[];
     metadata?: { resourceVersion?: string; continue?: string };
   };

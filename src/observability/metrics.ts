@@ -96,6 +96,12 @@ export function createMetrics(sources: MetricSources) {
     help: 'Reads of a cluster by its event streams (after a change, or every 15 s)',
     registers: [registry],
   });
+  const isolationFailing = new client.Gauge({
+    name: 'kubekloud_isolation_checks_failing',
+    help: 'Clusters failing each isolation check, as of the last fleet view (GET /api/v1/isolation) this replica answered',
+    labelNames: ['check'] as const,
+    registers: [registry],
+  });
   const depth = new client.Gauge({ name: 'kubekloud_reconcile_queue_depth', help: 'Rows waiting for the reconciler', registers: [registry] });
   const lag = new client.Gauge({ name: 'kubekloud_reconcile_queue_lag_seconds', help: 'Age of the oldest due row', registers: [registry] });
 
@@ -120,6 +126,10 @@ export function createMetrics(sources: MetricSources) {
     },
     observeRelist(kind: string, reason: string) {
       relists.inc({ kind, reason });
+    },
+    /** Clusters failing each check, from a fleet view: every check named, 0 included. */
+    observeIsolation(failing: Record<string, number>) {
+      for (const [check, n] of Object.entries(failing)) isolationFailing.set({ check }, n);
     },
     observeFeedPoll(ok: boolean) {
       feedPolls.inc({ outcome: ok ? 'ok' : 'error' });

@@ -64,6 +64,7 @@ describe('help, usage and completion', () => {
       'instances get', 'instances start', 'instances stop', 'instances suspend', 'instances resume', 'instances restart',
       'snapshots list', 'snapshots create', 'snapshots get', 'snapshots delete', 'snapshots restore',
       'disks list', 'disks delete',
+      'clusters isolation', 'isolation',
       'completion',
     ];
     const runs = await Promise.all(commands.map((c) => kk([...c.split(' '), '--help'])));
@@ -106,7 +107,7 @@ describe('help, usage and completion', () => {
         (e, stdout) => (e ? reject(e) : resolve(stdout)),
       ),
     );
-    expect(out.trim().split(' ').sort()).toEqual(['create', 'delete', 'get', 'list', 'resume', 'scale', 'suspend', 'update']);
+    expect(out.trim().split(' ').sort()).toEqual(['create', 'delete', 'get', 'isolation', 'list', 'resume', 'scale', 'suspend', 'update']);
   });
 });
 

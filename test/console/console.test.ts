@@ -135,6 +135,10 @@ it('signs in, creates a cluster, follows it live to running, stops and starts an
   expect(after.filter((r) => r === `GET /api/v1/clusters/${id}/events`).length).toBeGreaterThanOrEqual(1);
   expect(after.filter((r) => r === `GET /api/v1/clusters/${id}`)).toEqual([]);
   expect(await page.locator('.live').textContent()).toBe('Live');
+  // Its isolation, checked live: every check listed, each passing.
+  await expect.poll(() => page.locator('[data-isolation]').getAttribute('data-isolation'), { timeout: 30_000 }).toBe('passed');
+  expect(await page.locator('tr[data-check]').count()).toBe(7);
+  expect(await page.locator('tr[data-check="role_bindings"] .status').textContent()).toBe('pass');
   if (SHOTS) await shot(page, 'cluster');
 
   // Stop and start one instance; the stream brings each status.

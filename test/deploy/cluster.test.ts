@@ -258,15 +258,19 @@ describe('the API ServiceAccount (kubekloud-api-sa)', () => {
     await sa.makeApiClient(KubernetesObjectApi).delete(objects[3]!);
   });
 
-  it('reads and watches pods, StatefulSets, VirtualMachines and namespaces cluster-wide, and reads events', async () => {
+  it('reads and watches pods, StatefulSets, VirtualMachines and namespaces cluster-wide, reads events, ServiceAccounts and bindings', async () => {
     const pods = await saCore.listPodForAllNamespaces({ limit: 5 });
     expect(Array.isArray(pods.items)).toBe(true);
     for (const [resource, group] of [['pods', ''], ['statefulsets', 'apps'], ['virtualmachines', 'kubevirt.io'], ['namespaces', ''], ['events', '']] as const) {
       for (const verb of ['list', 'watch']) expect(await can({ verb, resource, group }), `${verb} ${resource}`).toBe(true);
     }
+    // The isolation checks: ServiceAccounts and bindings, read only.
+    for (const [resource, group] of [['serviceaccounts', ''], ['rolebindings', 'rbac.authorization.k8s.io'], ['clusterrolebindings', 'rbac.authorization.k8s.io']] as const) {
+      expect(await can({ verb: 'list', resource, group }), `list ${resource}`).toBe(true);
+    }
   });
 
-  it('is refused (403) on secrets in other namespaces, node writes, RBAC objects and kube-system', async () => {
+  it('is refused (403) on secrets in other namespaces, node writes, RBAC writes and kube-system', async () => {
     for (const namespace of ['kube-system', 'default', NS]) {
       expect((await rejection(() => saCore.listNamespacedSecret({ namespace }))).code, `secrets in ${namespace}`).toBe(403);
       expect((await rejection(() => saCore.readNamespacedSecret({ namespace, name: 'anything' }))).code).toBe(403);
@@ -290,7 +294,20 @@ describe('the API ServiceAccount (kubekloud-api-sa)', () => {
         )
       ).code,
     ).toBe(403);
-    expect((await rejection(() => rbac.listClusterRoleBinding())).code).toBe(403);
+    // The isolation checks read who is bound where; binding anyone stays refused.
+    expect(Array.isArray((await rbac.listClusterRoleBinding({ limit: 5 })).items)).toBe(true);
+    expect(
+      (
+        await rejection(() =>
+          rbac.createClusterRoleBinding({
+            body: { metadata: { name: 'kk-escalate' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' }, subjects: [{ kind: 'User', name: 'x' }] },
+          }),
+        )
+      ).code,
+    ).toBe(403);
+    for (const [resource, group] of [['roles', 'rbac.authorization.k8s.io'], ['clusterroles', 'rbac.authorization.k8s.io'], ['serviceaccounts', '']] as const) {
+      for (const verb of ['create', 'patch', 'delete']) expect(await can({ verb, resource, group }), `${verb} ${resource}`).toBe(false);
+    }
     // kube-system: no config maps, no pods, and -- through the admission policy -- no
     // services or other objects the role otherwise grants.
     expect((await rejection(() => saCore.listNamespacedConfigMap({ namespace: 'kube-system' }))).code).toBe(403);

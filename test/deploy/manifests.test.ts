@@ -233,14 +233,17 @@ describe('the rendered system', () => {
     expect(find(objs(), 'PersistentVolumeClaim', 'kubekloud-backups').spec.accessModes).toEqual(['ReadWriteOnce']);
   });
 
-  it('grants the API identity no access to secrets, RBAC or pod exec, and nodes only to read', () => {
+  it('grants the API identity no access to secrets, RBAC writes or pod exec, and nodes and bindings only to read', () => {
     const role = find(objs(), 'ClusterRole', 'kubekloud-api-role');
     const resources = role.rules.flatMap((r: any) => r.resources);
     const nodes = role.rules.filter((r: any) => r.resources.includes('nodes'));
     expect(nodes).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] }]);
-    for (const forbidden of ['secrets', 'nodes/proxy', 'nodes/status', 'pods/exec', 'configmaps', 'clusterroles', 'rolebindings', 'clusterrolebindings', 'roles', '*']) {
+    for (const forbidden of ['secrets', 'nodes/proxy', 'nodes/status', 'pods/exec', 'configmaps', 'clusterroles', 'roles', '*']) {
       expect(resources).not.toContain(forbidden);
     }
+    // The isolation checks read who is bound in a tenant's namespace; nothing writes RBAC.
+    const rbac = role.rules.filter((r: any) => r.apiGroups.includes('rbac.authorization.k8s.io'));
+    expect(rbac).toEqual([{ apiGroups: ['rbac.authorization.k8s.io'], resources: ['rolebindings', 'clusterrolebindings'], verbs: ['get', 'list'] }]);
     const pods = role.rules.find((r: any) => r.resources.includes('pods'));
     expect(pods.verbs).toEqual(['get', 'list', 'watch']);
     expect(role.rules.flatMap((r: any) => r.verbs)).not.toContain('*');

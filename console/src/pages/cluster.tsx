@@ -6,6 +6,7 @@ import { ApiError, del, patch, post, readEvents, type ClusterWithInstances, type
 import { Alert, confirmAction, errorText, Field, fmt, Link, navigate, PageTitle, Status, when } from '../ui.tsx';
 import { Endpoints } from '../endpoints.tsx';
 import { History } from '../history.tsx';
+import { Isolation } from '../isolation.tsx';
 
 type Live = 'connecting' | 'live' | 'reconnecting' | 'gone';
 
@@ -239,6 +240,8 @@ export function ClusterPage(props: { id: number }) {
           </tbody>
         </table>
       </div>
+
+      <Isolation clusterId={cluster.id} />
 
       <h2>Scale</h2>
       <form
