@@ -28,6 +28,8 @@ export type Config = {
   rolloutTimeoutSeconds: number;
   resyncSeconds: number;
   observerLeaseSeconds: number;
+  /** A cluster shows an `expiring` warning this long before it expires. */
+  expiryWarningSeconds: number;
   bodyLimitBytes: number;
   workerId: string;
   corsOrigins: string[];
@@ -152,6 +154,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rolloutTimeoutSeconds: int('KUBEKLOUD_ROLLOUT_TIMEOUT_SECONDS', 600, 1, 86_400),
     resyncSeconds: int('KUBEKLOUD_RESYNC_SECONDS', 300, 1, 86_400),
     observerLeaseSeconds: int('KUBEKLOUD_OBSERVER_LEASE_SECONDS', 10, 3, 300),
+    expiryWarningSeconds: int('KUBEKLOUD_EXPIRY_WARNING_SECONDS', 86_400, 0, 31_536_000),
     bodyLimitBytes: int('KUBEKLOUD_BODY_LIMIT_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
     installation,
     namespacePrefix,

@@ -10,6 +10,7 @@ import { claimDueClusters, claimDueInstances, DEFAULT_LEASE_SECONDS, retryWaitin
 import { ClaimKeeper, LostClaim, type Claim } from './claims.ts';
 import { Election } from './election.ts';
 import { startObserver, type ObserverEvent } from './observer.ts';
+import { startScheduler } from './scheduler.ts';
 import { reconcileCluster } from './reconcileCluster.ts';
 import { reconcileInstance } from './reconcileInstance.ts';
 import { advanceRollouts } from '../service/rollouts.ts';
@@ -44,6 +45,8 @@ export type ReconcilerOptions = {
   observerLeaseSeconds?: number;
   /** While Kubernetes is away, ask its /readyz this often; work waiting on it resumes as soon as it answers. */
   kubeProbeMs?: number;
+  /** The elected replica looks for due power schedules and expiries this often (default 1000). */
+  schedulerPollMs?: number;
 };
 
 export class Reconciler {
@@ -85,7 +88,9 @@ export class Reconciler {
             o.onObserverAction?.(e);
           },
         });
-        return { stop: () => observer.stop(), resume: () => observer.resync() };
+        // Power schedules and expiries run on the same elected replica.
+        const scheduler = startScheduler({ db: o.db, leading, wake: () => this.wake(), pollMs: o.schedulerPollMs, log: o.log });
+        return { stop: async () => void (await Promise.all([observer.stop(), scheduler.stop()])), resume: () => observer.resync() };
       },
     });
   }
