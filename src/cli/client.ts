@@ -28,6 +28,10 @@ import type {
   ScaleCluster,
   ScaledCluster,
   KeptDiskList,
+  CreateSchedule,
+  Schedule,
+  ScheduleList,
+  SetExpiry,
   Quote,
   Snapshot,
   SnapshotList,
@@ -65,6 +69,10 @@ export const ROUTES = {
   retireImage: ['POST', '/api/v1/images/{name}/retire'],
   listKeptDisks: ['GET', '/api/v1/clusters/{id}/disks'],
   deleteKeptDisk: ['DELETE', '/api/v1/clusters/{id}/disks/{disk_id}'],
+  setExpiry: ['PUT', '/api/v1/clusters/{id}/expiry'],
+  listSchedules: ['GET', '/api/v1/clusters/{id}/schedules'],
+  addSchedule: ['POST', '/api/v1/clusters/{id}/schedules'],
+  deleteSchedule: ['DELETE', '/api/v1/clusters/{id}/schedules/{schedule_id}'],
   listSnapshots: ['GET', '/api/v1/instances/{id}/snapshots'],
   createSnapshot: ['POST', '/api/v1/instances/{id}/snapshots'],
   getSnapshot: ['GET', '/api/v1/instances/{id}/snapshots/{snapshot_id}'],
@@ -103,13 +111,14 @@ export class KubeKloudClient {
 
   async call<T>(
     route: RouteName,
-    o: { id?: number; snapshotId?: number; diskId?: number; name?: string; query?: Record<string, string | number | undefined>; body?: unknown } = {},
+    o: { id?: number; snapshotId?: number; diskId?: number; scheduleId?: number; name?: string; query?: Record<string, string | number | undefined>; body?: unknown } = {},
   ): Promise<{ body: T; headers: Headers }> {
     const [method, template] = ROUTES[route];
     let path: string = template;
     if (path.includes('{id}')) path = path.replace('{id}', String(o.id));
     if (path.includes('{snapshot_id}')) path = path.replace('{snapshot_id}', String(o.snapshotId));
     if (path.includes('{disk_id}')) path = path.replace('{disk_id}', String(o.diskId));
+    if (path.includes('{schedule_id}')) path = path.replace('{schedule_id}', String(o.scheduleId));
     if (path.includes('{name}')) path = path.replace('{name}', encodeURIComponent(o.name ?? ''));
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined) qs.set(k, String(v));
@@ -241,6 +250,18 @@ export class KubeKloudClient {
   }
   async deleteKeptDisk(clusterId: number, diskId: number) {
     return (await this.call<Message>('deleteKeptDisk', { id: clusterId, diskId })).body;
+  }
+  async setExpiry(clusterId: number, body: SetExpiry) {
+    return (await this.call<ClusterWithInstances>('setExpiry', { id: clusterId, body })).body;
+  }
+  async listSchedules(clusterId: number) {
+    return (await this.call<ScheduleList>('listSchedules', { id: clusterId })).body;
+  }
+  async addSchedule(clusterId: number, body: CreateSchedule) {
+    return (await this.call<Schedule>('addSchedule', { id: clusterId, body })).body;
+  }
+  async deleteSchedule(clusterId: number, scheduleId: number) {
+    return (await this.call<Message>('deleteSchedule', { id: clusterId, scheduleId })).body;
   }
   async listSnapshots(instanceId: number) {
     return (await this.call<SnapshotList>('listSnapshots', { id: instanceId })).body.items;
