@@ -5,6 +5,7 @@ import { useEffect, useState } from 'react';
 import { ApiError, del, patch, post, readEvents, type ClusterWithInstances, type Instance, type Message, type ScaledCluster } from '../api.ts';
 import { Alert, confirmAction, errorText, Field, fmt, Link, navigate, PageTitle, Status, when } from '../ui.tsx';
 import { Endpoints } from '../endpoints.tsx';
+import { Schedules } from './schedules.tsx';
 
 type Live = 'connecting' | 'live' | 'reconnecting' | 'gone';
 
@@ -170,6 +171,11 @@ export function ClusterPage(props: { id: number }) {
         </span>
       </p>
       {cluster.message && <Alert kind="info">{cluster.message}</Alert>}
+      {cluster.warnings.map((w) => (
+        <div key={w.code} data-warning={w.code}>
+          <Alert kind={w.code === 'expiring' ? 'error' : 'info'}>{w.message}</Alert>
+        </div>
+      ))}
       {notice && <Alert kind={notice.kind}>{notice.text}</Alert>}
 
       <dl className="facts">
@@ -188,6 +194,7 @@ export function ClusterPage(props: { id: number }) {
             </dd>
           </div>
         )}
+        <div><dt>Expires</dt><dd data-expires={cluster.expires_at ?? 'never'}>{cluster.expires_at ? `${when(cluster.expires_at)}, then ${cluster.expire_action === 'delete' ? 'deleted' : 'stopped'}` : 'never'}</dd></div>
         <div><dt>Created</dt><dd>{when(cluster.created_at)}</dd></div>
       </dl>
 
@@ -271,6 +278,17 @@ export function ClusterPage(props: { id: number }) {
           Scale
         </button>
       </form>
+
+      <Schedules
+        clusterId={cluster.id}
+        expiresAt={cluster.expires_at}
+        expireAction={cluster.expire_action}
+        disabled={deleting}
+        onCluster={(c) => {
+          setCluster(c);
+          setInstances(c.instances);
+        }}
+      />
     </>
   );
 }
