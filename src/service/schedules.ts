@@ -185,15 +185,22 @@ export async function runExpiry(db: Db, due: schedules.DueExpiry): Promise<Ran |
   });
 }
 
-/** One pass of the scheduler: every due schedule and expiry (up to `limit` of each), each in its own transaction. */
+/**
+ * One pass of the scheduler: every due schedule and expiry (up to `limit` of
+ * each), each in its own transaction, in the order of the times they run for
+ * (after downtime, a schedule's latest missed time): a stop at 19:00 and a
+ * start at 07:00 the next day, both missed, leave the cluster started.
+ */
 export async function runDue(d: SchedulerDeps, limit = 100): Promise<Ran[]> {
-  const ran: Ran[] = [];
+  const tasks: { at: number; run: () => Promise<Ran | null> }[] = [];
   for (const due of await schedules.dueSchedules(d.db, limit)) {
-    const r = await runSchedule(d.db, due);
-    if (r) ran.push(r);
+    tasks.push({ at: latestDue({ cron: due.cron, timeZone: due.time_zone }, due.next_due_at, due.now).getTime(), run: () => runSchedule(d.db, due) });
   }
-  for (const due of await schedules.dueExpiries(d.db, limit)) {
-    const r = await runExpiry(d.db, due);
+  for (const due of await schedules.dueExpiries(d.db, limit)) tasks.push({ at: due.expires_at.getTime(), run: () => runExpiry(d.db, due) });
+  tasks.sort((x, y) => x.at - y.at);
+  const ran: Ran[] = [];
+  for (const t of tasks) {
+    const r = await t.run();
     if (r) ran.push(r);
   }
   if (ran.length > 0) d.wake();

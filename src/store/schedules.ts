@@ -61,13 +61,13 @@ export async function listRuns(q: Queryable, clusterId: number, limit = 20): Pro
 
 // The scheduler's side.
 
-export type DueSchedule = { id: number; cluster_id: number; next_due_at: Date };
+export type DueSchedule = { id: number; cluster_id: number; next_due_at: Date; cron: string; time_zone: string; now: Date };
 export type DueExpiry = { cluster_id: number; expires_at: Date; expire_action: ExpireAction };
 
 /** Schedules of live clusters whose next time has come (by the database's clock). */
 export async function dueSchedules(q: Queryable, limit: number): Promise<DueSchedule[]> {
   return q.query<DueSchedule>(
-    `SELECT s.id, s.cluster_id, s.next_due_at FROM cluster_schedules s JOIN clusters c ON c.id = s.cluster_id
+    `SELECT s.id, s.cluster_id, s.next_due_at, s.cron, s.time_zone, now() AS now FROM cluster_schedules s JOIN clusters c ON c.id = s.cluster_id
      WHERE c.state = 'active' AND s.next_due_at <= now() ORDER BY s.next_due_at LIMIT $1`,
     [limit],
   );

@@ -154,6 +154,24 @@ describe('the scheduler', () => {
     expect(audits[0]).toMatchObject({ actor: 'scheduler', actor_id: null, detail: { action: 'stop', schedule_id: s.body.id } });
   });
 
+  it('after downtime runs the missed times of several schedules in the order of their latest missed times', async () => {
+    const u = await t.tenant();
+    const c = await t.call('POST', '/api/v1/clusters/', u.token, spec('overnight'));
+    // A daily stop whose latest time was one to two hours ago, and a start every minute.
+    const stopHour = (new Date().getUTCHours() + 22) % 24;
+    const stop = await t.call('POST', `/api/v1/clusters/${c.body.id}/schedules`, u.token, { action: 'stop', cron: `0 ${stopHour} * * *` });
+    const start = await t.call('POST', `/api/v1/clusters/${c.body.id}/schedules`, u.token, { action: 'start', cron: '* * * * *' });
+    // Down for days: the start's first missed time comes before the stop's, its latest after.
+    await t.db.query("UPDATE cluster_schedules SET next_due_at = date_trunc('minute', now()) - interval '3 days' WHERE id = $1", [start.body.id]);
+    await t.db.query("UPDATE cluster_schedules SET next_due_at = next_due_at - interval '1 day' WHERE id = $1", [stop.body.id]);
+    await runDue({ db: t.db, wake: () => {} });
+    expect((await runsOf(c.body.id)).map((r) => [r.action, r.outcome])).toEqual([
+      ['stop', 'done'],
+      ['start', 'done'],
+    ]);
+    expect(await desiredOf(c.body.id)).toEqual(['running', 'running']);
+  });
+
   it('runs an expiry once, even when a stale leader runs what it found due after another replica did', async () => {
     const u = await t.tenant();
     const c = await t.call('POST', '/api/v1/clusters/', u.token, spec('expiring', { expires_at: inMinutes(60), expire_action: 'stop' }));
