@@ -31,8 +31,19 @@ export function checkExpiry(input: { expires_at?: string | null; expire_action?:
     if (input.expire_action !== undefined) throw invalidExpiry('expire_action', 'applies only with expires_at');
     return null;
   }
-  const at = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/i.test(input.expires_at) ? new Date(input.expires_at) : new Date(NaN);
-  if (Number.isNaN(at.getTime())) throw invalidExpiry('expires_at', 'must be a date and time with its offset (RFC 3339), such as 2027-01-15T18:00:00Z');
+  const at = rfc3339(input.expires_at);
+  if (!at) throw invalidExpiry('expires_at', 'must be a date and time with its offset (RFC 3339), such as 2027-01-15T18:00:00Z');
   if (at.getTime() <= now.getTime()) throw invalidExpiry('expires_at', `must be in the future (it is ${now.toISOString()} now)`);
   return { at, action: input.expire_action ?? 'stop' };
+}
+
+/** An RFC 3339 time with its offset, or null (a day or time that does not exist included: no rolling 30 February over into March). */
+function rfc3339(text: string): Date | null {
+  const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d)(?::(\d\d)(?:\.\d+)?)?(?:Z|[+-](\d\d):(\d\d))$/i.exec(text);
+  if (!m) return null;
+  const [y, mo, d, h, mi, sec, oh, om] = m.slice(1).map((v) => (v === undefined ? 0 : Number(v))) as number[];
+  const daysInMonth = new Date(Date.UTC(y!, mo!, 0)).getUTCDate();
+  if (mo! < 1 || mo! > 12 || d! < 1 || d! > daysInMonth || h! > 23 || mi! > 59 || sec! > 59 || oh! > 23 || om! > 59) return null;
+  const at = new Date(text);
+  return Number.isNaN(at.getTime()) ? null : at;
 }
