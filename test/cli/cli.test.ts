@@ -106,7 +106,7 @@ describe('help, usage and completion', () => {
         (e, stdout) => (e ? reject(e) : resolve(stdout)),
       ),
     );
-    expect(out.trim().split(' ').sort()).toEqual(['create', 'delete', 'get', 'list', 'resume', 'scale', 'suspend', 'update']);
+    expect(out.trim().split(' ').sort()).toEqual(['create', 'delete', 'expire', 'get', 'list', 'resume', 'scale', 'suspend', 'update']);
   });
 });
 
