@@ -195,7 +195,7 @@ export const ClusterWarning = Type.Object(
     message: Type.String(),
     at: Timestamp,
   },
-  { examples: [{ code: 'expiring', message: 'Cluster expires at 2027-01-15T18:00:00.000Z and will then be deleted', at: '2027-01-15T18:00:00.000Z' }] },
+  { description: "e.g. {code: 'expiring', message: 'Cluster expires at 2027-01-15T18:00:00.000Z and will then be deleted', at: '2027-01-15T18:00:00.000Z'}" },
 );
 
 export const CreateCluster = Type.Object(
@@ -426,21 +426,20 @@ export const CreateSchedule = Type.Object(
     ],
   },
 );
-export const Schedule = Type.Object(
-  {
-    id: Type.Integer(),
-    cluster_id: Type.Integer(),
-    action: ScheduleAction,
-    cron: Type.String(),
-    time_zone: Type.String(),
-    next_run_at: Type.String({ format: 'date-time', description: 'The next time it runs (UTC)' }),
-    created_at: Timestamp,
-  },
-  {
-    description: 'A power schedule: at each time of its cron expression, in its time zone, the cluster is stopped or started',
-    examples: [{ id: 3, cluster_id: 12, action: 'stop', cron: '0 19 * * MON-FRI', time_zone: 'Europe/Paris', next_run_at: '2027-01-15T18:00:00.000Z', created_at: '2027-01-14T09:12:44.120Z' }],
-  },
-);
+const scheduleFields = {
+  id: Type.Integer(),
+  cluster_id: Type.Integer(),
+  action: ScheduleAction,
+  cron: Type.String(),
+  time_zone: Type.String(),
+  next_run_at: Type.String({ format: 'date-time', description: 'The next time it runs (UTC)' }),
+  created_at: Timestamp,
+};
+const scheduleDescription = 'A power schedule: at each time of its cron expression, in its time zone, the cluster is stopped or started';
+export const Schedule = Type.Object(scheduleFields, {
+  description: scheduleDescription,
+  examples: [{ id: 3, cluster_id: 12, action: 'stop', cron: '0 19 * * MON-FRI', time_zone: 'Europe/Paris', next_run_at: '2027-01-15T18:00:00.000Z', created_at: '2027-01-14T09:12:44.120Z' }],
+});
 export const ScheduleRun = Type.Object(
   {
     id: Type.Integer(),
@@ -455,7 +454,7 @@ export const ScheduleRun = Type.Object(
 );
 export const ScheduleList = Type.Object(
   {
-    items: Type.Array(Schedule),
+    items: Type.Array(Type.Object(scheduleFields, { description: scheduleDescription })),
     total: Type.Integer(),
     runs: Type.Array(ScheduleRun, { description: "The last 20 runs of the cluster's schedules and expiry, newest first" }),
   },

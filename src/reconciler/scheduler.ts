@@ -5,7 +5,7 @@
 // restarts — is the schedule_runs row each run inserts in its transaction
 // (src/service/schedules.ts).
 import type { Db } from '../store/db.ts';
-import { runDue, type Ran } from '../service/schedules.ts';
+import { runDue } from '../service/schedules.ts';
 
 export type SchedulerOptions = {
   db: Db;
@@ -14,7 +14,6 @@ export type SchedulerOptions = {
   wake: () => void;
   pollMs?: number;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
-  onRun?: (r: Ran) => void;
 };
 
 export function startScheduler(o: SchedulerOptions): { stop: () => Promise<void> } {
@@ -27,7 +26,6 @@ export function startScheduler(o: SchedulerOptions): { stop: () => Promise<void>
         try {
           for (const r of await runDue({ db: o.db, wake: o.wake })) {
             o.log.info({ cluster: r.clusterId, schedule: r.scheduleId, action: r.action, dueAt: r.dueAt.toISOString(), outcome: r.outcome }, r.scheduleId === null ? 'cluster expired' : 'power schedule ran');
-            o.onRun?.(r);
           }
         } catch (err) {
           o.log.warn({ err: (err as Error).message }, 'running due schedules failed; trying again');
