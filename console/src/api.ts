@@ -26,6 +26,9 @@ export type {
   Quote as QuoteAnswer,
   Role,
   ScaledCluster,
+  Schedule,
+  ScheduleList,
+  ScheduleRun,
   Snapshot,
   Token,
   User,
@@ -113,6 +116,7 @@ export async function api<T>(method: string, path: string, body?: unknown, token
 export const get = async <T>(path: string) => (await api<T>('GET', path)).body;
 export const post = async <T>(path: string, body: unknown = {}) => (await api<T>('POST', path, body)).body;
 export const patch = async <T>(path: string, body: unknown) => (await api<T>('PATCH', path, body)).body;
+export const put = async <T>(path: string, body: unknown) => (await api<T>('PUT', path, body)).body;
 export const del = async <T>(path: string) => (await api<T>('DELETE', path)).body;
 
 export type StreamEvent = { event: string; data: unknown };

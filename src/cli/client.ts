@@ -31,6 +31,10 @@ import type {
   ScaledCluster,
   KeptDiskList,
   IsolationReport,
+  CreateSchedule,
+  Schedule,
+  ScheduleList,
+  SetExpiry,
   Quote,
   Snapshot,
   SnapshotList,
@@ -73,6 +77,10 @@ export const ROUTES = {
   listAudit: ['GET', '/api/v1/audit'],
   myAudit: ['GET', '/api/v1/users/me/audit'],
   deleteKeptDisk: ['DELETE', '/api/v1/clusters/{id}/disks/{disk_id}'],
+  setExpiry: ['PUT', '/api/v1/clusters/{id}/expiry'],
+  listSchedules: ['GET', '/api/v1/clusters/{id}/schedules'],
+  addSchedule: ['POST', '/api/v1/clusters/{id}/schedules'],
+  deleteSchedule: ['DELETE', '/api/v1/clusters/{id}/schedules/{schedule_id}'],
   listSnapshots: ['GET', '/api/v1/instances/{id}/snapshots'],
   createSnapshot: ['POST', '/api/v1/instances/{id}/snapshots'],
   getSnapshot: ['GET', '/api/v1/instances/{id}/snapshots/{snapshot_id}'],
@@ -113,7 +121,7 @@ export class KubeKloudClient {
 
   async call<T>(
     route: RouteName,
-    o: { id?: number; snapshotId?: number; diskId?: number; tokenId?: number; name?: string; query?: Record<string, string | number | undefined>; body?: unknown } = {},
+    o: { id?: number; snapshotId?: number; diskId?: number; tokenId?: number; scheduleId?: number; name?: string; query?: Record<string, string | number | undefined>; body?: unknown } = {},
   ): Promise<{ body: T; headers: Headers }> {
     const [method, template] = ROUTES[route];
     let path: string = template;
@@ -121,6 +129,7 @@ export class KubeKloudClient {
     if (path.includes('{snapshot_id}')) path = path.replace('{snapshot_id}', String(o.snapshotId));
     if (path.includes('{disk_id}')) path = path.replace('{disk_id}', String(o.diskId));
     if (path.includes('{token_id}')) path = path.replace('{token_id}', String(o.tokenId));
+    if (path.includes('{schedule_id}')) path = path.replace('{schedule_id}', String(o.scheduleId));
     if (path.includes('{name}')) path = path.replace('{name}', encodeURIComponent(o.name ?? ''));
     const qs = new URLSearchParams();
     for (const [k, v] of Object.entries(o.query ?? {})) if (v !== undefined) qs.set(k, String(v));
@@ -273,6 +282,18 @@ export class KubeKloudClient {
   }
   async deleteKeptDisk(clusterId: number, diskId: number) {
     return (await this.call<Message>('deleteKeptDisk', { id: clusterId, diskId })).body;
+  }
+  async setExpiry(clusterId: number, body: SetExpiry) {
+    return (await this.call<ClusterWithInstances>('setExpiry', { id: clusterId, body })).body;
+  }
+  async listSchedules(clusterId: number) {
+    return (await this.call<ScheduleList>('listSchedules', { id: clusterId })).body;
+  }
+  async addSchedule(clusterId: number, body: CreateSchedule) {
+    return (await this.call<Schedule>('addSchedule', { id: clusterId, body })).body;
+  }
+  async deleteSchedule(clusterId: number, scheduleId: number) {
+    return (await this.call<Message>('deleteSchedule', { id: clusterId, scheduleId })).body;
   }
   async listSnapshots(instanceId: number) {
     return (await this.call<SnapshotList>('listSnapshots', { id: instanceId })).body.items;

@@ -1,7 +1,7 @@
 // Every command: its words, options, help text with examples, and what it does.
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import type { AuditEntry, Cluster, ClusterWithInstances, HistoryEntry, CreateCluster, CreateImage, CreateToken, Endpoint, Image, Instance, IsolationReport, PatchCluster, PatchImage, PatchUser, KeptDisk, Quote, Snapshot, Token, User } from '../contract/schemas.ts';
+import type { AuditEntry, Cluster, ClusterWithInstances, HistoryEntry, CreateCluster, CreateImage, CreateToken, Endpoint, Image, Instance, IsolationReport, PatchCluster, PatchImage, PatchUser, KeptDisk, Quote, Schedule, ScheduleRun, Snapshot, Token, User } from '../contract/schemas.ts';
 import { preferredEndpoint, sshCommand } from '../domain/endpoints.ts';
 import { ApiError, KubeKloudClient } from './client.ts';
 import { configPath, readConfig, resolveProfile, writeConfig } from './config.ts';
@@ -125,6 +125,23 @@ function timeoutOf(ctx: Ctx): number {
   return t;
 }
 
+/** A time from --at (RFC 3339, as the API takes it) or --in (a duration from now: 90m, 8h, 7d). */
+function timeFrom(at: unknown, inDuration: unknown, what: string): string | undefined {
+  if (at !== undefined && inDuration !== undefined) throw new UsageError(`--at and --in both say when ${what}: give one`);
+  if (at !== undefined) return String(at);
+  if (inDuration === undefined) return undefined;
+  const m = /^(\d+)(s|m|h|d)$/.exec(String(inDuration));
+  if (!m) throw new UsageError(`--in must be a number and a unit (s, m, h or d), such as 90m or 7d, not '${String(inDuration)}'`);
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as 's' | 'm' | 'h' | 'd'];
+  return new Date(Date.now() + Number(m[1]) * unit * 1000).toISOString();
+}
+const EXPIRE_ACTIONS = ['stop', 'delete'] as const;
+function expireAction(v: unknown): 'stop' | 'delete' | undefined {
+  if (v === undefined) return undefined;
+  if (!(EXPIRE_ACTIONS as readonly unknown[]).includes(v)) throw new UsageError(`--action must be stop or delete, not '${String(v)}'`);
+  return v as 'stop' | 'delete';
+}
+
 /** A cluster by id or by name: the first of the command's `args` arguments. */
 async function clusterId(ctx: Ctx, args = 1): Promise<number> {
   const v = positional(ctx, 0, 'CLUSTER (id or name)');
@@ -206,6 +223,20 @@ const keptDiskColumns: Column<KeptDisk>[] = [
   ['STATUS', (d) => d.status],
   ['KEPT SINCE', (d) => d.created_at],
 ];
+const scheduleColumns: Column<Schedule>[] = [
+  ['ID', (x) => x.id],
+  ['ACTION', (x) => x.action],
+  ['CRON', (x) => x.cron],
+  ['TIME ZONE', (x) => x.time_zone],
+  ['NEXT RUN', (x) => x.next_run_at],
+];
+const runColumns: Column<ScheduleRun>[] = [
+  ['DUE', (r) => r.due_at],
+  ['RAN', (r) => r.ran_at],
+  ['BY', (r) => (r.schedule_id === null ? 'expiry' : `schedule ${r.schedule_id}`)],
+  ['ACTION', (r) => r.action],
+  ['OUTCOME', (r) => r.outcome],
+];
 const snapshotColumns: Column<Snapshot>[] = [
   ['ID', (x) => x.id],
   ['NAME', (x) => x.name],
@@ -281,6 +312,8 @@ function showCluster(ctx: Ctx, c: ClusterWithInstances & Record<string, unknown>
         ? [['Rollout', `generation ${c.rollout.generation}: ${c.rollout.updated}/${c.rollout.total} updated, ${c.rollout.state}${c.rollout.message ? ` (${c.rollout.message})` : ''}`] as [string, string]]
         : []),
       ['Message', c.message],
+      ...(c.expires_at ? [['Expires', `${c.expires_at} (then ${c.expire_action === 'delete' ? 'deleted' : 'stopped'})`] as [string, string]] : []),
+      ...(c.warnings?.length ? [['Warnings', c.warnings.map((w) => w.message)] as [string, string[]]] : []),
       ['Created', c.created_at],
     ]),
   );
@@ -802,10 +835,14 @@ export const COMMANDS: Command[] = [
       env: { type: 'string', short: 'e', multiple: true, description: 'Environment variable (containers); repeatable', value: 'NAME=VALUE' },
       'ssh-key': { type: 'string', multiple: true, description: 'SSH public key (VMs), or @FILE; repeatable', value: 'KEY' },
       'user-data': { type: 'string', description: 'cloud-init user data (VMs), or @FILE', value: 'TEXT' },
+      'expires-at': { type: 'string', description: 'The cluster expires then (RFC 3339 with offset; see clusters expire)', value: 'TIME' },
+      'expires-in': { type: 'string', description: 'The cluster expires this long from now (90m, 8h, 7d)', value: 'DURATION' },
+      'expire-action': { type: 'string', description: 'stop (default) or delete: what happens at expiry', value: 'ACTION' },
       ...WAIT_OPTIONS,
       ...DRY_RUN,
     },
     examples: [
+      'kubekloud clusters create demo --type container --cpu 0.5 --memory 1 --expires-in 8h --expire-action delete',
       'kubekloud clusters create web --type container --cpu 0.5 --memory 1 --count 3 --port 8080 --wait',
       'kubekloud clusters create app --type container --cpu 1 --memory 2 --image registry.example/team/app:1.4 -e MODE=production --volume 5',
       'kubekloud clusters create ci --type vm --cpu 2 --memory 4 --image ubuntu-24.04   # a catalogue image (kubekloud images list)',
@@ -831,6 +868,9 @@ export const COMMANDS: Command[] = [
         ...(v.disk !== undefined ? { disk_size: num(v.disk, 'disk', true) } : {}),
         ...specFlags(v),
       };
+      const expiresAt = timeFrom(v['expires-at'], v['expires-in'], 'the cluster expires');
+      if (expiresAt !== undefined) body.expires_at = expiresAt;
+      if (v['expire-action'] !== undefined) body.expire_action = expireAction(v['expire-action']);
       if (v['dry-run']) return showQuote(ctx, await ctx.client().quoteCreateCluster(body));
       if (v.wait) timeoutOf(ctx);
       const c = await ctx.client().createCluster(body);
@@ -1075,6 +1115,75 @@ export const COMMANDS: Command[] = [
     },
   },
 
+  // expiry and power schedules
+  {
+    words: ['clusters', 'expire'],
+    args: 'CLUSTER',
+    summary: 'Set when a cluster expires (it is then stopped or deleted), or --never',
+    description:
+      'At that time one replica stops every running instance (--action stop, the default) or deletes the cluster (--action delete), once; ' +
+      'the cluster shows a warning beforehand (KUBEKLOUD_EXPIRY_WARNING_SECONDS). The run is listed by kubekloud schedules list.',
+    options: {
+      at: { type: 'string', description: 'When: RFC 3339 with its offset (2027-01-15T18:00:00Z)', value: 'TIME' },
+      in: { type: 'string', description: 'When, from now: 90m, 8h, 7d', value: 'DURATION' },
+      action: { type: 'string', description: 'stop (default) or delete', value: 'ACTION' },
+      never: { type: 'boolean', description: 'The cluster no longer expires' },
+    },
+    examples: ['kubekloud clusters expire demo --in 8h --action delete', 'kubekloud clusters expire web --at 2027-01-15T18:00:00+01:00', 'kubekloud clusters expire web --never'],
+    async run(ctx) {
+      const v = ctx.values;
+      const at = timeFrom(v.at, v.in, 'the cluster expires');
+      if (v.never ? at !== undefined || v.action !== undefined : at === undefined) throw new UsageError('give --at or --in (and --action), or --never');
+      const id = await clusterId(ctx);
+      const c = await ctx.client().setExpiry(id, v.never ? { expires_at: null } : { expires_at: at!, ...(v.action !== undefined ? { expire_action: expireAction(v.action) } : {}) });
+      showCluster(ctx, c as ClusterWithInstances & Record<string, unknown>);
+    },
+  },
+  {
+    words: ['schedules', 'list'],
+    args: 'CLUSTER',
+    summary: "A cluster's power schedules with their next run, and what its schedules and expiry last did",
+    examples: ['kubekloud schedules list web', 'kubekloud schedules list 3 -o json'],
+    async run(ctx) {
+      const list = await ctx.client().listSchedules(await clusterId(ctx));
+      if (ctx.format !== 'table') return ctx.out(render(list, ctx.format, []));
+      ctx.out(render(list.items, ctx.format, scheduleColumns));
+      if (list.runs.length) ctx.out(`\nLast runs:\n${table(list.runs, runColumns)}`);
+    },
+  },
+  {
+    words: ['schedules', 'add'],
+    args: 'CLUSTER',
+    summary: 'Stop or start every instance of a cluster at the times of a cron expression',
+    description:
+      'Five fields (minute hour day-of-month month day-of-week) or six (seconds first), read in --tz (an IANA time zone, default UTC; daylight saving followed). ' +
+      'Runs on one replica, once per due time; after downtime only the latest missed time runs.',
+    options: {
+      action: { type: 'string', description: 'stop or start (required)', value: 'ACTION' },
+      cron: { type: 'string', description: 'The cron expression (required; quote it)', value: 'EXPR' },
+      tz: { type: 'string', description: 'IANA time zone (default UTC)', value: 'ZONE' },
+    },
+    examples: ["kubekloud schedules add web --action stop --cron '0 19 * * MON-FRI' --tz Europe/Paris", "kubekloud schedules add web --action start --cron '0 7 * * MON-FRI' --tz Europe/Paris"],
+    async run(ctx) {
+      const v = ctx.values;
+      const action = required(v.action as string | undefined, 'action');
+      if (action !== 'stop' && action !== 'start') throw new UsageError(`--action must be stop or start, not '${action}'`);
+      const cron = required(v.cron as string | undefined, 'cron');
+      const s = await ctx.client().addSchedule(await clusterId(ctx), { action, cron, ...(v.tz !== undefined ? { time_zone: String(v.tz) } : {}) });
+      ctx.out(render(s, ctx.format, scheduleColumns));
+    },
+  },
+  {
+    words: ['schedules', 'delete'],
+    args: 'CLUSTER SCHEDULE',
+    summary: 'Delete a power schedule (its past runs stay listed)',
+    examples: ['kubekloud schedules delete web 4'],
+    async run(ctx) {
+      const schedule = numericId(positional(ctx, 1, 'SCHEDULE'), 'schedule');
+      showMessage(ctx, await ctx.client().deleteSchedule(await clusterId(ctx, 2), schedule));
+    },
+  },
+
   // snapshots
   {
     words: ['snapshots', 'list'],
@@ -1159,9 +1268,10 @@ export const GROUPS: Record<string, string> = {
   users: 'Manage users and their quotas (admin)',
   tokens: 'Manage your API tokens',
   images: 'The image catalogue: list and inspect; create, update and retire (admin)',
-  clusters: 'Create, inspect, scale, suspend, resume and delete clusters',
+  clusters: 'Create, inspect, scale, suspend, resume, expire and delete clusters',
   instances: 'Inspect, operate and open the console of single instances',
   snapshots: "Snapshots of an instance's disks: take, list, restore, delete",
   disks: 'Disks scale-ins kept: list, delete',
+  schedules: 'Power schedules of a cluster (stop and start by cron): list, add, delete',
   profiles: 'Stored logins: list, use, delete',
 };

@@ -30,6 +30,8 @@ export type Config = {
   retention: { auditDays: number; historyDays: number };
   resyncSeconds: number;
   observerLeaseSeconds: number;
+  /** A cluster shows an `expiring` warning this long before it expires. */
+  expiryWarningSeconds: number;
   bodyLimitBytes: number;
   workerId: string;
   corsOrigins: string[];
@@ -155,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     retention: { auditDays: int('KUBEKLOUD_AUDIT_RETENTION_DAYS', 365, 1, 36_500), historyDays: int('KUBEKLOUD_HISTORY_RETENTION_DAYS', 90, 1, 36_500) },
     resyncSeconds: int('KUBEKLOUD_RESYNC_SECONDS', 300, 1, 86_400),
     observerLeaseSeconds: int('KUBEKLOUD_OBSERVER_LEASE_SECONDS', 10, 3, 300),
+    expiryWarningSeconds: int('KUBEKLOUD_EXPIRY_WARNING_SECONDS', 86_400, 0, 31_536_000),
     bodyLimitBytes: int('KUBEKLOUD_BODY_LIMIT_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),
     installation,
     namespacePrefix,

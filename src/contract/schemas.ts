@@ -204,6 +204,17 @@ const Expose = Type.Union([Type.Literal('instances'), Type.Literal('cluster')], 
   description: "instances (default): a Service per instance; cluster: also one Service, of service_type, balancing across all of the cluster's instances (its endpoints are the cluster's)",
 });
 
+const ExpireAction = Literals(['stop', 'delete'] as const, { description: 'What happens to the cluster at expires_at: its instances are stopped, or it is deleted (default stop)' });
+const ExpiresAt = Type.String({ format: 'date-time', description: 'When the cluster expires: a time in the future (RFC 3339, with its offset)' });
+export const ClusterWarning = Type.Object(
+  {
+    code: Literals(['expiring', 'expired'] as const, { description: 'expiring: within KUBEKLOUD_EXPIRY_WARNING_SECONDS of expires_at; expired: past it' }),
+    message: Type.String(),
+    at: Timestamp,
+  },
+  { description: "e.g. {code: 'expiring', message: 'Cluster expires at 2027-01-15T18:00:00.000Z and will then be deleted', at: '2027-01-15T18:00:00.000Z'}" },
+);
+
 export const CreateCluster = Type.Object(
   {
     name: Type.String({ minLength: 1, maxLength: 40, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$', description: 'DNS-1123 label' }),
@@ -247,6 +258,8 @@ export const CreateCluster = Type.Object(
       Type.Array(Type.String({ minLength: 16, maxLength: 16_384, pattern: '^(ssh-(rsa|ed25519|dss)|ecdsa-sha2-nistp(256|384|521)|sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\\.com) [A-Za-z0-9+/=]+( [^\\n\\r]*)?$' }), { maxItems: 32 }),
     ),
     user_data: Type.Optional(Type.String({ maxLength: 32_768, description: 'cloud-init user data (VMs)' })),
+    expires_at: Type.Optional(ExpiresAt),
+    expire_action: Type.Optional(ExpireAction),
   },
   { additionalProperties: false },
 );
@@ -288,6 +301,9 @@ export const Cluster = Type.Object(
         { description: 'The last live change (PATCH of the spec), rolled one instance at a time; absent on a cluster never changed' },
       ),
     ),
+    expires_at: Type.Union([Timestamp, Type.Null()], { description: 'When the cluster expires (PUT /clusters/{id}/expiry); null: never' }),
+    expire_action: Type.Union([ExpireAction, Type.Null()]),
+    warnings: Type.Array(ClusterWarning, { description: 'What the owner should know before it happens: an expiry near (or past)' }),
     created_at: Timestamp,
     updated_at: Timestamp,
   },
@@ -399,6 +415,78 @@ export const KeptDisk = Type.Object(
 export const KeptDiskList = Type.Object({ items: Type.Array(KeptDisk), total: Type.Integer() });
 export const UserTokenParams = Type.Object({ id: IdParams.properties.id, token_id: Type.Integer({ minimum: 1, maximum: MAX_ID, description: 'Token id' }) });
 export const KeptDiskParams = Type.Object({ id: IdParams.properties.id, disk_id: Type.Integer({ minimum: 1, maximum: MAX_ID, description: 'Kept disk id' }) });
+
+export const SetExpiry = Type.Object(
+  {
+    expires_at: Type.Union([ExpiresAt, Type.Null()], { description: 'null: the cluster no longer expires' }),
+    expire_action: Type.Optional(ExpireAction),
+  },
+  {
+    additionalProperties: false,
+    examples: [{ expires_at: '2027-01-15T18:00:00Z', expire_action: 'delete' }, { expires_at: '2027-01-15T19:00:00+01:00', expire_action: 'stop' }, { expires_at: null }],
+  },
+);
+
+const ScheduleAction = Literals(['stop', 'start'] as const, { description: 'stop: every running instance is stopped; start: every stopped instance is started' });
+const CronExpression = Type.String({
+  minLength: 9,
+  maxLength: 128,
+  description: 'A cron expression: five fields (minute hour day-of-month month day-of-week) or six (a leading seconds field); names (MON, JAN), ranges, lists and steps as in cron',
+});
+const TimeZone = Type.String({ minLength: 1, maxLength: 64, description: 'An IANA time zone the cron expression is read in (default UTC); daylight saving is followed' });
+export const CreateSchedule = Type.Object(
+  { action: ScheduleAction, cron: CronExpression, time_zone: Type.Optional(TimeZone) },
+  {
+    additionalProperties: false,
+    examples: [
+      { action: 'stop', cron: '0 19 * * MON-FRI', time_zone: 'Europe/Paris' },
+      { action: 'start', cron: '0 7 * * MON-FRI', time_zone: 'Europe/Paris' },
+    ],
+  },
+);
+const scheduleFields = {
+  id: Type.Integer(),
+  cluster_id: Type.Integer(),
+  action: ScheduleAction,
+  cron: Type.String(),
+  time_zone: Type.String(),
+  next_run_at: Type.String({ format: 'date-time', description: 'The next time it runs (UTC)' }),
+  created_at: Timestamp,
+};
+const scheduleDescription = 'A power schedule: at each time of its cron expression, in its time zone, the cluster is stopped or started';
+export const Schedule = Type.Object(scheduleFields, {
+  description: scheduleDescription,
+  examples: [{ id: 3, cluster_id: 12, action: 'stop', cron: '0 19 * * MON-FRI', time_zone: 'Europe/Paris', next_run_at: '2027-01-15T18:00:00.000Z', created_at: '2027-01-14T09:12:44.120Z' }],
+});
+export const ScheduleRun = Type.Object(
+  {
+    id: Type.Integer(),
+    schedule_id: Type.Union([Type.Integer(), Type.Null()], { description: "null: the cluster's expiry" }),
+    action: Literals(['stop', 'start', 'delete'] as const),
+    due_at: Timestamp,
+    ran_at: Timestamp,
+    outcome: Literals(['done', 'nothing_to_do'] as const, { description: 'nothing_to_do: no instance was in a state the action applies to' }),
+    detail: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { description: 'A due time the scheduler ran (once, on one replica)' },
+);
+export const ScheduleList = Type.Object(
+  {
+    items: Type.Array(Type.Object(scheduleFields, { description: scheduleDescription })),
+    total: Type.Integer(),
+    runs: Type.Array(ScheduleRun, { description: "The last 20 runs of the cluster's schedules and expiry, newest first" }),
+  },
+  {
+    examples: [
+      {
+        items: [{ id: 3, cluster_id: 12, action: 'stop', cron: '0 19 * * MON-FRI', time_zone: 'Europe/Paris', next_run_at: '2027-01-15T18:00:00.000Z', created_at: '2027-01-14T09:12:44.120Z' }],
+        total: 1,
+        runs: [{ id: 41, schedule_id: 3, action: 'stop', due_at: '2027-01-14T18:00:00.000Z', ran_at: '2027-01-14T18:00:00.412Z', outcome: 'done', detail: { instances_changed: 2, instances_unchanged: 0 } }],
+      },
+    ],
+  },
+);
+export const ScheduleParams = Type.Object({ id: IdParams.properties.id, schedule_id: Type.Integer({ minimum: 1, maximum: MAX_ID, description: 'Schedule id' }) });
 
 export const ScaleCluster = Type.Object({ instance_count: Type.Integer({ minimum: 1, maximum: 100 }) }, { additionalProperties: false });
 
@@ -660,6 +748,13 @@ export type CreateQuery = Of<typeof CreateQuery>;
 export type KeptDisk = Of<typeof KeptDisk>;
 export type KeptDiskList = Of<typeof KeptDiskList>;
 export type IsolationReport = Of<typeof IsolationReport>;
+export type ClusterWarning = Of<typeof ClusterWarning>;
+export type SetExpiry = Of<typeof SetExpiry>;
+export type CreateSchedule = Of<typeof CreateSchedule>;
+export type Schedule = Of<typeof Schedule>;
+export type ScheduleRun = Of<typeof ScheduleRun>;
+export type ScheduleList = Of<typeof ScheduleList>;
+export type ScheduleParams = Of<typeof ScheduleParams>;
 export type CreatedSnapshot = Of<typeof CreatedSnapshot>;
 export type Operate = Of<typeof Operate>;
 export type Operation = Operate['operation'];

@@ -4,7 +4,8 @@
 // console.open). Migration 020 derives the same for older rows.
 
 const VERB_SEGMENTS = new Set(['operate', 'restore']);
-const METHOD_VERBS: Record<string, string> = { POST: 'create', DELETE: 'delete', GET: 'open', PATCH: 'update', PUT: 'update' };
+/** SCHEDULE: the scheduler's runs of a schedule or an expiry (schedules.run, expiry.run). */
+const METHOD_VERBS: Record<string, string> = { POST: 'create', DELETE: 'delete', GET: 'open', PATCH: 'update', PUT: 'update', SCHEDULE: 'run' };
 
 export function auditAction(method: string, route: string): string {
   const segments = route

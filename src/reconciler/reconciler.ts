@@ -10,6 +10,7 @@ import { claimDueClusters, claimDueInstances, DEFAULT_LEASE_SECONDS, retryWaitin
 import { ClaimKeeper, LostClaim, type Claim } from './claims.ts';
 import { Election } from './election.ts';
 import { startObserver, type ObserverEvent } from './observer.ts';
+import { startScheduler } from './scheduler.ts';
 import { reconcileCluster } from './reconcileCluster.ts';
 import { reconcileInstance } from './reconcileInstance.ts';
 import { advanceRollouts } from '../service/rollouts.ts';
@@ -50,6 +51,8 @@ export type ReconcilerOptions = {
   observerLeaseSeconds?: number;
   /** While Kubernetes is away, ask its /readyz this often; work waiting on it resumes as soon as it answers. */
   kubeProbeMs?: number;
+  /** The elected replica looks for due power schedules and expiries this often (default 1000). */
+  schedulerPollMs?: number;
 };
 
 export class Reconciler {
@@ -100,10 +103,12 @@ export class Reconciler {
         };
         prune();
         const pruning = setInterval(prune, PRUNE_EVERY_MS);
+        // Power schedules and expiries run on the same elected replica.
+        const scheduler = startScheduler({ db: o.db, leading, wake: () => this.wake(), pollMs: o.schedulerPollMs, log: o.log });
         return {
-          stop: () => {
+          stop: async () => {
             clearInterval(pruning);
-            return observer.stop();
+            await Promise.all([observer.stop(), scheduler.stop()]);
           },
           resume: () => observer.resync(),
         };

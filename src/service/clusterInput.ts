@@ -21,6 +21,8 @@ export type CreateClusterInput = {
   env?: Record<string, string>;
   ssh_keys?: string[];
   user_data?: string;
+  expires_at?: string;
+  expire_action?: 'stop' | 'delete';
 };
 
 const field = (name: string, msg: string, type = 'value_error'): FieldProblem => ({ loc: ['body', name], msg, type });

@@ -12,6 +12,8 @@ import { isUniqueViolation } from '../store/errors.ts';
 import * as instances from '../store/instances.ts';
 import * as snapshots from '../store/snapshots.ts';
 import * as keptDisks from '../store/keptDisks.ts';
+import { setExpiry } from '../store/schedules.ts';
+import { checkExpiry } from '../domain/expiry.ts';
 import { instanceDisks } from '../domain/render.ts';
 import { refreshStatus } from './status.ts';
 import * as users from '../store/users.ts';
@@ -75,6 +77,7 @@ export function newClusterOf(ownerId: number, input: CreateClusterInput, image: 
 export async function createCluster(s: Services, p: Principal, input: CreateClusterInput) {
   requireAllClusters(p, 'create clusters');
   checkClusterInput(s.config, input);
+  const expiry = checkExpiry(input, new Date());
   const cpuMilli = coresToMilli(input.cpu_per_instance);
   const memoryMib = gibToMib(input.memory_per_instance);
   const nameTaken = () => conflict(`Cluster with name '${input.name}' already exists`);
@@ -86,7 +89,11 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
       if ('problem' in disk) throw invalidField('disk_size', disk.problem);
       const fields = newClusterOf(p.userId, input, image, disk.gb);
       await reserveOrExplain(tx, p.userId, clusterDemand(cpuMilli, memoryMib, input.instance_count, shapeOf(fields)));
-      const row = await clusters.insertCluster(tx, fields, (id) => clusterNamespace(s.config.namespacePrefix, id, input.name));
+      let row = await clusters.insertCluster(tx, fields, (id) => clusterNamespace(s.config.namespacePrefix, id, input.name));
+      if (expiry) {
+        await setExpiry(tx, row.id, expiry);
+        row = { ...row, expires_at: expiry.at, expire_action: expiry.action };
+      }
       const inst = await addInstances(tx, row.id, row.name, 1, input.instance_count);
       await recordChange(tx, p, row.id, `created cluster '${row.name}': ${input.instance_count} ${input.instance_type === 'vm' ? 'VM' : 'container'} instance(s) of ${input.cpu_per_instance} CPU, ${input.memory_per_instance} GB`, {
         instance_count: input.instance_count,
@@ -95,7 +102,7 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
       return { row, inst };
     });
     s.wake();
-    return clusterWithInstancesView(created.row, created.inst);
+    return clusterWithInstancesView(created.row, created.inst, s.config.expiryWarningSeconds);
   } catch (err) {
     if (isUniqueViolation(err, 'clusters_owner_name')) throw nameTaken();
     throw err;
@@ -117,13 +124,13 @@ export async function listClusters(s: Services, p: Principal, query: { limit?: n
   // A listed cluster shows a status summarised from its instances' statuses, not the instances themselves.
   const { rows, total } = await clusters.listClusters(s.db, ownerScope(p), page, { activeOnly: !query.includeDeleting });
   checkWholeList(page, rows.length, total, 'clusters');
-  return { items: rows.map((r) => clusterView(r, r.instance_statuses)), total };
+  return { items: rows.map((r) => clusterView(r, r.instance_statuses, s.config.expiryWarningSeconds)), total };
 }
 
 export async function getCluster(s: Services, p: Principal, id: number, v: Visibility = {}) {
   const row = await clusters.findCluster(s.db, id, ownerScope(p), { activeOnly: !v.includeDeleting });
   if (!row) throw clusterNotFound(id);
-  return clusterWithInstancesView(row, await instances.listInstancesOf(s.db, [id]));
+  return clusterWithInstancesView(row, await instances.listInstancesOf(s.db, [id]), s.config.expiryWarningSeconds);
 }
 
 /** The cluster, locked, if it is live: one being deleted is not found (a second DELETE answers 404). */
@@ -133,32 +140,39 @@ async function lockLiveCluster(tx: Queryable, p: Principal, id: number) {
   return row;
 }
 
+/**
+ * The delete of a live cluster, locked by the caller: its instances marked
+ * deleted and its quota released. A DELETE and the scheduler (an expiry) share it.
+ */
+export async function markClusterDeleted(tx: Queryable, row: clusters.ClusterRow) {
+  const id = row.id;
+  const count = (await instances.markInstancesDeleted(tx, id, 'all')).length;
+  // Every live instance's share, what the cluster itself held (its own LoadBalancer), its instances' snapshots and the disks scale-ins kept.
+  const snapshotGb = await snapshots.markSnapshotsOfDeletedInstances(tx, id);
+  const keptGb = await keptDisks.keptStorageOf(tx, id);
+  const released = add(clusterDemand(row.cpu_milli, row.memory_mib, count, shapeOf(row)), { ...ZERO, storageGb: snapshotGb + keptGb });
+  await users.releaseQuota(tx, row.owner_id, released);
+  await clusters.touchCluster(tx, id, { state: 'deleting' });
+  return {
+    instances_deleted: count,
+    namespace_deleted: row.namespace,
+    cpu_released: milliToCores(released.cpuMilli),
+    memory_released: mibToGib(released.memoryMib),
+    instances_released: released.instances,
+    storage_released: released.storageGb,
+    load_balancers_released: released.loadBalancers,
+  };
+}
+
 export async function deleteCluster(s: Services, p: Principal, id: number) {
   const out = await s.db.transaction(async (tx) => {
     const row = await lockLiveCluster(tx, p, id);
-    const count = (await instances.markInstancesDeleted(tx, id, 'all')).length;
-    // Every live instance's share, what the cluster itself held (its own LoadBalancer), its instances' snapshots and the disks scale-ins kept.
-    const snapshotGb = await snapshots.markSnapshotsOfDeletedInstances(tx, id);
-    const keptGb = await keptDisks.keptStorageOf(tx, id);
-    const released = add(clusterDemand(row.cpu_milli, row.memory_mib, count, shapeOf(row)), { ...ZERO, storageGb: snapshotGb + keptGb });
-    await users.releaseQuota(tx, row.owner_id, released);
-    await clusters.touchCluster(tx, id, { state: 'deleting' });
-    await recordChange(tx, p, id, `deleted cluster '${row.name}'`, { instances_deleted: count });
-    return { row, count, released };
+    const detail = await markClusterDeleted(tx, row);
+    await recordChange(tx, p, id, `deleted cluster '${row.name}'`, { instances_deleted: detail.instances_deleted });
+    return { row, detail };
   });
   s.wake();
-  return {
-    message: `Cluster '${out.row.name}' is being deleted`,
-    detail: {
-      instances_deleted: out.count,
-      namespace_deleted: out.row.namespace,
-      cpu_released: milliToCores(out.released.cpuMilli),
-      memory_released: mibToGib(out.released.memoryMib),
-      instances_released: out.released.instances,
-      storage_released: out.released.storageGb,
-      load_balancers_released: out.released.loadBalancers,
-    },
-  };
+  return { message: `Cluster '${out.row.name}' is being deleted`, detail: out.detail };
 }
 
 /** Why `keep_disks` does not apply to a scale of `delta` instances of this cluster, or null. */

@@ -4,6 +4,7 @@
 import type { AuditEntry, Cluster, ClusterWithInstances, HistoryEntry, Image, Instance, KeptDisk, Quota, Snapshot, SnapshotRestore, Token, User } from '../contract/schemas.ts';
 import type { InstanceStatus } from '../domain/lifecycle.ts';
 import { summariseCluster } from '../domain/clusterStatus.ts';
+import { clusterWarnings } from '../domain/expiry.ts';
 import { compatibleStatus } from '../domain/compatibleStatus.ts';
 import { effectiveScopes } from '../domain/scopes.ts';
 import { mibToGib, milliToCores } from '../domain/units.ts';
@@ -90,7 +91,8 @@ export function instanceView(i: InstanceRow): Instance {
   };
 }
 
-export function clusterView(c: ClusterRow, statuses: InstanceStatus[]): Cluster {
+/** `warnSeconds`: how long before its expiry a cluster carries the `expiring` warning (KUBEKLOUD_EXPIRY_WARNING_SECONDS). */
+export function clusterView(c: ClusterRow, statuses: InstanceStatus[], warnSeconds: number): Cluster {
   return {
     id: c.id,
     name: c.name,
@@ -116,13 +118,16 @@ export function clusterView(c: ClusterRow, statuses: InstanceStatus[]): Cluster 
     ...(c.rollout_state
       ? { rollout: { generation: c.spec_gen, updated: c.rollout_updated, total: c.rollout_total, state: c.rollout_state, message: c.rollout_message } }
       : {}),
+    expires_at: c.expires_at?.toISOString() ?? null,
+    expire_action: c.expire_action,
+    warnings: clusterWarnings(c.expires_at && c.expire_action ? { at: c.expires_at, action: c.expire_action } : null, new Date(), warnSeconds),
     created_at: c.created_at.toISOString(),
     updated_at: c.updated_at.toISOString(),
   };
 }
 
-export function clusterWithInstancesView(c: ClusterRow, instances: InstanceRow[]): ClusterWithInstances {
-  return { ...clusterView(c, instances.map((i) => i.status)), instances: instances.map(instanceView) };
+export function clusterWithInstancesView(c: ClusterRow, instances: InstanceRow[], warnSeconds: number): ClusterWithInstances {
+  return { ...clusterView(c, instances.map((i) => i.status), warnSeconds), instances: instances.map(instanceView) };
 }
 
 export function imageView(i: ImageRow): Image {

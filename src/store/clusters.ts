@@ -49,6 +49,9 @@ export type ClusterRow = {
   /** Disks kept by scale-ins (src/store/keptDisks.ts): their storage and claims, which its namespace's quota leaves room for. */
   kept_storage_gb: number;
   kept_claims: number;
+  /** When the cluster expires (src/store/schedules.ts), and what happens then; both null when it does not. */
+  expires_at: Date | null;
+  expire_action: 'stop' | 'delete' | null;
   created_at: Date;
   updated_at: Date;
 };
@@ -77,6 +80,8 @@ export type NewCluster = Omit<
   | 'peak_memory_mib'
   | 'kept_storage_gb'
   | 'kept_claims'
+  | 'expires_at'
+  | 'expire_action'
   | 'created_at'
   | 'updated_at'
   | 'disk_size_gb'

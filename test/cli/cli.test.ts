@@ -107,7 +107,7 @@ describe('help, usage and completion', () => {
         (e, stdout) => (e ? reject(e) : resolve(stdout)),
       ),
     );
-    expect(out.trim().split(' ').sort()).toEqual(['create', 'delete', 'get', 'isolation', 'list', 'resume', 'scale', 'suspend', 'update']);
+    expect(out.trim().split(' ').sort()).toEqual(['create', 'delete', 'expire', 'get', 'isolation', 'list', 'resume', 'scale', 'suspend', 'update']);
   });
 });
 
@@ -397,6 +397,34 @@ describe('clusters and instances on the control plane', () => {
     expect(json(await kk(['instances', 'get', String(c.instances[0].id), '-o', 'json'])).desired_status).toBe('running');
     ok(await kk(['clusters', 'delete', 'small']));
   }, 120_000);
+
+  it('clusters expire and schedules add, list, delete; a bad cron or zone exits 1 naming the field', async () => {
+    const { client } = await createTenant(server.admin, { cpu: 1, memory: 1 });
+    await loginAs(client.token!);
+    const c = json(await kk(['clusters', 'create', 'office', '--type', 'container', '--cpu', '0.1', '--memory', '0.25', '--expires-in', '2h', '--expire-action', 'delete', '-o', 'json']));
+    expect(c).toMatchObject({ expire_action: 'delete', warnings: [{ code: 'expiring' }] });
+    expect(ok(await kk(['clusters', 'get', 'office'])).stdout).toMatch(/^Expires: +\S+ \(then deleted\)$/m);
+    expect(json(await kk(['clusters', 'expire', 'office', '--at', '2099-01-15T18:00:00+01:00', '-o', 'json']))).toMatchObject({ expires_at: '2099-01-15T17:00:00.000Z', expire_action: 'stop', warnings: [] });
+    expect((await kk(['clusters', 'expire', 'office'])).code).toBe(2);
+    const past = await kk(['clusters', 'expire', 'office', '--at', '2001-01-01T00:00:00Z']);
+    expect(past.code).toBe(1);
+    expect(past.stderr).toMatch(/body\.expires_at: must be in the future/);
+
+    const s = json(await kk(['schedules', 'add', 'office', '--action', 'stop', '--cron', '0 19 * * MON-FRI', '--tz', 'Europe/Paris', '-o', 'json']));
+    expect(s).toMatchObject({ action: 'stop', time_zone: 'Europe/Paris', next_run_at: expect.stringMatching(/T1[78]:00:00\.000Z$/) });
+    const bad = await kk(['schedules', 'add', 'office', '--action', 'start', '--cron', '0 7 * *', '--tz', 'Mars/Olympus']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/body\.cron: /);
+    const badZone = await kk(['schedules', 'add', 'office', '--action', 'start', '--cron', '0 7 * * *', '--tz', 'Mars/Olympus']);
+    expect(badZone.stderr).toMatch(/body\.time_zone: 'Mars\/Olympus' is not an IANA time zone/);
+    const table = ok(await kk(['schedules', 'list', 'office'])).stdout;
+    expect(table).toMatch(/^ID\s+ACTION\s+CRON\s+TIME ZONE\s+NEXT RUN$/m);
+    expect(table).toContain('0 19 * * MON-FRI');
+    ok(await kk(['schedules', 'delete', 'office', String(s.id)]));
+    expect(json(await kk(['schedules', 'list', 'office', '-o', 'json']))).toMatchObject({ items: [], total: 0 });
+    expect(json(await kk(['clusters', 'expire', 'office', '--never', '-o', 'json']))).toMatchObject({ expires_at: null, warnings: [] });
+    ok(await kk(['clusters', 'delete', 'office']));
+  });
 
   it('another tenant cannot see or operate the cluster (404 detail, exit 1)', async () => {
     const owner = await createTenant(server.admin, { cpu: 1, memory: 1 });

@@ -11,6 +11,8 @@ const BODIES: Record<string, unknown> = {
   'PATCH /api/v1/clusters/{id}': { instance_count: 1 },
   'POST /api/v1/instances/{id}/operate': { operation: 'stop' },
   'PATCH /api/v1/users/{id}': { quota_cpu: 100 },
+  'PUT /api/v1/clusters/{id}/expiry': { expires_at: null },
+  'POST /api/v1/clusters/{id}/schedules': { action: 'stop', cron: '0 19 * * *' },
 };
 
 const snapshot = async () =>
@@ -19,6 +21,8 @@ const snapshot = async () =>
     instances: await t.db.query('SELECT id, desired, status, desired_gen FROM instances ORDER BY id'),
     snapshots: await t.db.query('SELECT id, desired, phase FROM snapshots ORDER BY id'),
     restores: await t.db.query('SELECT id, phase FROM snapshot_restores ORDER BY id'),
+    expiries: await t.db.query('SELECT id, expires_at, expire_action FROM clusters ORDER BY id'),
+    schedules: await t.db.query('SELECT * FROM cluster_schedules ORDER BY id'),
     users: await t.db.query('SELECT id, role, quota_cpu_milli, used_cpu_milli FROM users ORDER BY id'),
     tokens: await t.db.query('SELECT id, revoked_at FROM tokens ORDER BY id'),
   });
@@ -30,7 +34,8 @@ beforeAll(async () => {
   const c = await t.call('POST', '/api/v1/clusters/', owner.token, { name: 'mine', instance_type: 'container', cpu_per_instance: 1, memory_per_instance: 1, instance_count: 2, volume_size: 1 });
   const tok = await t.call('POST', '/api/v1/users/me/tokens', owner.token, { name: 'extra' });
   const snap = await t.call('POST', `/api/v1/instances/${c.body.instances[0].id}/snapshots`, owner.token, {});
-  ids = { cluster: c.body.id, instance: c.body.instances[0].id, token: tok.body.id, user: owner.id, snapshot: snap.body.id };
+  const sched = await t.call('POST', `/api/v1/clusters/${c.body.id}/schedules`, owner.token, { action: 'stop', cron: '0 19 * * *' });
+  ids = { cluster: c.body.id, instance: c.body.instances[0].id, token: tok.body.id, user: owner.id, snapshot: snap.body.id, schedule: sched.body.id };
 });
 afterAll(() => t.close());
 
@@ -57,11 +62,12 @@ describe('tenant isolation', () => {
     const before = await snapshot();
     for (const { method, path } of await routesWithId()) {
       if (path.startsWith('/api/v1/users/{id}')) continue; // admin routes: 403 below
-      // A snapshot is reached through its instance, a kept disk through its cluster: their id decides.
-      const url = path.replace('{id}', String(idFor(path))).replace('{snapshot_id}', String(ids.snapshot)).replace('{disk_id}', '1');
+      // A snapshot is reached through its instance, a kept disk and a schedule through their cluster: their id decides.
+      const sub = (p: string) => p.replace('{snapshot_id}', String(ids.snapshot)).replace('{disk_id}', '1').replace('{schedule_id}', String(ids.schedule));
+      const url = sub(path.replace('{id}', String(idFor(path))));
       const body = BODIES[`${method} ${path}`] ?? (method === 'POST' ? {} : undefined);
       const theirs = await t.call(method as 'GET', url, intruder.token, body);
-      const missing = await t.call(method as 'GET', path.replace('{id}', '999999').replace('{snapshot_id}', String(ids.snapshot)).replace('{disk_id}', '1'), intruder.token, body);
+      const missing = await t.call(method as 'GET', sub(path.replace('{id}', '999999')), intruder.token, body);
       expect({ route: `${method} ${path}`, status: theirs.status }).toEqual({ route: `${method} ${path}`, status: 404 });
       // The text names the id asked for (as the Python service's did), and says nothing else.
       expect(theirs.body.detail.replace(String(idFor(path)), 'N')).toBe(missing.body.detail.replace('999999', 'N'));

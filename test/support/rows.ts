@@ -50,6 +50,8 @@ export function clusterRow(over: Partial<ClusterRow> = {}): ClusterRow {
     peak_memory_mib: null,
     kept_storage_gb: 0,
     kept_claims: 0,
+    expires_at: null,
+    expire_action: null,
     created_at: at,
     updated_at: at,
     ...over,

@@ -7,6 +7,7 @@ import { Alert, confirmAction, errorText, Field, fmt, Link, navigate, PageTitle,
 import { Endpoints } from '../endpoints.tsx';
 import { History } from '../history.tsx';
 import { Isolation } from '../isolation.tsx';
+import { Schedules } from './schedules.tsx';
 
 type Live = 'connecting' | 'live' | 'reconnecting' | 'gone';
 
@@ -172,6 +173,11 @@ export function ClusterPage(props: { id: number }) {
         </span>
       </p>
       {cluster.message && <Alert kind="info">{cluster.message}</Alert>}
+      {cluster.warnings.map((w) => (
+        <div key={w.code} data-warning={w.code}>
+          <Alert kind={w.code === 'expiring' ? 'error' : 'info'}>{w.message}</Alert>
+        </div>
+      ))}
       {notice && <Alert kind={notice.kind}>{notice.text}</Alert>}
 
       <dl className="facts">
@@ -190,6 +196,7 @@ export function ClusterPage(props: { id: number }) {
             </dd>
           </div>
         )}
+        <div><dt>Expires</dt><dd data-expires={cluster.expires_at ?? 'never'}>{cluster.expires_at ? `${when(cluster.expires_at)}, then ${cluster.expire_action === 'delete' ? 'deleted' : 'stopped'}` : 'never'}</dd></div>
         <div><dt>Created</dt><dd>{when(cluster.created_at)}</dd></div>
       </dl>
 
@@ -275,6 +282,17 @@ export function ClusterPage(props: { id: number }) {
           Scale
         </button>
       </form>
+
+      <Schedules
+        clusterId={cluster.id}
+        expiresAt={cluster.expires_at}
+        expireAction={cluster.expire_action}
+        disabled={deleting}
+        onCluster={(c) => {
+          setCluster(c);
+          setInstances(c.instances);
+        }}
+      />
 
       <History clusterId={cluster.id} />
     </>

@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import * as clusters from '../../service/clusters.ts';
 import * as disks from '../../service/disks.ts';
+import * as schedules from '../../service/schedules.ts';
 import { changeClusterSpec, rolloutConverged, splitPatch } from '../../service/rollouts.ts';
 import type { Services } from '../../service/context.ts';
 import { waitUntil } from '../../service/wait.ts';
@@ -27,6 +28,11 @@ import {
   MessageWithWait,
   PatchCluster,
   ScaledCluster,
+  CreateSchedule,
+  Schedule,
+  ScheduleList,
+  ScheduleParams,
+  SetExpiry,
   WaitQuery,
 } from '../../contract/schemas.ts';
 
@@ -195,5 +201,67 @@ export const clusterRoutes =
         },
       },
       async (req) => disks.deleteKeptDisk(servicesFor(s, req), principalOf(req), req.params.id, req.params.disk_id),
+    );
+    app.put(
+      '/:id/expiry',
+      {
+        schema: {
+          tags,
+          summary: "Set or clear a cluster's expiry",
+          description:
+            'At expires_at the cluster is stopped (expire_action stop, the default: every running instance stopped) or deleted (delete: as DELETE /clusters/{id}), once, by one replica; the run is recorded in GET /clusters/{id}/schedules (runs) and the audit log (actor scheduler). ' +
+            'Within KUBEKLOUD_EXPIRY_WARNING_SECONDS of it the cluster carries a warning (code expiring). expires_at must be in the future; null clears the expiry. A bad value: 422 naming the field, nothing changed.',
+          params: IdParams,
+          body: SetExpiry,
+          response: { 200: ClusterWithInstances, ...errors(400, 401, 404, 422) },
+        },
+      },
+      async (req) => {
+        const p = principalOf(req);
+        await schedules.setExpiry(servicesFor(s, req), p, req.params.id, req.body);
+        return clusters.getCluster(s, p, req.params.id);
+      },
+    );
+    app.get(
+      '/:id/schedules',
+      {
+        schema: {
+          tags,
+          summary: "A cluster's power schedules, and what they and its expiry last did",
+          description: "Each schedule with its next_run_at; runs: the cluster's last 20 scheduled runs (schedules and expiry), newest first, each run once whatever the number of replicas.",
+          params: IdParams,
+          response: { 200: ScheduleList, ...errors(401, 404, 422) },
+        },
+      },
+      async (req) => schedules.listSchedules(s, principalOf(req), req.params.id),
+    );
+    app.post(
+      '/:id/schedules',
+      {
+        schema: {
+          tags,
+          summary: 'Add a power schedule',
+          description:
+            'At every time of cron (five fields, or six with seconds first) read in time_zone (an IANA name, default UTC; daylight saving followed), every running instance is stopped (action stop) or every stopped instance started (start). ' +
+            'Runs on one elected replica, exactly once per due time; after downtime the latest missed time runs once, the earlier ones not at all. At most 20 per cluster. A bad cron or time zone: 422 naming the field, nothing changed.',
+          params: IdParams,
+          body: CreateSchedule,
+          response: { 201: Schedule, ...errors(400, 401, 404, 422) },
+        },
+      },
+      async (req, reply) => reply.code(201).send(await schedules.addSchedule(servicesFor(s, req), principalOf(req), req.params.id, req.body)),
+    );
+    app.delete(
+      '/:id/schedules/:schedule_id',
+      {
+        schema: {
+          tags,
+          summary: 'Delete a power schedule',
+          description: 'It runs no more; its past runs stay in the history.',
+          params: ScheduleParams,
+          response: { 200: Message, ...errors(401, 404, 422) },
+        },
+      },
+      async (req) => schedules.deleteSchedule(servicesFor(s, req), principalOf(req), req.params.id, req.params.schedule_id),
     );
   });
