@@ -227,6 +227,9 @@ export class KubeKloudClient {
   async quoteScaleCluster(id: number, body: ScaleCluster & { keep_disks?: boolean }) {
     return (await this.call<Quote>('scaleCluster', { id, body, query: { dry_run: 'true' } })).body;
   }
+  async quoteUpdateCluster(id: number, body: PatchCluster) {
+    return (await this.call<Quote>('scaleCluster', { id, body, query: { dry_run: 'true' } })).body;
+  }
   async quoteOperation(id: number, operation: Operation) {
     return (await this.call<Quote>('operateInstance', { id, body: { operation } as Operate, query: { dry_run: 'true' } })).body;
   }

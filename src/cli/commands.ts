@@ -937,8 +937,13 @@ export const COMMANDS: Command[] = [
       'ssh-key': { type: 'string', multiple: true, description: 'SSH public key (VMs), or @FILE, replacing the list; repeatable', value: 'KEY' },
       'user-data': { type: 'string', description: 'cloud-init user data (VMs), or @FILE', value: 'TEXT' },
       ...WAIT_OPTIONS,
+      ...DRY_RUN,
     },
-    examples: ['kubekloud clusters update web --cpu 1 --memory 2 --wait', 'kubekloud clusters update app --image registry.example/team/app:1.5 -e MODE=production'],
+    examples: [
+      'kubekloud clusters update web --cpu 1 --memory 2 --wait',
+      'kubekloud clusters update app --image registry.example/team/app:1.5 -e MODE=production',
+      'kubekloud clusters update web --cpu 4 --dry-run',
+    ],
     async run(ctx) {
       const v = ctx.values;
       const body: PatchCluster = {
@@ -949,6 +954,7 @@ export const COMMANDS: Command[] = [
       if (Object.keys(body).length === 0) throw new UsageError('nothing to change: give at least one of --cpu, --memory, --image, --port, --service-type, --env, --ssh-key, --user-data');
       if (v.wait) timeoutOf(ctx);
       const id = await clusterId(ctx);
+      if (ctx.values['dry-run']) return showQuote(ctx, await ctx.client().quoteUpdateCluster(id, body));
       const c = await ctx.client().updateCluster(id, body);
       return thenWait(ctx, id, 'running', () => showCluster(ctx, c as ClusterWithInstances & Record<string, unknown>));
     },

@@ -627,7 +627,21 @@ export const Quote = Type.Object(
       description: 'The Kubernetes objects it would apply, as rendered (a new cluster is shown with id 0: its id and namespace are given at create)',
     }),
   },
-  { $id: 'Quote' },
+  {
+    $id: 'Quote',
+    examples: [
+      {
+        allowed: false,
+        reservation: { cpu: 6, memory: 12, instances: 3, storage_gb: 0, load_balancers: 0 },
+        remaining: { cpu: -2, memory: 4, instances: 17, storage_gb: 100, load_balancers: 5 },
+        reasons: [
+          { code: 'invalid', message: 'needs at least one entry in ports', loc: ['body', 'service_type'] },
+          { code: 'quota', message: 'cpu: 6 cores asked, 4 cores available' },
+        ],
+        objects: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'kk-0-web' } }],
+      },
+    ],
+  },
 );
 
 // Answers that carry what a ?wait= came to.

@@ -1,4 +1,4 @@
-// Quotes (?dry_run=true): what a create, a scale or an operation would
+// Quotes (?dry_run=true): what a create, a scale, a live change or an operation would
 // reserve of the quota and leave of it, every reason it would be refused (not
 // only the first, as the request itself answers), and the Kubernetes objects
 // it would apply, rendered as the reconciler renders them. Only reads: no row,
@@ -11,6 +11,7 @@ import { clusterNamespace, instanceName } from '../domain/naming.ts';
 import { add, clusterDemand, demandOf, perInstanceExtras, subtract, ZERO, type Resources } from '../domain/quota.ts';
 import { renderClusterObjects, renderInstanceObjects, renderVmDataVolume, type KubeObject } from '../domain/render.ts';
 import { compatibleStatus } from '../domain/compatibleStatus.ts';
+import { rollableOf } from '../domain/rollout.ts';
 import { coresToMilli, gibToMib, mibToGib, milliToCores } from '../domain/units.ts';
 import * as clusters from '../store/clusters.ts';
 import * as instances from '../store/instances.ts';
@@ -21,6 +22,7 @@ import { keepDisksProblem, newClusterOf, rootDiskOf, shapeOf } from './clusters.
 import { beyondClusterLimit, ownerScope, type Principal, type Services } from './context.ts';
 import { resolveClusterImage } from './images.ts';
 import { restoreBlocksOperation } from './instances.ts';
+import { checkPatchedSpec, fixedFieldProblems, patchedSpec, specDifference, type SpecPatch } from './rollouts.ts';
 import { clusterSpecOf, instanceSpecOf } from './spec.ts';
 
 const amounts = (r: Resources): Quote['reservation'] => ({
@@ -158,6 +160,27 @@ export async function quoteScaleCluster(s: Services, p: Principal, id: number, i
     ...added.flatMap((ordinal) => instanceObjects(spec, { id: 0, clusterId: row.id, ordinal, name: instanceName(row.name, ordinal), desired: 'running', restartCount: 0 })),
   ];
   return quote(demand, left, reasons, objects);
+}
+
+/**
+ * PATCH /clusters/{id} with spec fields ?dry_run=true: what the live change
+ * would reserve (or release), every reason it would be refused (each field
+ * that cannot change live, each value a create would refuse, the image, the
+ * quota), and the cluster's and its instances' objects as they would be once
+ * rolled.
+ */
+export async function quoteSpecChange(s: Services, p: Principal, id: number, patch: SpecPatch): Promise<Quote> {
+  const row = await clusters.findCluster(s.db, id, ownerScope(p), { activeOnly: true });
+  if (!row) throw notFound(`Cluster with id ${id}`);
+  const left = await leftOf(s, row.owner_id);
+  const reasons: QuoteReason[] = fixedFieldProblems(patch).map((f) => ({ code: 'invalid', message: f.msg, loc: f.loc }));
+  await collect(reasons, () => checkPatchedSpec(s.config, row, patch));
+  const next = await collect(reasons, () => patchedSpec(s.db, s.config, row, patch));
+  if (!next) return quote(ZERO, left, reasons, []);
+  const live = (await instances.listInstancesOf(s.db, [id])).filter((i) => i.desired !== 'deleted');
+  const spec = clusterSpecOf({ ...row, ...next }, s.config.installation);
+  const objects = [...renderClusterObjects(spec), ...live.flatMap((i) => instanceObjects(spec, instanceSpecOf(i)))];
+  return quote(specDifference(row, rollableOf(row), next, live.length), left, reasons, objects);
 }
 
 /** POST /instances/{id}/operate?dry_run=true: whether the operation is allowed now, and the instance's objects as they would be. */

@@ -9,7 +9,7 @@ import { available, clusterDemand, quotaExceededMessage, subtract, type Exposure
 import { FIXED_FIELDS, imageChangeProblem, rollableOf, sameSpec, type RollableSpec } from '../domain/rollout.ts';
 import { coresToMilli, gibToMib, milliToCores, mibToGib } from '../domain/units.ts';
 import * as clusters from '../store/clusters.ts';
-import type { Db, Tx } from '../store/db.ts';
+import type { Db, Queryable, Tx } from '../store/db.ts';
 import * as instances from '../store/instances.ts';
 import { beginRollout, keptSpecs, rollingClusters, stepRollout } from '../store/rollouts.ts';
 import * as users from '../store/users.ts';
@@ -53,6 +53,61 @@ const positive = (r: Resources): Resources => ({
   loadBalancers: Math.max(0, r.loadBalancers),
 });
 
+/** 422 problems for the fields a live change cannot touch. */
+export function fixedFieldProblems(patch: SpecPatch): FieldProblem[] {
+  return Object.keys(FIXED_FIELDS)
+    .filter((k) => k in patch)
+    .map((k) => problem(k, `cannot be changed on a running cluster: ${FIXED_FIELDS[k]}`));
+}
+
+/** The spec a create of this cluster would have with the patch applied: refused (422) as a create would be. */
+export function checkPatchedSpec(config: Services['config'], row: clusters.ClusterRow, patch: SpecPatch): void {
+  const ports = patch.ports ? patch.ports.map((port) => ({ ...port, protocol: port.protocol ?? ('TCP' as const) })) : row.ports;
+  checkClusterInput(config, {
+    name: row.name,
+    instance_type: row.instance_type,
+    cpu_per_instance: patch.cpu_per_instance ?? milliToCores(row.cpu_milli),
+    memory_per_instance: patch.memory_per_instance ?? mibToGib(row.memory_mib),
+    instance_count: row.instance_count,
+    ports,
+    service_type: patch.service_type ?? row.service_type,
+    expose: row.expose,
+    ...(row.volume_size_gb !== null ? { volume_size: row.volume_size_gb } : {}),
+    env: patch.env ?? row.env,
+    ssh_keys: patch.ssh_keys ?? row.ssh_keys,
+    ...((patch.user_data ?? row.user_data) !== null ? { user_data: (patch.user_data ?? row.user_data)! } : {}),
+  });
+}
+
+/** The rollable spec the patch leads to, its image resolved from the catalogue (refused as a create's would be, and a VM's disk image kept). */
+export async function patchedSpec(q: Queryable, config: Services['config'], row: clusters.ClusterRow, patch: SpecPatch): Promise<RollableSpec> {
+  const cpuMilli = patch.cpu_per_instance !== undefined ? coresToMilli(patch.cpu_per_instance) : row.cpu_milli;
+  const memoryMib = patch.memory_per_instance !== undefined ? gibToMib(patch.memory_per_instance) : row.memory_mib;
+  const image =
+    patch.image !== undefined
+      ? await resolveClusterImage(q, config, { kind: row.instance_type, image: patch.image, cpuMilli, memoryMib })
+      : { image: row.image, source: row.image_source };
+  if (patch.image !== undefined && patch.image !== row.image && row.instance_type === 'vm') {
+    const why = imageChangeProblem(row.disk_size_gb, image.image, image.source ?? image.image);
+    if (why) throw invalidField('image', why);
+  }
+  return {
+    cpu_milli: cpuMilli,
+    memory_mib: memoryMib,
+    image: image.image,
+    image_source: image.source,
+    env: patch.env ?? row.env,
+    ports: patch.ports ? patch.ports.map((port) => ({ ...port, protocol: port.protocol ?? ('TCP' as const) })) : row.ports,
+    service_type: patch.service_type ?? row.service_type,
+    ssh_keys: patch.ssh_keys ?? row.ssh_keys,
+    user_data: patch.user_data !== undefined ? patch.user_data : row.user_data,
+  };
+}
+
+/** What changing the spec from `previous` to `next` reserves (negative: releases) for the cluster's `live` instances. */
+export const specDifference = (row: clusters.ClusterRow, previous: RollableSpec, next: RollableSpec, live: number): Resources =>
+  subtract(holding(next, row, live), holding(previous, row, live));
+
 /**
  * Records a live change. Refused with 422 (nothing changed) for a field that
  * cannot change live or a value a create would refuse; with 403 when the
@@ -61,52 +116,17 @@ const positive = (r: Resources): Resources => ({
  * and how many instances it rolls.
  */
 export async function changeClusterSpec(s: Services, p: Principal, id: number, patch: SpecPatch): Promise<{ generation: number | null; toRoll: number }> {
-  const fixed = Object.keys(FIXED_FIELDS).filter((k) => k in patch);
-  if (fixed.length > 0) throw invalid(fixed.map((k) => problem(k, `cannot be changed on a running cluster: ${FIXED_FIELDS[k]}`)));
+  const fixed = fixedFieldProblems(patch);
+  if (fixed.length > 0) throw invalid(fixed);
   const out = await s.db.transaction(async (tx) => {
     const row = await clusters.findCluster(tx, id, ownerScope(p), { lock: true, activeOnly: true });
     if (!row) throw notFound(`Cluster with id ${id}`);
     const previous = rollableOf(row);
-    const cpuMilli = patch.cpu_per_instance !== undefined ? coresToMilli(patch.cpu_per_instance) : row.cpu_milli;
-    const memoryMib = patch.memory_per_instance !== undefined ? gibToMib(patch.memory_per_instance) : row.memory_mib;
-    const ports = patch.ports ? patch.ports.map((port) => ({ ...port, protocol: port.protocol ?? ('TCP' as const) })) : row.ports;
-    // The spec as a create would have it: the same checks, the same refusals.
-    checkClusterInput(s.config, {
-      name: row.name,
-      instance_type: row.instance_type,
-      cpu_per_instance: patch.cpu_per_instance ?? milliToCores(row.cpu_milli),
-      memory_per_instance: patch.memory_per_instance ?? mibToGib(row.memory_mib),
-      instance_count: row.instance_count,
-      ports,
-      service_type: patch.service_type ?? row.service_type,
-      expose: row.expose,
-      ...(row.volume_size_gb !== null ? { volume_size: row.volume_size_gb } : {}),
-      env: patch.env ?? row.env,
-      ssh_keys: patch.ssh_keys ?? row.ssh_keys,
-      ...((patch.user_data ?? row.user_data) !== null ? { user_data: (patch.user_data ?? row.user_data)! } : {}),
-    });
-    const image =
-      patch.image !== undefined
-        ? await resolveClusterImage(tx, s.config, { kind: row.instance_type, image: patch.image, cpuMilli, memoryMib })
-        : { image: row.image, source: row.image_source };
-    if (patch.image !== undefined && patch.image !== row.image && row.instance_type === 'vm') {
-      const why = imageChangeProblem(row.disk_size_gb, image.image, image.source ?? image.image);
-      if (why) throw invalidField('image', why);
-    }
-    const next: RollableSpec = {
-      cpu_milli: cpuMilli,
-      memory_mib: memoryMib,
-      image: image.image,
-      image_source: image.source,
-      env: patch.env ?? row.env,
-      ports,
-      service_type: patch.service_type ?? row.service_type,
-      ssh_keys: patch.ssh_keys ?? row.ssh_keys,
-      user_data: patch.user_data !== undefined ? patch.user_data : row.user_data,
-    };
+    checkPatchedSpec(s.config, row, patch);
+    const next = await patchedSpec(tx, s.config, row, patch);
     if (sameSpec(previous, next)) return { generation: null, toRoll: 0 };
     const live = (await instances.listInstancesOf(tx, [id])).filter((i) => i.desired !== 'deleted').length;
-    const difference = subtract(holding(next, row, live), holding(previous, row, live));
+    const difference = specDifference(row, previous, next, live);
     if (!(await users.reserveQuota(tx, row.owner_id, difference))) {
       const u = await users.findUserById(tx, row.owner_id);
       if (!u) throw notFound('User');

@@ -371,7 +371,7 @@ describe('clusters and instances on the control plane', () => {
     ok(await kk(['clusters', 'delete', String(c.id)]));
   }, 300_000);
 
-  it('--dry-run quotes a create, a scale and an operation, lists every reason a refusal would give (exit 1), and changes nothing', async () => {
+  it('--dry-run quotes a create, a scale, a live change and an operation, lists every reason a refusal would give (exit 1), and changes nothing', async () => {
     const { client } = await createTenant(server.admin, { cpu: 1, memory: 1, instances: 3 });
     await loginAs(client.token!);
     const ok1 = ok(await kk(['clusters', 'create', 'quoted', '--type', 'container', '--cpu', '0.25', '--memory', '0.25', '--count', '2', '--dry-run']));
@@ -393,6 +393,10 @@ describe('clusters and instances on the control plane', () => {
     expect(start.code).toBe(1);
     expect(start.stdout).toMatch(/Would be refused:\n  - .*start/);
     expect(ok(await kk(['instances', 'stop', String(c.instances[0].id), '--dry-run'])).stdout).toMatch(/^Would be accepted/);
+    const refusedUpdate = await kk(['clusters', 'update', 'small', '--cpu', '2', '--dry-run']);
+    expect(refusedUpdate.code).toBe(1);
+    expect(refusedUpdate.stdout).toContain('Would be refused:\n  - cpu: 1.75 cores asked, 0.75 cores available\n');
+    expect(json(await kk(['clusters', 'get', 'small', '-o', 'json'])).cpu_per_instance).toBe(0.25);
     expect(json(await kk(['clusters', 'get', 'small', '-o', 'json'])).instance_count).toBe(1);
     expect(json(await kk(['instances', 'get', String(c.instances[0].id), '-o', 'json'])).desired_status).toBe('running');
     ok(await kk(['clusters', 'delete', 'small']));

@@ -188,7 +188,11 @@ it('signs in, creates a cluster, follows it live to running, stops and starts an
   await page.getByLabel('Instance count').fill('0');
   await page.getByRole('button', { name: 'Scale' }).click();
   await expect.poll(() => page.locator('#instance-count-error').textContent()).toContain('1 to 100');
+  // The preview is the API's quote of the scale: beyond the quota it says why, within it what it reserves.
+  await page.getByLabel('Instance count').fill('5');
+  await expect.poll(() => page.getByTestId('scale-quote-reasons').textContent()).toMatch(/instances: \d+ asked, \d+ available/);
   await page.getByLabel('Instance count').fill('3');
+  await expect.poll(() => page.getByTestId('scale-quote').textContent()).toContain('Would reserve');
   await page.getByRole('button', { name: 'Scale' }).click();
   await expect.poll(() => page.locator('tr[data-instance]').count()).toBe(3);
   expect((await tenant.client.get(`/api/v1/clusters/${id}`)).body.instance_count).toBe(3);

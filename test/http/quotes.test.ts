@@ -1,4 +1,4 @@
-// ?dry_run=true on create, scale and operate: always a 200 quote — what the
+// ?dry_run=true on create, scale, live change and operate: always a 200 quote — what the
 // request would reserve and leave of the quota, every reason it would be
 // refused (not only the first), the objects it would apply — and nothing
 // changed: no row, no reservation, no audit entry, no Idempotency-Key kept.
@@ -87,6 +87,8 @@ describe('a quote of a create', () => {
   });
 });
 
+const LIVE_REFUSALS = ['invalid body.volume_size', 'invalid body.service_type', 'quota '];
+
 describe('a quote of a scale and of an operation', () => {
   it('a scale-out reserves, a scale-in releases (with its snapshots), keep_disks and other tenants answered as the request would be', async () => {
     const u = await t.tenant({ cpu: 2, memory: 4, instances: 5 });
@@ -108,9 +110,18 @@ describe('a quote of a scale and of an operation', () => {
     const inward = await t.call('PATCH', `/api/v1/clusters/${c.body.id}?dry_run=true`, u.token, { instance_count: 1, keep_disks: true });
     expect(inward.body).toMatchObject({ allowed: false, reservation: { cpu: -0.5, memory: -1, instances: -1, storage_gb: -1 } });
     expect(inward.body.reasons).toEqual([{ code: 'invalid', message: 'only VMs with a persistent disk (disk_size or volume_size) have disks to keep', loc: ['body', 'keep_disks'] }]);
-    const live = await t.call('PATCH', `/api/v1/clusters/${c.body.id}?dry_run=true`, u.token, { cpu_per_instance: 1 });
-    expect(live.status).toBe(422);
-    expect(JSON.stringify(live.body.detail)).toContain('dry_run');
+    // A live change: the difference it reserves, and every instance's objects as they would be once rolled.
+    const live = await t.call('PATCH', `/api/v1/clusters/${c.body.id}?dry_run=true`, u.token, { cpu_per_instance: 1, env: { MODE: 'blue' } });
+    expect(live.status).toBe(200);
+    expect(live.body).toMatchObject({ allowed: true, reasons: [], reservation: { cpu: 1, memory: 0, instances: 0, storage_gb: 0 }, remaining: { cpu: 0 } });
+    const rolled = live.body.objects.filter((o: { kind: string }) => o.kind === 'StatefulSet');
+    expect(rolled.map((o: { metadata: { name: string } }) => o.metadata.name)).toEqual(['pool-1', 'pool-2']);
+    expect(rolled[0].spec.template.spec.containers[0].env).toContainEqual({ name: 'MODE', value: 'blue' });
+    // Every reason it would be refused: a field fixed at create, a value a create would refuse, the quota.
+    const refused = await t.call('PATCH', `/api/v1/clusters/${c.body.id}?dry_run=true`, u.token, { cpu_per_instance: 4, volume_size: 3, service_type: 'LoadBalancer' });
+    expect(refused.status).toBe(200);
+    expect(refused.body.allowed).toBe(false);
+    expect(refused.body.reasons.map((r: { code: string; loc?: string[] }) => `${r.code} ${(r.loc ?? []).join('.')}`)).toEqual(LIVE_REFUSALS);
     expect((await t.call('PATCH', `/api/v1/clusters/${c.body.id}?dry_run=true`, other.token, { instance_count: 1 })).status).toBe(404);
     expect(await everything()).toBe(before);
   });

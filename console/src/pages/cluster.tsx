@@ -8,6 +8,7 @@ import { Endpoints } from '../endpoints.tsx';
 import { History } from '../history.tsx';
 import { Isolation } from '../isolation.tsx';
 import { Schedules } from './schedules.tsx';
+import { ScaleQuote } from '../scaleQuote.tsx';
 
 type Live = 'connecting' | 'live' | 'reconnecting' | 'gone';
 
@@ -278,6 +279,7 @@ export function ClusterPage(props: { id: number }) {
         <Field id="instance-count" label="Instance count" error={countError} hint={`Each instance uses ${fmt(cluster.cpu_per_instance)} CPU and ${fmt(cluster.memory_per_instance)} GB.`}>
           {(a) => <input {...a} type="number" inputMode="numeric" min={1} max={100} step={1} value={count} onChange={(e) => setCount(e.target.value)} />}
         </Field>
+        <ScaleQuote clusterId={cluster.id} count={/^\d+$/.test(count.trim()) && Number(count) !== cluster.instance_count ? Number(count) : null} />
         <button type="submit" disabled={deleting || busy !== null}>
           Scale
         </button>

@@ -10,8 +10,7 @@ import { waitUntil } from '../../service/wait.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
 import { servicesFor } from '../idempotency.ts';
 import { isDryRun, schemaReasons } from '../dryRun.ts';
-import { quoteCreateCluster, quoteScaleCluster } from '../../service/quotes.ts';
-import { invalidField } from '../../domain/errors.ts';
+import { quoteCreateCluster, quoteScaleCluster, quoteSpecChange } from '../../service/quotes.ts';
 import { protectedRoutes } from './protected.ts';
 import {
   ClusterGetQuery,
@@ -110,7 +109,7 @@ export const clusterRoutes =
             'and the change rolls one instance at a time, the next once the one before runs again; the cluster\'s rollout shows its progress. ' +
             'A field that cannot change live (name, instance_type, volume_size, expose), or one that does not apply to the kind, is refused with 422. ' +
             '?wait= answers once the roll is done (or failed). ' +
-            'A scale with ?dry_run=true answers with a quote (instance_count, keep_disks) and changes nothing; a live change is not quoted yet (422).',
+            'With ?dry_run=true a scale (instance_count, keep_disks) or a live change answers with a quote and changes nothing.',
           params: IdParams,
           querystring: CreateQuery,
           body: PatchCluster,
@@ -121,7 +120,7 @@ export const clusterRoutes =
         const p = principalOf(req);
         const asked = splitPatch(req.body);
         if (req.query.dry_run) {
-          if ('spec' in asked) throw invalidField('dry_run', 'quotes a scale (instance_count); a live change of the spec is not quoted yet');
+          if ('spec' in asked) return quoteSpecChange(s, p, req.params.id, asked.spec);
           return quoteScaleCluster(s, p, req.params.id, asked.scale, asked.keepDisks);
         }
         if ('spec' in asked) {
