@@ -11,6 +11,7 @@ import { openVmiStream, vmiStreamRefusal } from './kube/vmiStreams.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
 import { bootstrapAdmin } from './service/bootstrap.ts';
+import { createLocalChanges } from './service/changes.ts';
 import { createReadiness } from './service/readiness.ts';
 import { openPglite, openPostgres, type Db } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
@@ -42,6 +43,8 @@ export async function startServer(config: Config): Promise<Server> {
   }
   const logger = { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["sec-websocket-protocol"]'] };
   let reconciler: Reconciler | null = null;
+  // What this process's reconciler and observer record wakes its ?wait= requests.
+  const changes = createLocalChanges();
   const readiness = createReadiness({ db }, kube);
   const kc = kube.config;
   const app = await buildApp({
@@ -52,6 +55,7 @@ export async function startServer(config: Config): Promise<Server> {
     logger,
     https: tlsMaterial,
     wake: () => reconciler?.wake(),
+    changes,
     openVmiStream: (t, stream) =>
       openVmiStream(kc, t.namespace, t.vmi, stream).catch((err) => {
         throw vmiStreamRefusal(err, stream);
@@ -74,6 +78,7 @@ export async function startServer(config: Config): Promise<Server> {
       onRelist: metrics.observeRelist,
       onObserverLeader: metrics.observeObserverLeader,
       onObserverAction: metrics.observeObserverAction,
+      onRecorded: () => changes.notify(),
     });
     reconciler.start();
   }
