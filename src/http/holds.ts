@@ -32,11 +32,16 @@ export function releaseWaitSeat(req: FastifyRequest): void {
   req.waitSeat?.();
 }
 
-/** ?wait=: until converged or the time is up, woken by the changes this process hears of; the seat is given back at the end. */
+/** ?wait=: until converged, the time is up or the client has gone, woken by the changes this process hears of; the seat is given back at the end. */
 export async function waitFor(s: Services, req: FastifyRequest, check: () => Promise<Convergence>, seconds: number): Promise<WaitOutcome> {
+  // A client that goes away stops its wait, and its seat is free at once.
+  const gone = new AbortController();
+  const onClose = () => gone.abort();
+  req.socket.once('close', onClose);
   try {
-    return await waitUntil(check, seconds, { changes: s.changes });
+    return await waitUntil(check, seconds, { changes: s.changes, signal: gone.signal });
   } finally {
+    req.socket.off('close', onClose);
     releaseWaitSeat(req);
   }
 }

@@ -15,7 +15,12 @@ export const FALLBACK_POLL_MS = 2000;
 /** However many notifications arrive, one waiter reads at most this often (the earlier fixed poll). */
 export const MIN_RECHECK_MS = 250;
 
-export type WaitOptions = { changes?: ChangeNotifier; fallbackPollMs?: number };
+export type WaitOptions = {
+  changes?: ChangeNotifier;
+  fallbackPollMs?: number;
+  /** Stops the wait (the client went away): it answers as if the time were up. */
+  signal?: AbortSignal;
+};
 
 export async function waitUntil(check: () => Promise<Convergence>, seconds: number, opts: WaitOptions = {}): Promise<WaitOutcome> {
   const started = Date.now();
@@ -29,6 +34,8 @@ export async function waitUntil(check: () => Promise<Convergence>, seconds: numb
     heard = true;
     wakeUp?.();
   });
+  const stop = () => wakeUp?.();
+  opts.signal?.addEventListener('abort', stop);
   try {
     for (;;) {
       const checkedAt = Date.now();
@@ -36,7 +43,7 @@ export async function waitUntil(check: () => Promise<Convergence>, seconds: numb
       const state = await check();
       if (state === 'converged') return { converged: true, waited_seconds: elapsed() };
       if (state === 'failed') return { converged: false, failed: true, waited_seconds: elapsed() };
-      if (Date.now() >= deadline) return { converged: false, waited_seconds: elapsed() };
+      if (Date.now() >= deadline || opts.signal?.aborted) return { converged: false, waited_seconds: elapsed() };
       if (!heard) {
         await new Promise<void>((resolve) => {
           const t = setTimeout(resolve, Math.min(fallback, Math.max(1, deadline - Date.now())));
@@ -47,10 +54,12 @@ export async function waitUntil(check: () => Promise<Convergence>, seconds: numb
         });
         wakeUp = null;
       }
+      if (opts.signal?.aborted) return { converged: false, waited_seconds: elapsed() };
       const soonest = checkedAt + MIN_RECHECK_MS - Date.now();
       if (soonest > 0) await new Promise((r) => setTimeout(r, Math.min(soonest, Math.max(1, deadline - Date.now()))));
     }
   } finally {
     unsubscribe?.();
+    opts.signal?.removeEventListener('abort', stop);
   }
 }

@@ -151,6 +151,21 @@ describe('open event streams per user', () => {
     await until(() => t.app.holds.count('event_streams', a.id) === 0 && t.app.holds.count('event_streams', b.id) === 0);
   });
 
+  it('gives a ?wait= seat back as soon as its client goes away', async () => {
+    const a = await t.tenant();
+    const client = new AbortController();
+    const waiting = fetch(`${base}/api/v1/clusters/?wait=600`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${a.token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(cluster('waited')),
+      signal: client.signal,
+    }).catch(() => 'aborted');
+    await until(() => t.app.holds.count('waits', a.id) === 1);
+    client.abort();
+    expect(await waiting).toBe('aborted');
+    await until(() => t.app.holds.count('waits', a.id) === 0);
+  });
+
   it('gives the seat back when the stream is refused (404)', async () => {
     const a = await t.tenant();
     expect((await open(a.token, 999999, new AbortController().signal)).status).toBe(404);
