@@ -11,7 +11,8 @@
 // then while A holds its caps: every event stream it may open, every ?wait=
 // it may hold, and its live tokens at the cap, and keeps knocking on all three
 // (HAMMER_RATE requests a second, each answered 429). Alone and loaded rounds
-// alternate, so drift of the shared machine's load falls on both. The per-token request
+// alternate (which comes first too), so drift of the shared machine's load
+// falls on both. The per-token request
 // limit is lifted (it would throttle B's own measuring); the write limit per
 // user stays at its default.
 // Writes bench/results/fairness.json.
@@ -25,12 +26,14 @@ import { seed, type SeededTenant } from './lib/seed.ts';
 import { startKubeKloud } from './lib/server.ts';
 import { fmt, gitCommit, loadavg, machine, now, sleep, summarise } from './lib/util.ts';
 
-const REQUESTS = Number(process.env.FAIRNESS_REQUESTS ?? 1500);
-const ROUNDS = 2;
+const REQUESTS = Number(process.env.FAIRNESS_REQUESTS ?? 750);
+const ROUNDS = Number(process.env.FAIRNESS_ROUNDS ?? 8);
 const CONCURRENCY = 4;
-const HAMMER_RATE = 50;
+const HAMMER_RATE = Number(process.env.FAIRNESS_KNOCK_RATE ?? 50);
 const CAPS = { streams: 10, waits: 10, tokens: 50 };
 const TARGET_RATIO = 1.2;
+/** What A holds (for finding what costs B): streams, waits, tokens; all by default. */
+const HOLD = (process.env.FAIRNESS_HOLD ?? 'streams,waits,tokens').split(',');
 
 const label = `f${randomBytes(6).toString('hex').replace(/[^a-z0-9]/g, '').slice(0, 5)}`;
 await ensurePlane({ log: (line) => console.log(line) });
@@ -120,10 +123,10 @@ try {
   /** A takes its caps: every event stream and ?wait= it may hold, and its live tokens up to the cap. */
   async function takeCaps(): Promise<Promise<void>[]> {
     let streams = 0;
-    for (let k = 0; streams < CAPS.streams; k++) if (await openStream(a.clusterIds[k % 10]!)) streams++;
+    for (let k = 0; HOLD.includes('streams') && streams < CAPS.streams; k++) if (await openStream(a.clusterIds[k % 10]!)) streams++;
     const waits: Promise<void>[] = [];
-    for (let k = 0; k < CAPS.waits; k++) waits.push(suspendAndWait(a.clusterIds[k]!, 600));
-    for (;;) {
+    for (let k = 0; HOLD.includes('waits') && k < CAPS.waits; k++) waits.push(suspendAndWait(a.clusterIds[k]!, 600));
+    for (; HOLD.includes('tokens'); ) {
       const t = await createToken();
       if (t.kind === 'cap') break;
       if (t.kind === 'rate limit') await sleep(t.retryAfter * 1000);
@@ -166,15 +169,27 @@ try {
   const alone: number[] = [];
   const loaded: number[] = [];
   const rounds: { alone: ReturnType<typeof summarise>; loaded: ReturnType<typeof summarise>; loadavg: number[] }[] = [];
-  for (let r = 0; r < ROUNDS; r++) {
-    const a1 = await measureB();
+  const measureLoaded = async () => {
     const waits = await takeCaps();
-    hammering = true;
-    const h = hammer();
-    const l1 = await measureB();
+    hammering = HAMMER_RATE > 0;
+    const h = hammering ? hammer() : Promise.resolve();
+    const l = await measureB();
     hammering = false;
     await h;
     await releaseCaps(waits);
+    return l;
+  };
+  for (let r = 0; r < ROUNDS; r++) {
+    // Every other round measures A at its caps first, so that neither phase always runs second.
+    let a1: number[];
+    let l1: number[];
+    if (r % 2 === 0) {
+      a1 = await measureB();
+      l1 = await measureLoaded();
+    } else {
+      l1 = await measureLoaded();
+      a1 = await measureB();
+    }
     alone.push(...a1);
     loaded.push(...l1);
     rounds.push({ alone: summarise(a1), loaded: summarise(l1), loadavg: loadavg() });
