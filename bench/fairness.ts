@@ -15,7 +15,10 @@
 // falls on both. The per-token request
 // limit is lifted (it would throttle B's own measuring); the write limit per
 // user stays at its default.
+// A runs in a process of its own (bench/lib/fairnessTenantA.ts), so that its
+// streams and knocks do not share the event loop that times B.
 // Writes bench/results/fairness.json.
+import { spawn } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -24,7 +27,7 @@ import { createTestDatabase } from '../test/support/postgres.ts';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
 import { startKubeKloud } from './lib/server.ts';
-import { fmt, gitCommit, loadavg, machine, now, sleep, summarise } from './lib/util.ts';
+import { cpuMs, fmt, gitCommit, loadavg, machine, now, sleep, summarise } from './lib/util.ts';
 
 const REQUESTS = Number(process.env.FAIRNESS_REQUESTS ?? 750);
 const ROUNDS = Number(process.env.FAIRNESS_ROUNDS ?? 8);
@@ -51,10 +54,7 @@ const server = await startKubeKloud({
     KUBEKLOUD_MAX_TOKENS_PER_USER: String(CAPS.tokens),
   },
 });
-const statuses = new Map<string, number>();
-const count = (what: string, status: number) => statuses.set(`${what} ${status}`, (statuses.get(`${what} ${status}`) ?? 0) + 1);
-
-const held: AbortController[] = [];
+let stopA = () => {};
 
 try {
   const [a, b] = (await seed(db.url, { prefix: label, tenants: 2, clustersPerTenant: 10, instancesPerCluster: 10 })) as [SeededTenant, SeededTenant];
@@ -62,9 +62,12 @@ try {
   const api = (path: string) => `${server.url}/api/v1${path}`;
 
   /** B's list, REQUESTS times, CONCURRENCY at a time: the latencies in ms. */
+  const serverCpu = { alone: 0, loaded: 0 };
+  let phase: 'alone' | 'loaded' = 'alone';
   async function measureB(): Promise<number[]> {
     const out: number[] = [];
     let next = 0;
+    const cpu0 = cpuMs(server.pid);
     await Promise.all(
       Array.from({ length: CONCURRENCY }, async () => {
         while (next++ < REQUESTS) {
@@ -76,107 +79,53 @@ try {
         }
       }),
     );
+    // The server's CPU over B's requests: what A's holding and knocking cost the process B shares.
+    serverCpu[phase] += cpuMs(server.pid) - cpu0;
     return out;
   }
-
-  const openStream = async (clusterId: number) => {
-    const c = new AbortController();
-    const res = await fetch(api(`/clusters/${clusterId}/events`), { headers: headers(a), signal: c.signal });
-    count('stream', res.status);
-    if (res.status !== 200) {
-      await res.arrayBuffer();
-      return false;
-    }
-    held.push(c);
-    void (async () => {
-      try {
-        for await (const _ of res.body!) {
-          /* drain */
-        }
-      } catch {
-        /* aborted */
-      }
-    })();
-    return true;
-  };
-  const suspendAndWait = async (clusterId: number, seconds: number) => {
-    const c = new AbortController();
-    held.push(c);
-    const res = await fetch(api(`/clusters/${clusterId}/suspend?wait=${seconds}`), { method: 'POST', headers: headers(a), signal: c.signal }).catch(() => null);
-    if (res) {
-      count('wait', res.status);
-      await res.arrayBuffer().catch(() => {});
-    }
-  };
-  /** One more token for A: 201, 'cap' (429 at the live-token cap) or 'limited' (429 from the write rate limit), with its Retry-After. */
-  const createToken = async () => {
-    const res = await fetch(api('/users/me/tokens'), { method: 'POST', headers: headers(a, true), body: JSON.stringify({ name: 'hammer' }) });
-    const body = (await res.json()) as { detail?: string };
-    const kind = res.status === 429 ? (body.detail?.includes('live tokens') ? 'cap' : 'rate limit') : String(res.status);
-    count(res.status === 429 ? `token (${kind})` : 'token', res.status);
-    return { kind, retryAfter: Number(res.headers.get('retry-after') ?? 1) };
-  };
 
   // Warm-up (JIT, pool).
   await measureB();
 
-  /** A takes its caps: every event stream and ?wait= it may hold, and its live tokens up to the cap. */
-  async function takeCaps(): Promise<Promise<void>[]> {
-    let streams = 0;
-    for (let k = 0; HOLD.includes('streams') && streams < CAPS.streams; k++) if (await openStream(a.clusterIds[k % 10]!)) streams++;
-    const waits: Promise<void>[] = [];
-    for (let k = 0; HOLD.includes('waits') && k < CAPS.waits; k++) waits.push(suspendAndWait(a.clusterIds[k]!, 600));
-    for (; HOLD.includes('tokens'); ) {
-      const t = await createToken();
-      if (t.kind === 'cap') break;
-      if (t.kind === 'rate limit') await sleep(t.retryAfter * 1000);
-      else if (t.kind !== '201') throw new Error(`token create answered ${t.kind}`);
-    }
-    await sleep(500); // the waits are all seated
-    return waits;
-  }
-  /** A lets go of its streams and waits, and revokes its tokens but the seeded one: B is alone again. */
-  async function releaseCaps(waits: Promise<void>[]): Promise<void> {
-    for (const c of held.splice(0)) c.abort();
-    await Promise.allSettled(waits);
-    const tokens = (await (await fetch(api('/users/me/tokens'), { headers: headers(a) })).json()) as { id: number; name: string }[];
-    for (const t of tokens) {
-      if (t.name !== 'hammer') continue;
-      // Revokes are writes too: past the write rate limit, wait as told.
-      for (;;) {
-        const res = await fetch(api(`/users/me/tokens/${t.id}`), { method: 'DELETE', headers: headers(a) });
-        await res.arrayBuffer();
-        if (res.status !== 429) break;
-        await sleep(Number(res.headers.get('retry-after') ?? 1) * 1000);
-      }
-    }
-    await sleep(500);
-  }
-  let hammering = false;
-  /** A keeps knocking on all three caps, HAMMER_RATE requests a second, each refused. */
-  const hammer = async () => {
-    let k = 0;
-    while (hammering) {
-      const t0 = now();
-      const which = k++ % 3;
-      if (which === 0) await createToken();
-      else if (which === 1) await openStream(a.clusterIds[k % 10]!);
-      else await suspendAndWait(a.clusterIds[k % 10]!, 600);
-      await sleep(Math.max(0, 1000 / HAMMER_RATE - (now() - t0)));
-    }
+  // Tenant A, in a process of its own.
+  const child = spawn(process.execPath, ['--import', 'tsx', join(repoRoot, 'bench', 'lib', 'fairnessTenantA.ts')], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    env: {
+      PATH: process.env.PATH ?? '',
+      FAIRNESS_URL: server.url,
+      FAIRNESS_TOKEN: a.token,
+      FAIRNESS_CLUSTERS: JSON.stringify(a.clusterIds),
+      FAIRNESS_CAPS: JSON.stringify(CAPS),
+      FAIRNESS_HOLD: HOLD.join(','),
+      FAIRNESS_KNOCK_RATE: String(HAMMER_RATE),
+    },
+  });
+  stopA = () => child.kill();
+  const replies: string[] = [];
+  let replied: (() => void) | null = null;
+  child.on('message', (m: string) => {
+    replies.push(m);
+    replied?.();
+  });
+  const nextReply = async () => {
+    while (replies.length === 0) await new Promise<void>((r) => (replied = r));
+    return replies.shift()!;
   };
+  const askA = async (what: string) => {
+    child.send(what);
+    return nextReply();
+  };
+  if ((await nextReply()) !== 'ready') throw new Error('tenant A did not start');
 
   const alone: number[] = [];
   const loaded: number[] = [];
   const rounds: { alone: ReturnType<typeof summarise>; loaded: ReturnType<typeof summarise>; loadavg: number[] }[] = [];
   const measureLoaded = async () => {
-    const waits = await takeCaps();
-    hammering = HAMMER_RATE > 0;
-    const h = hammering ? hammer() : Promise.resolve();
+    await askA('take');
+    phase = 'loaded';
     const l = await measureB();
-    hammering = false;
-    await h;
-    await releaseCaps(waits);
+    phase = 'alone';
+    await askA('release');
     return l;
   };
   for (let r = 0; r < ROUNDS; r++) {
@@ -195,6 +144,8 @@ try {
     rounds.push({ alone: summarise(a1), loaded: summarise(l1), loadavg: loadavg() });
     console.log(`round ${r + 1}: B alone p50 ${fmt(summarise(a1).p50, 2)} p99 ${fmt(summarise(a1).p99, 2)} ms; A at its caps p50 ${fmt(summarise(l1).p50, 2)} p99 ${fmt(summarise(l1).p99, 2)} ms`);
   }
+  const answersToA = JSON.parse(await askA('stats')) as Record<string, number>;
+  child.send('exit');
   const s0 = summarise(alone);
   const s1 = summarise(loaded);
   const ratio = s1.p99 / s0.p99;
@@ -203,7 +154,9 @@ try {
   console.log(`  alone           p50 ${fmt(s0.p50, 2)} ms  p99 ${fmt(s0.p99, 2)} ms`);
   console.log(`  A at its caps   p50 ${fmt(s1.p50, 2)} ms  p99 ${fmt(s1.p99, 2)} ms`);
   console.log(`  p99 ratio ${ratio.toFixed(3)} (target <= ${TARGET_RATIO}): ${met ? 'MET' : 'MISSED'}`);
-  console.log(`  A's answers: ${[...statuses].map(([k, v]) => `${k}: ${v}`).join(', ')}`);
+  const perRequest = (ms: number, n: number) => fmt(ms / n, 3);
+  console.log(`  server CPU per B request: alone ${perRequest(serverCpu.alone, s0.count)} ms, A at its caps ${perRequest(serverCpu.loaded, s1.count)} ms (A's own requests included)`);
+  console.log(`  A's answers: ${Object.entries(answersToA).map(([k, v]) => `${k}: ${v}`).join(', ')}`);
   const dir = join(repoRoot, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   writeFileSync(
@@ -225,7 +178,8 @@ try {
         p99Ratio: ratio,
         target: TARGET_RATIO,
         met,
-        answersToA: Object.fromEntries(statuses),
+        answersToA,
+        serverCpuMsPerBRequest: { alone: serverCpu.alone / s0.count, atCaps: serverCpu.loaded / s1.count },
       },
       null,
       2,
@@ -233,7 +187,7 @@ try {
   );
   process.exitCode = met ? 0 : 1;
 } finally {
-  for (const c of held) c.abort();
+  stopA();
   await server.stop();
   await db.drop();
 }
