@@ -12,6 +12,7 @@ import { createIsolationReads } from './kube/isolationReads.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
 import { bootstrapAdmin } from './service/bootstrap.ts';
+import { createLocalChanges } from './service/changes.ts';
 import { createReadiness } from './service/readiness.ts';
 import { openPglite, openPostgres, type Db } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
@@ -43,6 +44,8 @@ export async function startServer(config: Config): Promise<Server> {
   }
   const logger = { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["sec-websocket-protocol"]'] };
   let reconciler: Reconciler | null = null;
+  // What this process's reconciler and observer record wakes its ?wait= requests.
+  const changes = createLocalChanges();
   const readiness = createReadiness({ db }, kube);
   const kc = kube.config;
   const app = await buildApp({
@@ -54,6 +57,7 @@ export async function startServer(config: Config): Promise<Server> {
     https: tlsMaterial,
     wake: () => reconciler?.wake(),
     isolationReads: createIsolationReads(kube),
+    changes,
     openVmiStream: (t, stream) =>
       openVmiStream(kc, t.namespace, t.vmi, stream).catch((err) => {
         throw vmiStreamRefusal(err, stream);
@@ -77,6 +81,7 @@ export async function startServer(config: Config): Promise<Server> {
       onRelist: metrics.observeRelist,
       onObserverLeader: metrics.observeObserverLeader,
       onObserverAction: metrics.observeObserverAction,
+      onRecorded: () => changes.notify(),
     });
     reconciler.start();
   }

@@ -96,13 +96,22 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly detail: string | FieldError[],
+    /** A 429's Retry-After: seconds until trying again may succeed. */
+    readonly retryAfterSeconds: number | null = null,
   ) {
     super(typeof detail === 'string' ? detail : detail.map((d) => `${d.loc.join('.')}: ${d.msg}`).join('\n'));
   }
-  /** One line per problem: the detail sentence, or `loc: msg` for each bad field. */
+  /** One line per problem: the detail sentence, or `loc: msg` for each bad field; then when to try again, if the server said. */
   lines(): string[] {
-    return typeof this.detail === 'string' ? [this.detail] : this.detail.map((d) => `${d.loc.join('.')}: ${d.msg}`);
+    const lines = typeof this.detail === 'string' ? [this.detail] : this.detail.map((d) => `${d.loc.join('.')}: ${d.msg}`);
+    return this.retryAfterSeconds === null ? lines : [...lines, `try again in ${this.retryAfterSeconds} s`];
   }
+}
+
+/** Retry-After in seconds (the API sends whole seconds), or null. */
+function retryAfter(headers: Headers): number | null {
+  const raw = headers.get('retry-after');
+  return raw !== null && /^\d+$/.test(raw.trim()) ? Number(raw) : null;
 }
 
 /** The server could not be reached (after one retry). */
@@ -160,7 +169,11 @@ export class KubeKloudClient {
     }
     if (!res.ok) {
       const detail = (body as { detail?: unknown } | null)?.detail;
-      throw new ApiError(res.status, typeof detail === 'string' || Array.isArray(detail) ? (detail as string | FieldError[]) : `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`);
+      throw new ApiError(
+        res.status,
+        typeof detail === 'string' || Array.isArray(detail) ? (detail as string | FieldError[]) : `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ''}`,
+        res.status === 429 ? retryAfter(res.headers) : null,
+      );
     }
     return { body: body as T, headers: res.headers };
   }

@@ -72,12 +72,21 @@ function describe(c: ClusterWithInstances | null, id: number, target: Convergenc
   };
 }
 
-/** Poll once a second until the cluster has converged on `target` (null: it is gone); WaitFailed on timeout or when it cannot converge. */
+/** Poll once a second (a 429 waits its Retry-After) until the cluster has converged on `target` (null: it is gone); WaitFailed on timeout or when it cannot converge. */
 async function follow(client: KubeKloudClient, id: number, target: ConvergenceTarget, timeoutSeconds: number, progress: Progress): Promise<ClusterWithInstances | null> {
   const deadline = Date.now() + timeoutSeconds * 1000;
   try {
     for (;;) {
-      const c = await current(client, id);
+      let c: ClusterWithInstances | null;
+      try {
+        c = await current(client, id);
+      } catch (e) {
+        // Past a rate limit: look again when the server says, if that is before the deadline.
+        if (!(e instanceof ApiError) || e.status !== 429 || Date.now() + (e.retryAfterSeconds ?? 1) * 1000 > deadline) throw e;
+        progress.update(`rate limited; looking again in ${e.retryAfterSeconds ?? 1} s`);
+        await sleep((e.retryAfterSeconds ?? 1) * 1000);
+        continue;
+      }
       const verdict = clusterConvergence(c && clusterState(c), target);
       const say = describe(c, id, target);
       progress.update(say.now);

@@ -1,5 +1,6 @@
 // Configuration from the environment, validated once at start-up. Every
 // problem is reported on a line of its own, naming the variable to fix.
+import { isIP } from 'node:net';
 import { NAMESPACE_PREFIX_PATTERN } from '../domain/naming.ts';
 
 export type Config = {
@@ -42,7 +43,21 @@ export type Config = {
   namespacePrefix: string;
   /** Serial and VNC consoles: closed after this long without a byte either way; sessions one token may hold on one instance at once. */
   console: { idleSeconds: number; sessionsPerToken: number };
+  /**
+   * Per-user caps, so that no tenant starves the others: live tokens (in the
+   * database, every replica), and connections held open on one replica
+   * (event streams, requests with ?wait=).
+   */
+  caps: { tokensPerUser: number; eventStreamsPerUser: number; waitsPerUser: number };
+  /**
+   * Which peers' X-Forwarded-For is believed (Fastify's trustProxy): false
+   * (none: the address is the TCP peer's), true (any), a hop count, or a list
+   * of addresses and CIDR ranges.
+   */
+  trustProxy: TrustProxy;
 };
+
+export type TrustProxy = boolean | number | string[];
 
 export type TlsConfig = {
   /** PEM certificate chain and private key; re-read every reloadSeconds, so a renewed Secret is served without a restart. */
@@ -115,6 +130,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       problems.push(`KUBEKLOUD_CORS_ORIGINS: "${origin}" is not an origin like https://console.example.com`);
     }
   }
+  const trustProxy = parseTrustProxy(env.KUBEKLOUD_TRUST_PROXY, problems);
   const logLevel = env.LOG_LEVEL || 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`);
 
@@ -166,6 +182,12 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     writeRateLimit: { perSecond: num('KUBEKLOUD_WRITE_RATE_LIMIT_RPS', 20, 0.01, 1_000_000), burst: int('KUBEKLOUD_WRITE_RATE_LIMIT_BURST', 60, 1, 10_000_000) },
     authFailureLimit: { perMinute: int('KUBEKLOUD_AUTH_FAILURES_PER_MINUTE', 30, 1, 1_000_000) },
     console: { idleSeconds: int('KUBEKLOUD_CONSOLE_IDLE_SECONDS', 900, 1, 86_400), sessionsPerToken: int('KUBEKLOUD_CONSOLE_SESSIONS_PER_TOKEN', 1, 1, 100) },
+    caps: {
+      tokensPerUser: int('KUBEKLOUD_MAX_TOKENS_PER_USER', 50, 1, 100_000),
+      eventStreamsPerUser: int('KUBEKLOUD_MAX_EVENT_STREAMS_PER_USER', 10, 1, 10_000),
+      waitsPerUser: int('KUBEKLOUD_MAX_WAITS_PER_USER', 10, 1, 10_000),
+    },
+    trustProxy,
     workerId: env.KUBEKLOUD_WORKER_ID || env.HOSTNAME || `kubekloud-${process.pid}`,
   };
   if (config.metricsPort !== 0 && config.metricsPort === config.port) {
@@ -176,4 +198,39 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * KUBEKLOUD_TRUST_PROXY: unset, empty or "false" (no proxy is believed),
+ * "true" (every peer is: only behind a proxy that overwrites the header), a
+ * hop count, or a comma-separated list of addresses and CIDR ranges.
+ */
+function parseTrustProxy(raw: string | undefined, problems: string[]): TrustProxy {
+  const value = (raw ?? '').trim();
+  if (value === '' || value.toLowerCase() === 'false') return false;
+  if (value.toLowerCase() === 'true') return true;
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value);
+    if (hops >= 1 && hops <= 100) return hops;
+    problems.push(`KUBEKLOUD_TRUST_PROXY=${JSON.stringify(raw)}: a hop count must be from 1 to 100 (or false for none)`);
+    return false;
+  }
+  const entries = value.split(',').map((e) => e.trim()).filter(Boolean);
+  const bad = entries.filter((e) => !isAddressOrRange(e));
+  if (bad.length > 0) {
+    problems.push(
+      `KUBEKLOUD_TRUST_PROXY: ${bad.map((b) => JSON.stringify(b)).join(', ')} ${bad.length > 1 ? 'are' : 'is'} not an IP address or CIDR range; expected false, true, a hop count, or addresses and ranges like 10.0.0.0/8,127.0.0.1`,
+    );
+    return false;
+  }
+  return entries;
+}
+
+function isAddressOrRange(entry: string): boolean {
+  const [address, prefix, extra] = entry.split('/');
+  const family = isIP(address ?? '');
+  if (family === 0 || extra !== undefined) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= (family === 4 ? 32 : 128);
 }

@@ -521,7 +521,7 @@ export const Operate = Type.Object(
 );
 
 export const WaitQuery = Type.Object(
-  { wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 600, description: 'Answer once converged, or after this many seconds' })) },
+  { wait: Type.Optional(Type.Integer({ minimum: 0, maximum: 600, description: 'Answer once converged, or after this many seconds. A user may have KUBEKLOUD_MAX_WAITS_PER_USER requests waiting on one server (default 10); one more is refused with 429 and Retry-After before it changes anything' })) },
   { additionalProperties: false },
 );
 const pageFields = {

@@ -4,6 +4,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { randomUUID } from 'node:crypto';
+import type { TrustProxy } from '../config/config.ts';
 import { VERSION } from '../config/version.ts';
 import type { AppDeps } from './deps.ts';
 import { handleError, sendProblem } from './errors.ts';
@@ -25,6 +26,8 @@ import { auditRoutes } from './routes/audit.ts';
 import { isDryRun } from './dryRun.ts';
 import { createAuthenticator } from './auth.ts';
 import { registerCors } from './cors.ts';
+import { decorateHolds } from './holds.ts';
+import { Holds } from '../service/holds.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -33,6 +36,11 @@ declare module 'fastify' {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** Fastify's trustProxy: a hop count as the function Fastify makes of one (its types take no number). */
+function trustProxyOption(t: TrustProxy): boolean | string[] | ((address: string, hop: number) => boolean) {
+  return typeof t === 'number' ? (_address, hop) => hop < t : t;
+}
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
@@ -45,6 +53,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     },
     ajv: { customOptions: { removeAdditional: false, allErrors: true, coerceTypes: 'array', useDefaults: true } },
     return503OnClosing: true,
+    // req.ip: the client behind the proxies KUBEKLOUD_TRUST_PROXY names, else the TCP peer (X-Forwarded-For ignored).
+    trustProxy: trustProxyOption(deps.config.trustProxy),
     // The Fastify instance is typed for http; with TLS its server is an https.Server, which main.ts reloads certificates into.
     ...(deps.https ? ({ https: deps.https } as object) : {}),
   });
@@ -73,6 +83,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   registerCors(app, deps.config.corsOrigins);
   const authenticate = createAuthenticator(deps, deps.config);
+  decorateHolds(app, new Holds({ event_streams: deps.config.caps.eventStreamsPerUser, waits: deps.config.caps.waitsPerUser }));
   app.setNotFoundHandler((req, reply) => sendProblem(reply, 404, `No route ${req.method} ${req.url.split('?')[0]}`));
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);

@@ -6,6 +6,7 @@ import type { TokenScope } from '../domain/scopes.ts';
 import type { Reach } from '../store/clusters.ts';
 import type { Db } from '../store/db.ts';
 import type { Role } from '../store/users.ts';
+import type { ChangeNotifier } from './changes.ts';
 
 /**
  * Who is asking, through which token: `scopes` what the token may do (never
@@ -18,6 +19,8 @@ export type Services = {
   config: Config;
   /** Tells the local reconciler there is new work (other replicas poll). */
   wake: () => void;
+  /** Changes recorded (by this process's reconciler and observer): wakes ?wait=; absent, a wait only polls. */
+  changes?: ChangeNotifier;
 };
 
 /** The caller acts as an admin: the admin role, through a token with the admin scope. */

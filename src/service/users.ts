@@ -1,8 +1,10 @@
 // Use cases for users, their quotas and their tokens.
 import { checkWholeList, pageToRead } from '../domain/paging.ts';
-import { conflict, forbidden, invalid, notFound, type FieldProblem } from '../domain/errors.ts';
+import { capMessage, DEFAULT_CAP_RETRY_SECONDS, retryAfterSeconds } from '../domain/caps.ts';
+import { conflict, forbidden, invalid, notFound, RateLimited, type FieldProblem } from '../domain/errors.ts';
 import { DEFAULT_QUOTA_LOAD_BALANCERS, DEFAULT_QUOTA_STORAGE_GB, totalBelowUsage, type Resources } from '../domain/quota.ts';
 import { coresToMilli, gibToMib } from '../domain/units.ts';
+import type { Tx } from '../store/db.ts';
 import { isUniqueViolation } from '../store/errors.ts';
 import { escalationProblem, scopesOfRole, type TokenScope } from '../domain/scopes.ts';
 import * as clusters from '../store/clusters.ts';
@@ -145,9 +147,24 @@ export async function createToken(s: Services, p: Principal, input: CreateTokenI
       });
     }
     if (problems.length > 0) throw invalid(problems);
+    await refuseBeyondTokenCap(s, tx, p.userId);
     return tokens.insertToken(tx, { userId: p.userId, name: input.name, hash: hashToken(token), expiresAt, scopes: wanted, clusterIds: wantedClusters });
   });
   return { ...tokenView(row, p.role), token };
+}
+
+/**
+ * Refuses (429) a new token for a user who holds KUBEKLOUD_MAX_TOKENS_PER_USER
+ * live ones. Counted under the user's row lock, so two creates at once cannot
+ * both take the last place; Retry-After is when the first live token expires, or a minute.
+ */
+async function refuseBeyondTokenCap(s: Services, tx: Tx, userId: number): Promise<void> {
+  if (!(await users.findUserById(tx, userId, { lock: true }))) throw notFound('User');
+  const live = await tokens.liveTokenCount(tx, userId);
+  const cap = s.config.caps.tokensPerUser;
+  // At most a minute: a token revoked (on any replica) frees its place at once.
+  const retry = Math.min(DEFAULT_CAP_RETRY_SECONDS.tokens, retryAfterSeconds('tokens', Date.now(), live.nextExpiry?.getTime() ?? null));
+  if (live.count >= cap) throw new RateLimited(capMessage('tokens', live.count, cap), retry);
 }
 
 export async function listMyTokens(s: Services, p: Principal) {

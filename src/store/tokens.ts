@@ -65,6 +65,21 @@ function reviveDates<T>(o: T): T {
   return out as T;
 }
 
+/**
+ * How many live (unrevoked, unexpired) tokens the user holds, and when the
+ * first of them to expire does (null: none expires). Call it under the user's
+ * row lock for the count to hold until the transaction ends.
+ */
+export async function liveTokenCount(q: Queryable, userId: number): Promise<{ count: number; nextExpiry: Date | null }> {
+  const [row] = await q.query<{ count: number; next_expiry: Date | string | null }>(
+    `SELECT count(*)::int AS count, min(expires_at) AS next_expiry FROM tokens
+      WHERE user_id = $1 AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())`,
+    [userId],
+  );
+  const next = row!.next_expiry;
+  return { count: row!.count, nextExpiry: next === null ? null : new Date(next) };
+}
+
 export async function listTokens(q: Queryable, userId: number): Promise<TokenRow[]> {
   return q.query<TokenRow>('SELECT * FROM tokens WHERE user_id = $1 AND revoked_at IS NULL ORDER BY id', [userId]);
 }

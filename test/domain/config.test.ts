@@ -34,4 +34,20 @@ describe('configuration', () => {
       expect(lines.join('\n')).toContain('LOG_LEVEL');
     }
   });
+  it('caps per user, with defaults', () => {
+    expect(loadConfig({}).caps).toEqual({ tokensPerUser: 50, eventStreamsPerUser: 10, waitsPerUser: 10 });
+    expect(loadConfig({ KUBEKLOUD_MAX_WAITS_PER_USER: '3' }).caps.waitsPerUser).toBe(3);
+    expect(() => loadConfig({ KUBEKLOUD_MAX_TOKENS_PER_USER: '0' })).toThrow(/KUBEKLOUD_MAX_TOKENS_PER_USER="0" must be a whole number from 1/);
+  });
+  it('trusts no proxy unless told; takes true, a hop count or addresses and ranges, and names what it cannot read', () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ KUBEKLOUD_TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(loadConfig({ KUBEKLOUD_TRUST_PROXY: 'true' }).trustProxy).toBe(true);
+    expect(loadConfig({ KUBEKLOUD_TRUST_PROXY: '2' }).trustProxy).toBe(2);
+    expect(loadConfig({ KUBEKLOUD_TRUST_PROXY: '10.0.0.0/8, 127.0.0.1,fd00::/8' }).trustProxy).toEqual(['10.0.0.0/8', '127.0.0.1', 'fd00::/8']);
+    expect(() => loadConfig({ KUBEKLOUD_TRUST_PROXY: '0' })).toThrow(/KUBEKLOUD_TRUST_PROXY="0": a hop count must be from 1 to 100/);
+    expect(() => loadConfig({ KUBEKLOUD_TRUST_PROXY: '10.0.0.0/33,proxy.local' })).toThrow(
+      /KUBEKLOUD_TRUST_PROXY: "10.0.0.0\/33", "proxy.local" are not an IP address or CIDR range/,
+    );
+  });
 });

@@ -6,8 +6,8 @@ import * as disks from '../../service/disks.ts';
 import * as schedules from '../../service/schedules.ts';
 import { changeClusterSpec, rolloutConverged, splitPatch } from '../../service/rollouts.ts';
 import type { Services } from '../../service/context.ts';
-import { waitUntil } from '../../service/wait.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
+import { waitFor } from '../holds.ts';
 import { servicesFor } from '../idempotency.ts';
 import { isDryRun, schemaReasons } from '../dryRun.ts';
 import { quoteCreateCluster, quoteScaleCluster, quoteSpecChange } from '../../service/quotes.ts';
@@ -51,7 +51,7 @@ export const clusterRoutes =
             'With ?dry_run=true: 200 with a quote — what it would reserve and leave of the quota, every reason it would be refused, the objects it would apply — and nothing changed.',
           body: CreateCluster,
           querystring: CreateQuery,
-          response: { 200: Type.Ref('Quote'), 201: CreatedCluster, ...errors(400, 401, 403, 422) },
+          response: { 200: Type.Ref('Quote'), 201: CreatedCluster, ...errors(400, 401, 403, 422, 429) },
         },
         attachValidation: true,
       },
@@ -61,7 +61,7 @@ export const clusterRoutes =
         if (isDryRun(req)) return reply.code(200).send(await quoteCreateCluster(s, p, req.body, schemaProblems));
         const created = await clusters.createCluster(servicesFor(s, req), p, req.body);
         if (!req.query.wait) return reply.code(201).send(created);
-        const wait = await waitUntil(() => clusters.clusterConverged(s, created.id, 'running'), req.query.wait);
+        const wait = await waitFor(s, req, () => clusters.clusterConverged(s, created.id, 'running'), req.query.wait);
         return reply.code(201).send({ ...(await clusters.getCluster(s, p, created.id)), wait });
       },
     );
@@ -113,7 +113,7 @@ export const clusterRoutes =
           params: IdParams,
           querystring: CreateQuery,
           body: PatchCluster,
-          response: { 200: Type.Union([ScaledCluster, Type.Ref('Quote')]), ...errors(400, 401, 403, 404, 422) },
+          response: { 200: Type.Union([ScaledCluster, Type.Ref('Quote')]), ...errors(400, 401, 403, 404, 422, 429) },
         },
       },
       async (req) => {
@@ -127,12 +127,12 @@ export const clusterRoutes =
           const out = await changeClusterSpec(servicesFor(s, req), p, req.params.id, asked.spec);
           const detail = { spec_generation: out.generation ?? 0, instances_to_roll: out.toRoll };
           if (!req.query.wait || out.generation === null) return { ...(await clusters.getCluster(s, p, req.params.id)), detail };
-          const wait = await waitUntil(() => rolloutConverged(s, req.params.id), req.query.wait);
+          const wait = await waitFor(s, req, () => rolloutConverged(s, req.params.id), req.query.wait);
           return { ...(await clusters.getCluster(s, p, req.params.id)), detail, wait };
         }
         const out = await clusters.scaleCluster(servicesFor(s, req), p, req.params.id, asked.scale, asked.keepDisks);
         if (!req.query.wait) return { ...out.cluster, detail: out.detail };
-        const wait = await waitUntil(() => clusters.clusterConverged(s, req.params.id, 'running'), req.query.wait);
+        const wait = await waitFor(s, req, () => clusters.clusterConverged(s, req.params.id, 'running'), req.query.wait);
         return { ...(await clusters.getCluster(s, p, req.params.id)), detail: out.detail, wait };
       },
     );
@@ -146,13 +146,13 @@ export const clusterRoutes =
             'Releases its quota at once; from then on the cluster answers 404 (a second DELETE too) while its namespace is torn down in the background. ?wait= answers once it is gone; GET ?include_deleting=true and the event stream follow the teardown.',
           params: IdParams,
           querystring: WaitQuery,
-          response: { 200: MessageWithWait, ...errors(401, 404, 422) },
+          response: { 200: MessageWithWait, ...errors(401, 404, 422, 429) },
         },
       },
       async (req) => {
         const out = await clusters.deleteCluster(servicesFor(s, req), principalOf(req), req.params.id);
         if (!req.query.wait) return out;
-        return { ...out, wait: await waitUntil(() => clusters.clusterConverged(s, req.params.id, 'gone'), req.query.wait) };
+        return { ...out, wait: await waitFor(s, req, () => clusters.clusterConverged(s, req.params.id, 'gone'), req.query.wait) };
       },
     );
     for (const action of ['suspend', 'resume'] as const) {
@@ -164,14 +164,14 @@ export const clusterRoutes =
             summary: action === 'suspend' ? 'Suspend every running instance' : 'Resume every suspended instance',
             params: IdParams,
             querystring: WaitQuery,
-            response: { 200: MessageWithWait, ...errors(400, 401, 404, 422) },
+            response: { 200: MessageWithWait, ...errors(400, 401, 404, 422, 429) },
           },
         },
         async (req) => {
           const out = await clusters.suspendOrResume(servicesFor(s, req), principalOf(req), req.params.id, action);
           if (!req.query.wait) return out;
           const target = action === 'suspend' ? 'suspended' : 'running';
-          return { ...out, wait: await waitUntil(() => clusters.clusterConverged(s, req.params.id, target), req.query.wait) };
+          return { ...out, wait: await waitFor(s, req, () => clusters.clusterConverged(s, req.params.id, target), req.query.wait) };
         },
       );
     }

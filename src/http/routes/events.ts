@@ -26,13 +26,15 @@ export const eventRoutes =
           tags: ['clusters'],
           summary: 'Stream instance status changes (Server-Sent Events)',
           description:
-            'text/event-stream. First a `cluster` event with the whole cluster, then an `instance` event (the instance as in GET /api/v1/instances/{id}) whenever one changes, `cluster` when the cluster status changes, and `deleted` once the cluster is gone, which ends the stream. A comment line every 15 s keeps proxies from closing it. While the database is out of reach the stream stays open (with a comment line saying so) and resumes when it is back.',
+            'text/event-stream. First a `cluster` event with the whole cluster, then an `instance` event (the instance as in GET /api/v1/instances/{id}) whenever one changes, `cluster` when the cluster status changes, and `deleted` once the cluster is gone, which ends the stream. A user may hold KUBEKLOUD_MAX_EVENT_STREAMS_PER_USER streams open on one server (default 10); one more is refused with 429 and Retry-After. A comment line every 15 s keeps proxies from closing it. While the database is out of reach the stream stays open (with a comment line saying so) and resumes when it is back.',
           params: IdParams,
           produces: ['text/event-stream'],
-          response: { 200: Type.String({ description: 'event stream' }), ...errors(401, 404, 422) },
+          response: { 200: Type.String({ description: 'event stream' }), ...errors(401, 404, 422, 429) },
         },
       },
       async (req, reply) => {
+        // One of the user's open streams on this replica from now until it ends (429 past the cap).
+        const seat = req.server.holds.take('event_streams', principalOf(req).userId);
         const raw = reply.raw;
         const gone = new AbortController();
         // The response never finishes on its own: its 'close' is the client going away (or our own end).
@@ -42,7 +44,13 @@ export const eventRoutes =
           feed,
           onRead: () => metrics?.observeStreamRead(),
         });
-        const first = await events.next(); // throws, so 404 (or 503) before the stream starts
+        let first: IteratorResult<ClusterEvent>;
+        try {
+          first = await events.next(); // throws, so 404 (or 503) before the stream starts
+        } catch (err) {
+          seat();
+          throw err;
+        }
         reply.hijack();
         try {
           if (gone.signal.aborted) return;
@@ -65,6 +73,7 @@ export const eventRoutes =
         } finally {
           gone.abort();
           await events.return(undefined); // unsubscribes, if it has not ended already
+          seat();
           raw.end();
         }
       },

@@ -3,8 +3,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from 'typebox';
 import type { Services } from '../../service/context.ts';
 import * as instances from '../../service/instances.ts';
-import { waitUntil } from '../../service/wait.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
+import { waitFor } from '../holds.ts';
 import { servicesFor } from '../idempotency.ts';
 import { protectedRoutes } from './protected.ts';
 import { CreateQuery, errors, IdParams, MessageWithWait, Operate } from '../../contract/schemas.ts';
@@ -29,14 +29,14 @@ export const instanceRoutes =
           params: IdParams,
           querystring: CreateQuery,
           body: Operate,
-          response: { 200: Type.Union([MessageWithWait, Type.Ref('Quote')]), ...errors(400, 401, 404, 409, 422) },
+          response: { 200: Type.Union([MessageWithWait, Type.Ref('Quote')]), ...errors(400, 401, 404, 409, 422, 429) },
         },
       },
       async (req) => {
         if (req.query.dry_run) return quoteOperation(s, principalOf(req), req.params.id, req.body.operation);
         const out = await instances.operateInstance(servicesFor(s, req), principalOf(req), req.params.id, req.body.operation);
         if (!req.query.wait) return out;
-        return { ...out, wait: await waitUntil(() => instances.instanceConverged(s, req.params.id), req.query.wait) };
+        return { ...out, wait: await waitFor(s, req, () => instances.instanceConverged(s, req.params.id), req.query.wait) };
       },
     );
   });

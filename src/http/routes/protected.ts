@@ -4,6 +4,7 @@ import type { FastifyBaseLogger, FastifyInstance, FastifyPluginAsync, RawReplyDe
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Services } from '../../service/context.ts';
 import type { Authenticate } from '../auth.ts';
+import { takeWaitSeat } from '../holds.ts';
 import { useIdempotencyKeys } from '../idempotency.ts';
 
 export type TypedApp = FastifyInstance<
@@ -22,6 +23,8 @@ export function protectedRoutes(s: Services, authenticate: Authenticate, registe
     app.addHook('preValidation', async (req) => {
       await authenticate(req);
     });
+    // A request with ?wait= past its user's cap is refused (429) before it changes anything.
+    app.addHook('preHandler', async (req) => takeWaitSeat(req));
     useIdempotencyKeys(app, s);
     await register(app);
   };

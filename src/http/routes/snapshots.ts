@@ -2,8 +2,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { Services } from '../../service/context.ts';
 import * as snapshots from '../../service/snapshots.ts';
-import { waitUntil } from '../../service/wait.ts';
 import { principalOf, type Authenticate } from '../auth.ts';
+import { waitFor } from '../holds.ts';
 import { servicesFor } from '../idempotency.ts';
 import { protectedRoutes } from './protected.ts';
 import { CreatedSnapshot, CreateSnapshot, errors, IdParams, Message, MessageWithWait, SnapshotList, SnapshotParams, WaitQuery } from '../../contract/schemas.ts';
@@ -24,13 +24,13 @@ export const snapshotRoutes =
           params: IdParams,
           querystring: WaitQuery,
           body: CreateSnapshot,
-          response: { 201: CreatedSnapshot, ...errors(401, 403, 404, 409, 422) },
+          response: { 201: CreatedSnapshot, ...errors(401, 403, 404, 409, 422, 429) },
         },
       },
       async (req, reply) => {
         const created = await snapshots.createSnapshot(servicesFor(s, req), principalOf(req), req.params.id, req.body);
         if (!req.query.wait) return reply.code(201).send(created);
-        const wait = await waitUntil(() => snapshots.snapshotSettled(s, req.params.id, created.id), req.query.wait);
+        const wait = await waitFor(s, req, () => snapshots.snapshotSettled(s, req.params.id, created.id), req.query.wait);
         return reply.code(201).send({ ...(await snapshots.getSnapshot(s, principalOf(req), req.params.id, created.id)), wait });
       },
     );
@@ -67,13 +67,13 @@ export const snapshotRoutes =
             "The instance's disks are replaced by the snapshot's. A running or suspended instance is stopped first — the answer says so (detail.stopped_first) — and returns to that state once restored. Only a ready snapshot can be restored, one restore at a time (409 otherwise). With ?wait=, answers once the instance is back.",
           params: SnapshotParams,
           querystring: WaitQuery,
-          response: { 202: MessageWithWait, ...errors(401, 404, 409, 422) },
+          response: { 202: MessageWithWait, ...errors(401, 404, 409, 422, 429) },
         },
       },
       async (req, reply) => {
         const out = await snapshots.restoreSnapshot(servicesFor(s, req), principalOf(req), req.params.id, req.params.snapshot_id);
         if (!req.query.wait) return reply.code(202).send(out);
-        return reply.code(202).send({ ...out, wait: await waitUntil(() => snapshots.restoreSettled(s, req.params.id, req.params.snapshot_id), req.query.wait) });
+        return reply.code(202).send({ ...out, wait: await waitFor(s, req, () => snapshots.restoreSettled(s, req.params.id, req.params.snapshot_id), req.query.wait) });
       },
     );
   });

@@ -62,7 +62,7 @@ export const userRoutes =
 
     app.post(
       '/me/tokens',
-      { schema: { tags, summary: 'Create a named token', body: CreateToken, response: { 201: CreatedToken, ...errors(401, 422) } } },
+      { schema: { tags, summary: 'Create a named token', description: 'A user holds at most KUBEKLOUD_MAX_TOKENS_PER_USER live (unrevoked, unexpired) tokens (default 50); one more is refused with 429 and Retry-After until one is revoked or expires.', body: CreateToken, response: { 201: CreatedToken, ...errors(401, 422, 429) } } },
       async (req, reply) => reply.code(201).send(await users.createToken(servicesFor(s, req), principalOf(req), req.body)),
     );
     app.get('/me/tokens', { schema: { tags, summary: 'List my tokens', response: { 200: Type.Array(Type.Ref('Token')), ...errors(401) } } }, async (req) =>
