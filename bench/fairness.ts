@@ -7,7 +7,8 @@
 // One server (the built `dist/main.mjs`, PostgreSQL, reconciler off so that a
 // ?wait= holds its seat for its whole time), tenants A and B seeded with 10
 // clusters of 10 instances each. B's GET /api/v1/clusters/ is timed
-// (ROUNDS x REQUESTS, CONCURRENCY at a time) first alone (A holds nothing),
+// (ROUNDS x REQUESTS, CONCURRENCY at a time: FAIRNESS_CONCURRENCY, default 4,
+// which keeps this machine's two cores busy on B alone) first alone (A holds nothing),
 // then while A holds its caps: every event stream it may open, every ?wait=
 // it may hold, and its live tokens at the cap, and keeps knocking on all three
 // (HAMMER_RATE requests a second, each answered 429). Alone and loaded rounds
@@ -31,7 +32,7 @@ import { cpuMs, fmt, gitCommit, loadavg, machine, now, sleep, summarise } from '
 
 const REQUESTS = Number(process.env.FAIRNESS_REQUESTS ?? 750);
 const ROUNDS = Number(process.env.FAIRNESS_ROUNDS ?? 8);
-const CONCURRENCY = 4;
+const CONCURRENCY = Number(process.env.FAIRNESS_CONCURRENCY ?? 4);
 const HAMMER_RATE = Number(process.env.FAIRNESS_KNOCK_RATE ?? 50);
 const CAPS = { streams: 10, waits: 10, tokens: 50 };
 const TARGET_RATIO = 1.2;
