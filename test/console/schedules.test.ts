@@ -52,6 +52,8 @@ it('sets an expiry with its warning, refuses a bad cron under its field, adds an
   await page.goto(`${server.url}/console/`);
   await page.getByLabel('API token').fill(tenant.client.token!);
   await page.getByRole('button', { name: 'Sign in' }).click();
+  // Signed in once the console shows its first page: only then does the token survive a navigation.
+  await expect.poll(() => page.getByRole('heading', { level: 1 }).first().textContent()).toBe('Clusters');
   await page.goto(`${server.url}/console/clusters/${c.id}`);
   await expect.poll(() => page.locator('dd[data-expires]').getAttribute('data-expires')).toBe('never');
 
