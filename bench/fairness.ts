@@ -1,4 +1,4 @@
-// Fairness (issue 16, OWASP API4): one tenant at its caps does not move another
+// Fairness (OWASP API4): one tenant at its caps does not move another
 // tenant's list latency by more than 20 %. Not a test (the suite has no timed
 // tests): a benchmark that exits 1 when the target is missed.
 //

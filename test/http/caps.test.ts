@@ -1,4 +1,4 @@
-// Issue 16 (OWASP API4): one tenant cannot starve the others. Per-user caps on
+// OWASP API4: one tenant cannot starve the others. Per-user caps on
 // live tokens, open event streams and requests waiting with ?wait=, each a 429
 // with Retry-After and a message naming the cap; and the failed-authentication
 // limit keyed on the client's real address only behind a trusted proxy.

@@ -1,4 +1,4 @@
--- Schedules and TTLs (issue 16, item 3). A cluster may expire: at
+-- Schedules and TTLs. A cluster may expire: at
 -- expires_at it is stopped or deleted (expire_action), and it carries a
 -- warning a configurable time before. Power schedules stop or start all its
 -- instances at the times of a cron expression in a named (IANA) time zone;
