@@ -5,8 +5,8 @@
 // answered without a transaction) is recorded once it is answered.
 import { auditAction, auditResourceOf } from '../domain/audit.ts';
 import { invalid, type FieldProblem } from '../domain/errors.ts';
-import { pruneHistory } from '../store/history.ts';
-import { insertAuditEntry, listAudit, pruneAudit, type AuditEntry, type AuditFilter, type AuditOutcome } from '../store/audit.ts';
+import { pruneOlderThan, type LogTable } from '../store/logTables.ts';
+import { insertAuditEntry, listAudit, type AuditEntry, type AuditFilter, type AuditOutcome } from '../store/audit.ts';
 import type { Db, Queryable } from '../store/db.ts';
 import type { Principal, Services } from './context.ts';
 import { auditView } from './views.ts';
@@ -53,11 +53,12 @@ const PRUNE_BATCH = 5_000;
  * (no long lock on either table); returns how many of each went.
  */
 export async function pruneRetention(db: Db, retention: { auditDays: number; historyDays: number }): Promise<{ audit: number; history: number }> {
-  let audit = 0;
-  let history = 0;
-  for (let n = PRUNE_BATCH; n === PRUNE_BATCH; audit += n) n = await pruneAudit(db, retention.auditDays, PRUNE_BATCH);
-  for (let n = PRUNE_BATCH; n === PRUNE_BATCH; history += n) n = await pruneHistory(db, retention.historyDays, PRUNE_BATCH);
-  return { audit, history };
+  const prune = async (table: LogTable, days: number) => {
+    let pruned = 0;
+    for (let n = PRUNE_BATCH; n === PRUNE_BATCH; pruned += n) n = await pruneOlderThan(db, table, days, PRUNE_BATCH);
+    return pruned;
+  };
+  return { audit: await prune('audit_log', retention.auditDays), history: await prune('cluster_history', retention.historyDays) };
 }
 
 export type AuditQuery = {

@@ -1,5 +1,6 @@
 // The audit log: one row per mutating request, appended and never changed.
 import type { Queryable } from './db.ts';
+import { pageNewestFirst } from './logTables.ts';
 
 export type AuditOutcome = 'success' | 'rejected' | 'error';
 
@@ -68,21 +69,5 @@ export async function listAudit(q: Queryable, f: AuditFilter, page: { limit: num
   if (f.outcome !== undefined) terms.push(`outcome = ${param(f.outcome)}`);
   if (f.since) terms.push(`at >= ${param(f.since)}`);
   if (f.until) terms.push(`at < ${param(f.until)}`);
-  const where = terms.length > 0 ? terms.join(' AND ') : 'TRUE';
-  const rows = await q.query<AuditRow & { total: number }>(
-    `SELECT *, count(*) OVER ()::int AS total FROM audit_log WHERE ${where} ORDER BY id DESC LIMIT ${param(page.limit)} OFFSET ${param(page.offset)}`,
-    params,
-  );
-  if (rows.length > 0 || page.offset === 0) return { rows, total: rows[0]?.total ?? 0 };
-  const count = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM audit_log WHERE ${where}`, params.slice(0, -2));
-  return { rows: [], total: count[0]?.n ?? 0 };
-}
-
-/** Deletes up to `batch` entries older than `days` days; returns how many. */
-export async function pruneAudit(q: Queryable, days: number, batch: number): Promise<number> {
-  const rows = await q.query(
-    `DELETE FROM audit_log WHERE id IN (SELECT id FROM audit_log WHERE at < now() - make_interval(days => $1) ORDER BY id LIMIT $2) RETURNING id`,
-    [days, batch],
-  );
-  return rows.length;
+  return pageNewestFirst<AuditRow>(q, 'audit_log', terms.length > 0 ? terms.join(' AND ') : 'TRUE', params, page);
 }

@@ -1,6 +1,7 @@
 // A cluster's history: one row per thing that happened to it, appended in the
 // transaction of the change it records (see migration 020).
 import type { Queryable } from './db.ts';
+import { pageNewestFirst } from './logTables.ts';
 
 export type HistoryKind = 'change' | 'status' | 'repair' | 'schedule';
 
@@ -54,21 +55,5 @@ export async function listHistory(
   const terms = ['cluster_id = $1'];
   if (f.kinds) terms.push(`kind = ANY(${param(f.kinds)}::text[])`);
   if (f.since) terms.push(`at >= ${param(f.since)}`);
-  const where = terms.join(' AND ');
-  const rows = await q.query<HistoryRow & { total: number }>(
-    `SELECT *, count(*) OVER ()::int AS total FROM cluster_history WHERE ${where} ORDER BY id DESC LIMIT ${param(page.limit)} OFFSET ${param(page.offset)}`,
-    params,
-  );
-  if (rows.length > 0 || page.offset === 0) return { rows, total: rows[0]?.total ?? 0 };
-  const count = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM cluster_history WHERE ${where}`, params.slice(0, -2));
-  return { rows: [], total: count[0]?.n ?? 0 };
-}
-
-/** Deletes up to `batch` entries older than `days` days; returns how many. */
-export async function pruneHistory(q: Queryable, days: number, batch: number): Promise<number> {
-  const rows = await q.query(
-    `DELETE FROM cluster_history WHERE id IN (SELECT id FROM cluster_history WHERE at < now() - make_interval(days => $1) ORDER BY id LIMIT $2) RETURNING id`,
-    [days, batch],
-  );
-  return rows.length;
+  return pageNewestFirst<HistoryRow>(q, 'cluster_history', terms.join(' AND '), params, page);
 }
