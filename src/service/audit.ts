@@ -8,7 +8,7 @@ import { invalid, type FieldProblem } from '../domain/errors.ts';
 import { pruneOlderThan, type LogTable } from '../store/logTables.ts';
 import { insertAuditEntry, listAudit, type AuditEntry, type AuditFilter, type AuditOutcome } from '../store/audit.ts';
 import type { Db, Queryable } from '../store/db.ts';
-import type { Principal, Services } from './context.ts';
+import { endingEachWrite, type Principal, type Services } from './context.ts';
 import { auditView } from './views.ts';
 
 const DEFAULT_PAGE = 50;
@@ -31,19 +31,11 @@ export type AuditState = { written: boolean };
  * succeeds), so the entry commits with the change.
  */
 export function servicesAudited(s: Services, state: AuditState, entry: () => AuditRecord): Services {
-  const db: Db = {
-    ...s.db,
-    transaction: (fn) =>
-      s.db.transaction(async (tx) => {
-        const out = await fn(tx);
-        if (!state.written) {
-          await recordAudit(tx, entry());
-          state.written = true;
-        }
-        return out;
-      }),
-  };
-  return { ...s, db };
+  return endingEachWrite(s, async (tx) => {
+    if (state.written) return;
+    await recordAudit(tx, entry());
+    state.written = true;
+  });
 }
 
 const PRUNE_BATCH = 5_000;

@@ -4,7 +4,7 @@ import type { Config } from '../config/config.ts';
 import { forbidden } from '../domain/errors.ts';
 import type { TokenScope } from '../domain/scopes.ts';
 import type { Reach } from '../store/clusters.ts';
-import type { Db } from '../store/db.ts';
+import type { Db, Tx } from '../store/db.ts';
 import type { Role } from '../store/users.ts';
 import type { ChangeNotifier } from './changes.ts';
 
@@ -39,4 +39,18 @@ export const beyondClusterLimit = (p: Principal, what: string): string | null =>
 export function requireAllClusters(p: Principal, what: string): void {
   const problem = beyondClusterLimit(p, what);
   if (problem) throw forbidden(problem);
+}
+
+/** `s`, with `last` run at the end of each of its write transactions, inside them: both commit or neither. */
+export function endingEachWrite(s: Services, last: (tx: Tx) => Promise<void>): Services {
+  const db: Db = {
+    ...s.db,
+    transaction: (fn) =>
+      s.db.transaction(async (tx) => {
+        const out = await fn(tx);
+        await last(tx);
+        return out;
+      }),
+  };
+  return { ...s, db };
 }

@@ -9,7 +9,7 @@ import { DomainError, invalid } from '../domain/errors.ts';
 import type { Db } from '../store/db.ts';
 import * as keys from '../store/idempotencyKeys.ts';
 import type { KeyRef } from '../store/idempotencyKeys.ts';
-import type { Services } from './context.ts';
+import { endingEachWrite, type Services } from './context.ts';
 
 export type { KeyRef };
 
@@ -66,14 +66,7 @@ export async function finishRequest(db: Db, ref: KeyRef, statusCode: number, bod
  * over), this one rolls back instead of applying twice.
  */
 export function servicesUnderKey(s: Services, ref: KeyRef): Services {
-  const db: Db = {
-    ...s.db,
-    transaction: (fn) =>
-      s.db.transaction(async (tx) => {
-        const out = await fn(tx);
-        if (!(await keys.markApplied(tx, ref))) throw new DomainError('in_progress', 'A request with this Idempotency-Key was already applied');
-        return out;
-      }),
-  };
-  return { ...s, db };
+  return endingEachWrite(s, async (tx) => {
+    if (!(await keys.markApplied(tx, ref))) throw new DomainError('in_progress', 'A request with this Idempotency-Key was already applied');
+  });
 }
