@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { eventually, loadTestKubeConfig } from '../support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { renderedFormProblems } from '../support/rendered.ts';
-import { createTenant, randomLabel, startServer, type ServerProcess } from '../support/server.ts';
+import { createTenant, isObserverLeader, randomLabel, startServer, type ServerProcess } from '../support/server.ts';
 
 const kc = loadTestKubeConfig();
 const servers: ServerProcess[] = [];
@@ -16,10 +16,6 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const leading = async (s: ServerProcess) => {
-  const r = await s.metrics.get().catch(() => null);
-  return Number(/^kubekloud_observer_leader (\d+)/m.exec((r?.body as string) ?? '')?.[1] ?? 0) === 1;
-};
 
 describe('the observer lease', () => {
   it('is held by one of two processes; when that one is killed the other takes over within 15 s and repairs what drifted meanwhile', async () => {
@@ -36,17 +32,17 @@ describe('the observer lease', () => {
     // Exactly one leads, every time we look.
     const samples: number[] = [];
     for (let i = 0; i < 20; i++) {
-      samples.push(Number(await leading(a)) + Number(await leading(b)));
+      samples.push(Number(await isObserverLeader(a)) + Number(await isObserverLeader(b)));
       await new Promise((r) => setTimeout(r, 100));
     }
     expect(new Set(samples)).toEqual(new Set([1]));
-    const [leader, other] = (await leading(a)) ? [a, b] : [b, a];
+    const [leader, other] = (await isObserverLeader(a)) ? [a, b] : [b, a];
 
     await leader.kill();
     const killedAt = Date.now();
     // While no one observes: a fence deleted behind the API's back.
     await kc.makeApiClient(NetworkingV1Api).deleteNamespacedNetworkPolicy({ name: 'kubekloud-default-deny', namespace: c.namespace });
-    await eventually(() => leading(other), 20_000, 'the other process observing');
+    await eventually(() => isObserverLeader(other), 20_000, 'the other process observing');
     const takeoverMs = Date.now() - killedAt;
     expect(takeoverMs).toBeLessThan(15_000);
     const view = () => other.admin.withToken(client.token!).get(`/api/v1/clusters/${c.id}`).then((r) => r.body);

@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../support/api.ts';
 import { eventually } from '../support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
-import { createTenant, randomLabel, startServer, type ServerProcess } from '../support/server.ts';
+import { createTenant, isObserverLeader, randomLabel, startServer, type ServerProcess } from '../support/server.ts';
 
 const servers: ServerProcess[] = [];
 let db: TestDatabase;
@@ -17,10 +17,6 @@ afterAll(async () => {
   await db?.drop();
 });
 
-const leading = async (s: ServerProcess) => {
-  const r = await s.metrics.get().catch(() => null);
-  return Number(/^kubekloud_observer_leader (\d+)/m.exec((r?.body as string) ?? '')?.[1] ?? 0) === 1;
-};
 
 /** A six-field cron expression (seconds first) for the second `at` falls on, read in `zone`. */
 function cronAt(at: Date, zone: string): string {
@@ -83,14 +79,14 @@ describe('schedules and expiry with two replicas', () => {
     expect((await audits()).map((r) => r.target).sort()).toEqual([String(nightId), String(ttlId)].sort());
 
     // Failover: the leader is killed; the other replica takes the lease, and with it the scheduler.
-    const [leader, other] = (await leading(a)) ? [a, b] : [b, a];
+    const [leader, other] = (await isObserverLeader(a)) ? [a, b] : [b, a];
     await leader.kill();
     const otherClient = other.admin.withToken(client.token!);
     const startAt = secondsAhead(6);
     const start = await otherClient.post(`/api/v1/clusters/${nightId}/schedules`, { action: 'start', cron: cronAt(startAt, 'UTC') });
     expect(start.status).toBe(201);
     await allPhase(otherClient, nightId, 'running', 'the scheduled start, run by the replica that took over');
-    expect(await leading(other)).toBe(true);
+    expect(await isObserverLeader(other)).toBe(true);
     const after = await runs();
     expect(after).toHaveLength(3);
     expect(after[2]).toMatchObject({ cluster_id: nightId, schedule_id: start.body.id, action: 'start', due_at: startAt, outcome: 'done' });

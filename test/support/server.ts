@@ -137,6 +137,12 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
 }
 
 /** A tenant with a quota, and a client acting as them. */
+/** Whether this server holds the observer lease now (its kubekloud_observer_leader gauge); false when it does not answer. */
+export async function isObserverLeader(s: ServerProcess): Promise<boolean> {
+  const r = await s.metrics.get().catch(() => null);
+  return Number(/^kubekloud_observer_leader (\d+)/m.exec((r?.body as string) ?? '')?.[1] ?? 0) === 1;
+}
+
 export async function createTenant(admin: ApiClient, quota: { cpu: number; memory: number; instances?: number }, name?: string) {
   const username = name ?? `tenant-${Math.random().toString(36).slice(2, 8)}`;
   const res = await admin.post('/api/v1/users/', {
