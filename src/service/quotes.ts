@@ -3,6 +3,7 @@
 // only the first, as the request itself answers), and the Kubernetes objects
 // it would apply, rendered as the reconciler renders them. Only reads: no row,
 // no reservation, no wake-up, no apply.
+import { checkExpiry } from '../domain/expiry.ts';
 import type { Quote, QuoteReason } from '../contract/schemas.ts';
 import { DomainError, notFound } from '../domain/errors.ts';
 import { planTransition, type Operation } from '../domain/lifecycle.ts';
@@ -107,6 +108,7 @@ export async function quoteCreateCluster(s: Services, p: Principal, input: Creat
   const limited = beyondClusterLimit(p, 'create clusters');
   if (limited) reasons.push({ code: 'forbidden', message: limited });
   await collect(reasons, () => checkClusterInput(s.config, input));
+  await collect(reasons, () => checkExpiry(input, new Date()));
   if (await clusters.activeClusterNamed(s.db, p.userId, input.name)) reasons.push({ code: 'conflict', message: `Cluster with name '${input.name}' already exists` });
   const cpuMilli = coresToMilli(input.cpu_per_instance);
   const memoryMib = gibToMib(input.memory_per_instance);

@@ -51,13 +51,19 @@ describe('a quote of a create', () => {
     const u = await t.tenant({ cpu: 1, memory: 1, instances: 5 });
     expect((await t.call('POST', '/api/v1/clusters/', u.token, spec({ name: 'taken', cpu_per_instance: 0.25, memory_per_instance: 0.25, instance_count: 1 }))).status).toBe(201);
     const before = await everything();
-    const q = await t.call('POST', '/api/v1/clusters/?dry_run=true', u.token, spec({ name: 'taken', instance_count: 3, service_type: 'NodePort', env: { A: '1' }, disk_size: 5 }));
+    const q = await t.call(
+      'POST',
+      '/api/v1/clusters/?dry_run=true',
+      u.token,
+      spec({ name: 'taken', instance_count: 3, service_type: 'NodePort', env: { A: '1' }, disk_size: 5, expires_at: '2020-01-01T00:00:00Z', expire_action: 'delete' }),
+    );
     expect(q.status).toBe(200);
     expect(q.body.allowed).toBe(false);
     expect(q.body.reasons).toEqual([
       { code: 'invalid', message: 'NodePort services are not allowed on this installation; use ClusterIP or LoadBalancer', loc: ['body', 'service_type'] },
       { code: 'invalid', message: 'needs at least one entry in ports', loc: ['body', 'service_type'] },
       { code: 'invalid', message: 'applies to vm clusters only (a container keeps its data on volume_size)', loc: ['body', 'disk_size'] },
+      { code: 'invalid', message: expect.stringMatching(/^must be in the future \(it is .+ now\)$/), loc: ['body', 'expires_at'] },
       { code: 'conflict', message: "Cluster with name 'taken' already exists" },
       { code: 'quota', message: 'cpu: 1.5 cores asked, 0.75 cores available' },
       { code: 'quota', message: 'memory: 3 GB asked, 0.75 GB available' },
