@@ -12,7 +12,7 @@ import { createIsolationReads } from './kube/isolationReads.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
 import { bootstrapAdmin } from './service/bootstrap.ts';
-import { createLocalChanges } from './service/changes.ts';
+import { startNotifications } from './service/notifications.ts';
 import { createReadiness } from './service/readiness.ts';
 import { openPglite, openPostgres, type Db } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
@@ -44,8 +44,15 @@ export async function startServer(config: Config): Promise<Server> {
   }
   const logger = { level: config.logLevel, redact: ['req.headers.authorization', 'req.headers["sec-websocket-protocol"]'] };
   let reconciler: Reconciler | null = null;
-  // What this process's reconciler and observer record wakes its ?wait= requests.
-  const changes = createLocalChanges();
+  // What any replica commits, heard here as it commits (a poll stands in while the connection is down).
+  let log: { warn(o: object, m: string): void; info(o: object, m: string): void } | null = null;
+  const changes = await startNotifications(db, {
+    worker: config.workerId,
+    log: { warn: (o, m) => log?.warn(o, m), info: (o, m) => log?.info(o, m) },
+    onState: metrics.observeNotifications,
+    onNotice: metrics.observeNotice,
+  });
+  const stopWaking = changes.onWork(() => reconciler?.wake());
   const readiness = createReadiness({ db }, kube);
   const kc = kube.config;
   const app = await buildApp({
@@ -63,6 +70,7 @@ export async function startServer(config: Config): Promise<Server> {
         throw vmiStreamRefusal(err, stream);
       }),
   });
+  log = app.log;
   const redirectApp = config.tls ? await buildRedirectApp({ publicPort: config.tls.publicPort }) : null;
   if (config.reconcilerEnabled) {
     reconciler = new Reconciler({
@@ -81,7 +89,6 @@ export async function startServer(config: Config): Promise<Server> {
       onRelist: metrics.observeRelist,
       onObserverLeader: metrics.observeObserverLeader,
       onObserverAction: metrics.observeObserverAction,
-      onRecorded: () => changes.notify(),
     });
     reconciler.start();
   }
@@ -108,6 +115,8 @@ export async function startServer(config: Config): Promise<Server> {
     stopReload();
     await Promise.allSettled([metricsApp?.close(), redirectApp?.close(), app.close()]);
     await reconciler?.stop();
+    stopWaking();
+    await changes.close();
     await db.close();
     throw err;
   }
@@ -120,6 +129,8 @@ export async function startServer(config: Config): Promise<Server> {
       await redirectApp?.close();
       await app.close(); // stops accepting, drains in-flight requests
       await reconciler?.stop();
+      stopWaking();
+      await changes.close();
       await metricsApp?.close(); // scrapes answer until the very end
       await db.close();
     },

@@ -1,8 +1,8 @@
 // The per-user caps that keep one tenant from starving the others (OWASP
 // API4): what is capped, how the refusal reads, and when to try again. The
 // counting is elsewhere: live tokens in the database (src/store/tokens.ts,
-// under the user's row lock), held connections in each replica's memory
-// (src/service/holds.ts).
+// under the user's row lock), held connections one row each, counted across
+// every replica (src/service/holds.ts).
 
 export type CappedThing = 'tokens' | 'event_streams' | 'waits';
 
@@ -22,9 +22,9 @@ export function capMessage(thing: CappedThing, held: number, cap: number): strin
     case 'tokens':
       return `You have ${held} live tokens, the most a user may hold (${cap}, ${CAP_SETTING.tokens}); revoke one first (DELETE /api/v1/users/me/tokens/{id})`;
     case 'event_streams':
-      return `You have ${held} event streams open on this server, the most a user may hold (${cap}, ${CAP_SETTING.event_streams}); close one first`;
+      return `You have ${held} event streams open, the most a user may hold (${cap}, ${CAP_SETTING.event_streams}); close one first`;
     case 'waits':
-      return `You have ${held} requests waiting with ?wait= on this server, the most a user may hold (${cap}, ${CAP_SETTING.waits}); retry without ?wait= and watch the events, or retry when one has answered`;
+      return `You have ${held} requests waiting with ?wait=, the most a user may hold (${cap}, ${CAP_SETTING.waits}); retry without ?wait= and watch the events, or retry when one has answered`;
   }
 }
 

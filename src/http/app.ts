@@ -28,6 +28,8 @@ import { createAuthenticator } from './auth.ts';
 import { registerCors } from './cors.ts';
 import { decorateHolds } from './holds.ts';
 import { Holds } from '../service/holds.ts';
+import { AccessWatch } from '../service/accessWatch.ts';
+import { replicaName } from '../service/notifications.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -83,7 +85,13 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   registerCors(app, deps.config.corsOrigins);
   const authenticate = createAuthenticator(deps, deps.config);
-  decorateHolds(app, new Holds({ event_streams: deps.config.caps.eventStreamsPerUser, waits: deps.config.caps.waitsPerUser }));
+  const holds = new Holds(
+    deps.db,
+    { event_streams: deps.config.caps.eventStreamsPerUser, waits: deps.config.caps.waitsPerUser },
+    deps.changes?.replica ?? replicaName(deps.config.workerId),
+  );
+  app.addHook('onClose', async () => holds.stop());
+  decorateHolds(app, holds, new AccessWatch(deps));
   app.setNotFoundHandler((req, reply) => sendProblem(reply, 404, `No route ${req.method} ${req.url.split('?')[0]}`));
   app.addHook('onRequest', async (req, reply) => {
     reply.header('x-request-id', req.id);

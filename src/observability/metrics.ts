@@ -85,9 +85,19 @@ export function createMetrics(sources: MetricSources) {
       this.set({ state: 'waiting' }, s.waiting);
     },
   });
+  const notificationsUp = new client.Gauge({
+    name: 'kubekloud_notifications_connected',
+    help: '1 while this replica hears every replica\'s changes as they commit; 0 while it polls instead',
+    registers: [registry],
+  });
+  const notices = new client.Counter({
+    name: 'kubekloud_notifications_total',
+    help: 'Notifications of changes handled by this replica',
+    registers: [registry],
+  });
   const feedPolls = new client.Counter({
     name: 'kubekloud_event_feed_polls_total',
-    help: 'Polls of the database for changes to the clusters whose event streams are open (one per process per second), by outcome',
+    help: 'Polls of the database for changes to the clusters whose event streams are open (one per process per second, only while notifications are down), by outcome',
     labelNames: ['outcome'] as const,
     registers: [registry],
   });
@@ -130,6 +140,12 @@ export function createMetrics(sources: MetricSources) {
     /** Clusters failing each check, from a fleet view: every check named, 0 included. */
     observeIsolation(failing: Record<string, number>) {
       for (const [check, n] of Object.entries(failing)) isolationFailing.set({ check }, n);
+    },
+    observeNotifications(up: boolean) {
+      notificationsUp.set(up ? 1 : 0);
+    },
+    observeNotice() {
+      notices.inc();
     },
     observeFeedPoll(ok: boolean) {
       feedPolls.inc({ outcome: ok ? 'ok' : 'error' });

@@ -44,8 +44,6 @@ export type ReconcilerOptions = {
   onRelist?: (kind: string, reason: RelistReason) => void;
   onObserverAction?: (e: ObserverEvent) => void;
   onObserverLeader?: (leading: boolean) => void;
-  /** Something was recorded: a reconcile ended, or the observer handled what a watch saw (wakes ?wait= requests). */
-  onRecorded?: () => void;
   idlePollMs?: number;
   /** The observer lists and judges everything again this often (jittered). */
   resyncSeconds?: number;
@@ -83,7 +81,6 @@ export class Reconciler {
           installation: o.installation,
           leading,
           wake: () => this.wake(),
-          changed: o.onRecorded,
           resyncSeconds: o.resyncSeconds ?? 300,
           onError: (err, context) => o.log.warn({ reason: err.reason, context, err: err.message }, 'watch problem'),
           onRelist: (kind, reason) => {
@@ -223,7 +220,6 @@ export class Reconciler {
         this.claims.done(claim);
         this.inFlight--;
         this.active.delete(p);
-        this.o.onRecorded?.();
         this.wake();
       });
     this.active.add(p);

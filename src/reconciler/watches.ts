@@ -32,8 +32,6 @@ export type WatchDeps = {
   wake?: () => void;
   /** Told of every Service and of where each instance runs, to keep endpoints current. */
   endpoints?: Endpoints;
-  /** After each event or list page handled (something may have been recorded): wakes this process's ?wait= requests. */
-  changed?: () => void;
 };
 
 const common = (d: WatchDeps, apiVersion: string, kind: string) => ({
@@ -44,19 +42,6 @@ const common = (d: WatchDeps, apiVersion: string, kind: string) => ({
   onError: d.onError,
 });
 
-/** A list-watch whose every handled event and list page is followed by `d.changed` (a failed one too: part of it may be recorded). */
-function startObserving(d: WatchDeps, o: ListWatchOptions): ListWatchHandle {
-  const told =
-    <A extends unknown[]>(fn: (...a: A) => Promise<void>) =>
-    async (...a: A) => {
-      try {
-        await fn(...a);
-      } finally {
-        d.changed?.();
-      }
-    };
-  return startListWatch(d.kube, { ...o, onListPage: told(o.onListPage), onListDone: told(o.onListDone), onEvent: told(o.onEvent) });
-}
 
 /** Instances whose rows say their object exists but which a full list did not show are recorded absent. */
 async function recordUnseenAbsent(d: WatchDeps, kind: 'container' | 'vm', seen: Set<number>): Promise<void> {
@@ -80,7 +65,7 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
     await recordObservation(d.db, id, o);
     if (o.present) observedVms.add(id);
   };
-  return startObserving(d, {
+  return startListWatch(d.kube, {
     ...common(d, apiVersion, kind),
     onRelist: (reason) => {
       seen.clear();
@@ -138,7 +123,7 @@ export function watchPods(d: WatchDeps): ListWatchHandle {
   const seen = new Set<number>();
   // VM launcher pods carry the instance label too; only container pods are observed here.
   const containerInstance = (p: WatchedObject) => (p.metadata?.labels?.['kubevirt.io'] ? null : instanceIdOf(p));
-  return startObserving(d, {
+  return startListWatch(d.kube, {
     ...common(d, 'v1', 'Pod'),
     onRelist: (reason) => {
       seen.clear();
@@ -181,7 +166,7 @@ export function watchRootDisks(d: WatchDeps): ListWatchHandle {
     if (!gone) seen.add(id);
     await recordDiskObservation(d.db, id, gone ? NO_DISK : observeDataVolume(dv), dv.metadata?.name ?? null);
   };
-  return startObserving(d, {
+  return startListWatch(d.kube, {
     ...common(d, 'cdi.kubevirt.io/v1beta1', 'DataVolume'),
     onRelist: (reason) => {
       seen.clear();
@@ -206,7 +191,7 @@ export function watchVmis(d: WatchDeps): ListWatchHandle {
     const a = await observeVmi(d.db, id, vmi, gone, d.wake);
     await d.endpoints?.instanceOn(id, clusterIdOf(vmi), a.node);
   };
-  return startObserving(d, {
+  return startListWatch(d.kube, {
     ...common(d, 'kubevirt.io/v1', 'VirtualMachineInstance'),
     onRelist: (reason) => d.onRelist?.('VirtualMachineInstance', reason),
     onListPage: async (items) => {
@@ -238,7 +223,7 @@ export function watchSnapshots(d: WatchDeps, kind: 'VirtualMachineSnapshot' | 'V
     const o = observeSnapshot(obj);
     await recordSnapshotPhase(d.db, id, o.phase, o.message);
   };
-  return startObserving(d, {
+  return startListWatch(d.kube, {
     ...common(d, apiVersion, kind),
     onRelist: (reason) => {
       seen.clear();

@@ -3,14 +3,17 @@
 // failing is throttled (429). The write limit per user and the failure limit
 // per address are buckets in the database, shared by every replica; the
 // request limit per token protects each replica and is kept in its memory.
+// Token lookups come from a cache (src/service/tokenCache.ts) while the
+// replica hears every change of access.
 import type { Config } from '../config/config.ts';
 import { DomainError, forbidden, RateLimited, unauthenticated } from '../domain/errors.ts';
 import type { Limit } from '../domain/rateLimit.ts';
 import { effectiveScopes } from '../domain/scopes.ts';
 import { takeToken } from '../store/rateBuckets.ts';
-import { findLiveToken, touchToken } from '../store/tokens.ts';
+import { findLiveToken, touchToken, type TokenLookup } from '../store/tokens.ts';
 import type { Principal, Services } from './context.ts';
 import { RateLimiter } from './rateLimiter.ts';
+import { TokenCache } from './tokenCache.ts';
 import { hashToken } from './tokens.ts';
 
 export type AuthLimits = Pick<Config, 'rateLimit' | 'writeRateLimit' | 'authFailureLimit'>;
@@ -31,6 +34,7 @@ export class Authentication {
   private readonly requests: RateLimiter;
   private readonly failureLimit: Limit;
   private readonly writeLimit: Limit;
+  private readonly cache = new TokenCache();
 
   constructor(
     private readonly s: Services,
@@ -41,6 +45,21 @@ export class Authentication {
     this.failureLimit = { perSecond: perMinute / 60, burst: perMinute };
     this.writeLimit = limits.writeRateLimit;
     this.requests = new RateLimiter(limits.rateLimit, now);
+    // Access changed somewhere (or may have, unheard): nothing cached holds.
+    s.changes?.onAccess(() => this.cache.clear());
+  }
+
+  /** The live token with this hash and its user: from the cache while every change of access is heard, else from the database. */
+  private async lookup(hash: string): Promise<TokenLookup | null> {
+    const heard = this.s.changes?.up === true;
+    if (heard) {
+      const cached = this.cache.get(hash);
+      if (cached) return cached;
+    }
+    const generation = this.cache.begin();
+    const found = await findLiveToken(this.s.db, hash);
+    if (found && heard && this.s.changes?.up) this.cache.put(hash, found, generation);
+    return found;
   }
 
   /**
@@ -51,7 +70,7 @@ export class Authentication {
    * for a request beyond the token's scopes, and RateLimited when a limit is spent.
    */
   async authenticateToken(token: string, caller: Caller): Promise<Principal> {
-    const found = token.length <= MAX_TOKEN_LENGTH ? await findLiveToken(this.s.db, hashToken(token)) : null;
+    const found = token.length <= MAX_TOKEN_LENGTH ? await this.lookup(hashToken(token)) : null;
     if (!found) throw await this.refuse(caller.address, 'Invalid authentication token');
     if (found.user.disabled_at) throw unauthenticated(`User '${found.user.username}' is disabled; an administrator can enable it again`);
     const scopes = effectiveScopes(found.user.role, found.token.scopes);
@@ -64,7 +83,10 @@ export class Authentication {
     if (wait > 0) throw new RateLimited('Rate limit exceeded; slow down', wait);
     // Skip the write (a round trip per request) while last_used_at is fresh.
     const lastUsed = found.token.last_used_at;
-    if (!lastUsed || this.now() - lastUsed.getTime() > TOUCH_EVERY_MS) void touchToken(this.s.db, found.token.id).catch(() => {});
+    if (!lastUsed || this.now() - lastUsed.getTime() > TOUCH_EVERY_MS) {
+      found.token.last_used_at = new Date(this.now()); // the cached copy too: the next request skips the write
+      void touchToken(this.s.db, found.token.id).catch(() => {});
+    }
     return { userId: found.user.id, username: found.user.username, role: found.user.role, tokenId: found.token.id, scopes, clusterIds: found.token.cluster_ids };
   }
 

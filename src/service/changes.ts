@@ -1,30 +1,15 @@
-// "Something was recorded": the signal that wakes requests waiting with
-// ?wait= instead of having each poll the database. The one interface a
-// notifier implements; this process's own (`createLocalChanges`) is fed by
-// its reconciler (a reconcile ended) and its observer (a watch recorded what
-// it saw). Changes recorded by other replicas reach a waiter through its slow
-// fallback poll (src/service/wait.ts) until a cross-replica notifier is
-// plugged in behind the same interface.
+// What a replica hears of changes made by any replica: the interfaces the
+// event streams, ?wait= requests, the reconciler and the token cache listen
+// through. The implementation is src/service/notifications.ts (PostgreSQL
+// notifications); without one, each of them polls.
 
 export type ChangeNotifier = {
-  /** Calls `onChange` after every recorded change from now on; returns the unsubscribe. */
-  subscribe(onChange: () => void): () => void;
+  /** True while changes are heard; false: they may be missed, and listeners poll. */
+  readonly up: boolean;
+  /**
+   * Calls `onChange` with the id of each cluster that changes from now on,
+   * and with null when anything may have changed unheard (the notification
+   * connection dropped or came back). Returns the unsubscribe.
+   */
+  subscribe(onChange: (clusterId: number | null) => void): () => void;
 };
-
-export type LocalChanges = ChangeNotifier & {
-  /** Tells every subscriber that something was recorded. */
-  notify(): void;
-};
-
-export function createLocalChanges(): LocalChanges {
-  const listeners = new Set<() => void>();
-  return {
-    subscribe(onChange) {
-      listeners.add(onChange);
-      return () => listeners.delete(onChange);
-    },
-    notify() {
-      for (const fn of [...listeners]) fn();
-    },
-  };
-}

@@ -6,7 +6,7 @@ import type { TokenScope } from '../domain/scopes.ts';
 import type { Reach } from '../store/clusters.ts';
 import type { Db, Tx } from '../store/db.ts';
 import type { Role } from '../store/users.ts';
-import type { ChangeNotifier } from './changes.ts';
+import type { Notifications } from './notifications.ts';
 
 /**
  * Who is asking, through which token: `scopes` what the token may do (never
@@ -17,10 +17,10 @@ export type Principal = { userId: number; username: string; role: Role; tokenId:
 export type Services = {
   db: Db;
   config: Config;
-  /** Tells the local reconciler there is new work (other replicas poll). */
+  /** Tells the local reconciler there is new work (other replicas hear of it through the notifications). */
   wake: () => void;
-  /** Changes recorded (by this process's reconciler and observer): wakes ?wait=; absent, a wait only polls. */
-  changes?: ChangeNotifier;
+  /** What every replica commits, heard as it commits: wakes ?wait=, event streams, clears cached tokens; absent, they poll and nothing is cached. */
+  changes?: Notifications;
 };
 
 /** The caller acts as an admin: the admin role, through a token with the admin scope. */

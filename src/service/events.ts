@@ -3,9 +3,10 @@
 // changes, `cluster` when the cluster's status or size changes, and `deleted`
 // once it is gone, which ends the sequence.
 //
-// The streams of one process share a single poll of the database (the change
-// feed); a stream reads its cluster, as its caller may see it, only when the
-// feed says the cluster moved, and every 15 s whatever the feed says. While
+// The change feed tells a stream when its cluster moved (as the change
+// commits, or from one shared poll while notifications are down); a stream
+// reads its cluster, as its caller may see it, only then, and every 15 s
+// whatever the feed says. Changes heard while it reads are read once after. While
 // the database is out of reach a read yields `unavailable` and the stream
 // goes on. When nothing was yielded for 15 s it yields `keepalive`. It ends
 // when `signal` aborts (the client went away).

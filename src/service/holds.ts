@@ -1,24 +1,33 @@
-// Connections a user holds open on this replica: event streams and requests
-// waiting with ?wait=. Each is capped per user (KUBEKLOUD_MAX_EVENT_STREAMS_PER_USER,
-// KUBEKLOUD_MAX_WAITS_PER_USER) so that one tenant cannot tie up a replica's
-// sockets, memory and database reads. The counts are this process's own, in
-// memory: a user may hold up to the cap on each replica, and a replica that
-// dies drops its holds with its connections (nothing to expire or renew).
+// Connections a user holds open: event streams and requests waiting with
+// ?wait=. Each is capped per user across every replica
+// (KUBEKLOUD_MAX_EVENT_STREAMS_PER_USER, KUBEKLOUD_MAX_WAITS_PER_USER) so
+// that one tenant cannot tie up the servers' sockets, memory and database
+// reads: a hold is a row (src/store/connectionHolds.ts) naming this replica,
+// and the holds of a replica that is gone stop counting at once (it no
+// longer listens for notifications). A release that cannot reach the
+// database is retried until it does.
 import { capMessage, retryAfterSeconds, type CappedThing } from '../domain/caps.ts';
 import { RateLimited } from '../domain/errors.ts';
+import { countHolds, releaseHold, takeHold } from '../store/connectionHolds.ts';
+import type { Db } from '../store/db.ts';
 
 export type HeldThing = Exclude<CappedThing, 'tokens'>;
 
 /** Gives the hold back; calling it again does nothing. */
 export type Release = () => void;
 
+const RETRY_RELEASE_MS = 5000;
+
 export class Holds {
-  /** Per thing, per user: each hold's expected end (ms; null: unknown, a stream). */
-  private readonly held = new Map<HeldThing, Map<number, Set<{ until: number | null }>>>();
+  /** Releases the database did not take yet. */
+  private readonly unreleased = new Set<number>();
+  private retry: NodeJS.Timeout | null = null;
 
   constructor(
+    private readonly db: Db,
     private readonly caps: Record<HeldThing, number>,
-    private readonly now: () => number = () => Date.now(),
+    /** This replica's name on the notification channel. */
+    private readonly replica: string,
   ) {}
 
   /**
@@ -26,30 +35,48 @@ export class Holds {
    * wait's deadline) if known; throws RateLimited (429, with the seconds until
    * the first held one is expected to end) when the user holds the cap.
    */
-  take(thing: HeldThing, userId: number, untilMs: number | null = null): Release {
-    let users = this.held.get(thing);
-    if (!users) this.held.set(thing, (users = new Map()));
-    let mine = users.get(userId);
-    if (!mine) users.set(userId, (mine = new Set()));
+  async take(thing: HeldThing, userId: number, untilMs: number | null = null): Promise<Release> {
     const cap = this.caps[thing];
-    if (mine.size >= cap) {
-      const ends = [...mine].map((h) => h.until);
-      const soonest = ends.includes(null) ? null : Math.min(...(ends as number[]));
-      throw new RateLimited(capMessage(thing, mine.size, cap), retryAfterSeconds(thing, this.now(), soonest));
-    }
-    const hold = { until: untilMs };
-    mine.add(hold);
+    const out = await this.db.transaction((tx) =>
+      takeHold(tx, {
+        userId,
+        kind: thing,
+        replica: this.replica,
+        until: untilMs === null ? null : new Date(untilMs),
+        cap,
+        onlyThisReplica: this.db.kind === 'pglite',
+      }),
+    );
+    if (!('id' in out)) throw new RateLimited(capMessage(thing, out.held, cap), retryAfterSeconds(thing, Date.now(), out.soonest?.getTime() ?? null));
     let released = false;
     return () => {
       if (released) return;
       released = true;
-      mine.delete(hold);
-      if (mine.size === 0 && users.get(userId) === mine) users.delete(userId);
+      this.release(out.id);
     };
   }
 
-  /** How many of `thing` the user holds here now. */
-  count(thing: HeldThing, userId: number): number {
-    return this.held.get(thing)?.get(userId)?.size ?? 0;
+  private release(id: number): void {
+    releaseHold(this.db, id).catch(() => {
+      this.unreleased.add(id);
+      this.retry ??= setTimeout(() => void this.retryReleases(), RETRY_RELEASE_MS);
+    });
+  }
+
+  private async retryReleases(): Promise<void> {
+    this.retry = null;
+    const ids = [...this.unreleased];
+    this.unreleased.clear();
+    for (const id of ids) this.release(id);
+  }
+
+  /** How many of `thing` the user holds, on every replica. */
+  count(thing: HeldThing, userId: number): Promise<number> {
+    return countHolds(this.db, userId, thing);
+  }
+
+  stop(): void {
+    if (this.retry) clearTimeout(this.retry);
+    this.retry = null;
   }
 }

@@ -107,6 +107,8 @@ export async function patchUser(s: Services, p: Principal, id: number, input: Pa
     }
     return users.updateUser(tx, id, { quota: total, role: input.role, disabled: input.disabled });
   });
+  // A role taken away or a user disabled holds on every replica before this answers.
+  if (input.role !== undefined || input.disabled !== undefined) await s.changes?.settled();
   return userView(updated!);
 }
 
@@ -119,6 +121,7 @@ export async function deleteUser(s: Services, p: Principal, id: number) {
     if (owned > 0) throw conflict(`User '${u.username}' still owns ${owned} cluster(s); delete them first`);
     await users.deleteUser(tx, id);
   });
+  await s.changes?.settled();
   return { message: 'User deleted', detail: { user_id: id } };
 }
 
@@ -173,6 +176,8 @@ export async function listMyTokens(s: Services, p: Principal) {
 
 export async function revokeMyToken(s: Services, p: Principal, tokenId: number) {
   if (!(await s.db.transaction((tx) => tokens.revokeToken(tx, p.userId, tokenId)))) throw notFound('Token');
+  // Refused on every replica before this answers.
+  await s.changes?.settled();
   return { message: 'Token revoked', detail: { token_id: tokenId } };
 }
 
@@ -186,6 +191,7 @@ export async function listUserTokens(s: Services, userId: number) {
 export async function revokeUserToken(s: Services, userId: number, tokenId: number) {
   await mustFindUser(s, userId);
   if (!(await s.db.transaction((tx) => tokens.revokeToken(tx, userId, tokenId)))) throw notFound(`Token with id ${tokenId}`);
+  await s.changes?.settled();
   return { message: 'Token revoked', detail: { user_id: userId, token_id: tokenId } };
 }
 

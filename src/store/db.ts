@@ -20,11 +20,22 @@ export type Tx = Queryable & { readonly inTransaction: true };
 
 export type PoolStats = { total: number; idle: number; waiting: number };
 
+/** What a notification connection reports: each payload on its channel, and its end (an error, or none when closed on purpose). */
+export type ListenHandlers = { message(payload: string): void; ended(err: Error | null): void };
+
+/** A notification connection; closing it ends it without `ended` being called. */
+export type ListenHandle = { close(): Promise<void> };
+
 export interface Db extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   /** Runs `fn` in one transaction; inside it use only the handle it is given. */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   poolStats(): PoolStats;
+  /**
+   * Opens a connection of its own, named `name` (PostgreSQL's
+   * application_name), that listens on `channel`. Resolves once it listens.
+   */
+  listen(channel: string, name: string, on: ListenHandlers): Promise<ListenHandle>;
   close(): Promise<void>;
 }
 
@@ -101,6 +112,39 @@ export function openPostgres(url: string, opts: { max?: number } = {}): Db {
       }
     },
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    async listen(channel, name, on) {
+      // Not from the pool: it stays connected, and idle, for as long as it listens.
+      const client = new pg.Client({ connectionString: url, application_name: name, connectionTimeoutMillis: 3000, keepAlive: true });
+      let closing = false;
+      let ended = false;
+      const end = (err: Error | null) => {
+        if (ended || closing) return;
+        ended = true;
+        on.ended(err);
+      };
+      client.on('notification', (n) => {
+        if (n.channel === channel) on.message(n.payload ?? '');
+      });
+      client.on('error', (err) => {
+        end(err);
+        client.end().catch(() => {});
+      });
+      client.on('end', () => end(new Error('the notification connection closed')));
+      try {
+        await client.connect();
+        await client.query(`LISTEN ${pg.escapeIdentifier(channel)}`);
+      } catch (err) {
+        closing = true;
+        await client.end().catch(() => {});
+        throw unreachable(err);
+      }
+      return {
+        async close() {
+          closing = true;
+          await client.end().catch(() => {});
+        },
+      };
+    },
     close: () => pool.end(),
   };
 }
@@ -142,6 +186,11 @@ export async function openPglite(dataDir: string | null): Promise<Db> {
       }
     },
     poolStats: () => ({ total: 1, idle: busy > 0 ? 0 : 1, waiting: Math.max(0, busy - 1) }),
+    // One process has the embedded database: its connection is the only one, and never drops.
+    async listen(channel, _name, on) {
+      const unlisten = await db.listen(channel, (payload) => on.message(payload));
+      return { close: () => unlisten() };
+    },
     close: () => db.close(),
   };
 }

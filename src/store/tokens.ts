@@ -103,3 +103,14 @@ export async function touchToken(q: Queryable, tokenId: number): Promise<void> {
     [tokenId],
   );
 }
+
+/** Of these tokens, those that still work (unrevoked, unexpired, their user enabled), with their user's role. */
+export async function stillWorkingTokens(q: Queryable, ids: number[]): Promise<Map<number, UserRow['role']>> {
+  if (ids.length === 0) return new Map();
+  const rows = await q.query<{ id: number; role: UserRow['role'] }>(
+    `SELECT t.id, u.role FROM tokens t JOIN users u ON u.id = t.user_id
+      WHERE t.id = ANY($1::int[]) AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.disabled_at IS NULL`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, r.role]));
+}

@@ -8,9 +8,10 @@ import { buildTestApp, type TestApp } from '../support/app.ts';
 const cluster = (name: string) => ({ name, instance_type: 'container', instance_count: 1, cpu_per_instance: 0.5, memory_per_instance: 0.5 });
 
 /** Until `cond` holds (a state the server reaches, not a time). */
-async function until(cond: () => boolean): Promise<void> {
-  while (!cond()) await new Promise((r) => setTimeout(r, 5));
+async function until(cond: () => Promise<boolean>): Promise<void> {
+  while (!(await cond())) await new Promise((r) => setTimeout(r, 5));
 }
+const heldNow = (t: TestApp, thing: 'waits' | 'event_streams', userId: number) => t.app.holds.count(thing, userId);
 
 describe('live tokens per user', () => {
   let t: TestApp;
@@ -80,11 +81,11 @@ describe('requests waiting with ?wait= per user', () => {
     const a = await t.tenant();
     const b = await t.tenant();
     const held = [1, 2].map((i) => t.call('POST', '/api/v1/clusters/?wait=2', a.token, cluster(`held-${i}`)));
-    await until(() => t.app.holds.count('waits', a.id) === 2);
+    await until(async () => (await heldNow(t, 'waits', a.id)) === 2);
 
     const refused = await t.call('POST', '/api/v1/clusters/?wait=2', a.token, cluster('third'));
     expect(refused.status).toBe(429);
-    expect(refused.body.detail).toMatch(/^You have 2 requests waiting with \?wait= on this server, the most a user may hold \(2, KUBEKLOUD_MAX_WAITS_PER_USER\)/);
+    expect(refused.body.detail).toMatch(/^You have 2 requests waiting with \?wait=, the most a user may hold \(2, KUBEKLOUD_MAX_WAITS_PER_USER\)/);
     const retry = Number(refused.headers['retry-after']);
     expect(retry).toBeGreaterThanOrEqual(1);
     expect(retry).toBeLessThanOrEqual(2);
@@ -100,15 +101,15 @@ describe('requests waiting with ?wait= per user', () => {
       expect(r.body.wait.converged).toBe(false);
     }
     expect((await other).status).toBe(200);
-    expect(t.app.holds.count('waits', a.id)).toBe(0);
-    expect(t.app.holds.count('waits', b.id)).toBe(0);
+    expect(await heldNow(t, 'waits', a.id)).toBe(0);
+    expect(await heldNow(t, 'waits', b.id)).toBe(0);
   });
 
   it('gives the seat back when the request fails', async () => {
     const a = await t.tenant();
     const missing = await t.call('DELETE', '/api/v1/clusters/999999?wait=5', a.token);
     expect(missing.status).toBe(404);
-    expect(t.app.holds.count('waits', a.id)).toBe(0);
+    expect(await heldNow(t, 'waits', a.id)).toBe(0);
   });
 });
 
@@ -137,18 +138,18 @@ describe('open event streams per user', () => {
     expect(third.status).toBe(429);
     expect(third.headers.get('retry-after')).toBe('10');
     expect((await third.json()).detail).toBe(
-      'You have 2 event streams open on this server, the most a user may hold (2, KUBEKLOUD_MAX_EVENT_STREAMS_PER_USER); close one first',
+      'You have 2 event streams open, the most a user may hold (2, KUBEKLOUD_MAX_EVENT_STREAMS_PER_USER); close one first',
     );
     // b is not held back by a.
     const bStream = new AbortController();
     expect((await open(b.token, cb, bStream.signal)).status).toBe(200);
 
     closers[0]!.abort();
-    await until(() => t.app.holds.count('event_streams', a.id) === 1);
+    await until(async () => (await heldNow(t, 'event_streams', a.id)) === 1);
     const again = new AbortController();
     expect((await open(a.token, ca, again.signal)).status).toBe(200);
     for (const c of [closers[1]!, again, bStream]) c.abort();
-    await until(() => t.app.holds.count('event_streams', a.id) === 0 && t.app.holds.count('event_streams', b.id) === 0);
+    await until(async () => (await heldNow(t, 'event_streams', a.id)) === 0 && (await heldNow(t, 'event_streams', b.id)) === 0);
   });
 
   it('gives a ?wait= seat back as soon as its client goes away', async () => {
@@ -160,16 +161,16 @@ describe('open event streams per user', () => {
       body: JSON.stringify(cluster('waited')),
       signal: client.signal,
     }).catch(() => 'aborted');
-    await until(() => t.app.holds.count('waits', a.id) === 1);
+    await until(async () => (await heldNow(t, 'waits', a.id)) === 1);
     client.abort();
     expect(await waiting).toBe('aborted');
-    await until(() => t.app.holds.count('waits', a.id) === 0);
+    await until(async () => (await heldNow(t, 'waits', a.id)) === 0);
   });
 
   it('gives the seat back when the stream is refused (404)', async () => {
     const a = await t.tenant();
     expect((await open(a.token, 999999, new AbortController().signal)).status).toBe(404);
-    expect(t.app.holds.count('event_streams', a.id)).toBe(0);
+    expect(await heldNow(t, 'event_streams', a.id)).toBe(0);
   });
 });
 

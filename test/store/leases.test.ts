@@ -27,6 +27,7 @@ function breakable(inner: Db, onBreak: () => Promise<void> = async () => {}) {
       check();
       return inner.exec(sql);
     },
+    listen: (...a) => inner.listen(...a),
     async transaction<T>(fn: Parameters<Db['transaction']>[0]) {
       check();
       return inner.transaction(fn) as Promise<T>;

@@ -1,5 +1,6 @@
 // The app in-process (app.inject, no open port) on an in-memory PGlite, for
 // HTTP-contract tests that need no Kubernetes.
+import { startNotifications } from '../../src/service/notifications.ts';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { loadConfig, type Config } from '../../src/config/config.ts';
 import { buildApp } from '../../src/http/app.ts';
@@ -30,7 +31,9 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
   await bootstrapAdmin(db, ADMIN_TOKEN);
   const config = loadConfig({ KUBEKLOUD_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
   const metrics = createMetrics({ poolStats: () => db.poolStats(), queueDepth: () => queueDepth(db) });
-  const app = await buildApp({ db, config, metrics, readiness: createReadiness({ db }, null), wake: () => {} });
+  // Notifications as a server has them (the embedded database's own): waits and streams woken, tokens cached.
+  const changes = await startNotifications(db, { worker: 'test' });
+  const app = await buildApp({ db, config, metrics, readiness: createReadiness({ db }, null), wake: () => {}, changes });
   await app.ready();
   const metricsApp = await buildMetricsApp({ metricsText: () => metrics.render() });
   await metricsApp.ready();
@@ -70,6 +73,7 @@ export async function buildTestApp(env: Record<string, string> = {}): Promise<Te
     async close() {
       await app.close();
       await metricsApp.close();
+      await changes.close();
       await db.close();
     },
   };

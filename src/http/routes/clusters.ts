@@ -61,7 +61,7 @@ export const clusterRoutes =
         if (isDryRun(req)) return reply.code(200).send(await quoteCreateCluster(s, p, req.body, schemaProblems));
         const created = await clusters.createCluster(servicesFor(s, req), p, req.body);
         if (!req.query.wait) return reply.code(201).send(created);
-        const wait = await waitFor(s, req, () => clusters.clusterConverged(s, created.id, 'running'), req.query.wait);
+        const wait = await waitFor(s, req, () => clusters.clusterConverged(s, created.id, 'running'), req.query.wait, created.id);
         return reply.code(201).send({ ...(await clusters.getCluster(s, p, created.id)), wait });
       },
     );
@@ -127,12 +127,12 @@ export const clusterRoutes =
           const out = await changeClusterSpec(servicesFor(s, req), p, req.params.id, asked.spec);
           const detail = { spec_generation: out.generation ?? 0, instances_to_roll: out.toRoll };
           if (!req.query.wait || out.generation === null) return { ...(await clusters.getCluster(s, p, req.params.id)), detail };
-          const wait = await waitFor(s, req, () => rolloutConverged(s, req.params.id), req.query.wait);
+          const wait = await waitFor(s, req, () => rolloutConverged(s, req.params.id), req.query.wait, req.params.id);
           return { ...(await clusters.getCluster(s, p, req.params.id)), detail, wait };
         }
         const out = await clusters.scaleCluster(servicesFor(s, req), p, req.params.id, asked.scale, asked.keepDisks);
         if (!req.query.wait) return { ...out.cluster, detail: out.detail };
-        const wait = await waitFor(s, req, () => clusters.clusterConverged(s, req.params.id, 'running'), req.query.wait);
+        const wait = await waitFor(s, req, () => clusters.clusterConverged(s, req.params.id, 'running'), req.query.wait, req.params.id);
         return { ...(await clusters.getCluster(s, p, req.params.id)), detail: out.detail, wait };
       },
     );
@@ -152,7 +152,7 @@ export const clusterRoutes =
       async (req) => {
         const out = await clusters.deleteCluster(servicesFor(s, req), principalOf(req), req.params.id);
         if (!req.query.wait) return out;
-        return { ...out, wait: await waitFor(s, req, () => clusters.clusterConverged(s, req.params.id, 'gone'), req.query.wait) };
+        return { ...out, wait: await waitFor(s, req, () => clusters.clusterConverged(s, req.params.id, 'gone'), req.query.wait, req.params.id) };
       },
     );
     for (const action of ['suspend', 'resume'] as const) {
@@ -171,7 +171,7 @@ export const clusterRoutes =
           const out = await clusters.suspendOrResume(servicesFor(s, req), principalOf(req), req.params.id, action);
           if (!req.query.wait) return out;
           const target = action === 'suspend' ? 'suspended' : 'running';
-          return { ...out, wait: await waitFor(s, req, () => clusters.clusterConverged(s, req.params.id, target), req.query.wait) };
+          return { ...out, wait: await waitFor(s, req, () => clusters.clusterConverged(s, req.params.id, target), req.query.wait, req.params.id) };
         },
       );
     }

@@ -21,9 +21,10 @@ import { errors, IdParams } from '../../contract/schemas.ts';
 
 /** The data subprotocols a client may offer (KubeVirt's own, and noVNC's customary one); the first offered is answered. */
 export const DATA_SUBPROTOCOLS = ['plain.kubevirt.io', 'binary'] as const;
-/** Close codes of our own: 4001 the session was idle too long, 4002 the instance side failed. */
+/** Close codes of our own: 4001 the session was idle too long, 4002 the instance side failed, 4003 the token stopped working. */
 export const CLOSE_IDLE = 4001;
 export const CLOSE_UPSTREAM_FAILED = 4002;
+export const CLOSE_ACCESS_ENDED = 4003;
 const MAX_FRAME_BYTES = 1024 * 1024;
 
 const KINDS: { kind: ConsoleKind; path: string; stream: 'console' | 'vnc'; summary: string }[] = [
@@ -138,7 +139,12 @@ export const consoleStreamRoutes =
           const { session, upstream, toClient } = j;
           req.raw.socket.off('close', j.onGone);
           const log = (err: unknown) => req.log.warn({ err }, 'console session bookkeeping failed');
+          // A token that stops working (revoked, its user disabled) ends its sessions at once.
+          const unhold = req.server.access.hold(principalOf(req), () =>
+            finish('the token stopped working', CLOSE_ACCESS_ENDED, 'the token no longer works (revoked, expired, or its user disabled)'),
+          );
           const finish = (reason: string, clientCode: number, clientReason: string) => {
+            unhold();
             void session.close(reason).catch(log);
             if (upstream.readyState === upstream.OPEN || upstream.readyState === upstream.CONNECTING) upstream.close(1000);
             if (socket.readyState === socket.OPEN) socket.close(clientCode, clientReason);

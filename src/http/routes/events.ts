@@ -16,8 +16,8 @@ import { errors, IdParams } from '../../contract/schemas.ts';
 export const eventRoutes =
   (s: Services, authenticate: Authenticate, metrics?: Pick<Metrics, 'observeFeedPoll' | 'observeStreamRead'>): FastifyPluginAsync =>
   protectedRoutes(s, authenticate, (app) => {
-    // One poll of the database per process for all open streams.
-    const feed = createChangeFeed(s.db, { onPoll: (ok) => metrics?.observeFeedPoll(ok) });
+    // Changes heard as they commit; while they cannot be, one poll of the database per process for all open streams.
+    const feed = createChangeFeed(s.db, { changes: s.changes, onPoll: (ok) => metrics?.observeFeedPoll(ok) });
     app.addHook('onClose', async () => feed.stop());
     app.get(
       '/:id/events',
@@ -26,15 +26,15 @@ export const eventRoutes =
           tags: ['clusters'],
           summary: 'Stream instance status changes (Server-Sent Events)',
           description:
-            'text/event-stream. First a `cluster` event with the whole cluster, then an `instance` event (the instance as in GET /api/v1/instances/{id}) whenever one changes, `cluster` when the cluster status changes, and `deleted` once the cluster is gone, which ends the stream. A user may hold KUBEKLOUD_MAX_EVENT_STREAMS_PER_USER streams open on one server (default 10); one more is refused with 429 and Retry-After. A comment line every 15 s keeps proxies from closing it. While the database is out of reach the stream stays open (with a comment line saying so) and resumes when it is back.',
+            'text/event-stream. First a `cluster` event with the whole cluster, then an `instance` event (the instance as in GET /api/v1/instances/{id}) whenever one changes, `cluster` when the cluster status changes, and `deleted` once the cluster is gone, which ends the stream. A user may hold KUBEKLOUD_MAX_EVENT_STREAMS_PER_USER streams open across all servers (default 10); one more is refused with 429 and Retry-After. The stream ends as soon as its token stops working (revoked, expired, its user disabled). A comment line every 15 s keeps proxies from closing it. While the database is out of reach the stream stays open (with a comment line saying so) and resumes when it is back.',
           params: IdParams,
           produces: ['text/event-stream'],
           response: { 200: Type.String({ description: 'event stream' }), ...errors(401, 404, 422, 429) },
         },
       },
       async (req, reply) => {
-        // One of the user's open streams on this replica from now until it ends (429 past the cap).
-        const seat = req.server.holds.take('event_streams', principalOf(req).userId);
+        // One of the user's open streams from now until it ends (429 past the cap, counted across replicas).
+        const seat = await req.server.holds.take('event_streams', principalOf(req).userId);
         const raw = reply.raw;
         const gone = new AbortController();
         // The response never finishes on its own: its 'close' is the client going away (or our own end).
@@ -52,6 +52,12 @@ export const eventRoutes =
           throw err;
         }
         reply.hijack();
+        // A token that stops working (revoked, its user disabled) ends its streams at once.
+        let accessEnded = false;
+        const unhold = req.server.access.hold(principalOf(req), () => {
+          accessEnded = true;
+          gone.abort();
+        });
         try {
           if (gone.signal.aborted) return;
           raw.writeHead(200, {
@@ -71,9 +77,11 @@ export const eventRoutes =
           if (!first.done) write(first.value);
           for await (const e of events) write(e);
         } finally {
+          unhold();
           gone.abort();
           await events.return(undefined); // unsubscribes, if it has not ended already
           seat();
+          if (accessEnded && !raw.writableEnded) raw.write(': the token no longer works (revoked, expired, or its user disabled)\n\n');
           raw.end();
         }
       },
