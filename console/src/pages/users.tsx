@@ -3,7 +3,7 @@
 // enable, delete; a user's live tokens, each revocable.
 import { useEffect, useState } from 'react';
 import { ApiError, del, get, patch, post, type CreatedUser, type Role, type Token, type User } from '../api.ts';
-import { Alert, confirmThenRun, CopyButton, errorText, Field, fmt, PageTitle, when } from '../ui.tsx';
+import { Alert, confirmThenRun, CopyButton, errorText, Field, fmt, Link, PageTitle, when } from '../ui.tsx';
 import { TokenTable } from '../tokenTable.tsx';
 
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]*$/;
@@ -130,7 +130,8 @@ function UserTokens(props: { user: User; onClose: () => void }) {
     <section className="card" aria-labelledby="user-tokens-title" data-tokens-of={u.username}>
       <h2 id="user-tokens-title">Tokens of {u.username}</h2>
       <p className="small">
-        Their live tokens; a revoked one is refused from its next request on.{u.disabled ? ' The user is disabled: none of these is accepted until they are enabled.' : ''}
+        Their live tokens; a revoked one is refused from its next request on.{u.disabled ? ' The user is disabled: none of these is accepted until they are enabled.' : ''}{' '}
+        <Link to={`/audit?user=${encodeURIComponent(u.username)}`}>Their requests in the audit log</Link>
       </p>
       <Alert error={error} />
       {notice && <Alert kind="ok">{notice}</Alert>}
