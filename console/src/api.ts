@@ -7,6 +7,7 @@
 import type { Detail, FieldError } from '../../src/contract/schemas.ts';
 
 export type {
+  AuditList,
   Cluster,
   ClusterWithInstances,
   CreateCluster,

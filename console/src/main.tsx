@@ -7,6 +7,7 @@ import { ClustersPage } from './pages/clusters.tsx';
 import { ClusterPage } from './pages/cluster.tsx';
 // The instance page carries the terminal (xterm.js) and the VNC client (noVNC): loaded only when opened.
 const InstancePage = lazy(() => import('./pages/instance.tsx').then((m) => ({ default: m.InstancePage })));
+import { AuditPage } from './pages/audit.tsx';
 import { CreateClusterPage } from './pages/create.tsx';
 import { ImagesPage } from './pages/images.tsx';
 import { QuotaPage } from './pages/quota.tsx';
@@ -86,6 +87,7 @@ function App() {
     ['/images', 'Images'],
     ['/quota', 'Quota'],
     ['/tokens', 'Tokens'],
+    ['/audit', 'Audit log'],
     ...(isAdmin ? ([['/users', 'Users & quotas']] as [string, string][]) : []),
   ];
   const section = (to: string) => (to === '/' ? path === '/' || (/^\/clusters\/\d+$/.test(path)) : path === to);
@@ -103,6 +105,7 @@ function App() {
   else if (path === '/images') page = <ImagesPage isAdmin={isAdmin} />;
   else if (path === '/quota') page = <QuotaPage />;
   else if (path === '/tokens') page = <TokensPage />;
+  else if (path === '/audit') page = <AuditPage isAdmin={isAdmin} />;
   else if (path === '/users' && isAdmin) page = <UsersPage me={me} />;
   else
     page = (

@@ -232,6 +232,11 @@ export function UsageBar(props: { label: string; used: number; total: number; un
   );
 }
 
+/** A datetime-local value (the browser's zone) as an RFC 3339 UTC instant, as the API takes times; '' stays ''. */
+export const toInstant = (local: string) => (local ? new Date(local).toISOString() : '');
+/** The browser's IANA time zone, in which datetime-local values are read. */
+export const browserZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+
 export function when(iso: string | null): string {
   if (!iso) return '—';
   const d = new Date(iso);

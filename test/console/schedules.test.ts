@@ -1,7 +1,9 @@
-// The cluster page's expiry and power schedules, in headless Chromium against
-// a real server: setting an expiry shows it and its warning, a bad cron
-// expression is refused under its field in the API's words, a schedule is
-// added with its next run and deleted after confirming.
+// Expiry and power schedules in the console, in headless Chromium against a
+// real server: on the cluster page setting an expiry shows it and its warning,
+// a bad cron expression is refused under its field in the API's words, a
+// schedule is added with its next run and deleted after confirming; the create
+// form sets an expiry (a past one refused under its field), which the new
+// cluster's page then shows with its warning.
 import { childMark } from '../support/children.ts';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -85,4 +87,41 @@ it('sets an expiry with its warning, refuses a bad cron under its field, adds an
   await expect.poll(() => page.locator('dd[data-expires]').getAttribute('data-expires')).toBe('never');
   expect(await page.locator('[data-warning]').count()).toBe(0);
   expect(errors).toEqual([`422 POST /api/v1/clusters/${c.id}/schedules`]);
+});
+
+it('creates a cluster that expires from the create form, a past expiry refused under its field, and shows it on the cluster page', async () => {
+  const tenant = await createTenant(server.admin, { cpu: 1, memory: 1 });
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('response', (r) => r.status() >= 400 && new URL(r.url()).pathname.startsWith('/api/') && errors.push(`${r.status()} ${r.request().method()} ${new URL(r.url()).pathname}`));
+  await page.goto(`${server.url}/console/`);
+  await page.getByLabel('API token').fill(tenant.client.token!);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect.poll(() => page.getByRole('heading', { level: 1 }).first().textContent()).toBe('Clusters');
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Create cluster' }).click();
+  await page.getByLabel('Name', { exact: true }).fill('nightly');
+  await page.getByLabel('CPU per instance').fill('0.25');
+  await page.getByLabel('Memory per instance').fill('0.25');
+  // The action applies only with a time.
+  expect(await page.getByLabel('At expiry').isDisabled()).toBe(true);
+
+  // An hour ago: the API refuses the create, in its words under the field.
+  await page.getByLabel('Expires at (optional)').fill(localIn(-60));
+  await page.getByRole('button', { name: 'Create cluster' }).click();
+  await expect.poll(() => page.locator('#f-expires_at-error').textContent()).toMatch(/must be in the future/);
+  expect((await tenant.client.get('/api/v1/clusters/')).body).toEqual([]);
+
+  await page.getByLabel('Expires at (optional)').fill(localIn(90));
+  await page.getByLabel('At expiry').selectOption('delete');
+  await expect.poll(() => page.getByTestId('quote-objects').count()).toBe(1);
+  await page.getByRole('button', { name: 'Create cluster' }).click();
+  await page.waitForURL(/\/console\/clusters\/\d+$/);
+  const id = Number(/(\d+)$/.exec(page.url())![1]);
+  const c = (await tenant.client.get(`/api/v1/clusters/${id}`)).body;
+  expect(c.expire_action).toBe('delete');
+  expect(Math.abs(new Date(c.expires_at).getTime() - (Date.now() + 90 * 60_000))).toBeLessThan(120_000);
+  await expect.poll(() => page.locator('dd[data-expires]').getAttribute('data-expires')).toBe(c.expires_at);
+  expect(await page.locator('dd[data-expires]').textContent()).toMatch(/then deleted$/);
+  expect(await page.locator('[data-warning="expiring"]').textContent()).toMatch(/will then be deleted/);
+  expect(errors).toEqual(['422 POST /api/v1/clusters/']);
 });

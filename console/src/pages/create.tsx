@@ -1,10 +1,11 @@
 // Create a cluster: the form checks what the API checks, shows what the
 // request would use of the quota and what would remain (the API's own quote,
 // ?dry_run=true, with every reason it would refuse it), and keeps its input
-// when the API refuses it (with the API's words beside the fields).
+// when the API refuses it (with the API's words beside the fields). An expiry
+// is entered in the browser's time zone and sent as a UTC instant.
 import { useEffect, useState } from 'react';
 import { api, ApiError, get, post, type CreatedCluster, type Image, type Quota, type QuoteAnswer } from '../api.ts';
-import { Alert, Field, fmt, navigate, PageTitle, UsageBar } from '../ui.tsx';
+import { Alert, browserZone, Field, fmt, navigate, PageTitle, toInstant, UsageBar } from '../ui.tsx';
 
 const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const IMAGE = /^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(\/[a-z0-9]+([._-]+[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$/;
@@ -28,6 +29,9 @@ type Form = {
   env: string;
   ssh_keys: string;
   user_data: string;
+  /** A datetime-local value in the browser's zone; '' the cluster does not expire. */
+  expires_at: string;
+  expire_action: 'stop' | 'delete';
 };
 const EMPTY: Form = {
   name: '',
@@ -44,6 +48,8 @@ const EMPTY: Form = {
   env: '',
   ssh_keys: '',
   user_data: '',
+  expires_at: '',
+  expire_action: 'stop',
 };
 
 const OTHER = '__other';
@@ -151,6 +157,11 @@ export function check(f: Form, catalogue: Image[] = []): { body: Record<string, 
     else if (keys.length) body.ssh_keys = keys;
     if (f.user_data.length > 32_768) errors.user_data = 'At most 32768 characters.';
     else if (f.user_data.trim()) body.user_data = f.user_data;
+  }
+  // Whether the time is in the future is the API's to judge: it refuses a past one with a 422 naming expires_at.
+  if (f.expires_at) {
+    body.expires_at = toInstant(f.expires_at);
+    body.expire_action = f.expire_action;
   }
   return { body, errors };
 }
@@ -315,6 +326,19 @@ export function CreateClusterPage() {
               </Field>
             </>
           )}
+          <div className="row3">
+            <Field id="f-expires_at" label="Expires at (optional)" error={shown('expires_at')} hint={`Your time zone (${browserZone()}); empty: never.`}>
+              {(a) => <input {...a} type="datetime-local" value={form.expires_at} onChange={set('expires_at')} onBlur={blur('expires_at')} />}
+            </Field>
+            <Field id="f-expire_action" label="At expiry" error={shown('expire_action')}>
+              {(a) => (
+                <select {...a} value={form.expire_action} onChange={set('expire_action')} disabled={!form.expires_at}>
+                  <option value="stop">stop its instances</option>
+                  <option value="delete">delete the cluster</option>
+                </select>
+              )}
+            </Field>
+          </div>
           <div className="form-actions">
             <button type="submit" className="primary" disabled={busy}>
               {busy ? 'Creating…' : 'Create cluster'}

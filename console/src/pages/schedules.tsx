@@ -5,11 +5,7 @@
 // expression and the time zone and names the field it refuses.
 import { useCallback, useEffect, useState } from 'react';
 import { ApiError, del, get, post, put, type ClusterWithInstances, type Message, type Schedule, type ScheduleList } from '../api.ts';
-import { Alert, confirmThenRun, errorText, Field, when } from '../ui.tsx';
-
-/** A datetime-local value (the browser's zone) as RFC 3339 with its offset, as the API takes it. */
-const toInstant = (local: string) => (local ? new Date(local).toISOString() : '');
-const browserZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+import { Alert, browserZone, confirmThenRun, errorText, Field, toInstant, when } from '../ui.tsx';
 
 export function Schedules(props: {
   clusterId: number;

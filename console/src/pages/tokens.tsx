@@ -1,7 +1,8 @@
 // Tokens: named, revocable, optionally expiring. A new one is shown once.
 import { useEffect, useState } from 'react';
 import { ApiError, del, get, post, type CreatedToken, type Token } from '../api.ts';
-import { Alert, confirmThenRun, CopyButton, Field, PageTitle, when } from '../ui.tsx';
+import { Alert, confirmThenRun, CopyButton, Field, PageTitle } from '../ui.tsx';
+import { TokenTable } from '../tokenTable.tsx';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9 ._-]*$/;
 
@@ -100,56 +101,21 @@ export function TokensPage() {
       {notice && <Alert kind="ok">{notice}</Alert>}
       {tokens && tokens.length === 0 && <p>No named tokens yet.</p>}
       {tokens && tokens.length > 0 && (
-        <div className="table-wrap">
-          <table className="list">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Created</th>
-                <th scope="col">Expires</th>
-                <th scope="col">Last used</th>
-                <th scope="col">Scopes</th>
-                <th scope="col">Clusters</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody>
-              {tokens.map((t) => (
-                <tr key={t.id} data-token={t.name}>
-                  <th scope="row" data-label="Name">{t.name}</th>
-                  <td data-label="Created">{when(t.created_at)}</td>
-                  <td data-label="Expires">{t.expires_at ? when(t.expires_at) : 'never'}</td>
-                  <td data-label="Last used">{when(t.last_used_at)}</td>
-                  <td data-label="Scopes">{(t.scopes ?? []).join(', ')}</td>
-                  <td data-label="Clusters">{t.cluster_ids ? t.cluster_ids.join(', ') : 'all'}</td>
-                  <td className="actions">
-                    <button
-                      type="button"
-                      className="small danger"
-                      aria-label={`Revoke ${t.name}`}
-                      onClick={() =>
-                        confirmThenRun({
-                          title: `Revoke token ${t.name}?`,
-                          body: <p>Anything using it stops working at once.</p>,
-                          action: 'Revoke',
-                          run: () => del(`/api/v1/users/me/tokens/${t.id}`),
-                          done: `Token ${t.name} revoked.`,
-                          setNotice,
-                          setError,
-                          reload: load,
-                        })
-                      }
-                    >
-                      Revoke
-                    </button>
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <TokenTable
+          tokens={tokens}
+          onRevoke={(t) =>
+            confirmThenRun({
+              title: `Revoke token ${t.name}?`,
+              body: <p>Anything using it stops working at once.</p>,
+              action: 'Revoke',
+              run: () => del(`/api/v1/users/me/tokens/${t.id}`),
+              done: `Token ${t.name} revoked.`,
+              setNotice,
+              setError,
+              reload: load,
+            })
+          }
+        />
       )}
     </>
   );

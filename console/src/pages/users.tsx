@@ -1,8 +1,10 @@
 // Users and quotas (admins): list, create (the token is shown once), change
-// a quota (never below what is in use: the API says so in words), delete.
+// a quota (never below what is in use: the API says so in words), disable or
+// enable, delete; a user's live tokens, each revocable.
 import { useEffect, useState } from 'react';
-import { ApiError, del, get, patch, post, type CreatedUser, type Role, type User } from '../api.ts';
-import { Alert, confirmThenRun, CopyButton, Field, fmt, PageTitle, when } from '../ui.tsx';
+import { ApiError, del, get, patch, post, type CreatedUser, type Role, type Token, type User } from '../api.ts';
+import { Alert, confirmThenRun, CopyButton, errorText, Field, fmt, Link, PageTitle, when } from '../ui.tsx';
+import { TokenTable } from '../tokenTable.tsx';
 
 const USERNAME = /^[A-Za-z0-9][A-Za-z0-9._@-]*$/;
 type QuotaForm = { quota_cpu: string; quota_memory: string; quota_instances: string; quota_storage_gb: string; quota_load_balancers: string; role: Role };
@@ -107,11 +109,64 @@ function EditRow(props: { user: User; onDone: (u: User | null) => void }) {
   );
 }
 
+/** A user's live tokens (GET /api/v1/users/{id}/tokens), each revocable after confirming. */
+function UserTokens(props: { user: User; onClose: () => void }) {
+  const u = props.user;
+  const [tokens, setTokens] = useState<Token[] | null>(null);
+  const [error, setError] = useState<Error | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const load = () =>
+    get<Token[]>(`/api/v1/users/${u.id}/tokens`).then(
+      (t) => {
+        setTokens(t);
+        setError(null);
+      },
+      (err) => setError(new Error(errorText(err))),
+    );
+  useEffect(() => {
+    void load();
+  }, [u.id]);
+  return (
+    <section className="card" aria-labelledby="user-tokens-title" data-tokens-of={u.username}>
+      <h2 id="user-tokens-title">Tokens of {u.username}</h2>
+      <p className="small">
+        Their live tokens; a revoked one is refused from its next request on.{u.disabled ? ' The user is disabled: none of these is accepted until they are enabled.' : ''}{' '}
+        <Link to={`/audit?user=${encodeURIComponent(u.username)}`}>Their requests in the audit log</Link>
+      </p>
+      <Alert error={error} />
+      {notice && <Alert kind="ok">{notice}</Alert>}
+      {tokens && tokens.length === 0 && <p>No live tokens.</p>}
+      {tokens && tokens.length > 0 && (
+        <TokenTable
+          label={`Tokens of ${u.username}`}
+          tokens={tokens}
+          onRevoke={(t) =>
+            confirmThenRun({
+              title: `Revoke ${u.username}'s token ${t.name}?`,
+              body: <p>Anything using it stops working at once.</p>,
+              action: 'Revoke',
+              run: () => del(`/api/v1/users/${u.id}/tokens/${t.id}`),
+              done: `Token ${t.name} of ${u.username} revoked.`,
+              setNotice,
+              setError,
+              reload: load,
+            })
+          }
+        />
+      )}
+      <button type="button" className="link" onClick={props.onClose}>
+        Close
+      </button>
+    </section>
+  );
+}
+
 export function UsersPage(props: { me: User }) {
   const [users, setUsers] = useState<User[] | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [editing, setEditing] = useState<number | null>(null);
+  const [tokensOf, setTokensOf] = useState<number | null>(null);
   const [username, setUsername] = useState('');
   const [form, setForm] = useState<QuotaForm>({ quota_cpu: '4', quota_memory: '8', quota_instances: '10', quota_storage_gb: '100', quota_load_balancers: '5', role: 'user' });
   const [errors, setErrors] = useState<Record<string, string | undefined>>({});
@@ -176,6 +231,7 @@ export function UsersPage(props: { me: User }) {
       </details>
       <Alert error={error} />
       {notice && <Alert kind="ok">{notice}</Alert>}
+      {users?.filter((u) => u.id === tokensOf).map((u) => <UserTokens key={u.id} user={u} onClose={() => setTokensOf(null)} />)}
       {users && (
         <div className="table-wrap">
           <table className="list">
@@ -208,7 +264,7 @@ export function UsersPage(props: { me: User }) {
                     }}
                   />
                 ) : (
-                  <tr key={u.id} data-user={u.username}>
+                  <tr key={u.id} data-user={u.username} data-disabled={u.disabled ? 'true' : 'false'}>
                     <th scope="row" data-label="User">
                       {u.username}
                       <div className="small muted">since {when(u.created_at)}</div>
@@ -225,6 +281,9 @@ export function UsersPage(props: { me: User }) {
                     <td className="actions">
                       <button type="button" className="small" aria-label={`Change quota of ${u.username}`} onClick={() => setEditing(u.id)}>
                         Change quota
+                      </button>
+                      <button type="button" className="small" aria-label={`Tokens of ${u.username}`} aria-pressed={tokensOf === u.id} onClick={() => setTokensOf(tokensOf === u.id ? null : u.id)}>
+                        Tokens
                       </button>
                       {u.id !== props.me.id && (
                         <button
