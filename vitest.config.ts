@@ -7,7 +7,7 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     // Fault injection runs on a plane of its own: `npm run test:faults`.
     exclude: ['test/faults/**', ...configDefaults.exclude],
-    globalSetup: ['test/setup/children.ts', 'test/setup/plane.ts', 'test/setup/build.ts'],
+    globalSetup: ['test/setup/children.ts', 'test/setup/plane.ts', 'test/setup/build.ts', 'test/setup/pglite.ts'],
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',

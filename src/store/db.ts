@@ -36,6 +36,8 @@ export interface Db extends Queryable {
    * application_name), that listens on `channel`. Resolves once it listens.
    */
   listen(channel: string, name: string, on: ListenHandlers): Promise<ListenHandle>;
+  /** The embedded database only: a dump of its data directory, which openPglite can start from. */
+  image?(): Promise<Blob>;
   close(): Promise<void>;
 }
 
@@ -149,10 +151,15 @@ export function openPostgres(url: string, opts: { max?: number } = {}): Db {
   };
 }
 
-export async function openPglite(dataDir: string | null): Promise<Db> {
+/**
+ * The embedded database, in `dataDir` (null: in memory). `image`: start from
+ * this dump of a data directory (PGlite's dumpDataDir) instead of an empty
+ * one, which skips initdb.
+ */
+export async function openPglite(dataDir: string | null, opts: { image?: Blob } = {}): Promise<Db> {
   const { PGlite } = await import('@electric-sql/pglite');
   if (dataDir) mkdirSync(dataDir, { recursive: true });
-  const db = dataDir ? await PGlite.create(dataDir) : await PGlite.create();
+  const db = await PGlite.create({ ...(dataDir ? { dataDir } : {}), ...(opts.image ? { loadDataDir: opts.image } : {}) });
   let busy = 0;
   return {
     kind: 'pglite',
@@ -191,6 +198,7 @@ export async function openPglite(dataDir: string | null): Promise<Db> {
       const unlisten = await db.listen(channel, (payload) => on.message(payload));
       return { close: () => unlisten() };
     },
+    image: async () => (await db.dumpDataDir('none')) as Blob,
     close: () => db.close(),
   };
 }

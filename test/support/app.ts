@@ -1,5 +1,6 @@
 // The app in-process (app.inject, no open port) on an in-memory PGlite, for
 // HTTP-contract tests that need no Kubernetes.
+import { openMigratedPglite } from './pgliteImage.ts';
 import { startNotifications } from '../../src/service/notifications.ts';
 import type { FastifyInstance, InjectOptions } from 'fastify';
 import { loadConfig, type Config } from '../../src/config/config.ts';
@@ -8,8 +9,7 @@ import { buildMetricsApp } from '../../src/http/metricsApp.ts';
 import { createMetrics } from '../../src/observability/metrics.ts';
 import { bootstrapAdmin } from '../../src/service/bootstrap.ts';
 import { createReadiness } from '../../src/service/readiness.ts';
-import { openPglite, type Db } from '../../src/store/db.ts';
-import { migrate } from '../../src/store/migrate.ts';
+import type { Db } from '../../src/store/db.ts';
 import { queueDepth } from '../../src/store/work.ts';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -26,8 +26,7 @@ export type TestApp = {
 };
 
 export async function buildTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const db = await openPglite(null);
-  await migrate(db);
+  const db = await openMigratedPglite();
   await bootstrapAdmin(db, ADMIN_TOKEN);
   const config = loadConfig({ KUBEKLOUD_ADMIN_TOKEN: ADMIN_TOKEN, ...env });
   const metrics = createMetrics({ poolStats: () => db.poolStats(), queueDepth: () => queueDepth(db) });

@@ -2,8 +2,9 @@
 // throwaway PostgreSQL database (test/support/postgres.ts) and an in-memory
 // PGlite, each migrated, plus small seeding helpers over plain SQL.
 import { afterAll, beforeAll, beforeEach } from 'vitest';
-import { openPglite, openPostgres, type Db } from '../../src/store/db.ts';
+import { openPostgres, type Db } from '../../src/store/db.ts';
 import { migrate } from '../../src/store/migrate.ts';
+import { openMigratedPglite } from './pgliteImage.ts';
 import { createTestDatabase, type TestDatabase } from './postgres.ts';
 
 export const BACKENDS = ['postgres', 'pglite'] as const;
@@ -19,8 +20,7 @@ export type TestStore = {
 
 export async function openStore(backend: Backend, opts: { max?: number } = {}): Promise<TestStore> {
   if (backend === 'pglite') {
-    const db = await openPglite(null);
-    await migrate(db);
+    const db = await openMigratedPglite();
     return { backend, db, pg: null, close: () => db.close() };
   }
   const pg = await createTestDatabase();
