@@ -5,7 +5,10 @@
 // reads: a hold is a row (src/store/connectionHolds.ts) naming this replica,
 // and the holds of a replica that is gone stop counting at once (it no
 // longer listens for notifications). A release that cannot reach the
-// database is retried until it does.
+// database is retried until it does. A user refused at a cap is refused again
+// from memory for up to a second (never past the Retry-After it was given),
+// unless one of its holds here ends first: a tenant knocking at its caps
+// costs the database nothing more.
 import { capMessage, retryAfterSeconds, type CappedThing } from '../domain/caps.ts';
 import { RateLimited } from '../domain/errors.ts';
 import { countHolds, releaseHold, takeHold } from '../store/connectionHolds.ts';
@@ -17,11 +20,15 @@ export type HeldThing = Exclude<CappedThing, 'tokens'>;
 export type Release = () => void;
 
 const RETRY_RELEASE_MS = 5000;
+/** How long a refusal at a cap is repeated without asking the database. */
+const REFUSAL_KEPT_MS = 1000;
 
 export class Holds {
   /** Releases the database did not take yet. */
   private readonly unreleased = new Set<number>();
   private retry: NodeJS.Timeout | null = null;
+  /** Per thing and user refused at its cap: the refusal, and until when it is repeated as is. */
+  private readonly refused = new Map<string, { message: string; retryAt: number; keptUntil: number }>();
 
   constructor(
     private readonly db: Db,
@@ -37,6 +44,11 @@ export class Holds {
    */
   async take(thing: HeldThing, userId: number, untilMs: number | null = null): Promise<Release> {
     const cap = this.caps[thing];
+    const key = `${thing}:${userId}`;
+    const now = Date.now();
+    const known = this.refused.get(key);
+    if (known && known.keptUntil > now) throw new RateLimited(known.message, Math.max(1, Math.ceil((known.retryAt - now) / 1000)));
+    if (known) this.refused.delete(key);
     const out = await this.db.transaction((tx) =>
       takeHold(tx, {
         userId,
@@ -47,11 +59,19 @@ export class Holds {
         onlyThisReplica: this.db.kind === 'pglite',
       }),
     );
-    if (!('id' in out)) throw new RateLimited(capMessage(thing, out.held, cap), retryAfterSeconds(thing, Date.now(), out.soonest?.getTime() ?? null));
+    if (!('id' in out)) {
+      const message = capMessage(thing, out.held, cap);
+      const retry = retryAfterSeconds(thing, Date.now(), out.soonest?.getTime() ?? null);
+      const t = Date.now();
+      if (this.refused.size >= 10_000) for (const [k, r] of this.refused) if (r.keptUntil <= t) this.refused.delete(k);
+      this.refused.set(key, { message, retryAt: t + retry * 1000, keptUntil: t + Math.min(REFUSAL_KEPT_MS, retry * 1000) });
+      throw new RateLimited(message, retry);
+    }
     let released = false;
     return () => {
       if (released) return;
       released = true;
+      this.refused.delete(key); // a seat is free: the next take asks the database
       this.release(out.id);
     };
   }

@@ -24,26 +24,35 @@ export async function takeHold(
 ): Promise<{ id: number } | { held: number; soonest: Date | null }> {
   // One take at a time per user and kind: the count holds until this transaction ends.
   await tx.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`hold:${h.kind}:${h.userId}`]);
-  await tx.query(
-    h.onlyThisReplica
-      ? 'DELETE FROM connection_holds WHERE user_id = $1 AND kind = $2 AND replica <> $3'
-      : `DELETE FROM connection_holds
-          WHERE user_id = $1 AND kind = $2
-            AND $3 || replica NOT IN (SELECT application_name FROM pg_stat_activity WHERE application_name LIKE $3 || '%')`,
-    [h.userId, h.kind, h.onlyThisReplica ? h.replica : LISTENER_PREFIX],
-  );
-  const [row] = await tx.query<{ held: number; soonest: Date | null; open_ended: boolean }>(
-    `SELECT count(*)::int AS held, min(until) AS soonest, bool_or(until IS NULL) AS open_ended
-       FROM connection_holds
-      WHERE user_id = $1 AND kind = $2 AND (until IS NULL OR until > now() - make_interval(secs => $3))`,
-    [h.userId, h.kind, STALE_WAIT_SECONDS],
-  );
-  if (row!.held >= h.cap) return { held: row!.held, soonest: row!.open_ended ? null : new Date(row!.soonest!) };
+  let held = await countLive(tx, h.userId, h.kind);
+  if (held.held >= h.cap) {
+    // At the cap: rows of replicas that are gone no longer count; remove them and count again.
+    await tx.query(
+      h.onlyThisReplica
+        ? 'DELETE FROM connection_holds WHERE user_id = $1 AND kind = $2 AND replica <> $3'
+        : `DELETE FROM connection_holds
+            WHERE user_id = $1 AND kind = $2
+              AND $3 || replica NOT IN (SELECT application_name FROM pg_stat_activity WHERE application_name LIKE $3 || '%')`,
+      [h.userId, h.kind, h.onlyThisReplica ? h.replica : LISTENER_PREFIX],
+    );
+    held = await countLive(tx, h.userId, h.kind);
+    if (held.held >= h.cap) return held;
+  }
   const [taken] = await tx.query<{ id: number }>(
     'INSERT INTO connection_holds (user_id, kind, replica, until) VALUES ($1, $2, $3, $4) RETURNING id',
     [h.userId, h.kind, h.replica, h.until],
   );
   return { id: taken!.id };
+}
+
+async function countLive(tx: Tx, userId: number, kind: HoldKind): Promise<{ held: number; soonest: Date | null }> {
+  const [row] = await tx.query<{ held: number; soonest: Date | null; open_ended: boolean }>(
+    `SELECT count(*)::int AS held, min(until) AS soonest, bool_or(until IS NULL) AS open_ended
+       FROM connection_holds
+      WHERE user_id = $1 AND kind = $2 AND (until IS NULL OR until > now() - make_interval(secs => $3))`,
+    [userId, kind, STALE_WAIT_SECONDS],
+  );
+  return { held: row!.held, soonest: row!.open_ended || row!.soonest === null ? null : new Date(row!.soonest) };
 }
 
 export async function releaseHold(q: Queryable, id: number): Promise<void> {
