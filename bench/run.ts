@@ -299,8 +299,8 @@ async function reads() {
       target(part, `${e.key} p99 < 50 ms`, ours.p99.median < 50, `${fmt(ours.p99.median, 0)} ms`));
     report.row('reads', `${e.figure} SQL statements / request (approx.)`, fmt(ours.statementsPerRequest.median, 2), fmt(ceil.statementsPerRequest.median, 2));
     report.row('reads', `${e.figure} server CPU ms / request`, sp(ours.cpuPerRequestMs, 3), sp(ceil.cpuPerRequestMs, 3), fmt(out[e.key].cpuRatio, 2));
-    report.row('reads', `${e.figure} req/s`, sp(ours.rps), sp(ceil.rps), fmt(ratio, 2),
-      `${target(part, `${e.key} >= 1,000 req/s`, ours.rps.median >= 1000, `${fmt(ours.rps.median, 0)} req/s`)}; ${target(part, `${e.key} ours/ceiling >= ${READ_FLOOR}`, ratio >= READ_FLOOR, fmt(ratio, 2))}`);
+    report.row('reads', `${e.figure} req/s`, sp(ours.rps), sp(ceil.rps), ratio.toFixed(3),
+      `${target(part, `${e.key} >= 1,000 req/s`, ours.rps.median >= 1000, `${fmt(ours.rps.median, 0)} req/s`)}; ${target(part, `${e.key} ours/ceiling >= ${READ_FLOOR}`, ratio >= READ_FLOOR, ratio.toFixed(3))}`);
   }
   results.scenarios.reads = { endpoints: out };
   const at10k = rssMiB(s1.pid);
