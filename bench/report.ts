@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { spread } from './lib/util.ts';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 export const BENCHMARKS_MD = join(root, 'BENCHMARKS.md');
@@ -114,6 +115,9 @@ function readsSection(f: ResultFile): string {
   const allEqual = Object.values(same).every((s) => s.equal);
   const ms = (n: number) => num(n, 0);
   const cpu = (n: number) => fixed(n, 3);
+  // The 1-minute load average after each timed run, both sides, every endpoint.
+  const loads = Object.values(endpoints).flatMap((e) => (e.rounds ?? []).flatMap((r: any) => [r.ours?.loadavg?.[0], r.ceiling?.loadavg?.[0]])).filter((x): x is number => typeof x === 'number');
+  const loadSpread = loads.length ? ` The load average after the timed runs: ${spreadOf(spread(loads), (n) => num(n))}.` : '';
   const rows: string[][] = [];
   for (const [key, e] of Object.entries(endpoints)) {
     for (const side of ['ours', 'ceiling'] as const) {
@@ -151,7 +155,7 @@ function readsSection(f: ResultFile): string {
     `${c.tenants} tenants × ${c.clustersPerTenant} clusters × ${c.instancesPerCluster} instances; autocannon, ${c.connections} connections; ` +
       `per endpoint ${c.rounds} rounds of ${c.secondsPerRun} s against each side, the order swapped every round (${c.order}), after a ${c.warmupSeconds} s warm-up of each. ` +
       `Each cell: the median over the rounds (min–max). Before timing, the two sides gave equal answers (status, \`X-Total-Count\`, JSON body) to ` +
-      `${compared} requests: ${allEqual ? 'all equal' : '**not all equal**'}.`,
+      `${compared} requests: ${allEqual ? 'all equal' : '**not all equal**'}.${loadSpread}`,
     '',
     table(
       ['endpoint', 'side', 'req/s', 'p50 ms', 'p99 ms', 'server CPU ms / request', 'SQL statements / request', 'non-2xx'],
