@@ -27,7 +27,7 @@ import { createTestDatabase } from '../test/support/postgres.ts';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
 import { startKubeKloud } from './lib/server.ts';
-import { writeResults } from './lib/results.ts';
+import { runStamp, writeResults } from './lib/results.ts';
 import { cpuMs, fmt, loadavg, machine, now, sleep, summarise } from './lib/util.ts';
 
 const REQUESTS = Number(process.env.FAIRNESS_REQUESTS ?? 750);
@@ -39,7 +39,7 @@ const TARGET_RATIO = 1.2;
 /** What A holds (for finding what costs B): streams, waits, tokens; all by default. */
 const HOLD = (process.env.FAIRNESS_HOLD ?? 'streams,waits,tokens').split(',');
 
-const startedAt = new Date();
+const stamp = runStamp();
 const startMachine = machine();
 const label = `f${randomBytes(6).toString('hex').replace(/[^a-z0-9]/g, '').slice(0, 5)}`;
 await ensurePlane({ log: (line) => console.log(line) });
@@ -182,7 +182,7 @@ try {
       serverCpuMsPerBRequest: { alone: serverCpu.alone / s0.count, atCaps: serverCpu.loaded / s1.count },
       loadavgAtEnd: loadavg(),
     },
-    { startedAt },
+    stamp,
   );
   console.log(`written: ${file}`);
   process.exitCode = met ? 0 : 1;

@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { buildPlan, ensureBinary } from '../testenv/harness/build.ts';
 import { down, residentMemoryKiB, up } from '../testenv/harness/plane.ts';
-import { writeResults } from './lib/results.ts';
+import { runStamp, writeResults } from './lib/results.ts';
 import { loadavg, machine } from './lib/util.ts';
 
 function arg(name: string): string | undefined {
@@ -23,7 +23,7 @@ function parseTimeOutput(text: string): number | undefined {
   return m ? Number(m[1]) * 60 + Number(m[2]) : undefined;
 }
 
-const startedAt = new Date();
+const stamp = runStamp();
 const results: Record<string, unknown> = { machine: machine(), notes: 'Shared 2-core machine: other work may run at the same time; figures are noisy.' };
 const say = (label: string, value: string) => console.log(`${label.padEnd(34)} ${value}`);
 
@@ -119,6 +119,6 @@ for (;;) {
 results.namespaceDeleteSeconds = (Date.now() - d0) / 1000;
 say(`namespace with ${n} pods deleted`, `${((Date.now() - d0) / 1000).toFixed(1)} s`);
 
-const out = writeResults('plane', { ...results, loadavgAtEnd: loadavg() }, { startedAt });
+const out = writeResults('plane', { ...results, loadavgAtEnd: loadavg() }, stamp);
 console.log(`results written to ${out}`);
 if (!process.argv.includes('--keep')) await down({ log: () => {} });

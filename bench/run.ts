@@ -23,7 +23,7 @@ import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
 import { diffCalls, kubeCalls, parseMetric, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
 import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, waitNamespacesGone } from './lib/plane.ts';
-import { writeResults } from './lib/results.ts';
+import { runStamp, writeResults, type RunStamp } from './lib/results.ts';
 import { cpuMs, fmt, gitCommit, loadavg, machine, now, openLoop, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
 
 const argv = process.argv.slice(2);
@@ -57,7 +57,7 @@ const NOTES = 'Shared 2-core machine: other work may run at the same time; figur
 /** One part of the run (reads, or everything on the plane) and the result file it writes. */
 type Part = {
   bench: string;
-  startedAt: Date;
+  stamp: RunStamp;
   t0: number;
   rowsFrom: number;
   data: Record<string, any>;
@@ -65,7 +65,7 @@ type Part = {
 function newPart(name: 'reads' | 'convergence', config: Record<string, unknown>): Part {
   return {
     bench: quick ? `${name}-quick` : name,
-    startedAt: new Date(),
+    stamp: runStamp(),
     t0: now(),
     rowsFrom: report.rows.length,
     data: { mode, label, machine: machine(), notes: NOTES, config, valid: true, invalidReasons: [] as string[], scenarios: {} as Record<string, any>, targets: [] as { target: string; figure: string; met: boolean }[] },
@@ -82,7 +82,7 @@ const invalidate = (p: Part, reason: string) => {
   report.progress(`INVALID: ${reason}`);
 };
 const save = (p: Part) =>
-  writeResults(p.bench, { ...p.data, loadavgAtEnd: loadavg(), seconds: (now() - p.t0) / 1000, table: report.rows.slice(p.rowsFrom) }, { startedAt: p.startedAt });
+  writeResults(p.bench, { ...p.data, loadavgAtEnd: loadavg(), seconds: (now() - p.t0) / 1000, table: report.rows.slice(p.rowsFrom) }, p.stamp);
 
 const m0 = machine();
 console.log(`KubeKloud benchmarks (${mode}) — commit ${gitCommit()}, Node ${process.version}, ` +
@@ -220,6 +220,8 @@ async function reads() {
   // Transactions committed in the database per request: each autocommit statement is one,
   // so this counts database round trips per request, a figure the machine's load does not blur.
   const pgc = new pg.Client({ connectionString: db.url });
+  // An interrupted run drops the database under this connection: that ends it, not the run's clean-up.
+  pgc.on('error', () => {});
   await pgc.connect();
   const commits = async () =>
     Number((await pgc.query<{ n: string }>('SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]!.n);
@@ -564,7 +566,11 @@ process.on('SIGINT', () => {
   if (interrupted) process.exit(130);
   interrupted = true;
   console.error('\ninterrupted: stopping servers, dropping databases, deleting this run\'s namespaces');
-  void cleanup().then(() => process.exit(130));
+  const part = parts[parts.length - 1];
+  if (part) invalidate(part, 'interrupted before the end');
+  void cleanup()
+    .then(() => part && console.error(`written: ${save(part)}`))
+    .finally(() => process.exit(130));
 });
 try {
   if (only.has('reads')) {
@@ -574,7 +580,7 @@ try {
   if (only.has('plane')) await plane();
 } catch (err) {
   const part = parts[parts.length - 1];
-  if (part) {
+  if (part && !interrupted) {
     part.data.error = String((err as Error).stack ?? err);
     part.data.valid = false;
     part.data.invalidReasons.push(`failed: ${(err as Error).message}`);

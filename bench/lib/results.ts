@@ -22,17 +22,22 @@ export function srcTree(): string {
   }
 }
 
+/** What a run measured and when it started: taken once at its start. */
+export type RunStamp = { startedAt: Date; commit: string; srcTree: string };
+
+export const runStamp = (): RunStamp => ({ startedAt: new Date(), commit: gitCommit(), srcTree: srcTree() });
+
 /**
  * Writes one run's figures of benchmark `bench`; returns the file's path.
- * `startedAt` names the file by the run's start, so that a long run writing
- * its figures as they come keeps writing to one file.
+ * `stamp` (default: now) names the file by the run's start and the commit it
+ * started at, so that a long run writing its figures as they come keeps
+ * writing to one file, whatever happens to the working tree meanwhile.
  */
-export function writeResults(bench: string, data: object, opts: { startedAt?: Date } = {}): string {
-  const startedAt = opts.startedAt ?? new Date();
-  const commit = gitCommit();
+export function writeResults(bench: string, data: object, stamp: RunStamp = runStamp()): string {
+  const { startedAt, commit } = stamp;
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `${startedAt.toISOString().slice(0, 10)}-${commit.slice(0, 7)}-${bench}.json`);
-  const body = { bench, date: startedAt.toISOString(), writtenAt: new Date().toISOString(), commit, srcTree: srcTree(), node: process.version, loadavgAtWrite: loadavg(), ...data };
+  const body = { bench, date: startedAt.toISOString(), writtenAt: new Date().toISOString(), commit, srcTree: stamp.srcTree, node: process.version, loadavgAtWrite: loadavg(), ...data };
   writeFileSync(file, JSON.stringify(body, null, 2) + '\n');
   return file;
 }
