@@ -26,6 +26,7 @@ export const SECTIONS = {
   reads: { bench: 'reads', command: 'npm run bench -- --only reads' },
   convergence: { bench: 'convergence', command: 'npm run bench -- --only plane' },
   fairness: { bench: 'fairness', command: 'npm run bench:fairness' },
+  notify: { bench: 'notify', command: 'npm run bench:notify' },
   plane: { bench: 'plane', command: 'npm run bench:plane' },
 } as const;
 export type Section = keyof typeof SECTIONS;
@@ -238,6 +239,23 @@ function fairnessSection(f: ResultFile): string {
   ].join('\n');
 }
 
+function notifySection(f: ResultFile): string {
+  const d = f.data;
+  const ms = (n: number) => fixed(n, 2);
+  const row = (what: string, s: any) => [what, String(s?.count ?? '—'), ms(s?.p50), ms(s?.p90), ms(s?.p99), ms(s?.max)];
+  return [
+    provenance(f),
+    '',
+    table(
+      [`${d.writes} writes on replica A, heard on replica B's event stream`, 'writes', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
+      [row("from A's answer", d.fromAnswerMs), row('from the request', d.fromRequestMs)],
+      ['l', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+    `p99 from A's answer: **${ms(d.fromAnswerMs?.p99)} ms** (target < ${d.targetP99Ms} ms): ${d.met ? 'met' : '**missed**'}. B polled the database ${d.pollsOnB} times.`,
+  ].join('\n');
+}
+
 function planeSection(f: ResultFile): string {
   const d = f.data;
   const mib = (m: Record<string, number> | undefined) =>
@@ -258,6 +276,7 @@ const RENDER: Record<Section, (f: ResultFile) => string> = {
   reads: readsSection,
   convergence: convergenceSection,
   fairness: fairnessSection,
+  notify: notifySection,
   plane: planeSection,
 };
 
