@@ -18,9 +18,8 @@
 // user stays at its default.
 // A runs in a process of its own (bench/lib/fairnessTenantA.ts), so that its
 // streams and knocks do not share the event loop that times B.
-// Writes bench/results/fairness.json.
+// Writes its figures through writeResults: bench/results/<date>-<commit>-fairness.json.
 import { spawn } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { repoRoot } from '../test/support/kube.ts';
@@ -28,7 +27,8 @@ import { createTestDatabase } from '../test/support/postgres.ts';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
 import { startKubeKloud } from './lib/server.ts';
-import { cpuMs, fmt, gitCommit, loadavg, machine, now, sleep, summarise } from './lib/util.ts';
+import { runStamp, writeResults } from './lib/results.ts';
+import { cpuMs, fmt, loadavg, machine, now, sleep, summarise } from './lib/util.ts';
 
 const REQUESTS = Number(process.env.FAIRNESS_REQUESTS ?? 750);
 const ROUNDS = Number(process.env.FAIRNESS_ROUNDS ?? 8);
@@ -39,6 +39,8 @@ const TARGET_RATIO = 1.2;
 /** What A holds (for finding what costs B): streams, waits, tokens; all by default. */
 const HOLD = (process.env.FAIRNESS_HOLD ?? 'streams,waits,tokens').split(',');
 
+const stamp = runStamp();
+const startMachine = machine();
 const label = `f${randomBytes(6).toString('hex').replace(/[^a-z0-9]/g, '').slice(0, 5)}`;
 await ensurePlane({ log: (line) => console.log(line) });
 const db = await createTestDatabase();
@@ -158,34 +160,31 @@ try {
   const perRequest = (ms: number, n: number) => fmt(ms / n, 3);
   console.log(`  server CPU per B request: alone ${perRequest(serverCpu.alone, s0.count)} ms, A at its caps ${perRequest(serverCpu.loaded, s1.count)} ms (A's own requests included)`);
   console.log(`  A's answers: ${Object.entries(answersToA).map(([k, v]) => `${k}: ${v}`).join(', ')}`);
-  const dir = join(repoRoot, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(
-    join(dir, 'fairness.json'),
-    JSON.stringify(
-      {
-        date: new Date().toISOString(),
-        commit: gitCommit(),
-        node: process.version,
-        machine: machine(),
-        notes: 'Shared 2-core machine: other work may run at the same time; figures are noisy.',
-        caps: CAPS,
-        requestsPerPhase: REQUESTS * ROUNDS,
-        concurrency: CONCURRENCY,
-        hammerRatePerSecond: HAMMER_RATE,
-        alone: s0,
-        atCaps: s1,
-        rounds,
-        p99Ratio: ratio,
-        target: TARGET_RATIO,
-        met,
-        answersToA,
-        serverCpuMsPerBRequest: { alone: serverCpu.alone / s0.count, atCaps: serverCpu.loaded / s1.count },
-      },
-      null,
-      2,
-    ) + '\n',
+  const file = writeResults(
+    'fairness',
+    {
+      machine: startMachine,
+      notes: 'Shared 2-core machine: other work may run at the same time; figures are noisy.',
+      caps: CAPS,
+      hold: HOLD,
+      rounds: ROUNDS,
+      requestsPerRound: REQUESTS,
+      requestsPerPhase: REQUESTS * ROUNDS,
+      concurrency: CONCURRENCY,
+      hammerRatePerSecond: HAMMER_RATE,
+      alone: s0,
+      atCaps: s1,
+      perRound: rounds,
+      p99Ratio: ratio,
+      target: TARGET_RATIO,
+      met,
+      answersToA,
+      serverCpuMsPerBRequest: { alone: serverCpu.alone / s0.count, atCaps: serverCpu.loaded / s1.count },
+      loadavgAtEnd: loadavg(),
+    },
+    stamp,
   );
+  console.log(`written: ${file}`);
   process.exitCode = met ? 0 : 1;
 } finally {
   stopA();

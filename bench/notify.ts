@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { createTestDatabase } from '../test/support/postgres.ts';
 import { readEvents } from '../test/support/events.ts';
 import { ensurePlane } from '../testenv/harness/plane.ts';
-import { writeResults } from './lib/results.ts';
+import { runStamp, writeResults } from './lib/results.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
 import { parseMetric, startKubeKloud } from './lib/server.ts';
 import { fmt, loadavg, machine, now, summarise } from './lib/util.ts';
@@ -25,6 +25,8 @@ import { fmt, loadavg, machine, now, summarise } from './lib/util.ts';
 const WRITES = Number(process.env.NOTIFY_WRITES ?? 300);
 const TARGET_P99_MS = 100;
 
+const stamp = runStamp();
+const startMachine = machine();
 const label = `n${randomBytes(6).toString('hex').replace(/[^a-z0-9]/g, '').slice(0, 5)}`;
 await ensurePlane({ log: (line) => console.log(line) });
 const db = await createTestDatabase();
@@ -76,7 +78,7 @@ try {
   console.log(`  B's database polls: ${polls}`);
   console.log(`  p99 from the answer ${fmt(sa.p99, 2)} ms (target < ${TARGET_P99_MS} ms): ${met ? 'MET' : 'MISSED'}`);
   const file = writeResults('notify', {
-    machine: machine(),
+    machine: startMachine,
     loadavgAtEnd: loadavg(),
     notes: 'Shared 2-core machine: other work may run at the same time; figures are noisy.',
     writes: WRITES,
@@ -85,7 +87,7 @@ try {
     pollsOnB: polls,
     targetP99Ms: TARGET_P99_MS,
     met,
-  });
+  }, stamp);
   console.log(`  written to ${file}`);
   process.exitCode = met ? 0 : 1;
 } finally {

@@ -2,12 +2,16 @@
 //   npm run bench:plane [-- --build-log <file with `time go build` output>] [-- --pods 100]
 // Prints: build time, warm start of the whole plane (down, then up to ready),
 // resident memory of every component, and the time for N pods to reach Running.
-import { readFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+// It stops and starts the plane it measures (`down`, then `up`): run it only
+// on a plane nobody else uses. Writes its figures through writeResults:
+// bench/results/<date>-<commit>-plane.json.
+import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { buildPlan, ensureBinary } from '../testenv/harness/build.ts';
-import { repoRoot } from '../testenv/harness/config.ts';
 import { down, residentMemoryKiB, up } from '../testenv/harness/plane.ts';
+import { runStamp, writeResults } from './lib/results.ts';
+import { loadavg, machine } from './lib/util.ts';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,7 +23,8 @@ function parseTimeOutput(text: string): number | undefined {
   return m ? Number(m[1]) * 60 + Number(m[2]) : undefined;
 }
 
-const results: Record<string, unknown> = {};
+const stamp = runStamp();
+const results: Record<string, unknown> = { machine: machine(), notes: 'Shared 2-core machine: other work may run at the same time; figures are noisy.' };
 const say = (label: string, value: string) => console.log(`${label.padEnd(34)} ${value}`);
 
 // 1. Build
@@ -114,9 +119,6 @@ for (;;) {
 results.namespaceDeleteSeconds = (Date.now() - d0) / 1000;
 say(`namespace with ${n} pods deleted`, `${((Date.now() - d0) / 1000).toFixed(1)} s`);
 
-const outDir = join(repoRoot, 'bench', 'results');
-mkdirSync(outDir, { recursive: true });
-const out = join(outDir, `plane-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-writeFileSync(out, `${JSON.stringify({ at: new Date().toISOString(), ...results }, null, 2)}\n`);
+const out = writeResults('plane', { ...results, loadavgAtEnd: loadavg() }, stamp);
 console.log(`results written to ${out}`);
 if (!process.argv.includes('--keep')) await down({ log: () => {} });

@@ -5,30 +5,41 @@
 //                               Kubernetes calls per instance, footprint
 //   npm run bench -- --quick    the same with smaller sizes, under 3 minutes
 //   npm run bench -- --only reads,plane
-// Prints a table as figures arrive; writes bench/results/latest.json.
+//   npm run bench -- --rounds 6 pairs of ours/ceiling runs per read endpoint (at least 3)
+// Prints a table as figures arrive. Each part writes its figures through
+// writeResults: bench/results/<date>-<commit>-reads.json for the reads and
+// …-convergence.json for the rest (…-reads-quick.json, …-convergence-quick.json
+// in quick mode). A reads run in which either side answered anything but 2xx,
+// or in which the two sides did not answer the same, is marked invalid and
+// the process exits 1.
 import autocannon from 'autocannon';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { ApiClient } from '../test/support/api.ts';
-import { loadTestKubeConfig, repoRoot } from '../test/support/kube.ts';
+import { loadTestKubeConfig } from '../test/support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
 import { diffCalls, kubeCalls, parseMetric, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
 import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, waitNamespacesGone } from './lib/plane.ts';
-import { cpuMs, fmt, gitCommit, loadavg, machine, now, openLoop, pool, Report, rssMiB, rssSampler, sleep, summarise, verdict } from './lib/util.ts';
+import { runStamp, writeResults, type RunStamp } from './lib/results.ts';
+import { cpuMs, fmt, gitCommit, loadavg, machine, now, openLoop, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
-const onlyArg = argv.find((a) => a.startsWith('--only='))?.slice(7) ?? (argv.includes('--only') ? argv[argv.indexOf('--only') + 1] : undefined);
-const only = new Set((onlyArg ?? 'reads,plane').split(','));
+const flag = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : undefined);
+const only = new Set((flag('only') ?? 'reads,plane').split(','));
 
 const SIZES = quick ? [100] : [100, 500, 1000];
 const VMS = quick ? 20 : 100;
-const READ_SECONDS = quick ? 3 : 15;
+/** Seconds of each timed run of one side on one endpoint. */
+const READ_SECONDS = quick ? 2 : 10;
+/** Pairs of runs per endpoint, the order swapped from one to the next (ours first, then the ceiling first, …). */
+const READ_ROUNDS = Math.max(3, Number(flag('rounds') ?? (quick ? 4 : 6)));
 const READ_CONNECTIONS = 10;
+/** Our req/s over the ceiling's (medians) that counts as met. */
+const READ_FLOOR = 0.8;
 const CREATE_RATE = quick ? 10 : 20;
 const CREATE_COUNT = quick ? 20 : 200;
 const OPERATE_RATE = quick ? 25 : 50;
@@ -40,32 +51,42 @@ const CONCURRENCY = 16; // KUBEKLOUD_RECONCILE_CONCURRENCY default
 
 const label = `b${randomBytes(8).toString('hex').replace(/[^a-z0-9]/g, '').slice(0, 5)}`;
 const report = new Report();
-const results: Record<string, any> = {
-  date: new Date().toISOString(),
-  mode: quick ? 'quick' : 'full',
-  commit: gitCommit(),
-  node: process.version,
-  machine: machine(),
-  label,
-  notes: 'Shared 2-core machine: other work may run at the same time; figures are noisy.',
-  scenarios: {} as Record<string, any>,
-  targets: [] as { target: string; figure: string; met: boolean }[],
+const mode = quick ? 'quick' : 'full';
+const NOTES = 'Shared 2-core machine: other work may run at the same time; figures are noisy.';
+
+/** One part of the run (reads, or everything on the plane) and the result file it writes. */
+type Part = {
+  bench: string;
+  stamp: RunStamp;
+  t0: number;
+  rowsFrom: number;
+  data: Record<string, any>;
 };
-const target = (name: string, met: boolean, figure: string) => {
-  results.targets.push({ target: name, figure, met });
+function newPart(name: 'reads' | 'convergence', config: Record<string, unknown>): Part {
+  return {
+    bench: quick ? `${name}-quick` : name,
+    stamp: runStamp(),
+    t0: now(),
+    rowsFrom: report.rows.length,
+    data: { mode, label, machine: machine(), notes: NOTES, config, valid: true, invalidReasons: [] as string[], scenarios: {} as Record<string, any>, targets: [] as { target: string; figure: string; met: boolean }[] },
+  };
+}
+const parts: Part[] = [];
+const target = (p: Part, name: string, met: boolean, figure: string) => {
+  p.data.targets.push({ target: name, figure, met });
   return verdict(met, name);
 };
-const saveResults = () => {
-  const dir = join(repoRoot, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  results.loadavgAtEnd = loadavg();
-  results.table = report.rows;
-  results.markdown = report.markdown();
-  writeFileSync(join(dir, 'latest.json'), JSON.stringify(results, null, 2) + '\n');
+const invalidate = (p: Part, reason: string) => {
+  p.data.valid = false;
+  p.data.invalidReasons.push(reason);
+  report.progress(`INVALID: ${reason}`);
 };
+const save = (p: Part) =>
+  writeResults(p.bench, { ...p.data, loadavgAtEnd: loadavg(), seconds: (now() - p.t0) / 1000, table: report.rows.slice(p.rowsFrom) }, p.stamp);
 
-console.log(`KubeKloud benchmarks (${results.mode}) — commit ${results.commit}, Node ${process.version}, ` +
-  `${results.machine.cores} cores, ${results.machine.memoryGiB} GiB, load ${results.machine.loadavgAtStart.join(' ')}, label ${label}`);
+const m0 = machine();
+console.log(`KubeKloud benchmarks (${mode}) — commit ${gitCommit()}, Node ${process.version}, ` +
+  `${m0.cores} cores, ${m0.memoryGiB} GiB, load ${m0.loadavgAtStart.join(' ')}, label ${label}`);
 console.log(`| ${'scenario'.padEnd(12)} | ${'figure'.padEnd(40)} | ${'KubeKloud'.padStart(12)} | ${'ceiling'.padStart(12)} | ${'ratio'.padStart(7)} | target`);
 
 // The plane is started (or reused) first: everything below talks to it.
@@ -91,7 +112,64 @@ async function heap(metricsUrl: string) {
 }
 
 // ---------------------------------------------------------------- 1. reads
+type ReadRequest = { method: 'GET'; path: string; headers: Record<string, string> };
+type SideRun = {
+  rps: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  max: number;
+  requests: number;
+  non2xx: number;
+  errors: number;
+  cpuPerRequestMs: number;
+  statementsPerRequest: number;
+  loadavg: number[];
+};
+
+/** Both sides' answer to one request: status, the X-Total-Count header and the JSON body. */
+async function answer(url: string, r: ReadRequest) {
+  const res = await fetch(url + r.path, { headers: r.headers });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    /* compared as text */
+  }
+  return { status: res.status, totalCount: res.headers.get('x-total-count'), body };
+}
+
+/**
+ * Asks both sides every request in `requests` once and compares the answers
+ * (status, X-Total-Count, JSON body) for equality; returns how many were
+ * compared and the first differences.
+ */
+async function compareAnswers(oursUrl: string, ceilingUrl: string, requests: ReadRequest[]) {
+  const differences: { path: string; ours: unknown; ceiling: unknown }[] = [];
+  const statuses: Record<string, number> = {};
+  await pool(requests, 4, async (r) => {
+    const [a, b] = await Promise.all([answer(oursUrl, r), answer(ceilingUrl, r)]);
+    statuses[a.status] = (statuses[a.status] ?? 0) + 1;
+    if (!isDeepStrictEqual(a, b)) differences.push({ path: r.path, ours: a, ceiling: b });
+  });
+  return { compared: requests.length, statuses, equal: differences.length === 0, differences: differences.slice(0, 3) };
+}
+
 async function reads() {
+  const part = newPart('reads', {
+    tenants: 100,
+    clustersPerTenant: 10,
+    instancesPerCluster: 10,
+    connections: READ_CONNECTIONS,
+    secondsPerRun: READ_SECONDS,
+    rounds: READ_ROUNDS,
+    order: 'alternating: ours then ceiling in even rounds, ceiling then ours in odd rounds',
+    warmupSeconds: 1,
+    floor: READ_FLOOR,
+  });
+  parts.push(part);
+  const results = part.data;
   report.header('Reads at 10,000 instances (1,000 clusters, 100 tenants); footprint at idle and at 10k');
   const db = await createTestDatabase();
   databases.push(db);
@@ -100,7 +178,7 @@ async function reads() {
   await sleep(1500);
   const idle = rssMiB(s1.pid);
   results.scenarios.footprint = { startupEmptyDb: { healthMs: s1.healthMs, readyMs: s1.readyMs }, rssIdleMiB: idle.rss, heapIdle: await heap(s1.metricsUrl) };
-  report.row('footprint', 'start-up to /ready (empty database)', `${fmt(s1.readyMs, 0)} ms`, '', '', target('start-up to ready < 3 s', s1.readyMs < 3000, `${fmt(s1.readyMs, 0)} ms`));
+  report.row('footprint', 'start-up to /ready (empty database)', `${fmt(s1.readyMs, 0)} ms`, '', '', target(part, 'start-up to ready < 3 s', s1.readyMs < 3000, `${fmt(s1.readyMs, 0)} ms`));
   report.row('footprint', 'RSS idle (no rows)', `${fmt(idle.rss)} MiB`);
 
   const t0 = now();
@@ -111,65 +189,141 @@ async function reads() {
 
   const ceiling = await spawnProcess('bench/ceiling.ts', { DATABASE_URL: db.url }, { readyPath: '/health' });
   servers.push(ceiling);
+  const sides = { ours: { url: s1.url, pid: s1.pid }, ceiling: { url: ceiling.url, pid: ceiling.proc.pid! } };
   const auth = (t: SeededTenant) => ({ authorization: `Bearer ${t.token}` });
+  const get = (path: string, t: SeededTenant): ReadRequest => ({ method: 'GET', path, headers: auth(t) });
   const endpoints = [
-    { key: 'list', figure: 'GET /clusters/ (10 clusters, 100 inst.)', requests: tenants.map((t) => ({ method: 'GET', path: '/api/v1/clusters/', headers: auth(t) })) },
-    { key: 'getCluster', figure: 'GET /clusters/{id} (10 instances)', requests: tenants.map((t, k) => ({ method: 'GET', path: `/api/v1/clusters/${t.clusterIds[k % 10]}`, headers: auth(t) })) },
-    { key: 'getInstance', figure: 'GET /instances/{id}', requests: tenants.map((t, k) => ({ method: 'GET', path: `/api/v1/instances/${t.instanceIds[(k * 7) % 100]}`, headers: auth(t) })) },
+    { key: 'list', figure: 'GET /clusters/ (10 clusters, 100 inst.)', requests: tenants.map((t) => get('/api/v1/clusters/', t)) },
+    { key: 'getCluster', figure: 'GET /clusters/{id} (10 instances)', requests: tenants.map((t, k) => get(`/api/v1/clusters/${t.clusterIds[k % 10]}`, t)) },
+    { key: 'getInstance', figure: 'GET /instances/{id}', requests: tenants.map((t, k) => get(`/api/v1/instances/${t.instanceIds[(k * 7) % 100]}`, t)) },
   ];
-  const out: Record<string, any> = {};
+
+  // Before any timing: both sides answer every timed request, a page of the
+  // list, and another tenant's cluster and instance (404) the same.
+  const [a, b] = [tenants[0]!, tenants[1]!];
+  const extra = [
+    get('/api/v1/clusters/?limit=3&offset=4', a),
+    get('/api/v1/clusters/?limit=3&offset=9', b),
+    get(`/api/v1/clusters/${b.clusterIds[0]}`, a),
+    get(`/api/v1/instances/${b.instanceIds[0]}`, a),
+  ];
+  const same: Record<string, Awaited<ReturnType<typeof compareAnswers>>> = {};
+  for (const e of endpoints) same[e.key] = await compareAnswers(sides.ours.url, sides.ceiling.url, e.requests);
+  same.pagingAndOwnership = await compareAnswers(sides.ours.url, sides.ceiling.url, extra);
+  results.scenarios.sameAnswers = same;
+  for (const [key, c] of Object.entries(same)) {
+    report.progress(`same answers, ${key}: ${c.compared} requests compared (${Object.entries(c.statuses).map(([st, n]) => `${n} × ${st}`).join(', ')}), ${c.equal ? 'all equal' : 'DIFFERENT'}`);
+    if (!c.equal) invalidate(part, `${key}: the two sides answer differently, e.g. ${JSON.stringify(c.differences[0]).slice(0, 600)}`);
+  }
+  if (!results.valid) throw new Error('the ceiling does not answer as KubeKloud does: nothing timed');
+
   // Transactions committed in the database per request: each autocommit statement is one,
   // so this counts database round trips per request, a figure the machine's load does not blur.
   const pgc = new pg.Client({ connectionString: db.url });
+  // An interrupted run drops the database under this connection: that ends it, not the run's clean-up.
+  pgc.on('error', () => {});
   await pgc.connect();
   const commits = async () =>
     Number((await pgc.query<{ n: string }>('SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]!.n);
-  const run = async (url: string, requests: (typeof endpoints)[number]['requests'], seconds: number, pid: number) => {
+  const run = async (side: { url: string; pid: number }, requests: ReadRequest[], seconds: number): Promise<SideRun> => {
     const c0 = await commits();
-    const cpu0 = cpuMs(pid);
-    const r = await autocannon({ url, connections: READ_CONNECTIONS, duration: seconds, requests });
-    const cpuPerRequestMs = Math.round(((cpuMs(pid) - cpu0) / r.requests.total) * 1000) / 1000;
+    const cpu0 = cpuMs(side.pid);
+    const r = await autocannon({ url: side.url, connections: READ_CONNECTIONS, duration: seconds, requests });
+    const cpuPerRequestMs = (cpuMs(side.pid) - cpu0) / r.requests.total;
     await sleep(600); // the statistics collector flushes about every 500 ms
-    const statementsPerRequest = Math.round((((await commits()) - c0 - 1) / r.requests.total) * 100) / 100;
-    return { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, rps: r.requests.average, total: r.requests.total, non2xx: r.non2xx, errors: r.errors + r.timeouts, statementsPerRequest, cpuPerRequestMs };
+    const statementsPerRequest = ((await commits()) - c0 - 1) / r.requests.total;
+    return {
+      rps: r.requests.average,
+      p50: r.latency.p50,
+      p90: r.latency.p90,
+      p99: r.latency.p99,
+      max: r.latency.max,
+      requests: r.requests.total,
+      non2xx: r.non2xx,
+      errors: r.errors + r.timeouts,
+      cpuPerRequestMs,
+      statementsPerRequest,
+      loadavg: loadavg(),
+    };
   };
+  const runs: Record<string, { rounds: { order: string; ours: SideRun; ceiling: SideRun }[]; warmup: { ours: SideRun; ceiling: SideRun } }> = {};
   for (const e of endpoints) {
-    await run(s1.url, e.requests, 1, s1.pid); // warm-up (JIT, pool)
-    await run(ceiling.url, e.requests, 1, ceiling.proc.pid!);
-    report.progress(`${e.key}: ${READ_SECONDS} s against KubeKloud, then ${READ_SECONDS} s against the bare Fastify ceiling`);
-    const ours = await run(s1.url, e.requests, READ_SECONDS, s1.pid);
-    const ceil = await run(ceiling.url, e.requests, READ_SECONDS, ceiling.proc.pid!);
-    out[e.key] = { ours, ceiling: ceil, ratio: ours.rps / ceil.rps, loadavg: loadavg() };
-    if (ours.non2xx + ours.errors > 0) report.progress(`WARNING ${e.key}: ${ours.non2xx} non-2xx, ${ours.errors} errors`);
-    report.row('reads', `${e.figure} p50 / p99`, `${ours.p50} / ${ours.p99} ms`, `${ceil.p50} / ${ceil.p99} ms`, '', target(`${e.key} p99 < 50 ms`, ours.p99 < 50, `${ours.p99} ms`));
-    report.row('reads', `${e.figure} SQL statements / request (approx.)`, fmt(ours.statementsPerRequest, 2), fmt(ceil.statementsPerRequest, 2));
-    report.row('reads', `${e.figure} server CPU ms / request`, fmt(ours.cpuPerRequestMs, 2), fmt(ceil.cpuPerRequestMs, 2), fmt(ceil.cpuPerRequestMs / ours.cpuPerRequestMs, 2));
-    report.row('reads', `${e.figure} req/s`, fmt(ours.rps, 0), fmt(ceil.rps, 0), fmt(ours.rps / ceil.rps, 2),
-      `${target(`${e.key} >= 1,000 req/s`, ours.rps >= 1000, `${fmt(ours.rps, 0)} req/s`)}; ${target(`${e.key} our/ceiling >= 0.5`, ours.rps / ceil.rps >= 0.5, fmt(ours.rps / ceil.rps, 2))}`);
+    // Warm-up (JIT, pool); its answers are counted too.
+    runs[e.key] = { rounds: [], warmup: { ours: await run(sides.ours, e.requests, 1), ceiling: await run(sides.ceiling, e.requests, 1) } };
+  }
+  for (let round = 0; round < READ_ROUNDS; round++) {
+    const order = round % 2 === 0 ? (['ours', 'ceiling'] as const) : (['ceiling', 'ours'] as const);
+    for (const e of endpoints) {
+      report.progress(`round ${round + 1}/${READ_ROUNDS}, ${e.key}: ${READ_SECONDS} s ${order[0]}, then ${READ_SECONDS} s ${order[1]} (load ${loadavg()[0]})`);
+      const first = await run(sides[order[0]], e.requests, READ_SECONDS);
+      const second = await run(sides[order[1]], e.requests, READ_SECONDS);
+      const byside = order[0] === 'ours' ? { ours: first, ceiling: second } : { ours: second, ceiling: first };
+      runs[e.key]!.rounds.push({ order: order.join('-'), ...byside });
+    }
   }
   await pgc.end();
-  results.scenarios.reads = { connections: READ_CONNECTIONS, seconds: READ_SECONDS, tenants: 100, clusters: 1000, instances: 10000, endpoints: out };
+
+  const out: Record<string, any> = {};
+  const summary = (rs: SideRun[]) => ({
+    rps: spread(rs.map((r) => r.rps)),
+    p50: spread(rs.map((r) => r.p50)),
+    p99: spread(rs.map((r) => r.p99)),
+    cpuPerRequestMs: spread(rs.map((r) => r.cpuPerRequestMs)),
+    statementsPerRequest: spread(rs.map((r) => r.statementsPerRequest)),
+    requests: rs.reduce((n, r) => n + r.requests, 0),
+  });
+  for (const e of endpoints) {
+    const { rounds, warmup } = runs[e.key]!;
+    const all = { ours: [warmup.ours, ...rounds.map((r) => r.ours)], ceiling: [warmup.ceiling, ...rounds.map((r) => r.ceiling)] };
+    const non2xx = { ours: all.ours.reduce((n, r) => n + r.non2xx, 0), ceiling: all.ceiling.reduce((n, r) => n + r.non2xx, 0) };
+    const errors = { ours: all.ours.reduce((n, r) => n + r.errors, 0), ceiling: all.ceiling.reduce((n, r) => n + r.errors, 0) };
+    for (const side of ['ours', 'ceiling'] as const) {
+      if (non2xx[side] + errors[side] > 0) invalidate(part, `${e.key}: ${side} answered ${non2xx[side]} non-2xx, ${errors[side]} errors or timeouts`);
+    }
+    const ours = summary(rounds.map((r) => r.ours));
+    const ceil = summary(rounds.map((r) => r.ceiling));
+    const ratio = ours.rps.median / ceil.rps.median;
+    const roundRatios = spread(rounds.map((r) => r.ours.rps / r.ceiling.rps));
+    out[e.key] = {
+      path: e.requests[0]!.path.replace(/\/\d+$/, '/{id}'),
+      ours,
+      ceiling: ceil,
+      ratio,
+      roundRatios,
+      cpuRatio: ours.cpuPerRequestMs.median / ceil.cpuPerRequestMs.median,
+      non2xx,
+      errors,
+      rounds,
+      warmup,
+    };
+    const sp = (x: { median: number; min: number; max: number }, d = 0) => `${fmt(x.median, d)} (${fmt(x.min, d)}–${fmt(x.max, d)})`;
+    report.row('reads', `${e.figure} p50 / p99 ms`, `${fmt(ours.p50.median, 0)} / ${fmt(ours.p99.median, 0)}`, `${fmt(ceil.p50.median, 0)} / ${fmt(ceil.p99.median, 0)}`, '',
+      target(part, `${e.key} p99 < 50 ms`, ours.p99.median < 50, `${fmt(ours.p99.median, 0)} ms`));
+    report.row('reads', `${e.figure} SQL statements / request (approx.)`, fmt(ours.statementsPerRequest.median, 2), fmt(ceil.statementsPerRequest.median, 2));
+    report.row('reads', `${e.figure} server CPU ms / request`, sp(ours.cpuPerRequestMs, 3), sp(ceil.cpuPerRequestMs, 3), fmt(out[e.key].cpuRatio, 2));
+    report.row('reads', `${e.figure} req/s`, sp(ours.rps), sp(ceil.rps), ratio.toFixed(3),
+      `${target(part, `${e.key} >= 1,000 req/s`, ours.rps.median >= 1000, `${fmt(ours.rps.median, 0)} req/s`)}; ${target(part, `${e.key} ours/ceiling >= ${READ_FLOOR}`, ratio >= READ_FLOOR, ratio.toFixed(3))}`);
+  }
+  results.scenarios.reads = { endpoints: out };
   const at10k = rssMiB(s1.pid);
   const ceilRss = rssMiB(ceiling.proc.pid!);
-  results.scenarios.footprint.rssAt10kMiB = at10k.rss;
-  results.scenarios.footprint.heapAt10k = await heap(s1.metricsUrl);
-  report.progress(`at 10k: V8 heap used ${fmt(results.scenarios.footprint.heapAt10k.usedMiB)} MiB of ${fmt(results.scenarios.footprint.heapAt10k.totalMiB)} MiB, external ${fmt(results.scenarios.footprint.heapAt10k.externalMiB)} MiB`);
-  results.scenarios.footprint.rssPeakDuringReadsMiB = at10k.hwm;
-  results.scenarios.footprint.ceilingRssMiB = ceilRss.rss;
-  report.row('footprint', 'RSS at 10k instances, after the reads', `${fmt(at10k.rss)} MiB`, `${fmt(ceilRss.rss)} MiB`, '', target('RSS at 10k < 200 MiB', at10k.rss < 200, `${fmt(at10k.rss)} MiB (peak ${fmt(at10k.hwm)})`));
+  const footprint = results.scenarios.footprint;
+  footprint.rssAt10kMiB = at10k.rss;
+  footprint.heapAt10k = await heap(s1.metricsUrl);
+  report.progress(`at 10k: V8 heap used ${fmt(footprint.heapAt10k.usedMiB)} MiB of ${fmt(footprint.heapAt10k.totalMiB)} MiB, external ${fmt(footprint.heapAt10k.externalMiB)} MiB`);
+  footprint.rssPeakDuringReadsMiB = at10k.hwm;
+  footprint.ceilingRssMiB = ceilRss.rss;
+  report.row('footprint', 'RSS at 10k instances, after the reads', `${fmt(at10k.rss)} MiB`, `${fmt(ceilRss.rss)} MiB`, '', target(part, 'RSS at 10k < 200 MiB', at10k.rss < 200, `${fmt(at10k.rss)} MiB (peak ${fmt(at10k.hwm)})`));
   await ceiling.stop();
   await s1.stop();
   servers.length = 0;
   // Start-up again, now with 10k rows in the database (full mode only: it is start-up time again).
-  if (quick) {
-    await db.drop();
-    databases.length = 0;
-    return;
+  if (!quick) {
+    const s1b = await startKubeKloud({ label, databaseUrl: db.url, adminToken, reconciler: false });
+    footprint.startupAt10k = { healthMs: s1b.healthMs, readyMs: s1b.readyMs };
+    report.row('footprint', 'start-up to /ready (10k instances)', `${fmt(s1b.readyMs, 0)} ms`);
+    await s1b.stop();
   }
-  const s1b = await startKubeKloud({ label, databaseUrl: db.url, adminToken, reconciler: false });
-  results.scenarios.footprint.startupAt10k = { healthMs: s1b.healthMs, readyMs: s1b.readyMs };
-  report.row('footprint', 'start-up to /ready (10k instances)', `${fmt(s1b.readyMs, 0)} ms`);
-  await s1b.stop();
   await db.drop();
   databases.length = 0;
 }
@@ -287,16 +441,16 @@ async function convergence(s: BenchServer, kind: 'container' | 'vm', n: number, 
   await sleep(500); // let the last observations' calls land in /metrics
   rec.economy = { createToRunning: perInstance(diffCalls(await kubeCalls(s.metricsUrl), before), n) };
   const targets: string[] = [];
-  if (kind === 'container' && n === 100) targets.push(target('100 containers running < 30 s', rec.seconds < 30, `${fmt(rec.seconds)} s`));
+  if (kind === 'container' && n === 100) targets.push(target(conv, '100 containers running < 30 s', rec.seconds < 30, `${fmt(rec.seconds)} s`));
   if (kind === 'container' && n === 1000) {
-    targets.push(target('1,000 containers within 1.5× ceiling', rec.ratio <= 1.5, `${fmt(rec.ratio, 2)}×`));
-    targets.push(target('1,000 containers < 120 s', rec.seconds < 120, `${fmt(rec.seconds)} s`));
+    targets.push(target(conv, '1,000 containers within 1.5× ceiling', rec.ratio <= 1.5, `${fmt(rec.ratio, 2)}×`));
+    targets.push(target(conv, '1,000 containers < 120 s', rec.seconds < 120, `${fmt(rec.seconds)} s`));
   }
   report.row('convergence', `${n} ${kind === 'vm' ? 'VMs' : 'containers'}: POST → all running (s)`, fmt(rec.seconds), fmt(direct.seconds), fmt(rec.ratio, 2), targets.join('; '));
   report.row('convergence', `${n} ${kind === 'vm' ? 'VMs' : 'containers'}: instances/s`, fmt(rec.instancesPerSecond), fmt(n / direct.seconds));
   const w = rec.economy.createToRunning.writesPerInstance;
   report.row('economy', `${key}: kube writes / instance, create→running`, fmt(w, 2), fmt(direct.applies / n, 2), '',
-    kind === 'container' ? target(`<= 6 kube writes per container (${n})`, w <= 6, fmt(w, 2)) : '');
+    kind === 'container' ? target(conv, `<= 6 kube writes per container (${n})`, w <= 6, fmt(w, 2)) : '');
 
   if (o.operate) {
     const instances = (await Promise.all((await listAll(t.client)).map((c) => t.client.get(`/api/v1/clusters/${c.id}`)))).flatMap((r) => r.body.instances.map((i: any) => i.id));
@@ -307,37 +461,54 @@ async function convergence(s: BenchServer, kind: 'container' | 'vm', n: number, 
         const res = await t.client.post(`/api/v1/instances/${instances[i]}/operate`, { operation: op });
         return res.status === 200;
       });
-      const conv = ((await waitClusters(t.client, clusters, status, `${key} ${op}`, 300_000)) - a0) / 1000;
+      const settled = ((await waitClusters(t.client, clusters, status, `${key} ${op}`, 300_000)) - a0) / 1000;
       await sleep(500);
-      rec[op] = { writes: r, convergedSeconds: conv, economy: perInstance(diffCalls(await kubeCalls(s.metricsUrl), b), n) };
+      rec[op] = { writes: r, convergedSeconds: settled, economy: perInstance(diffCalls(await kubeCalls(s.metricsUrl), b), n) };
       report.row('writes', `operate ${op} at ${OPERATE_RATE}/s: p50 / p99 ms`, `${fmt(r.p50)} / ${fmt(r.p99)}`, '', '', `${fmt(r.achievedPerSec)} /s achieved, ${r.errors} errors`);
-      report.row('economy', `${key}: kube writes / instance, ${op}`, fmt(rec[op].economy.writesPerInstance, 2), '', '', `all ${status} after ${fmt(conv)} s`);
+      report.row('economy', `${key}: kube writes / instance, ${op}`, fmt(rec[op].economy.writesPerInstance, 2), '', '', `all ${status} after ${fmt(settled)} s`);
     }
   }
   const td = await teardown(s, t, `${key} teardown`);
   rec.teardown = td;
   rec.economy.delete = perInstance(td.kubeCalls, n);
   report.row('teardown', `${td.clusters} clusters (${n} inst.): namespaces gone (s)`, fmt(td.seconds), '', '',
-    `${o.teardownTarget ? target(`teardown of ${td.clusters} clusters: quota exactly zero`, td.quotaZero, td.quotaZero ? 'zero' : 'NOT zero') : `quota ${td.quotaZero ? 'exactly zero' : 'NOT zero'}`}`);
+    `${o.teardownTarget ? target(conv, `teardown of ${td.clusters} clusters: quota exactly zero`, td.quotaZero, td.quotaZero ? 'zero' : 'NOT zero') : `quota ${td.quotaZero ? 'exactly zero' : 'NOT zero'}`}`);
   report.row('economy', `${key}: kube writes / instance, delete`, fmt(rec.economy.delete.writesPerInstance, 2));
-  results.scenarios.convergence ??= {};
-  results.scenarios.convergence[key] = rec;
-  saveResults();
+  conv.data.scenarios.convergence ??= {};
+  conv.data.scenarios.convergence[key] = rec;
+  save(conv);
 }
 
+let conv: Part;
+
 async function plane() {
+  conv = newPart('convergence', {
+    containerSizes: SIZES,
+    vms: VMS,
+    clusterSize: 10,
+    postsAtOnce: 10,
+    createRatePerSecond: CREATE_RATE,
+    createCount: CREATE_COUNT,
+    operateRatePerSecond: OPERATE_RATE,
+    nodes: NODES,
+    cpuPerInstance: CPU,
+    memoryPerInstanceGiB: MEMORY,
+    image: IMAGE,
+    reconcileConcurrency: CONCURRENCY,
+  });
+  parts.push(conv);
   report.header('On the local control plane: writes, convergence, teardown, API economy, footprint under load');
   const plane = await ensurePlane();
-  results.kubernetes = await kubernetesVersion(kc);
+  conv.data.kubernetes = await kubernetesVersion(kc);
   const nodes = await ensureNodes(kc, NODES);
-  results.plane = { nodesBefore: nodes.before, nodesAfter: nodes.after, apiURL: plane.apiURL };
-  report.progress(`Kubernetes ${results.kubernetes}; fake nodes ${nodes.before} → ${nodes.after} (${nodes.after * 110} pod slots)`);
+  conv.data.plane = { nodesBefore: nodes.before, nodesAfter: nodes.after, apiURL: plane.apiURL };
+  report.progress(`Kubernetes ${conv.data.kubernetes}; fake nodes ${nodes.before} → ${nodes.after} (${nodes.after * 110} pod slots)`);
   const db = await createTestDatabase();
   databases.push(db);
   const s = await startKubeKloud({ label, databaseUrl: db.url, adminToken, reconciler: true });
   servers.push(s);
-  results.scenarios.footprint ??= {};
-  results.scenarios.footprint.startupWithPlane = { healthMs: s.healthMs, readyMs: s.readyMs };
+  conv.data.scenarios.footprint ??= {};
+  conv.data.scenarios.footprint.startupWithPlane = { healthMs: s.healthMs, readyMs: s.readyMs };
   report.row('footprint', 'start-up to /ready (reconciler, plane)', `${fmt(s.readyMs, 0)} ms`);
 
   // Writes: creates at a fixed arrival rate (1 container each), then deletes at the same rate.
@@ -355,8 +526,8 @@ async function plane() {
     if (created < CREATE_COUNT) report.progress(`writes: create answers ${JSON.stringify(statuses)}`);
     report.row('writes', `create cluster at ${CREATE_RATE}/s: p50 / p99 ms`, `${fmt(r.p50)} / ${fmt(r.p99)}`, '', '', `${fmt(r.achievedPerSec)} /s achieved, ${r.errors} errors`);
     const c0 = now();
-    const conv = ((await waitClusters(t.client, created, 'running', 'writes: creates', 300_000)) - c0) / 1000;
-    report.progress(`writes: all ${created} created clusters running ${fmt(conv)} s after the last POST`);
+    const settled = ((await waitClusters(t.client, created, 'running', 'writes: creates', 300_000)) - c0) / 1000;
+    report.progress(`writes: all ${created} created clusters running ${fmt(settled)} s after the last POST`);
     const ids = (await listAll(t.client)).map((c) => c.id);
     const d = await openLoop(CREATE_RATE, ids.length, async (i) => (await t.client.delete(`/api/v1/clusters/${ids[i]}`)).status === 200);
     report.row('writes', `delete cluster at ${CREATE_RATE}/s: p50 / p99 ms`, `${fmt(d.p50)} / ${fmt(d.p99)}`, '', '', `${fmt(d.achievedPerSec)} /s achieved, ${d.errors} errors`);
@@ -367,7 +538,7 @@ async function plane() {
       if (rows === 0 || now() - g0 > 300_000) break;
       await sleep(500);
     }
-    results.scenarios.writes = { create: { ...r, statuses }, runningAfterLastPostSeconds: conv, delete: d, createdClusters: CREATE_COUNT, goneSeconds: (now() - g0) / 1000, quotaZero: await quotaZero(t.client) };
+    conv.data.scenarios.writes = { create: { ...r, statuses }, runningAfterLastPostSeconds: settled, delete: d, createdClusters: CREATE_COUNT, goneSeconds: (now() - g0) / 1000, quotaZero: await quotaZero(t.client) };
   }
 
   const largest = Math.max(...SIZES);
@@ -376,15 +547,15 @@ async function plane() {
     await convergence(s, 'container', n, { operate: n === 100, teardownTarget: n === largest || n === 100 });
     if (sampler) {
       const peak = sampler.stop();
-      results.scenarios.footprint.rssPeakLargestRunMiB = peak;
+      conv.data.scenarios.footprint.rssPeakLargestRunMiB = peak;
       report.row('footprint', `RSS peak during the ${largest}-container run`, `${fmt(peak)} MiB`);
     }
   }
-  results.scenarios.writes.operate = { stop: results.scenarios.convergence['container-100'].stop?.writes, start: results.scenarios.convergence['container-100'].start?.writes };
+  conv.data.scenarios.writes.operate = { stop: conv.data.scenarios.convergence['container-100'].stop?.writes, start: conv.data.scenarios.convergence['container-100'].start?.writes };
   await convergence(s, 'vm', VMS, { operate: false, teardownTarget: false });
-  results.scenarios.footprint.rssAfterPlaneRunsMiB = rssMiB(s.pid);
-  results.scenarios.footprint.heapAfterPlaneRuns = await heap(s.metricsUrl);
-  const end = results.scenarios.footprint;
+  conv.data.scenarios.footprint.rssAfterPlaneRunsMiB = rssMiB(s.pid);
+  conv.data.scenarios.footprint.heapAfterPlaneRuns = await heap(s.metricsUrl);
+  const end = conv.data.scenarios.footprint;
   report.row('footprint', 'RSS after the plane runs (all deleted)', `${fmt(end.rssAfterPlaneRunsMiB.rss)} MiB`, '', '',
     `V8 heap used ${fmt(end.heapAfterPlaneRuns.usedMiB)} of ${fmt(end.heapAfterPlaneRuns.totalMiB)} MiB`);
   await s.stop();
@@ -395,23 +566,35 @@ process.on('SIGINT', () => {
   if (interrupted) process.exit(130);
   interrupted = true;
   console.error('\ninterrupted: stopping servers, dropping databases, deleting this run\'s namespaces');
-  void cleanup().then(() => process.exit(130));
+  const part = parts[parts.length - 1];
+  if (part) invalidate(part, 'interrupted before the end');
+  void cleanup()
+    .then(() => part && console.error(`written: ${save(part)}`))
+    .finally(() => process.exit(130));
 });
-const t0 = now();
 try {
-  if (only.has('reads')) await reads();
-  saveResults();
+  if (only.has('reads')) {
+    await reads();
+    save(parts[parts.length - 1]!);
+  }
   if (only.has('plane')) await plane();
 } catch (err) {
-  results.error = String((err as Error).stack ?? err);
+  const part = parts[parts.length - 1];
+  if (part && !interrupted) {
+    part.data.error = String((err as Error).stack ?? err);
+    part.data.valid = false;
+    part.data.invalidReasons.push(`failed: ${(err as Error).message}`);
+  }
   console.error(`\nbenchmark failed: ${(err as Error).message}`);
   process.exitCode = 1;
 } finally {
   await cleanup();
-  results.seconds = (now() - t0) / 1000;
-  saveResults();
 }
-console.log(`\nTargets (${results.mode} run, ${(results.seconds / 60).toFixed(1)} min):`);
-for (const t of results.targets) console.log(`  ${t.met ? 'MET   ' : 'MISSED'} ${t.target}: ${t.figure}`);
-console.log(`\nwritten: bench/results/latest.json`);
+for (const p of parts) {
+  const file = save(p);
+  if (!p.data.valid) process.exitCode = 1;
+  console.log(`\n${p.bench} (${mode} run, ${((now() - p.t0) / 60_000).toFixed(1)} min)${p.data.valid ? '' : ' — INVALID: ' + p.data.invalidReasons.join('; ')}`);
+  for (const t of p.data.targets) console.log(`  ${t.met ? 'MET   ' : 'MISSED'} ${t.target}: ${t.figure}`);
+  console.log(`written: ${file}`);
+}
 process.exit(process.exitCode ?? 0);

@@ -1,0 +1,338 @@
+// BENCHMARKS.md's figures, generated from the committed result files
+// (bench/results/*.json, written by writeResults):
+//
+//   npm run bench:report              rewrites every generated section of BENCHMARKS.md
+//   npm run bench:report -- --check   exits 1 when BENCHMARKS.md differs from what it would write
+//
+// A generated section sits between `<!-- bench:report <name> -->` and
+// `<!-- /bench:report <name> -->`; everything outside the markers is left as
+// it is. Each section shows one result file: the one PINNED names, else the
+// newest (by the run's start) committed, valid file of its benchmark. Quick
+// runs write `<bench>-quick` files, which no section shows. A result file
+// counts once git knows it (`git add` is enough); its contents are read from
+// the working tree. test/tooling/benchmarks-report.test.ts fails when the
+// file and the generated sections differ.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spread } from './lib/util.ts';
+
+const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
+export const BENCHMARKS_MD = join(root, 'BENCHMARKS.md');
+
+/** The generated sections, each showing one benchmark's result file. */
+export const SECTIONS = {
+  reads: { bench: 'reads', command: 'npm run bench -- --only reads' },
+  convergence: { bench: 'convergence', command: 'npm run bench -- --only plane' },
+  fairness: { bench: 'fairness', command: 'npm run bench:fairness' },
+  notify: { bench: 'notify', command: 'npm run bench:notify' },
+  plane: { bench: 'plane', command: 'npm run bench:plane' },
+} as const;
+export type Section = keyof typeof SECTIONS;
+
+/** A section that shows a given file (relative to the repository) rather than the newest. */
+export const PINNED: Partial<Record<Section, string>> = {};
+
+export type ResultFile = { path: string; data: Record<string, any> };
+
+/** The result files git knows (committed or added), read from the working tree. */
+export function committedResults(repo = root): ResultFile[] {
+  const out = execFileSync('git', ['ls-files', '--', 'bench/results/*.json'], { cwd: repo, encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .sort()
+    .map((path) => ({ path, data: JSON.parse(readFileSync(join(repo, path), 'utf8')) as Record<string, any> }));
+}
+
+/** The file a section shows: the pinned one, else the newest valid result of its benchmark (null: none). */
+export function pick(section: Section, files: ResultFile[], pinned = PINNED): ResultFile | null {
+  const pin = pinned[section];
+  if (pin) {
+    const f = files.find((x) => x.path === pin);
+    if (!f) throw new Error(`bench:report: ${section} is pinned to ${pin}, which git does not know`);
+    return f;
+  }
+  const mine = files.filter((f) => f.data.bench === SECTIONS[section].bench && f.data.valid !== false);
+  mine.sort((a, b) => String(a.data.date).localeCompare(String(b.data.date)) || a.path.localeCompare(b.path));
+  return mine[mine.length - 1] ?? null;
+}
+
+// ---------------------------------------------------------------- formatting
+
+/** A figure: integers from 100 up, `digits` decimals below. */
+const num = (n: unknown, digits = 1): string => {
+  if (typeof n !== 'number' || Number.isNaN(n)) return '—';
+  return Math.abs(n) >= 100 ? n.toFixed(0) : n.toFixed(digits);
+};
+const fixed = (n: unknown, digits: number): string => (typeof n === 'number' && !Number.isNaN(n) ? n.toFixed(digits) : '—');
+type Spread = { median: number; min: number; max: number };
+const spreadOf = (s: Spread | undefined, f: (n: number) => string): string => (s ? `${f(s.median)} (${f(s.min)}–${f(s.max)})` : '—');
+const table = (head: string[], rows: string[][], align?: ('l' | 'r')[]): string =>
+  [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map((_, i) => (align?.[i] === 'r' ? '---:' : '---')).join(' | ')} |`,
+    ...rows.map((r) => `| ${r.join(' | ')} |`),
+  ].join('\n');
+const utc = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
+const load = (l: unknown) => (Array.isArray(l) ? String(l[0]) : '—');
+
+/** Where a table's figures come from: the file, the commit, the machine and its load. */
+function provenance(f: ResultFile, more = ''): string {
+  const d = f.data;
+  const m = d.machine ?? {};
+  const lines = [
+    `Figures from \`${f.path}\`: commit \`${d.commit}\`${d.srcTree ? ` (src/ tree \`${String(d.srcTree).slice(0, 12)}\`)` : ''}, ` +
+      `${d.mode ? `${d.mode} run, ` : ''}started ${utc(String(d.date))}${typeof d.seconds === 'number' ? `, ${num(d.seconds / 60)} min` : ''}; ` +
+      `Node ${d.node ?? '—'}${d.kubernetes ? `, Kubernetes ${d.kubernetes}` : ''}; ${m.cores ?? '—'} cores (${m.cpuModel ?? '—'}), ${m.memoryGiB ?? '—'} GiB; ` +
+      `load average ${load(m.loadavgAtStart)} at the start, ${load(d.loadavgAtEnd ?? d.loadavgAtWrite)} at the end.${more}`,
+  ];
+  if (d.notes) lines.push(`Notes: ${d.notes}`);
+  if (d.valid === false) lines.push(`**Invalid run:** ${(d.invalidReasons ?? []).join('; ')}`);
+  return lines.join('\n');
+}
+
+function targetsTable(d: Record<string, any>): string {
+  const ts = (d.targets ?? []) as { target: string; figure: string; met: boolean }[];
+  if (ts.length === 0) return '';
+  return `\n\n${table(['target', 'figure', ''], ts.map((t) => [t.target, t.figure, t.met ? 'met' : '**missed**']))}`;
+}
+
+// ---------------------------------------------------------------- sections
+
+const ENDPOINTS: Record<string, string> = {
+  list: '`GET /api/v1/clusters/` (10 clusters, 100 instances)',
+  getCluster: '`GET /api/v1/clusters/{id}` (10 instances)',
+  getInstance: '`GET /api/v1/instances/{id}`',
+};
+
+function readsSection(f: ResultFile): string {
+  const d = f.data;
+  const c = d.config ?? {};
+  const endpoints = (d.scenarios?.reads?.endpoints ?? {}) as Record<string, any>;
+  const same = (d.scenarios?.sameAnswers ?? {}) as Record<string, { compared: number; equal: boolean }>;
+  const compared = Object.values(same).reduce((n, s) => n + s.compared, 0);
+  const allEqual = Object.values(same).every((s) => s.equal);
+  const ms = (n: number) => num(n, 0);
+  const cpu = (n: number) => fixed(n, 3);
+  // The 1-minute load average after each timed run, both sides, every endpoint.
+  const loads = Object.values(endpoints).flatMap((e) => (e.rounds ?? []).flatMap((r: any) => [r.ours?.loadavg?.[0], r.ceiling?.loadavg?.[0]])).filter((x): x is number => typeof x === 'number');
+  const loadSpread = loads.length ? ` The load average after the timed runs: ${spreadOf(spread(loads), (n) => num(n))}.` : '';
+  const rows: string[][] = [];
+  for (const [key, e] of Object.entries(endpoints)) {
+    for (const side of ['ours', 'ceiling'] as const) {
+      const s = e[side];
+      rows.push([
+        side === 'ours' ? (ENDPOINTS[key] ?? key) : '',
+        side === 'ours' ? 'KubeKloud' : 'ceiling',
+        spreadOf(s.rps, (n) => num(n, 0)),
+        spreadOf(s.p50, ms),
+        spreadOf(s.p99, ms),
+        spreadOf(s.cpuPerRequestMs, cpu),
+        fixed(s.statementsPerRequest?.median, 2),
+        String(e.non2xx?.[side] ?? '—'),
+      ]);
+    }
+  }
+  const ratios = Object.entries(endpoints).map(([key, e]) => [
+    ENDPOINTS[key] ?? key,
+    fixed(e.ratio, 3),
+    `${fixed(e.roundRatios?.min, 3)}–${fixed(e.roundRatios?.max, 3)}`,
+    e.ratio >= (c.floor ?? NaN) ? `met (≥ ${c.floor})` : `**missed** (≥ ${c.floor})`,
+    fixed(e.cpuRatio, 2),
+  ]);
+  const fp = d.scenarios?.footprint ?? {};
+  const footprint: string[][] = [
+    ['start-up to /ready, empty database', `${num(fp.startupEmptyDb?.readyMs, 0)} ms`],
+    ['resident memory idle (no rows)', `${num(fp.rssIdleMiB)} MiB`],
+    ['resident memory at 10k instances, after the reads', `${num(fp.rssAt10kMiB)} MiB (ceiling ${num(fp.ceilingRssMiB)} MiB)`],
+    ['V8 heap used at 10k instances', `${num(fp.heapAt10k?.usedMiB)} of ${num(fp.heapAt10k?.totalMiB)} MiB`],
+  ];
+  if (fp.startupAt10k) footprint.push(['start-up to /ready, 10k instances', `${num(fp.startupAt10k.readyMs, 0)} ms`]);
+  return [
+    provenance(f),
+    '',
+    `${c.tenants} tenants × ${c.clustersPerTenant} clusters × ${c.instancesPerCluster} instances; autocannon, ${c.connections} connections; ` +
+      `per endpoint ${c.rounds} rounds of ${c.secondsPerRun} s against each side, the order swapped every round (${c.order}), after a ${c.warmupSeconds} s warm-up of each. ` +
+      `Each cell: the median over the rounds (min–max). Before timing, the two sides gave equal answers (status, \`X-Total-Count\`, JSON body) to ` +
+      `${compared} requests: ${allEqual ? 'all equal' : '**not all equal**'}.${loadSpread}`,
+    '',
+    table(
+      ['endpoint', 'side', 'req/s', 'p50 ms', 'p99 ms', 'server CPU ms / request', 'SQL statements / request', 'non-2xx'],
+      rows,
+      ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+    table(['endpoint', 'KubeKloud / ceiling req/s (medians)', 'per round', 'floor', 'server CPU / request, KubeKloud / ceiling'], ratios, ['l', 'r', 'r', 'l', 'r']),
+    '',
+    table(['footprint', ''], footprint, ['l', 'r']) + targetsTable(d),
+  ].join('\n');
+}
+
+function convergenceSection(f: ResultFile): string {
+  const d = f.data;
+  const sc = d.scenarios ?? {};
+  const rows: string[][] = [];
+  const w = sc.writes;
+  const c = d.config ?? {};
+  const writeRow = (what: string, r: any) =>
+    r && rows.push(['writes', what, `${num(r.p50)} / ${num(r.p99)} ms`, '', '', `${num(r.achievedPerSec)}/s achieved of ${num(r.offeredPerSec)}/s, ${r.errors} errors`]);
+  writeRow(`create cluster (1 container) at ${c.createRatePerSecond}/s: p50 / p99`, w?.create);
+  writeRow(`delete cluster at ${c.createRatePerSecond}/s: p50 / p99`, w?.delete);
+  for (const r of Object.values((sc.convergence ?? {}) as Record<string, any>)) {
+    const what = `${r.instances} ${r.kind === 'vm' ? 'VMs' : 'containers'}`;
+    rows.push(['convergence', `${what}: POST → all running`, `${num(r.seconds)} s`, `${num(r.direct?.seconds)} s`, fixed(r.ratio, 2), `${num(r.instancesPerSecond)} instances/s`]);
+    rows.push(['economy', `${what}: Kubernetes writes / instance, create → running`, fixed(r.economy?.createToRunning?.writesPerInstance, 2), fixed(r.direct ? r.direct.applies / r.instances : NaN, 2), '', '']);
+    for (const op of ['stop', 'start'] as const) {
+      if (!r[op]) continue;
+      writeRow(`operate ${op} at ${c.operateRatePerSecond}/s: p50 / p99`, r[op].writes);
+      rows.push(['economy', `${what}: Kubernetes writes / instance, ${op}`, fixed(r[op].economy?.writesPerInstance, 2), '', '', `all ${op === 'stop' ? 'stopped' : 'running'} after ${num(r[op].convergedSeconds)} s`]);
+    }
+    const td = r.teardown;
+    if (td) {
+      rows.push(['teardown', `${td.clusters} clusters (${what}): namespaces and rows gone`, `${num(td.seconds)} s`, '', '', `quota ${td.quotaZero ? 'exactly zero' : '**not zero**'}`]);
+      rows.push(['economy', `${what}: Kubernetes writes / instance, delete`, fixed(r.economy?.delete?.writesPerInstance, 2), '', '', '']);
+    }
+  }
+  const fp = sc.footprint ?? {};
+  if (fp.startupWithPlane) rows.push(['footprint', 'start-up to /ready (reconciler, plane)', `${num(fp.startupWithPlane.readyMs, 0)} ms`, '', '', '']);
+  if (fp.rssPeakLargestRunMiB !== undefined) rows.push(['footprint', 'resident memory, peak during the largest container run', `${num(fp.rssPeakLargestRunMiB)} MiB`, '', '', '']);
+  if (fp.rssAfterPlaneRunsMiB) {
+    rows.push(['footprint', 'resident memory after the plane runs (all deleted)', `${num(fp.rssAfterPlaneRunsMiB.rss)} MiB`, '', '', `V8 heap used ${num(fp.heapAfterPlaneRuns?.usedMiB)} of ${num(fp.heapAfterPlaneRuns?.totalMiB)} MiB`]);
+  }
+  const nodes = d.plane ? ` Fake nodes ${d.plane.nodesBefore} → ${d.plane.nodesAfter}.` : '';
+  return [
+    provenance(f, nodes),
+    '',
+    table(['scenario', 'figure', 'KubeKloud', 'ceiling', 'KubeKloud / ceiling', ''], rows, ['l', 'l', 'r', 'r', 'r', 'l']) + targetsTable(d),
+  ].join('\n');
+}
+
+function fairnessSection(f: ResultFile): string {
+  const d = f.data;
+  const ms = (n: number) => fixed(n, 2);
+  const cpu = d.serverCpuMsPerBRequest ?? {};
+  const perRound = (d.perRound ?? []) as { alone: any; loaded: any; loadavg: number[] }[];
+  return [
+    provenance(f),
+    '',
+    `Caps: ${d.caps?.streams} event streams, ${d.caps?.waits} \`?wait=\`, ${d.caps?.tokens} live tokens; A holds ${(d.hold ?? []).join(', ')} and knocks ` +
+      `${d.hammerRatePerSecond} requests/s; B: ${d.rounds} rounds of ${d.requestsPerRound} list requests per phase, ${d.concurrency} at a time.`,
+    '',
+    table(
+      ['B\'s `GET /api/v1/clusters/`', 'requests', 'p50 ms', 'p99 ms', 'server CPU ms per B request'],
+      [
+        ['B alone', String(d.alone?.count), ms(d.alone?.p50), ms(d.alone?.p99), fixed(cpu.alone, 3)],
+        ['A at its caps', String(d.atCaps?.count), ms(d.atCaps?.p50), ms(d.atCaps?.p99), `${fixed(cpu.atCaps, 3)} (A's requests included)`],
+      ],
+      ['l', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+    `p99 with A at its caps / p99 alone: **${fixed(d.p99Ratio, 2)}** (target ≤ ${d.target}): ${d.met ? 'met' : '**missed**'}.`,
+    '',
+    table(
+      ['round', 'load average', 'alone p50 / p99 ms', 'A at its caps p50 / p99 ms'],
+      perRound.map((r, i) => [String(i + 1), load(r.loadavg), `${ms(r.alone.p50)} / ${ms(r.alone.p99)}`, `${ms(r.loaded.p50)} / ${ms(r.loaded.p99)}`]),
+      ['r', 'r', 'r', 'r'],
+    ),
+  ].join('\n');
+}
+
+function notifySection(f: ResultFile): string {
+  const d = f.data;
+  const ms = (n: number) => fixed(n, 2);
+  const row = (what: string, s: any) => [what, String(s?.count ?? '—'), ms(s?.p50), ms(s?.p90), ms(s?.p99), ms(s?.max)];
+  return [
+    provenance(f),
+    '',
+    table(
+      [`${d.writes} writes on replica A, heard on replica B's event stream`, 'writes', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms'],
+      [row("from A's answer", d.fromAnswerMs), row('from the request', d.fromRequestMs)],
+      ['l', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+    `p99 from A's answer: **${ms(d.fromAnswerMs?.p99)} ms** (target < ${d.targetP99Ms} ms): ${d.met ? 'met' : '**missed**'}. B polled the database ${d.pollsOnB} times.`,
+  ].join('\n');
+}
+
+function planeSection(f: ResultFile): string {
+  const d = f.data;
+  const mib = (m: Record<string, number> | undefined) =>
+    m ? `${num(Object.values(m).reduce((a, b) => a + b, 0) / 1024, 0)} MiB (${Object.entries(m).map(([k, v]) => `${k} ${num(v / 1024, 0)}`).join(', ')})` : '—';
+  const rows: string[][] = [];
+  if (d.coldBuildSeconds !== undefined) rows.push(['cold build', `${num(d.coldBuildSeconds, 0)} s`]);
+  if (d.lastBuild) rows.push(['last build by the harness', `${d.lastBuild.seconds} s, ${d.lastBuild.packages} packages`]);
+  rows.push(['warm start (down, then up to ready)', `${num(d.warmStartSeconds)} s`]);
+  rows.push(['resident memory, idle', mib(d.rssIdleKiB)]);
+  if (d.podsRunning) rows.push([`${d.podsRunning.pods} pods (Deployment) to Running`, `${num(d.podsRunning.seconds)} s`]);
+  rows.push(['resident memory after the pods', mib(d.rssAfterPodsKiB)]);
+  rows.push(['namespace with the pods deleted', `${num(d.namespaceDeleteSeconds)} s`]);
+  const versions = d.versions ? `Versions: ${Object.entries(d.versions as Record<string, string>).map(([k, v]) => `${k} ${v}`).join(', ')}.` : '';
+  return [provenance(f), ...(versions ? ['', versions] : []), '', table(['figure', ''], rows, ['l', 'r'])].join('\n');
+}
+
+const RENDER: Record<Section, (f: ResultFile) => string> = {
+  reads: readsSection,
+  convergence: convergenceSection,
+  fairness: fairnessSection,
+  notify: notifySection,
+  plane: planeSection,
+};
+
+/** One section's generated text (without its markers). */
+export function renderSection(section: Section, f: ResultFile | null): string {
+  const head = `<!-- Generated by \`npm run bench:report\`: edit the result files or the report, not this text. -->`;
+  if (!f) return `${head}\n\nNo committed result of \`${SECTIONS[section].command}\` yet.`;
+  return `${head}\n\n${RENDER[section](f)}`;
+}
+
+const marker = (section: string, end = false) => `<!-- ${end ? '/' : ''}bench:report ${section} -->`;
+
+/** The generated sections found in `markdown`, in order, with where each one's text starts and ends. */
+export function sectionsIn(markdown: string): { section: string; start: number; end: number }[] {
+  const out: { section: string; start: number; end: number }[] = [];
+  for (const m of markdown.matchAll(/<!-- bench:report ([a-z][a-z-]*) -->/g)) {
+    const close = marker(m[1]!, true);
+    const start = m.index + m[0].length;
+    const end = markdown.indexOf(close, start);
+    if (end < 0) throw new Error(`bench:report: no ${close} after ${m[0]}`);
+    out.push({ section: m[1]!, start, end });
+  }
+  return out;
+}
+
+/** `markdown` with every generated section replaced by what the result files give. */
+export function generate(markdown: string, files: ResultFile[], pinned = PINNED): string {
+  let out = '';
+  let at = 0;
+  const seen = new Set<string>();
+  for (const s of sectionsIn(markdown)) {
+    if (!(s.section in SECTIONS)) throw new Error(`bench:report: unknown section ${s.section} (known: ${Object.keys(SECTIONS).join(', ')})`);
+    if (seen.has(s.section)) throw new Error(`bench:report: section ${s.section} appears twice`);
+    seen.add(s.section);
+    const section = s.section as Section;
+    out += `${markdown.slice(at, s.start)}\n${renderSection(section, pick(section, files, pinned))}\n`;
+    at = s.end;
+  }
+  return out + markdown.slice(at);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const current = readFileSync(BENCHMARKS_MD, 'utf8');
+  const files = committedResults();
+  const next = generate(current, files);
+  if (process.argv.includes('--check')) {
+    if (next !== current) {
+      console.error('BENCHMARKS.md differs from what `npm run bench:report` makes of the committed results; run it.');
+      process.exit(1);
+    }
+    console.log('BENCHMARKS.md matches the committed results.');
+  } else {
+    writeFileSync(BENCHMARKS_MD, next);
+    for (const section of Object.keys(SECTIONS) as Section[]) {
+      const f = pick(section, files);
+      console.log(`${section.padEnd(12)} ${f ? `${f.path} (commit ${f.data.commit})` : 'no committed result'}`);
+    }
+  }
+}
