@@ -32,7 +32,8 @@ export async function takeHold(
         ? 'DELETE FROM connection_holds WHERE user_id = $1 AND kind = $2 AND replica <> $3'
         : `DELETE FROM connection_holds
             WHERE user_id = $1 AND kind = $2
-              AND $3 || replica NOT IN (SELECT application_name FROM pg_stat_activity WHERE application_name LIKE $3 || '%')`,
+              AND $3 || replica NOT IN (SELECT application_name FROM pg_stat_activity
+                                         WHERE application_name LIKE $3 || '%' AND datname = current_database())`,
       [h.userId, h.kind, h.onlyThisReplica ? h.replica : LISTENER_PREFIX],
     );
     held = await countLive(tx, h.userId, h.kind);

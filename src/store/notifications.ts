@@ -14,11 +14,11 @@ export async function notify(q: Queryable, payload: string): Promise<void> {
 
 export type LiveListener = { pid: number; replica: string };
 
-/** The replicas listening now: one notification connection each. */
+/** The replicas listening now: one notification connection each, to this database (another database on the same server is another installation). */
 export async function liveListeners(q: Queryable): Promise<LiveListener[]> {
   const rows = await q.query<{ pid: number; name: string }>(
     `SELECT pid, application_name AS name FROM pg_stat_activity
-      WHERE application_name LIKE $1 || '%' AND backend_type = 'client backend'`,
+      WHERE application_name LIKE $1 || '%' AND backend_type = 'client backend' AND datname = current_database()`,
     [LISTENER_PREFIX],
   );
   return rows.map((r) => ({ pid: r.pid, replica: r.name.slice(LISTENER_PREFIX.length) }));

@@ -13,6 +13,8 @@ import { createTenant, randomLabel, startServer, type ServerProcess } from '../s
 let db: TestDatabase;
 let a: ServerProcess;
 let b: ServerProcess;
+/** Another installation, with a database of its own on the same PostgreSQL server: nothing of a and b reaches it. */
+let other: ServerProcess;
 
 beforeAll(async () => {
   db = await createTestDatabase();
@@ -24,9 +26,10 @@ beforeAll(async () => {
     startServer({ databaseUrl: db.url, installation, adminToken, env }),
     startServer({ databaseUrl: db.url, installation, adminToken, env: { ...env, KUBEKLOUD_RECONCILER: 'false' } }),
   ]);
+  other = await startServer({ env: { KUBEKLOUD_RECONCILER: 'false' } });
 });
 afterAll(async () => {
-  await Promise.all([a?.stop(), b?.stop()]);
+  await Promise.all([a?.stop(), b?.stop(), other?.stop()]);
   await db?.drop();
 });
 
@@ -80,6 +83,10 @@ it('refuses a revoked token on the other replica as soon as the revoke has answe
   expect((await client.delete(`/api/v1/users/me/tokens/${made.body.id}`)).status).toBe(200);
   const after = await ci.get('/api/v1/clusters/');
   expect(after.status).toBe(401);
+  // Both replicas confirmed; the other installation's replica was neither waited for nor cut off.
+  expect(a.output()).not.toMatch(/did not confirm a change of access/);
+  expect(other.output()).not.toMatch(/notification connection lost/);
+  expect(await metric(other, 'kubekloud_notifications_connected')).toBe(1);
 });
 
 it('refuses a disabled user on the other replica at once and ends their open stream there; enabling lets them in again', async () => {
