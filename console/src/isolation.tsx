@@ -11,7 +11,8 @@ const REPAIR: Record<string, string> = {
   manual: 'Not made by KubeKloud, which does not remove it: ask your platform operators to',
 };
 
-export function Isolation(props: { clusterId: number }) {
+/** `status`: the cluster's status; the checks run again whenever it moves (a namespace just created, a change applied). */
+export function Isolation(props: { clusterId: number; status: string }) {
   const [report, setReport] = useState<IsolationReport | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [checking, setChecking] = useState(false);
@@ -28,7 +29,7 @@ export function Isolation(props: { clusterId: number }) {
   }, [props.clusterId]);
   useEffect(() => {
     void check();
-  }, [check]);
+  }, [check, props.status]);
 
   return (
     <section aria-labelledby="isolation-heading" data-isolation={report ? (report.passed ? 'passed' : 'failing') : 'unknown'}>

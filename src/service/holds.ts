@@ -27,6 +27,7 @@ export class Holds {
   /** Releases the database did not take yet. */
   private readonly unreleased = new Set<number>();
   private retry: NodeJS.Timeout | null = null;
+  private stopped = false;
   /** Per thing and user refused at its cap: the refusal, and until when it is repeated as is. */
   private readonly refused = new Map<string, { message: string; retryAt: number; keptUntil: number }>();
 
@@ -78,6 +79,7 @@ export class Holds {
 
   private release(id: number): void {
     releaseHold(this.db, id).catch(() => {
+      if (this.stopped) return; // the process is ending: its seats go with its notification connection
       this.unreleased.add(id);
       this.retry ??= setTimeout(() => void this.retryReleases(), RETRY_RELEASE_MS);
     });
@@ -96,6 +98,7 @@ export class Holds {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
   }

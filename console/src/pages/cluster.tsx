@@ -249,7 +249,7 @@ export function ClusterPage(props: { id: number }) {
         </table>
       </div>
 
-      <Isolation clusterId={cluster.id} />
+      <Isolation clusterId={cluster.id} status={cluster.status} />
 
       <h2>Scale</h2>
       <form
