@@ -59,5 +59,8 @@ export function decorateHolds(app: FastifyInstance, holds: Holds, access: Access
   app.decorate('holds', holds);
   app.decorate('access', access);
   app.addHook('onClose', async () => access.stop());
-  app.addHook('onResponse', async (req) => releaseWaitSeat(req));
+  app.addHook('onResponse', (req, _reply, done) => {
+    releaseWaitSeat(req);
+    done();
+  });
 }

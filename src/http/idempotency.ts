@@ -4,7 +4,7 @@
 // services whose writes mark the key applied; the answer is then handed back
 // to be kept for retries.
 import { createHash } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest, onSendAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify';
 import { invalid } from '../domain/errors.ts';
 import type { Services } from '../service/context.ts';
 import { beginRequest, finishRequest, servicesUnderKey, type KeyRef } from '../service/idempotency.ts';
@@ -24,30 +24,36 @@ import { isDryRun } from './dryRun.ts';
 const requestHash = (req: FastifyRequest) =>
   createHash('sha256').update(`${req.method} ${req.url}\n${JSON.stringify(req.body ?? null)}`).digest('hex');
 
-/** Adds the hooks to a route plugin; call after its authentication hook. */
-export function useIdempotencyKeys(app: FastifyInstance, s: Services) {
-  app.addHook('preHandler', async (req, reply) => {
-    const raw = req.headers['idempotency-key'];
-    // A quote changes nothing: there is nothing to replay.
-    if (raw === undefined || req.method === 'GET' || isDryRun(req)) return;
-    const key = Array.isArray(raw) ? raw[0]! : raw;
-    if (!KEY.test(key)) {
-      throw invalid([{ loc: ['header', 'idempotency-key'], msg: 'must be 1 to 200 printable characters', type: 'value_error' }]);
-    }
-    const ref: KeyRef = { userId: principalOf(req).userId, key };
-    const begun = await beginRequest(s.db, ref, requestHash(req));
-    if (begun.outcome === 'replay') {
-      return reply.code(begun.statusCode).header('idempotent-replayed', 'true').type('application/json').send(begun.response);
-    }
-    req.idempotency = ref;
-  });
-
-  app.addHook('onSend', async (req, reply, payload) => {
-    const ref = req.idempotency;
-    if (!ref || reply.getHeader('idempotent-replayed')) return payload;
-    await finishRequest(s.db, ref, reply.statusCode, () => (typeof payload === 'string' ? payload : JSON.stringify(payload ?? null)));
-    return payload;
-  });
+/**
+ * The hooks for a route plugin's routes of `method`: none for GET (a read
+ * has nothing to replay); else a preHandler that reads the key and replays or
+ * marks the request, and an onSend that keeps the answer for retries.
+ */
+export function idempotencyHooks(s: Services, method: string): { preHandler: preHandlerAsyncHookHandler; onSend: onSendAsyncHookHandler<unknown> } | null {
+  if (method === 'GET') return null;
+  return {
+    preHandler: async (req, reply) => {
+      const raw = req.headers['idempotency-key'];
+      // A quote changes nothing: there is nothing to replay.
+      if (raw === undefined || isDryRun(req)) return;
+      const key = Array.isArray(raw) ? raw[0]! : raw;
+      if (!KEY.test(key)) {
+        throw invalid([{ loc: ['header', 'idempotency-key'], msg: 'must be 1 to 200 printable characters', type: 'value_error' }]);
+      }
+      const ref: KeyRef = { userId: principalOf(req).userId, key };
+      const begun = await beginRequest(s.db, ref, requestHash(req));
+      if (begun.outcome === 'replay') {
+        return reply.code(begun.statusCode).header('idempotent-replayed', 'true').type('application/json').send(begun.response);
+      }
+      req.idempotency = ref;
+    },
+    onSend: async (req, reply, payload) => {
+      const ref = req.idempotency;
+      if (!ref || reply.getHeader('idempotent-replayed')) return payload;
+      await finishRequest(s.db, ref, reply.statusCode, () => (typeof payload === 'string' ? payload : JSON.stringify(payload ?? null)));
+      return payload;
+    },
+  };
 }
 
 /**

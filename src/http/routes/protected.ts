@@ -5,7 +5,19 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Services } from '../../service/context.ts';
 import type { Authenticate } from '../auth.ts';
 import { takeWaitSeat } from '../holds.ts';
-import { useIdempotencyKeys } from '../idempotency.ts';
+import { idempotencyHooks } from '../idempotency.ts';
+
+/**
+ * Whether a querystring schema can give a handler a numeric ?wait= (the only
+ * kind takeWaitSeat acts on): without a schema, or with an object schema that
+ * names no `wait`, the query's wait stays a string; any other shape may.
+ */
+function mayWait(querystring: unknown): boolean {
+  if (querystring === undefined || querystring === null) return false;
+  const q = querystring as { type?: unknown; properties?: Record<string, unknown>; allOf?: unknown; anyOf?: unknown; oneOf?: unknown; $ref?: unknown };
+  const plainObject = q.type === 'object' && q.properties !== undefined && !q.allOf && !q.anyOf && !q.oneOf && !q.$ref;
+  return !plainObject || 'wait' in q.properties!;
+}
 
 export type TypedApp = FastifyInstance<
   RawServerDefault,
@@ -23,9 +35,17 @@ export function protectedRoutes(s: Services, authenticate: Authenticate, registe
     app.addHook('preValidation', async (req) => {
       await authenticate(req);
     });
-    // A request with ?wait= past its user's cap is refused (429) before it changes anything.
-    app.addHook('preHandler', async (req) => takeWaitSeat(req));
-    useIdempotencyKeys(app, s);
+    // Per route, only the hooks that can act on it, ahead of the route's own
+    // (admin checks and the like), in this order: a request with ?wait= past
+    // its user's cap is refused (429) before it changes anything, then its
+    // Idempotency-Key is honoured. A route whose query cannot carry a numeric
+    // wait never takes a seat, and a GET has no key to honour: neither gets a hook.
+    app.addHook('onRoute', (route) => {
+      const idempotency = idempotencyHooks(s, String(route.method));
+      const pre = [...(mayWait(route.schema?.querystring) ? [takeWaitSeat] : []), ...(idempotency ? [idempotency.preHandler] : [])];
+      if (pre.length > 0) route.preHandler = [...pre, ...[route.preHandler ?? []].flat()] as typeof route.preHandler;
+      if (idempotency) route.onSend = [idempotency.onSend, ...[route.onSend ?? []].flat()] as typeof route.onSend;
+    });
     await register(app);
   };
 }
