@@ -12,6 +12,9 @@ import { ScaleQuote } from '../scaleQuote.tsx';
 
 type Live = 'connecting' | 'live' | 'reconnecting' | 'gone';
 
+/** A scale count the form accepts: a whole number from 1 to 100. */
+const wholeCountInRange = (text: string): boolean => /^\d+$/.test(text.trim()) && Number(text) >= 1 && Number(text) <= 100;
+
 /** Which operations the API accepts, judged (as it judges) against the desired status. */
 function operationsFor(i: Instance): string[] {
   switch (i.desired_status) {
@@ -258,7 +261,7 @@ export function ClusterPage(props: { id: number }) {
         onSubmit={(e) => {
           e.preventDefault();
           const n = Number(count);
-          if (!/^\d+$/.test(count.trim()) || n < 1 || n > 100) {
+          if (!wholeCountInRange(count)) {
             setCountError('A whole number from 1 to 100.');
             return;
           }
@@ -279,7 +282,8 @@ export function ClusterPage(props: { id: number }) {
         <Field id="instance-count" label="Instance count" error={countError} hint={`Each instance uses ${fmt(cluster.cpu_per_instance)} CPU and ${fmt(cluster.memory_per_instance)} GB.`}>
           {(a) => <input {...a} type="number" inputMode="numeric" min={1} max={100} step={1} value={count} onChange={(e) => setCount(e.target.value)} />}
         </Field>
-        <ScaleQuote clusterId={cluster.id} count={/^\d+$/.test(count.trim()) && Number(count) !== cluster.instance_count ? Number(count) : null} />
+        {/* Only a count the form itself accepts is quoted: the API refuses the others with 422. */}
+        <ScaleQuote clusterId={cluster.id} count={wholeCountInRange(count) && Number(count) !== cluster.instance_count ? Number(count) : null} />
         <button type="submit" disabled={deleting || busy !== null}>
           Scale
         </button>
