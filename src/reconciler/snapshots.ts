@@ -17,7 +17,8 @@
 //    is deleted. A container's data claim is deleted and made again from the
 //    VolumeSnapshot under the name its StatefulSet mounts; once it is bound,
 //    the restore is done.
-//  - done: the instance is asked to be what it was before, and starts again.
+//  - done: the instance is asked to be what it was before, and starts again,
+//    on a new restart generation: not 'running' until its new pod or VMI is.
 import type { ClusterSpec, InstanceSpec } from '../domain/model.ts';
 import { vmDataClaimName } from '../domain/render.ts';
 import {
@@ -31,6 +32,7 @@ import {
 } from '../domain/snapshots.ts';
 import type { Kube } from '../kube/client.ts';
 import type { Db } from '../store/db.ts';
+import { refreshStatus } from '../service/status.ts';
 import { finishRestoreOf } from '../store/instances.ts';
 import { activeRestore, deleteSnapshotRow, setRestorePhase, snapshotsToSettle, type RestoreRow, type SnapshotRow } from '../store/snapshots.ts';
 import { LostClaim, type Claim } from './claims.ts';
@@ -142,10 +144,15 @@ async function giveUp(ctx: Ctx, c: ClusterSpec, i: InstanceSpec, r: Active, why:
   await finish(ctx, r, { rootDisk: null, dataClaim: null }, 'failed', why, claim);
 }
 
-/** The restore ends, and the instance is asked to be what it was: in one transaction, fenced by the claim. */
-async function finish(ctx: Ctx, r: RestoreRow, disks: { rootDisk: string | null; dataClaim: string | null }, phase: 'done' | 'failed', message: string | null, claim: Claim): Promise<void> {
+/**
+ * The restore ends, and the instance is asked to be what it was: in one
+ * transaction, fenced by the claim, with its status derived again (a wait on
+ * the restore ends only once it is back, never on a status from before it).
+ */
+export async function finish(ctx: Ctx, r: RestoreRow, disks: { rootDisk: string | null; dataClaim: string | null }, phase: 'done' | 'failed', message: string | null, claim: Claim): Promise<void> {
   await ctx.db.transaction(async (tx) => {
     if (!(await finishRestoreOf(tx, r.instance_id, claim, disks, r.resume))) throw new LostClaim('instances', r.instance_id, 'ending its restore matched no row it held');
     await setRestorePhase(tx, r.id, phase, message);
+    await refreshStatus(tx, r.instance_id);
   });
 }

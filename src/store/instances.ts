@@ -154,6 +154,10 @@ export async function touchInstance(q: Queryable, id: number): Promise<void> {
 /**
  * A restore is done: the VM's claims as KubeVirt renamed them (null keeps
  * what it had), and the instance asked to be what it was before the restore.
+ * It starts again on a new pod or VMI: its restart generation is raised (and
+ * counted as applied, there being nothing running to restart), and what was
+ * seen of it before no longer says it is ready, so it is not 'running' again
+ * until the watches see the new one (even when they never saw it stop).
  * Fenced by the reconciler's claim; false when it no longer holds the row.
  */
 export async function finishRestoreOf(
@@ -165,6 +169,7 @@ export async function finishRestoreOf(
 ): Promise<boolean> {
   const rows = await q.query(
     `UPDATE instances SET root_disk = COALESCE($4, root_disk), data_claim = COALESCE($5, data_claim), desired = $6,
+            restart_count = restart_count + 1, applied_restart_count = restart_count + 1, obs_ready = false,
             desired_gen = desired_gen + 1, next_attempt_at = now(), attempts = 0, failure = NULL, message = NULL, updated_at = now()
       WHERE id = $1 AND claimed_by = $2 AND claim_epoch = $3 RETURNING id`,
     [id, claim.worker, claim.epoch, disks.rootDisk, disks.dataClaim, resume],
