@@ -42,7 +42,9 @@ export function createEndpoints(d: { db: Db; leading: () => boolean }) {
     if (!old) return null;
     services.delete(key);
     const t = targetOf(old);
-    if (t) byTarget.get(keyOf(t))?.delete(key);
+    const keys = t ? byTarget.get(keyOf(t)) : undefined;
+    keys?.delete(key);
+    if (t && keys?.size === 0) byTarget.delete(keyOf(t)); // nothing kept for rows that are gone
     return t;
   }
 
@@ -103,11 +105,20 @@ export function createEndpoints(d: { db: Db; leading: () => boolean }) {
       if (clusterId !== null) instanceCluster.set(instanceId, clusterId);
       else clusterId = instanceCluster.get(instanceId) ?? null;
       if (instanceNode.has(instanceId) && instanceNode.get(instanceId) === node) return;
-      instanceNode.set(instanceId, node);
+      // Where an instance runs is kept while it runs somewhere: one that runs nowhere
+      // (stopped, deleted) is forgotten, so memory follows what exists, not what ever did.
+      if (node === null) {
+        instanceNode.delete(instanceId);
+        instanceCluster.delete(instanceId);
+      } else instanceNode.set(instanceId, node);
       const own: EndpointTarget = { table: 'instances', id: instanceId };
       if (factsOf(own).some(hasNodePorts)) await refresh(own);
       const cluster: EndpointTarget | null = clusterId === null ? null : { table: 'clusters', id: clusterId };
       if (cluster && factsOf(cluster).some(hasNodePorts)) await refresh(cluster);
+    },
+    /** How many entries it keeps (services, their targets, nodes, where instances run): follows what exists. */
+    held(): number {
+      return services.size + byTarget.size + nodes.size + nodesUsed.size + instanceNode.size + instanceCluster.size;
     },
     reset(): void {
       services.clear();

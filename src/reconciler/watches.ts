@@ -9,9 +9,9 @@ import type { Kube } from '../kube/client.ts';
 import type { KubeError } from '../kube/errors.ts';
 import { startListWatch, type ListWatchHandle, type ListWatchOptions, type RelistReason, type WatchedObject } from '../kube/listWatch.ts';
 import { collectionPath } from '../kube/rest.ts';
-import { listEveryCluster } from '../store/clusters.ts';
+import { listClustersAfter } from '../store/clusters.ts';
 import type { Db } from '../store/db.ts';
-import { listEveryInstance, type InstanceRow } from '../store/instances.ts';
+import { listInstancesOf, type InstanceRow } from '../store/instances.ts';
 import { readySnapshotIds, recordSnapshotPhase } from '../store/snapshots.ts';
 import { observeSnapshot, snapshotIdOf } from '../domain/snapshots.ts';
 import { recordDiskObservation, recordObservation } from '../service/status.ts';
@@ -42,6 +42,9 @@ const common = (d: WatchDeps, apiVersion: string, kind: string) => ({
   onError: d.onError,
 });
 
+
+/** Clusters read at a time when a list is checked for what it is missing. */
+const ROWS_PAGE = 100;
 
 /** Instances whose rows say their object exists but which a full list did not show are recorded absent. */
 async function recordUnseenAbsent(d: WatchDeps, kind: 'container' | 'vm', seen: Set<number>): Promise<void> {
@@ -87,12 +90,22 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
       }
     },
     onListDone: async () => {
-      const [clusters, instances] = await Promise.all([listEveryCluster(d.db), listEveryInstance(d.db)]);
-      const byCluster = new Map<number, InstanceRow[]>();
-      for (const i of instances) byCluster.set(i.cluster_id, [...(byCluster.get(i.cluster_id) ?? []), i]);
-      for (const c of clusters) {
-        for (const [key, e] of expectedObjects(c, byCluster.get(c.id) ?? [], d.installation)) {
-          if (e.obj.kind === kind && !seen.has(key)) await repairs.confirmMissing(e);
+      // Every cluster's rows, a page of clusters at a time: what the list held is
+      // what the watch remembers (keys), never the whole database nor every rendered object at once.
+      for (let after = 0; ; ) {
+        const clusters = await listClustersAfter(d.db, after, ROWS_PAGE);
+        if (clusters.length === 0) break;
+        after = clusters[clusters.length - 1]!.id;
+        const byCluster = new Map<number, InstanceRow[]>();
+        for (const i of await listInstancesOf(d.db, clusters.map((c) => c.id))) {
+          const list = byCluster.get(i.cluster_id);
+          if (list) list.push(i);
+          else byCluster.set(i.cluster_id, [i]);
+        }
+        for (const c of clusters) {
+          for (const [key, e] of expectedObjects(c, byCluster.get(c.id) ?? [], d.installation)) {
+            if (e.obj.kind === kind && !seen.has(key)) await repairs.confirmMissing(e);
+          }
         }
       }
       if (kind === 'VirtualMachine') await recordUnseenAbsent(d, 'vm', observedVms);

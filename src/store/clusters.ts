@@ -216,6 +216,11 @@ export async function highestIssuedIds(q: Queryable): Promise<{ cluster: number;
 }
 
 /** Every cluster of the installation (the observer's full resync). */
+/** Up to `limit` clusters with ids above `afterId`, in id order: every cluster, a page at a time. */
+export async function listClustersAfter(q: Queryable, afterId: number, limit: number): Promise<ClusterRow[]> {
+  return q.query<ClusterRow>('SELECT * FROM clusters WHERE id > $1 ORDER BY id LIMIT $2', [afterId, limit]);
+}
+
 export async function listEveryCluster(q: Queryable): Promise<ClusterRow[]> {
   return q.query<ClusterRow>('SELECT * FROM clusters ORDER BY id');
 }
