@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { loadConfig, ConfigError } from '../src/config/config.ts';
-import { build, SERVER_ENTRY } from './build.ts';
+import { build, SERVER_ENTRY, SERVER_NODE_FLAGS } from './build.ts';
 
 const TOKEN_FILE = join('.kubekloud', 'local', 'admin-token');
 
@@ -40,7 +40,7 @@ try {
   process.exit(1);
 }
 
-const server = spawn(process.execPath, [SERVER_ENTRY], { env, stdio: ['ignore', 'inherit', 'inherit'] });
+const server = spawn(process.execPath, [...SERVER_NODE_FLAGS, SERVER_ENTRY], { env, stdio: ['ignore', 'inherit', 'inherit'] });
 const host = config.host === '0.0.0.0' ? '127.0.0.1' : config.host;
 const url = `http://${host}:${config.port}`;
 const deadline = Date.now() + 60_000;

@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { ApiClient } from '../../test/support/api.ts';
 import { repoRoot, testKubeconfigPath } from '../../test/support/kube.ts';
 import { freePort } from '../../test/support/server.ts';
-import { build, bundle, SERVER_ENTRY } from '../../scripts/build.ts';
+import { build, bundle, SERVER_ENTRY, SERVER_NODE_FLAGS } from '../../scripts/build.ts';
 import { basename, join } from 'node:path';
 import { now, sleep } from './util.ts';
 
@@ -52,7 +52,8 @@ export async function spawnProcess(
   const t0 = now();
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the processes under test.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  const proc = spawn(process.execPath, [...nodeArgs, script], { cwd: repoRoot, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Every process under test (the server and the ceiling) runs with the server's V8 flags.
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...nodeArgs, script], { cwd: repoRoot, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
   proc.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
   const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));

@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { eventually, repoRoot, testKubeconfigPath } from '../support/kube.ts';
 import { createTestDatabase } from '../support/postgres.ts';
-import { freePort } from '../support/server.ts';
+import { freePort, SERVER_NODE_FLAGS } from '../support/server.ts';
 import { childMark } from '../support/children.ts';
 import { buildContext, npmCliPath, parseDockerfile, removeScratch, replayDockerfile, type Stage } from './replay.ts';
 
@@ -108,7 +108,7 @@ describe('Dockerfile', () => {
     expect(hc).toMatch(/CMD \["node"/);
     expect(hc).toContain('/health');
     expect(hc).not.toMatch(/curl|wget/);
-    expect(JSON.parse(ops(final, 'CMD').at(-1)!.args)).toEqual(['node', 'dist/main.mjs']);
+    expect(JSON.parse(ops(final, 'CMD').at(-1)!.args)).toEqual(['node', ...SERVER_NODE_FLAGS, 'dist/main.mjs']);
     const start = pkg.scripts.start!;
     expect(start).toMatch(/exec node dist\/main\.mjs$/);
     // USER comes after every instruction that writes as root.
@@ -163,7 +163,7 @@ describe('Dockerfile', () => {
         if (dir === dirname(dir)) break;
       }
 
-      // CMD ["node", "dist/main.mjs"] in WORKDIR, the stage's ENV, node from its /usr/local/bin.
+      // CMD ["node", <the server's V8 flags>, "dist/main.mjs"] in WORKDIR, the stage's ENV, node from its /usr/local/bin.
       expect(cmd[0]).toBe('node');
       const port = await freePort();
       let out = '';

@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/kube.ts';
+import { SERVER_NODE_FLAGS } from '../support/server.ts';
 import { find, k8sDir, render, run, stageK8s, type Manifest, type Staged } from './fixture.ts';
 
 let staged: Staged;
@@ -60,6 +61,10 @@ describe('the rendered system', () => {
     const pod = d.spec.template.spec;
     const c = pod.containers[0];
     expect(c.image).toMatch(/^harbor\.local:30002\/kubekloud\/api:/);
+    // The server's V8 flags (its memory), as `npm start` and the image's CMD run it.
+    expect(c.command).toEqual(['node', ...SERVER_NODE_FLAGS, 'dist/main.mjs']);
+    const start = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).scripts.start as string;
+    expect(start).toBe(`npm run build && exec node ${SERVER_NODE_FLAGS.join(' ')} dist/main.mjs`);
     expect(pod.imagePullSecrets).toEqual([{ name: 'harbor-regcred' }]);
     expect(pod.serviceAccountName).toBe('kubekloud-api-sa');
     expect(c.resources).toEqual({ requests: { memory: '512Mi', cpu: '500m' }, limits: { memory: '1Gi', cpu: '1000m' } });

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, loadTestKubeConfig, testKubeconfigPath } from '../support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { kubeconfigVia, startProxy } from '../support/proxy.ts';
-import { createTenant, randomLabel, SERVER_ENTRY, startServer, type ServerProcess } from '../support/server.ts';
+import { createTenant, randomLabel, SERVER_ENTRY, SERVER_NODE_FLAGS, startServer, type ServerProcess } from '../support/server.ts';
 
 const kc = loadTestKubeConfig();
 const apps = kc.makeApiClient(AppsV1Api);
@@ -242,7 +242,7 @@ describe('process lifecycle', () => {
   it('refuses to start on bad configuration with one line per problem', async () => {
     const { spawnSync } = await import('node:child_process');
     const { repoRoot } = await import('../support/kube.ts');
-    const run = spawnSync(process.execPath, [SERVER_ENTRY], {
+    const run = spawnSync(process.execPath, [...SERVER_NODE_FLAGS, SERVER_ENTRY], {
       cwd: repoRoot,
       env: { PATH: process.env.PATH, PORT: 'x', KUBEKLOUD_ADMIN_TOKEN: 'short', DATABASE_URL: 'mysql://nope' },
       encoding: 'utf8',

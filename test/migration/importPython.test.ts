@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../support/api.ts';
 import { eventually, loadTestKubeConfig, repoRoot, testKubeconfigPath } from '../support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
-import { randomLabel, SERVER_ENTRY, startServer, type ServerProcess } from '../support/server.ts';
+import { randomLabel, SERVER_ENTRY, SERVER_NODE_FLAGS, startServer, type ServerProcess } from '../support/server.ts';
 import { childMark } from '../support/children.ts';
 
 const kc = loadTestKubeConfig();
@@ -145,7 +145,7 @@ type Run = { code: number | null; stdout: string; stderr: string; ms: number };
 function runImport(args: string[]): Promise<Run> {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const proc = spawn(process.execPath, [SERVER_ENTRY, 'import-python', '--from', pyDb.url, '--json', ...args], {
+    const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, SERVER_ENTRY, 'import-python', '--from', pyDb.url, '--json', ...args], {
       cwd: repoRoot,
       env: { PATH: process.env.PATH ?? '', DATABASE_URL: target.url, KUBECONFIG: testKubeconfigPath, KUBEKLOUD_INSTALLATION: installation, KUBEKLOUD_NAMESPACE_PREFIX: installation, ...childMark() },
       stdio: ['ignore', 'pipe', 'pipe'],

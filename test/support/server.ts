@@ -10,10 +10,10 @@ import { ApiClient } from './api.ts';
 import { createTestDatabase } from './postgres.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { loadTestKubeConfig, repoRoot, testKubeconfigPath } from './kube.ts';
-import { SERVER_ENTRY } from '../../scripts/build.ts';
+import { SERVER_ENTRY, SERVER_NODE_FLAGS } from '../../scripts/build.ts';
 import { childMark } from './children.ts';
 
-export { SERVER_ENTRY };
+export { SERVER_ENTRY, SERVER_NODE_FLAGS };
 
 export type ServerProcess = {
   url: string;
@@ -80,7 +80,7 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
     ...o.env,
   };
   let out = '';
-  const proc = spawn(process.execPath, [SERVER_ENTRY], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, SERVER_ENTRY], { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
   proc.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => resolve(code)));

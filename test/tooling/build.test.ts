@@ -11,7 +11,7 @@ import { afterAll, expect, it } from 'vitest';
 import { childMark } from '../support/children.ts';
 import { eventually, repoRoot, testKubeconfigPath } from '../support/kube.ts';
 import { createTestDatabase } from '../support/postgres.ts';
-import { freePort } from '../support/server.ts';
+import { freePort, SERVER_NODE_FLAGS } from '../support/server.ts';
 
 const copy = mkdtempSync(join(tmpdir(), 'kubekloud-build-'));
 for (const p of ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts/build.ts', 'src', 'console/src', 'console/index.html', 'console/tsconfig.json', 'console/vite.config.ts']) {
@@ -39,7 +39,7 @@ it('builds the server and the console, and the server started from dist/ serves 
   const db = await createTestDatabase();
   const port = await freePort();
   let out = '';
-  const proc = spawn(process.execPath, ['dist/main.mjs'], {
+  const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, 'dist/main.mjs'], {
     cwd: copy,
     env: {
       PATH: process.env.PATH ?? '',
