@@ -28,6 +28,7 @@ export const SECTIONS = {
   fairness: { bench: 'fairness', command: 'npm run bench:fairness' },
   notify: { bench: 'notify', command: 'npm run bench:notify' },
   plane: { bench: 'plane', command: 'npm run bench:plane' },
+  scale: { bench: 'scale', command: 'npm run bench -- --only scale' },
 } as const;
 export type Section = keyof typeof SECTIONS;
 
@@ -272,12 +273,55 @@ function planeSection(f: ResultFile): string {
   return [provenance(f), ...(versions ? ['', versions] : []), '', table(['figure', ''], rows, ['l', 'r'])].join('\n');
 }
 
+function scaleSection(f: ResultFile): string {
+  const d = f.data;
+  const sc = d.scenarios ?? {};
+  const c = d.config ?? {};
+  const runs = Object.values((sc.convergence ?? {}) as Record<string, any>);
+  const what = (r: any) => `${r.instances.toLocaleString('en-US')} ${r.kind === 'vm' ? 'VMs' : 'containers'}`;
+  const time = runs.map((r) => [
+    what(r),
+    `${num(r.seconds)} s`,
+    `${num(r.direct?.seconds)} s`,
+    fixed(r.ratio, 2),
+    num(r.instancesPerSecond),
+    `${num(r.teardown?.seconds)} s`,
+    r.teardown ? (r.teardown.quotaZero ? 'zero' : '**not zero**') : '—',
+  ]);
+  const growth = runs.map((r) => [
+    what(r),
+    `${num(r.memory?.rssBeforeMiB)} / ${num(r.memory?.rssPeakMiB)} / ${num(r.memory?.rssRunningMiB)} / ${num(r.memory?.rssAfterTeardownMiB)}`,
+    num(r.memory?.heapRunning?.usedMiB),
+    fixed(r.database?.createToRunning?.commits, 2),
+    fixed(r.database?.createToRunning?.rowsWritten, 2),
+    fixed(r.database?.createToRunning?.rowsRead, 1),
+    `${fixed(r.economy?.createToRunning?.writesPerInstance, 2)} / ${fixed(r.direct ? r.direct.applies / r.instances : NaN, 2)}`,
+    fixed(r.economy?.delete?.writesPerInstance, 2),
+  ]);
+  const idle = sc.idle ? `Idle, with the reconciler on and nothing to do: ${num(sc.idle.rssMiB)} MiB resident, V8 heap ${num(sc.idle.heap?.usedMiB)} MiB used.` : '';
+  return [
+    provenance(f, d.plane ? ` Fake nodes ${d.plane.nodesBefore} → ${d.plane.nodesAfter}.` : ''),
+    '',
+    `One server, its reconciler on (${c.reconcileConcurrency} at a time), through every size in turn on one database; each size as clusters of ${c.clusterSize}, ` +
+      `${c.postsAtOnce} POSTs at a time, then GET until all are running; the ceiling applies the same objects directly, at the same concurrency, just before. ${idle}`,
+    '',
+    table(['size', 'POST → all running', 'ceiling', 'KubeKloud / ceiling', 'instances/s', 'teardown', 'quota after'], time, ['l', 'r', 'r', 'r', 'r', 'r', 'l']),
+    '',
+    table(
+      ['size', 'resident MiB: before / peak / all running / after teardown', 'V8 heap used, all running (MiB)', 'DB commits / instance', 'DB rows written / instance', 'DB rows read / instance', 'Kubernetes writes / instance, create (KubeKloud / ceiling)', 'Kubernetes writes / instance, delete'],
+      growth,
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ) + targetsTable(d),
+  ].join('\n');
+}
+
 const RENDER: Record<Section, (f: ResultFile) => string> = {
   reads: readsSection,
   convergence: convergenceSection,
   fairness: fairnessSection,
   notify: notifySection,
   plane: planeSection,
+  scale: scaleSection,
 };
 
 /** One section's generated text (without its markers). */

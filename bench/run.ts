@@ -4,12 +4,14 @@
 //                               100 / 500 / 1,000 containers and 100 VMs, teardown,
 //                               Kubernetes calls per instance, footprint
 //   npm run bench -- --quick    the same with smaller sizes, under 3 minutes
-//   npm run bench -- --only reads,plane
+//   npm run bench -- --only reads,plane   (the default; `scale` is a part of its own:)
+//   npm run bench -- --only scale   100 and 1,000 containers, 5,000 and 10,000 VMs, each
+//                               beside its ceiling, with memory and database load
 //   npm run bench -- --rounds 6 pairs of ours/ceiling runs per read endpoint (at least 3)
 // Prints a table as figures arrive. Each part writes its figures through
 // writeResults: bench/results/<date>-<commit>-reads.json for the reads and
-// …-convergence.json for the rest (…-reads-quick.json, …-convergence-quick.json
-// in quick mode). A reads run in which either side answered anything but 2xx,
+// …-convergence.json for the rest, …-scale.json for the scale run (…-quick.json
+// names in quick mode). A reads run in which either side answered anything but 2xx,
 // or in which the two sides did not answer the same, is marked invalid and
 // the process exits 1.
 import autocannon from 'autocannon';
@@ -62,7 +64,7 @@ type Part = {
   rowsFrom: number;
   data: Record<string, any>;
 };
-function newPart(name: 'reads' | 'convergence', config: Record<string, unknown>): Part {
+function newPart(name: 'reads' | 'convergence' | 'scale', config: Record<string, unknown>): Part {
   return {
     bench: quick ? `${name}-quick` : name,
     stamp: runStamp(),
@@ -405,7 +407,33 @@ function perInstance(calls: ReturnType<typeof diffCalls>, n: number) {
   return { byVerb, writesPerInstance: Math.round((writes / n) * 100) / 100, raw: calls.byKey };
 }
 
-async function convergence(s: BenchServer, kind: 'container' | 'vm', n: number, o: { operate: boolean; teardownTarget: boolean; sampler?: ReturnType<typeof rssSampler> }) {
+/** What a database did so far: transactions committed and rows read and written (pg_stat_database; the bench's own reads count too, a few per poll). */
+async function dbLoad(url: string) {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    const r = await c.query(
+      `SELECT xact_commit::float8 AS commits, (tup_returned + tup_fetched)::float8 AS rows_read, (tup_inserted + tup_updated + tup_deleted)::float8 AS rows_written
+         FROM pg_stat_database WHERE datname = current_database()`,
+    );
+    return r.rows[0] as { commits: number; rows_read: number; rows_written: number };
+  } finally {
+    await c.end();
+  }
+}
+const perInstanceLoad = (a: Awaited<ReturnType<typeof dbLoad>>, b: Awaited<ReturnType<typeof dbLoad>>, n: number) => ({
+  commits: Math.round(((a.commits - b.commits) / n) * 100) / 100,
+  rowsRead: Math.round(((a.rows_read - b.rows_read) / n) * 100) / 100,
+  rowsWritten: Math.round(((a.rows_written - b.rows_written) / n) * 100) / 100,
+});
+
+/**
+ * n instances in clusters of 10: the same objects applied directly (the
+ * ceiling), then through KubeKloud (POST, then GET until all running), then
+ * torn down. Records time, Kubernetes calls, database load and the server's
+ * resident memory (before, peak while converging, all running, after the teardown).
+ */
+async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'container' | 'vm', n: number, o: { operate: boolean; teardownTarget: boolean; ratioTarget?: number }) {
   const clusters = n / 10;
   const key = `${kind}-${n}`;
   const rec: Record<string, any> = { kind, instances: n, clusters, concurrency: CONCURRENCY };
@@ -420,10 +448,13 @@ async function convergence(s: BenchServer, kind: 'container' | 'vm', n: number, 
   rec.direct = direct;
   await deleteNamespaces(kc, await namespacesWithPrefix(kc, dPrefix));
   const t = await newTenant(s, n, CPU, MEMORY);
-  await waitNamespacesGone(kc, dPrefix, 300_000);
+  await waitNamespacesGone(kc, dPrefix, Math.max(300_000, n * 60));
   // KubeKloud: POST clusters of 10, then GET until every cluster is running.
   report.progress(`${key}: KubeKloud, ${clusters} × POST /clusters/ (10 ${kind} instances each), then GET until all running`);
   const before = await kubeCalls(s.metricsUrl);
+  const loadBefore = await dbLoad(dbUrl);
+  rec.memory = { rssBeforeMiB: rssMiB(s.pid).rss };
+  const sampler = rssSampler(s.pid);
   const t0 = now();
   const postLat: number[] = [];
   await pool(Array.from({ length: clusters }, (_, k) => k), 10, async (k) => {
@@ -434,23 +465,28 @@ async function convergence(s: BenchServer, kind: 'container' | 'vm', n: number, 
   });
   rec.postsAcceptedSeconds = (now() - t0) / 1000;
   rec.postLatencyMs = summarise(postLat);
-  const done = await waitClusters(t.client, clusters, 'running', key, 600_000);
+  const done = await waitClusters(t.client, clusters, 'running', key, Math.max(600_000, n * 120));
+  rec.memory.rssPeakMiB = sampler.stop();
+  rec.memory.rssRunningMiB = rssMiB(s.pid).rss;
+  rec.memory.heapRunning = await heap(s.metricsUrl);
   rec.seconds = (done - t0) / 1000;
   rec.instancesPerSecond = n / rec.seconds;
   rec.ratio = rec.seconds / direct.seconds;
-  await sleep(500); // let the last observations' calls land in /metrics
+  await sleep(1000); // let the last observations' calls land in /metrics, and PostgreSQL's statistics
   rec.economy = { createToRunning: perInstance(diffCalls(await kubeCalls(s.metricsUrl), before), n) };
+  rec.database = { createToRunning: perInstanceLoad(await dbLoad(dbUrl), loadBefore, n) };
   const targets: string[] = [];
-  if (kind === 'container' && n === 100) targets.push(target(conv, '100 containers running < 30 s', rec.seconds < 30, `${fmt(rec.seconds)} s`));
+  if (o.ratioTarget !== undefined) targets.push(target(p, `${n} ${kind === 'vm' ? 'VMs' : 'containers'} within ${o.ratioTarget}× ceiling`, rec.ratio <= o.ratioTarget, `${fmt(rec.ratio, 2)}×`));
+  if (kind === 'container' && n === 100) targets.push(target(p, '100 containers running < 30 s', rec.seconds < 30, `${fmt(rec.seconds)} s`));
   if (kind === 'container' && n === 1000) {
-    targets.push(target(conv, '1,000 containers within 1.5× ceiling', rec.ratio <= 1.5, `${fmt(rec.ratio, 2)}×`));
-    targets.push(target(conv, '1,000 containers < 120 s', rec.seconds < 120, `${fmt(rec.seconds)} s`));
+    targets.push(target(p, '1,000 containers within 1.5× ceiling', rec.ratio <= 1.5, `${fmt(rec.ratio, 2)}×`));
+    targets.push(target(p, '1,000 containers < 120 s', rec.seconds < 120, `${fmt(rec.seconds)} s`));
   }
   report.row('convergence', `${n} ${kind === 'vm' ? 'VMs' : 'containers'}: POST → all running (s)`, fmt(rec.seconds), fmt(direct.seconds), fmt(rec.ratio, 2), targets.join('; '));
   report.row('convergence', `${n} ${kind === 'vm' ? 'VMs' : 'containers'}: instances/s`, fmt(rec.instancesPerSecond), fmt(n / direct.seconds));
   const w = rec.economy.createToRunning.writesPerInstance;
   report.row('economy', `${key}: kube writes / instance, create→running`, fmt(w, 2), fmt(direct.applies / n, 2), '',
-    kind === 'container' ? target(conv, `<= 6 kube writes per container (${n})`, w <= 6, fmt(w, 2)) : '');
+    kind === 'container' ? target(p, `<= 6 kube writes per container (${n})`, w <= 6, fmt(w, 2)) : '');
 
   if (o.operate) {
     const instances = (await Promise.all((await listAll(t.client)).map((c) => t.client.get(`/api/v1/clusters/${c.id}`)))).flatMap((r) => r.body.instances.map((i: any) => i.id));
@@ -472,11 +508,15 @@ async function convergence(s: BenchServer, kind: 'container' | 'vm', n: number, 
   rec.teardown = td;
   rec.economy.delete = perInstance(td.kubeCalls, n);
   report.row('teardown', `${td.clusters} clusters (${n} inst.): namespaces gone (s)`, fmt(td.seconds), '', '',
-    `${o.teardownTarget ? target(conv, `teardown of ${td.clusters} clusters: quota exactly zero`, td.quotaZero, td.quotaZero ? 'zero' : 'NOT zero') : `quota ${td.quotaZero ? 'exactly zero' : 'NOT zero'}`}`);
+    `${o.teardownTarget ? target(p, `teardown of ${td.clusters} clusters: quota exactly zero`, td.quotaZero, td.quotaZero ? 'zero' : 'NOT zero') : `quota ${td.quotaZero ? 'exactly zero' : 'NOT zero'}`}`);
   report.row('economy', `${key}: kube writes / instance, delete`, fmt(rec.economy.delete.writesPerInstance, 2));
-  conv.data.scenarios.convergence ??= {};
-  conv.data.scenarios.convergence[key] = rec;
-  save(conv);
+  await sleep(10_000); // what the teardown let go, given time to be collected
+  rec.memory.rssAfterTeardownMiB = rssMiB(s.pid).rss;
+  report.row('footprint', `${key}: RSS before / peak / all running / after teardown (MiB)`,
+    `${fmt(rec.memory.rssBeforeMiB)} / ${fmt(rec.memory.rssPeakMiB)} / ${fmt(rec.memory.rssRunningMiB)} / ${fmt(rec.memory.rssAfterTeardownMiB)}`);
+  p.data.scenarios.convergence ??= {};
+  p.data.scenarios.convergence[key] = rec;
+  save(p);
 }
 
 let conv: Part;
@@ -543,22 +583,53 @@ async function plane() {
 
   const largest = Math.max(...SIZES);
   for (const n of SIZES) {
-    const sampler = n === largest ? rssSampler(s.pid) : undefined;
-    await convergence(s, 'container', n, { operate: n === 100, teardownTarget: n === largest || n === 100 });
-    if (sampler) {
-      const peak = sampler.stop();
-      conv.data.scenarios.footprint.rssPeakLargestRunMiB = peak;
-      report.row('footprint', `RSS peak during the ${largest}-container run`, `${fmt(peak)} MiB`);
-    }
+    await convergence(conv, s, db.url, 'container', n, { operate: n === 100, teardownTarget: n === largest || n === 100 });
+    if (n === largest) conv.data.scenarios.footprint.rssPeakLargestRunMiB = conv.data.scenarios.convergence[`container-${n}`].memory.rssPeakMiB;
   }
   conv.data.scenarios.writes.operate = { stop: conv.data.scenarios.convergence['container-100'].stop?.writes, start: conv.data.scenarios.convergence['container-100'].start?.writes };
-  await convergence(s, 'vm', VMS, { operate: false, teardownTarget: false });
+  await convergence(conv, s, db.url, 'vm', VMS, { operate: false, teardownTarget: false });
   conv.data.scenarios.footprint.rssAfterPlaneRunsMiB = rssMiB(s.pid);
   conv.data.scenarios.footprint.heapAfterPlaneRuns = await heap(s.metricsUrl);
   const end = conv.data.scenarios.footprint;
   report.row('footprint', 'RSS after the plane runs (all deleted)', `${fmt(end.rssAfterPlaneRunsMiB.rss)} MiB`, '', '',
     `V8 heap used ${fmt(end.heapAfterPlaneRuns.usedMiB)} of ${fmt(end.heapAfterPlaneRuns.totalMiB)} MiB`);
   await s.stop();
+}
+
+// ---------------------------------------------------------------- 7. scale
+/** The scale run's sizes: containers while the fake nodes hold their pods, VMs beyond (kwok runs them without pods). */
+const SCALE: { kind: 'container' | 'vm'; n: number }[] = quick
+  ? [{ kind: 'container', n: 100 }, { kind: 'vm', n: 500 }]
+  : [{ kind: 'container', n: 100 }, { kind: 'container', n: 1000 }, { kind: 'vm', n: 5000 }, { kind: 'vm', n: 10_000 }];
+const SCALE_RATIO = 1.2;
+const RSS_GOAL_MIB = 200;
+
+/** One server with its reconciler on, through every size in turn: time against the ceiling, memory, database load, Kubernetes writes. */
+async function scale() {
+  const p = newPart('scale', { sizes: SCALE, clusterSize: 10, postsAtOnce: 10, nodes: NODES, cpuPerInstance: CPU, memoryPerInstanceGiB: MEMORY, reconcileConcurrency: CONCURRENCY, ratioTarget: SCALE_RATIO, rssGoalMiB: RSS_GOAL_MIB });
+  parts.push(p);
+  report.header('Scale, reconciler on: convergence beside its ceiling, memory, database load, Kubernetes writes');
+  const plane = await ensurePlane();
+  p.data.kubernetes = await kubernetesVersion(kc);
+  const nodes = await ensureNodes(kc, NODES);
+  p.data.plane = { nodesBefore: nodes.before, nodesAfter: nodes.after, apiURL: plane.apiURL };
+  const db = await createTestDatabase();
+  databases.push(db);
+  const s = await startKubeKloud({ label, databaseUrl: db.url, adminToken, reconciler: true });
+  servers.push(s);
+  await sleep(quick ? 5_000 : 30_000); // started, elected, watching: idle
+  const idle = { rssMiB: rssMiB(s.pid).rss, heap: await heap(s.metricsUrl) };
+  p.data.scenarios.idle = idle;
+  report.row('footprint', 'RSS idle, reconciler on (MiB)', fmt(idle.rssMiB), '', '', target(p, `RSS idle <= ${RSS_GOAL_MIB} MiB`, idle.rssMiB <= RSS_GOAL_MIB, `${fmt(idle.rssMiB)} MiB`));
+  for (const { kind, n } of SCALE) {
+    await convergence(p, s, db.url, kind, n, { operate: false, teardownTarget: true, ratioTarget: SCALE_RATIO });
+    const m = p.data.scenarios.convergence[`${kind}-${n}`].memory;
+    const what = `${n} ${kind === 'vm' ? 'VMs' : 'containers'}`;
+    target(p, `RSS <= ${RSS_GOAL_MIB} MiB converging and managing ${what}`, m.rssPeakMiB <= RSS_GOAL_MIB, `peak ${fmt(m.rssPeakMiB)} MiB`);
+    target(p, `RSS <= ${RSS_GOAL_MIB} MiB after the teardown of ${what}`, m.rssAfterTeardownMiB <= RSS_GOAL_MIB, `${fmt(m.rssAfterTeardownMiB)} MiB`);
+  }
+  await s.stop();
+  save(p);
 }
 
 let interrupted = false;
@@ -578,6 +649,7 @@ try {
     save(parts[parts.length - 1]!);
   }
   if (only.has('plane')) await plane();
+  if (only.has('scale')) await scale();
 } catch (err) {
   const part = parts[parts.length - 1];
   if (part && !interrupted) {

@@ -173,7 +173,8 @@ export async function directApply(
     if (n !== last) progress(`direct apply: ${n}/${total} running`);
     last = n;
     if (n >= total) break;
-    if (now() - t0 > 600_000) throw new Error(`direct apply: only ${n}/${total} running after 600 s`);
+    const limitMs = Math.max(600_000, total * 120);
+    if (now() - t0 > limitMs) throw new Error(`direct apply: only ${n}/${total} running after ${limitMs / 1000} s`);
     await sleep(250);
   }
   return { seconds: (now() - t0) / 1000, appliedSeconds, applies };
