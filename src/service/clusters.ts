@@ -88,7 +88,6 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
       const disk = rootDiskOf(input, image);
       if ('problem' in disk) throw invalidField('disk_size', disk.problem);
       const fields = newClusterOf(p.userId, input, image, disk.gb);
-      await reserveOrExplain(tx, p.userId, clusterDemand(cpuMilli, memoryMib, input.instance_count, shapeOf(fields)));
       let row = await clusters.insertCluster(tx, fields, (id) => clusterNamespace(s.config.namespacePrefix, id, input.name));
       if (expiry) {
         await setExpiry(tx, row.id, expiry);
@@ -99,6 +98,9 @@ export async function createCluster(s: Services, p: Principal, input: CreateClus
         instance_count: input.instance_count,
         image: row.image,
       });
+      // The quota last: its row lock serialises one tenant's creates, so it is held
+      // only from here to the commit, not through the inserts (a refusal rolls them back).
+      await reserveOrExplain(tx, p.userId, clusterDemand(cpuMilli, memoryMib, input.instance_count, shapeOf(fields)));
       return { row, inst };
     });
     s.wake();
