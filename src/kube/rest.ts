@@ -82,6 +82,26 @@ export async function apiServerReady(kc: KubeConfig): Promise<void> {
   await rawRequest(kc, 'GET', '/readyz', { timeoutMs: 5_000 });
 }
 
+/** The keep-alive twin of each TLS agent the kubeconfig hands out (it keeps one per cluster and user). */
+const keptAlive = new WeakMap<https.Agent, https.Agent>();
+
+/**
+ * The kubeconfig's agent (one per cluster and user) is a plain https.Agent
+ * without keep-alive: every request would open a connection, build a TLS
+ * context from the CA and certificates and shake hands, on our side and the
+ * API server's. Requests go through a keep-alive agent with the same TLS
+ * settings instead. Proxy agents are used as they are.
+ */
+function keepingAlive(agent: https.RequestOptions['agent']): https.RequestOptions['agent'] {
+  if (!(agent instanceof https.Agent) || agent.constructor !== https.Agent) return agent;
+  let twin = keptAlive.get(agent);
+  if (!twin) {
+    twin = new https.Agent({ ...agent.options, keepAlive: true });
+    keptAlive.set(agent, twin);
+  }
+  return twin;
+}
+
 /**
  * What a request to the current cluster needs from the kubeconfig: an agent with
  * its TLS settings (CA, client certificate, proxy) and the authentication headers
@@ -90,6 +110,7 @@ export async function apiServerReady(kc: KubeConfig): Promise<void> {
 export async function requestCredentials(kc: KubeConfig): Promise<{ agent: http.Agent | undefined; headers: Record<string, string> }> {
   const opts: https.RequestOptions = {};
   await kc.applyToHTTPSOptions(opts);
+  opts.agent = keepingAlive(opts.agent);
   const headers: Record<string, string> = {};
   for (const [key, value] of Object.entries(opts.headers ?? {})) {
     if (value !== undefined) headers[key.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
