@@ -285,6 +285,7 @@ function scaleSection(f: ResultFile): string {
     `${num(r.direct?.seconds)} s`,
     fixed(r.ratio, 2),
     num(r.instancesPerSecond),
+    fixed(r.serverCpuMsPerInstance, 1),
     `${num(r.teardown?.seconds)} s`,
     r.teardown ? (r.teardown.quotaZero ? 'zero' : '**not zero**') : '—',
   ]);
@@ -305,7 +306,7 @@ function scaleSection(f: ResultFile): string {
     `One server, its reconciler on (${c.reconcileConcurrency} at a time), through every size in turn on one database; each size as clusters of ${c.clusterSize}, ` +
       `${c.postsAtOnce} POSTs at a time, then GET until all are running; the ceiling applies the same objects directly, at the same concurrency, just before. ${idle}`,
     '',
-    table(['size', 'POST → all running', 'ceiling', 'KubeKloud / ceiling', 'instances/s', 'teardown', 'quota after'], time, ['l', 'r', 'r', 'r', 'r', 'r', 'l']),
+    table(['size', 'POST → all running', 'ceiling', 'KubeKloud / ceiling', 'instances/s', 'server CPU ms / instance', 'teardown', 'quota after'], time, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']),
     '',
     table(
       ['size', 'resident MiB: before / peak / all running / after teardown', 'V8 heap used, all running (MiB)', 'DB commits / instance', 'DB rows written / instance', 'DB rows read / instance', 'Kubernetes writes / instance, create (KubeKloud / ceiling)', 'Kubernetes writes / instance, delete'],

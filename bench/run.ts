@@ -454,6 +454,7 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   const before = await kubeCalls(s.metricsUrl);
   const loadBefore = await dbLoad(dbUrl);
   rec.memory = { rssBeforeMiB: rssMiB(s.pid).rss };
+  const cpuBefore = cpuMs(s.pid);
   const sampler = rssSampler(s.pid);
   const t0 = now();
   const postLat: number[] = [];
@@ -467,6 +468,7 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   rec.postLatencyMs = summarise(postLat);
   const done = await waitClusters(t.client, clusters, 'running', key, Math.max(600_000, n * 120));
   rec.memory.rssPeakMiB = sampler.stop();
+  rec.serverCpuMsPerInstance = (cpuMs(s.pid) - cpuBefore) / n;
   rec.memory.rssRunningMiB = rssMiB(s.pid).rss;
   rec.memory.heapRunning = await heap(s.metricsUrl);
   rec.seconds = (done - t0) / 1000;
