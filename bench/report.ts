@@ -299,12 +299,16 @@ function scaleSection(f: ResultFile): string {
     `${fixed(r.economy?.createToRunning?.writesPerInstance, 2)} / ${fixed(r.direct ? r.direct.applies / r.instances : NaN, 2)}`,
     fixed(r.economy?.delete?.writesPerInstance, 2),
   ]);
+  const missing = ((c.sizes ?? []) as { kind: string; n: number }[]).filter((z) => !sc.convergence?.[`${z.kind}-${z.n}`]);
+  const notMeasured = missing.length
+    ? ` Not in this file (the run ended before them): ${missing.map((z) => `${z.n.toLocaleString('en-US')} ${z.kind === 'vm' ? 'VMs' : 'containers'}`).join(', ')}.`
+    : '';
   const idle = sc.idle ? `Idle, with the reconciler on and nothing to do: ${num(sc.idle.rssMiB)} MiB resident, V8 heap ${num(sc.idle.heap?.usedMiB)} MiB used.` : '';
   return [
     provenance(f, d.plane ? ` Fake nodes ${d.plane.nodesBefore} → ${d.plane.nodesAfter}.` : ''),
     '',
     `One server, its reconciler on (${c.reconcileConcurrency} at a time), through every size in turn on one database; each size as clusters of ${c.clusterSize}, ` +
-      `${c.postsAtOnce} POSTs at a time, then GET until all are running; the ceiling applies the same objects directly, at the same concurrency, just before. ${idle}`,
+      `${c.postsAtOnce} POSTs at a time, then GET until all are running; the ceiling applies the same objects directly, at the same concurrency, just before. ${idle}${notMeasured}`,
     '',
     table(['size', 'POST → all running', 'ceiling', 'KubeKloud / ceiling', 'instances/s', 'server CPU ms / instance', 'teardown', 'quota after'], time, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']),
     '',
