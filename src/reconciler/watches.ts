@@ -3,7 +3,7 @@
 // (container instances' status), VirtualMachineInstances (VM addresses), root
 // disks' DataVolumes and snapshots.
 import type { LiveObject } from '../domain/drift.ts';
-import { ABSENT, instanceIdOf, NO_DISK, observeDataVolume, observePod, observeVm, rootDiskInstanceId, type Observation } from '../domain/observations.ts';
+import { ABSENT, instanceIdOf, NO_DISK, observeDataVolume, observePod, observeVm, rootDiskInstanceId } from '../domain/observations.ts';
 import { managedSelector } from '../domain/render.ts';
 import type { Kube } from '../kube/client.ts';
 import type { KubeError } from '../kube/errors.ts';
@@ -43,45 +43,15 @@ const common = (d: WatchDeps, apiVersion: string, kind: string) => ({
 });
 
 
-/**
- * What a watch last wrote of each instance's pod or VM: it changes many times
- * on its way up (its status holds more than an observation keeps), and an
- * event, or a list, that observes nothing new is not written again (a
- * transaction of four statements saved each time). The observer handles a
- * watch's events one at a time, and a list of thousands of objects must be
- * through before the watch can resume from it: writing only what changed
- * keeps a resync of 10,000 VMs from taking longer than the API server keeps
- * its watch history (it would expire, and be listed again, without end).
- * Forgotten when a write failed (the watch then lists again) and for what is
- * gone; a new observer (after a failover or a restart) starts with nothing.
- */
-export function recordedObservations() {
-  const last = new Map<number, string>();
-  return {
-    /** Writes `o` for `id` unless it is what this watch wrote last. */
-    async record(db: Db, id: number, o: Observation): Promise<void> {
-      const key = JSON.stringify(o);
-      if (last.get(id) === key) return;
-      last.delete(id);
-      await recordObservation(db, id, o);
-      if (o.present) last.set(id, key); // gone: nothing kept for it
-    },
-    /** Before a list: after a failed write, what was written is not known. */
-    relisting: (reason: RelistReason) => {
-      if (reason === 'failed') last.clear();
-    },
-  };
-}
-
 /** Clusters read at a time when a list is checked for what it is missing. */
 const ROWS_PAGE = 100;
 
 /** Instances whose rows say their object exists but which a full list did not show are recorded absent. */
-async function recordUnseenAbsent(d: WatchDeps, kind: 'container' | 'vm', seen: Set<number>, recorded: ReturnType<typeof recordedObservations>): Promise<void> {
+async function recordUnseenAbsent(d: WatchDeps, kind: 'container' | 'vm', seen: Set<number>): Promise<void> {
   if (!d.leading()) return;
   for (const id of await instancesObservedPresent(d.db, kind)) {
     if (seen.has(id)) continue;
-    await recorded.record(d.db, id, ABSENT);
+    await recordObservation(d.db, id, ABSENT);
     if (kind === 'container') await d.endpoints?.instanceOn(id, null, null);
   }
 }
@@ -90,13 +60,12 @@ async function recordUnseenAbsent(d: WatchDeps, kind: 'container' | 'vm', seen: 
 export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, kind: string): ListWatchHandle {
   const seen = new Set<string>();
   const observedVms = new Set<number>();
-  const recorded = recordedObservations();
   const keyOf = (o: LiveObject) => objectKey(o.kind ?? kind, o.metadata?.namespace, o.metadata?.name ?? '');
   const observeIfVm = async (obj: WatchedObject, type: 'ADDED' | 'MODIFIED' | 'DELETED') => {
     const id = instanceIdOf(obj);
     if (kind !== 'VirtualMachine' || id === null || !d.leading()) return;
     const o = type === 'DELETED' ? ABSENT : observeVm(obj);
-    await recorded.record(d.db, id, o);
+    await recordObservation(d.db, id, o);
     if (o.present) observedVms.add(id);
   };
   return startListWatch(d.kube, {
@@ -104,7 +73,6 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
     onRelist: (reason) => {
       seen.clear();
       observedVms.clear();
-      recorded.relisting(reason);
       if (kind === 'Service') d.endpoints?.servicesRelisting();
       d.onRelist?.(kind, reason);
     },
@@ -140,7 +108,7 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
           }
         }
       }
-      if (kind === 'VirtualMachine') await recordUnseenAbsent(d, 'vm', observedVms, recorded);
+      if (kind === 'VirtualMachine') await recordUnseenAbsent(d, 'vm', observedVms);
       if (kind === 'Service') await d.endpoints?.servicesListed();
       seen.clear();
       observedVms.clear();
@@ -166,14 +134,12 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
 /** Pods of container instances: their phase, readiness, address and node onto the instance rows. */
 export function watchPods(d: WatchDeps): ListWatchHandle {
   const seen = new Set<number>();
-  const recorded = recordedObservations();
   // VM launcher pods carry the instance label too; only container pods are observed here.
   const containerInstance = (p: WatchedObject) => (p.metadata?.labels?.['kubevirt.io'] ? null : instanceIdOf(p));
   return startListWatch(d.kube, {
     ...common(d, 'v1', 'Pod'),
     onRelist: (reason) => {
       seen.clear();
-      recorded.relisting(reason);
       d.onRelist?.('Pod', reason);
     },
     onListPage: async (items) => {
@@ -182,19 +148,19 @@ export function watchPods(d: WatchDeps): ListWatchHandle {
         if (id === null || !d.leading()) continue;
         seen.add(id);
         const o = observePod(p);
-        await recorded.record(d.db, id, o);
+        await recordObservation(d.db, id, o);
         await d.endpoints?.instanceOn(id, clusterIdOf(p), o.node ?? null);
       }
     },
     onListDone: async () => {
-      await recordUnseenAbsent(d, 'container', seen, recorded);
+      await recordUnseenAbsent(d, 'container', seen);
       seen.clear();
     },
     onEvent: async (type, pod) => {
       const id = containerInstance(pod);
       if (id === null || !d.leading()) return;
       const o = type === 'DELETED' ? ABSENT : observePod(pod);
-      await recorded.record(d.db, id, o);
+      await recordObservation(d.db, id, o);
       await d.endpoints?.instanceOn(id, clusterIdOf(pod), o.node ?? null);
     },
   });
