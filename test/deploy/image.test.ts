@@ -110,7 +110,7 @@ describe('Dockerfile', () => {
     expect(hc).not.toMatch(/curl|wget/);
     expect(JSON.parse(ops(final, 'CMD').at(-1)!.args)).toEqual(['node', ...SERVER_NODE_FLAGS, 'dist/main.mjs']);
     const start = pkg.scripts.start!;
-    expect(start).toMatch(/exec node dist\/main\.mjs$/);
+    expect(start).toMatch(new RegExp(`exec node ${SERVER_NODE_FLAGS.join(' ')} dist/main\\.mjs$`));
     // USER comes after every instruction that writes as root.
     const idx = final.instructions.findIndex((i) => i.op === 'USER');
     expect(final.instructions.slice(idx + 1).some((i) => i.op === 'RUN' || i.op === 'COPY')).toBe(false);
