@@ -28,7 +28,8 @@ export const SERVER_ENTRY = join(root, 'dist', 'main.mjs');
 /**
  * The V8 flags the server runs with, wherever it runs: `npm start`, the
  * image's CMD, the Deployment's command, the tests and the benchmarks
- * (test/tooling/build.test.ts holds them to this list). A young generation of
+ * (test/deploy/manifests.test.ts and test/deploy/image.test.ts hold the
+ * spelled-out copies to this list). A young generation of
  * 8 MiB semi-spaces (V8 sizes them up to 32 MiB for a heap this size) and
  * V8's memory saver mode (the heap grown and shrunk more eagerly) keep the
  * resident memory of an idle server about 60 MiB lower for a little more

@@ -215,12 +215,12 @@ export async function highestIssuedIds(q: Queryable): Promise<{ cluster: number;
   return { cluster: Number(row?.cluster ?? 0), instance: Number(row?.instance ?? 0) };
 }
 
-/** Every cluster of the installation (the observer's full resync). */
-/** Up to `limit` clusters with ids above `afterId`, in id order: every cluster, a page at a time. */
+/** Up to `limit` clusters with ids above `afterId`, in id order: every cluster, a page at a time (the observer's full resync). */
 export async function listClustersAfter(q: Queryable, afterId: number, limit: number): Promise<ClusterRow[]> {
   return q.query<ClusterRow>('SELECT * FROM clusters WHERE id > $1 ORDER BY id LIMIT $2', [afterId, limit]);
 }
 
+/** Every cluster of the installation (the isolation fleet view). */
 export async function listEveryCluster(q: Queryable): Promise<ClusterRow[]> {
   return q.query<ClusterRow>('SELECT * FROM clusters ORDER BY id');
 }

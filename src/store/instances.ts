@@ -141,7 +141,6 @@ export async function maxOrdinal(q: Queryable, clusterId: number): Promise<numbe
   return rows[0]?.m ?? 0;
 }
 
-/** Every instance of the installation (the observer's full resync). */
 /** Makes an instance due for the reconciler without changing what it is asked to be (a snapshot to take or delete). */
 export async function touchInstance(q: Queryable, id: number): Promise<void> {
   await q.query(`UPDATE instances SET desired_gen = desired_gen + 1, next_attempt_at = now(), attempts = 0 WHERE id = $1`, [id]);
