@@ -278,7 +278,8 @@ function scaleSection(f: ResultFile): string {
   const sc = d.scenarios ?? {};
   const c = d.config ?? {};
   const runs = Object.values((sc.convergence ?? {}) as Record<string, any>);
-  const what = (r: any) => `${r.instances.toLocaleString('en-US')} ${r.kind === 'vm' ? 'VMs' : 'containers'}`;
+  const sizeLabel = (n: number, kind: string) => `${n.toLocaleString('en-US')} ${kind === 'vm' ? 'VMs' : 'containers'}`;
+  const what = (r: any) => sizeLabel(r.instances, r.kind);
   const time = runs.map((r) => [
     what(r),
     `${num(r.seconds)} s`,
@@ -301,7 +302,7 @@ function scaleSection(f: ResultFile): string {
   ]);
   const missing = ((c.sizes ?? []) as { kind: string; n: number }[]).filter((z) => !sc.convergence?.[`${z.kind}-${z.n}`]);
   const notMeasured = missing.length
-    ? ` Not in this file (the run ended before them): ${missing.map((z) => `${z.n.toLocaleString('en-US')} ${z.kind === 'vm' ? 'VMs' : 'containers'}`).join(', ')}.`
+    ? ` Not in this file (the run ended before them): ${missing.map((z) => sizeLabel(z.n, z.kind)).join(', ')}.`
     : '';
   const idle = sc.idle ? `Idle, with the reconciler on and nothing to do: ${num(sc.idle.rssMiB)} MiB resident, V8 heap ${num(sc.idle.heap?.usedMiB)} MiB used.` : '';
   return [

@@ -530,12 +530,23 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   rec.memory.rssAfterTeardownMiB = rssMiB(s.pid).rss;
   report.row('footprint', `${key}: RSS before / peak / all running / after teardown (MiB)`,
     `${fmt(rec.memory.rssBeforeMiB)} / ${fmt(rec.memory.rssPeakMiB)} / ${fmt(rec.memory.rssRunningMiB)} / ${fmt(rec.memory.rssAfterTeardownMiB)}`);
-  p.data.scenarios.convergence ??= {};
-  p.data.scenarios.convergence[key] = rec;
-  save(p);
+  save(p); // the same record, now with its teardown
 }
 
 let conv: Part;
+
+/** The plane (with the bench's fake nodes), recorded on the part, then a fresh database and the server on it, reconciler on. */
+async function serverOnPlane(p: Part): Promise<{ db: TestDatabase; s: BenchServer; nodes: { before: number; after: number } }> {
+  const plane = await ensurePlane();
+  p.data.kubernetes = await kubernetesVersion(kc);
+  const nodes = await ensureNodes(kc, NODES);
+  p.data.plane = { nodesBefore: nodes.before, nodesAfter: nodes.after, apiURL: plane.apiURL };
+  const db = await createTestDatabase();
+  databases.push(db);
+  const s = await startKubeKloud({ label, databaseUrl: db.url, adminToken, reconciler: true });
+  servers.push(s);
+  return { db, s, nodes };
+}
 
 async function plane() {
   conv = newPart('convergence', {
@@ -554,15 +565,8 @@ async function plane() {
   });
   parts.push(conv);
   report.header('On the local control plane: writes, convergence, teardown, API economy, footprint under load');
-  const plane = await ensurePlane();
-  conv.data.kubernetes = await kubernetesVersion(kc);
-  const nodes = await ensureNodes(kc, NODES);
-  conv.data.plane = { nodesBefore: nodes.before, nodesAfter: nodes.after, apiURL: plane.apiURL };
+  const { db, s, nodes } = await serverOnPlane(conv);
   report.progress(`Kubernetes ${conv.data.kubernetes}; fake nodes ${nodes.before} → ${nodes.after} (${nodes.after * 110} pod slots)`);
-  const db = await createTestDatabase();
-  databases.push(db);
-  const s = await startKubeKloud({ label, databaseUrl: db.url, adminToken, reconciler: true });
-  servers.push(s);
   conv.data.scenarios.footprint ??= {};
   conv.data.scenarios.footprint.startupWithPlane = { healthMs: s.healthMs, readyMs: s.readyMs };
   report.row('footprint', 'start-up to /ready (reconciler, plane)', `${fmt(s.readyMs, 0)} ms`);
@@ -625,14 +629,7 @@ async function scale() {
   const p = newPart('scale', { sizes: SCALE, clusterSize: 10, postsAtOnce: 10, nodes: NODES, cpuPerInstance: CPU, memoryPerInstanceGiB: MEMORY, reconcileConcurrency: CONCURRENCY, ratioTarget: SCALE_RATIO, rssGoalMiB: RSS_GOAL_MIB });
   parts.push(p);
   report.header('Scale, reconciler on: convergence beside its ceiling, memory, database load, Kubernetes writes');
-  const plane = await ensurePlane();
-  p.data.kubernetes = await kubernetesVersion(kc);
-  const nodes = await ensureNodes(kc, NODES);
-  p.data.plane = { nodesBefore: nodes.before, nodesAfter: nodes.after, apiURL: plane.apiURL };
-  const db = await createTestDatabase();
-  databases.push(db);
-  const s = await startKubeKloud({ label, databaseUrl: db.url, adminToken, reconciler: true });
-  servers.push(s);
+  const { db, s } = await serverOnPlane(p);
   await sleep(quick ? 5_000 : 30_000); // started, elected, watching: idle
   const idle = { rssMiB: rssMiB(s.pid).rss, heap: await heap(s.metricsUrl) };
   p.data.scenarios.idle = idle;
