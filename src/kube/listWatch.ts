@@ -2,8 +2,11 @@
 // (`limit`/`continue`), watches from the list's resourceVersion, resumes from
 // the last resourceVersion seen, relists when the server says 410 Gone, when a
 // handler failed (so a lost write is made good by the next list), and when
-// asked to (periodic resync), and backs off its reconnects. Events are handled
-// one at a time, in order.
+// asked to (periodic resync), and backs off its reconnects. Events of one
+// object are handled one at a time, in order; events of different objects,
+// and the items of a list page (`inTurn`), a few at a time, so a watch of
+// thousands of objects is not held up by one database round trip after
+// another.
 import type { LiveObject } from '../domain/drift.ts';
 import type { Kube } from './client.ts';
 import { KubeError, toKubeError } from './errors.ts';
@@ -19,7 +22,7 @@ export type ListWatchOptions = {
   /** Cluster-wide collection path, e.g. /api/v1/pods */
   path: string;
   labelSelector: string;
-  /** Each page of a (re)list, in order. */
+  /** Each page of a (re)list, in order (its items may be handled `inTurn`). */
   onListPage: (items: WatchedObject[]) => Promise<void>;
   /** After the last page: everything that exists now has been through onListPage. */
   onListDone: () => Promise<void>;
@@ -28,6 +31,30 @@ export type ListWatchOptions = {
   /** Each list: the first one, after 410 Gone, after a handler failed, or a resync. */
   onRelist?: (reason: RelistReason) => void;
 };
+
+/** Handlers of one watch running at once (each of a different object). */
+export const HANDLERS_AT_ONCE = 4;
+
+/** Runs `fn` for every item, at most HANDLERS_AT_ONCE at a time; rejects (after all have ended) with the first failure. */
+export async function inTurn<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { err: unknown } | null = null;
+  const worker = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (err) {
+        failure ??= { err };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HANDLERS_AT_ONCE, items.length) }, worker));
+  if (failure) throw (failure as { err: unknown }).err;
+}
+
+/** An event's object: events of one object are handled in order. */
+const objectOf = (obj: WatchedObject) => `${obj.metadata?.namespace ?? ''}/${obj.metadata?.name ?? ''}`;
 
 const MIN_BACKOFF_MS = 250;
 // Kept short: after an outage of the API server the watches (and so every
@@ -51,7 +78,6 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
   let relistReason: RelistReason = 'start';
   let abort: AbortController | null = null;
   let wakeSleep: (() => void) | null = null;
-  let chain: Promise<void> = Promise.resolve();
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -70,30 +96,60 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
   // A handler that failed (the database away, say) leaves what it saw unrecorded:
   // the next list sees it again.
   let failures = 0;
-  const handle = (fn: () => Promise<void>, context: string) => {
-    chain = chain.then(fn).catch((err) => {
-      failures++;
-      o.onError(toKubeError(err), context);
-      if (!stopped) requestRelist('failed');
+  const failed = (context: string) => (err: unknown) => {
+    failures++;
+    o.onError(toKubeError(err), context);
+    if (!stopped) requestRelist('failed');
+  };
+  // Events: each object's after the one before it; HANDLERS_AT_ONCE objects at a time.
+  const tails = new Map<string, Promise<void>>();
+  const inFlight = new Set<Promise<void>>();
+  let running = 0;
+  const slotFreed: (() => void)[] = [];
+  const inSlot = async (fn: () => Promise<void>) => {
+    while (running >= HANDLERS_AT_ONCE) await new Promise<void>((r) => slotFreed.push(r));
+    running++;
+    try {
+      await fn();
+    } finally {
+      running--;
+      slotFreed.shift()?.();
+    }
+  };
+  const handleEvent = (key: string, fn: () => Promise<void>, context: string) => {
+    const p = (tails.get(key) ?? Promise.resolve()).then(() => inSlot(fn)).catch(failed(context));
+    tails.set(key, p);
+    inFlight.add(p);
+    void p.then(() => {
+      inFlight.delete(p);
+      if (tails.get(key) === p) tails.delete(key);
     });
-    return chain;
+  };
+  /** Resolves once every event handed over so far has been handled. */
+  const drained = async () => {
+    while (inFlight.size > 0) await Promise.all(inFlight);
+  };
+  /** A list's page or its end: after every event before it, alone. */
+  const handle = async (fn: () => Promise<void>, context: string) => {
+    await drained();
+    await fn().catch(failed(context));
   };
 
   async function relist() {
     o.onRelist?.(relistReason);
     const failuresBefore = failures;
-    const failed = () => new KubeError('server', `handling the list of ${o.kind} failed; it will be listed again`);
+    const listFailed = () => new KubeError('server', `handling the list of ${o.kind} failed; it will be listed again`);
     let page = await kube.listPage(o.apiVersion, o.kind, o.labelSelector);
     const rv = page.resourceVersion;
     for (;;) {
       const items = page.items as WatchedObject[];
       await handle(() => o.onListPage(items), `sync ${o.kind}`);
-      if (failures !== failuresBefore) throw failed();
+      if (failures !== failuresBefore) throw listFailed();
       if (!page.continue || stopped) break;
       page = await kube.listPage(o.apiVersion, o.kind, o.labelSelector, page.continue);
     }
     await handle(() => o.onListDone(), `sync ${o.kind}`);
-    if (failures !== failuresBefore) throw failed();
+    if (failures !== failuresBefore) throw listFailed();
     resourceVersion = rv;
     synced = true;
   }
@@ -126,7 +182,7 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
             const rv = obj.metadata?.resourceVersion;
             if (rv) resourceVersion = rv;
             if (type === 'BOOKMARK') return;
-            void handle(() => o.onEvent(type as 'ADDED' | 'MODIFIED' | 'DELETED', obj as WatchedObject), `${type} ${o.kind}`);
+            handleEvent(objectOf(obj as WatchedObject), () => o.onEvent(type as 'ADDED' | 'MODIFIED' | 'DELETED', obj as WatchedObject), `${type} ${o.kind}`);
           },
           (err) => resolve(err ?? null),
         )
@@ -178,7 +234,7 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
       abort?.abort();
       wakeSleep?.();
       await loop.catch(() => {});
-      await chain;
+      await drained();
     },
   };
 }

@@ -7,7 +7,7 @@ import { ABSENT, instanceIdOf, NO_DISK, observeDataVolume, observePod, observeVm
 import { managedSelector } from '../domain/render.ts';
 import type { Kube } from '../kube/client.ts';
 import type { KubeError } from '../kube/errors.ts';
-import { startListWatch, type ListWatchHandle, type ListWatchOptions, type RelistReason, type WatchedObject } from '../kube/listWatch.ts';
+import { inTurn, startListWatch, type ListWatchHandle, type ListWatchOptions, type RelistReason, type WatchedObject } from '../kube/listWatch.ts';
 import { collectionPath } from '../kube/rest.ts';
 import { listClustersAfter } from '../store/clusters.ts';
 import type { Db } from '../store/db.ts';
@@ -80,14 +80,14 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
       const ids = items.map(clusterIdOf).filter((x): x is number => x !== null);
       const rows = await repairs.rowsOf(ids);
       const none = { cluster: null, instances: [], issued: { cluster: 0, instance: 0 } };
-      for (const item of items) {
+      await inTurn(items, async (item) => {
         const live = { ...item, kind, apiVersion }; // list items carry no kind
         seen.add(keyOf(live));
         await observeIfVm(live, 'ADDED');
         if (kind === 'Service') await d.endpoints?.service(live, false);
         const id = clusterIdOf(live);
         await repairs.act(live, judgeObject(live, (id !== null && rows.get(id)) || none, d.installation));
-      }
+      });
     },
     onListDone: async () => {
       // Every cluster's rows, a page of clusters at a time: what the list held is
@@ -143,14 +143,14 @@ export function watchPods(d: WatchDeps): ListWatchHandle {
       d.onRelist?.('Pod', reason);
     },
     onListPage: async (items) => {
-      for (const p of items) {
+      await inTurn(items, async (p) => {
         const id = containerInstance(p);
-        if (id === null || !d.leading()) continue;
+        if (id === null || !d.leading()) return;
         seen.add(id);
         const o = observePod(p);
         await recordObservation(d.db, id, o);
         await d.endpoints?.instanceOn(id, clusterIdOf(p), o.node ?? null);
-      }
+      });
     },
     onListDone: async () => {
       await recordUnseenAbsent(d, 'container', seen);
@@ -186,7 +186,7 @@ export function watchRootDisks(d: WatchDeps): ListWatchHandle {
       d.onRelist?.('DataVolume', reason);
     },
     onListPage: async (items) => {
-      for (const dv of items) await record(dv, false);
+      await inTurn(items, (dv) => record(dv, false));
     },
     onListDone: async () => {
       if (d.leading()) for (const id of await instancesWithDiskObserved(d.db)) if (!seen.has(id)) await recordDiskObservation(d.db, id, NO_DISK, null);
@@ -208,7 +208,7 @@ export function watchVmis(d: WatchDeps): ListWatchHandle {
     ...common(d, 'kubevirt.io/v1', 'VirtualMachineInstance'),
     onRelist: (reason) => d.onRelist?.('VirtualMachineInstance', reason),
     onListPage: async (items) => {
-      for (const vmi of items) await record(vmi, false);
+      await inTurn(items, (vmi) => record(vmi, false));
     },
     onListDone: async () => {},
     onEvent: (type, vmi) => record(vmi, type === 'DELETED'),
@@ -243,7 +243,7 @@ export function watchSnapshots(d: WatchDeps, kind: 'VirtualMachineSnapshot' | 'V
       d.onRelist?.(kind, reason);
     },
     onListPage: async (items) => {
-      for (const obj of items) await record(obj, false);
+      await inTurn(items, (obj) => record(obj, false));
     },
     onListDone: async () => {
       if (d.leading()) for (const id of await readySnapshotIds(d.db, rowKind)) if (!seen.has(id)) await recordSnapshotPhase(d.db, id, 'lost', `the ${kind} was deleted outside KubeKloud`);

@@ -1,18 +1,18 @@
 // An instance's status: derived (src/domain/lifecycle.ts) from what it was
 // asked to be and what the watches last saw, and stored with it. The row is
 // read under its lock and written in the same transaction, so an observation
-// committed meanwhile is never overwritten with an older status.
+// committed meanwhile is never overwritten with an older status. An
+// observation is written by one statement; a transaction follows only when
+// the status it leaves behind is not the one stored.
 import { deriveStatus, type InstanceStatus } from '../domain/lifecycle.ts';
 import type { DiskObservation, Observation } from '../domain/observations.ts';
 import type { Db, Tx } from '../store/db.ts';
 import { recordTransition } from './history.ts';
-import { lockInstanceForStatus, setInstanceStatus, writeDiskObservation, writeObservation, writeVmiObservation } from '../store/observations.ts';
+import { lockInstanceForStatus, setInstanceStatus, writeDiskObservation, writeObservation, writeVmiObservation, type ObservedRow } from '../store/observations.ts';
 
-/** Recomputes and stores an instance's status; returns it (null when the row is gone). */
-export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus | null> {
-  const row = await lockInstanceForStatus(tx, id);
-  if (!row) return null;
-  const status = deriveStatus({
+/** The status an instance's row derives: what it was asked to be and what the watches last saw. */
+function statusOf(row: ObservedRow): InstanceStatus {
+  return deriveStatus({
     kind: row.instance_type,
     desired: row.desired,
     applied: row.applied,
@@ -29,6 +29,13 @@ export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus 
       vmiRestart: row.obs_vmi_restart,
     },
   });
+}
+
+/** Recomputes and stores an instance's status; returns it (null when the row is gone). */
+export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus | null> {
+  const row = await lockInstanceForStatus(tx, id);
+  if (!row) return null;
+  const status = statusOf(row);
   if (status !== row.status) {
     await setInstanceStatus(tx, id, status);
     await recordTransition(tx, { clusterId: row.cluster_id, instanceId: id, instanceName: row.name }, row.status, status, row.failure);
@@ -37,16 +44,19 @@ export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus 
 }
 
 /**
- * Stores what Kubernetes says about an instance's pod or VM, and its status.
- * Returns whether the instance exists. The status is recomputed even when the
- * observation is unchanged: one that went stale is put right.
+ * After an observation's own statement: the status is stored again, under the
+ * row lock in a transaction, only when it no longer follows from the row as
+ * the observation left it. Most observations change nothing the tenant sees
+ * and cost that one statement; a status that went stale is put right.
  */
+async function settle(db: Db, row: ObservedRow | null): Promise<ObservedRow | null> {
+  if (row && statusOf(row) !== row.status) await db.transaction((tx) => refreshStatus(tx, row.id));
+  return row;
+}
+
+/** Stores what Kubernetes says about an instance's pod or VM, and its status. Returns whether the instance exists. */
 export async function recordObservation(db: Db, instanceId: number, o: Observation): Promise<boolean> {
-  return db.transaction(async (tx) => {
-    if (!(await writeObservation(tx, instanceId, o))) return false;
-    await refreshStatus(tx, instanceId);
-    return true;
-  });
+  return (await settle(db, await writeObservation(db, instanceId, o))) !== null;
 }
 
 /**
@@ -54,27 +64,20 @@ export async function recordObservation(db: Db, instanceId: number, o: Observati
  * and, when it changed, the status. Returns whether it changed.
  */
 export async function recordDiskObservation(db: Db, instanceId: number, o: DiskObservation, dataVolume: string | null): Promise<boolean> {
-  return db.transaction(async (tx) => {
-    const changed = await writeDiskObservation(tx, instanceId, o, dataVolume);
-    if (changed) await refreshStatus(tx, instanceId);
-    return changed;
-  });
+  const changed = await writeDiskObservation(db, instanceId, o, dataVolume);
+  if (changed) await db.transaction((tx) => refreshStatus(tx, instanceId));
+  return changed;
 }
 
 /**
  * Stores what a VM's VirtualMachineInstance says (address, node, paused, the
- * restart generation it was made for) and, when the pause or the generation
- * changed, the status. Returns the row's desired state and
- * generations (null: no such instance).
+ * restart generation it was made for) and the status. Returns the row's
+ * desired state and generations (null: no such instance).
  */
 export async function recordVmiObservation(
   db: Db,
   instanceId: number,
   o: { ip: string | null; node: string | null; paused: boolean; restart: number | null },
 ): Promise<{ desired: string; desired_gen: number; synced_gen: number } | null> {
-  return db.transaction(async (tx) => {
-    const row = await writeVmiObservation(tx, instanceId, o);
-    if (row?.status_inputs_changed) await refreshStatus(tx, instanceId);
-    return row;
-  });
+  return settle(db, await writeVmiObservation(db, instanceId, o));
 }

@@ -1,10 +1,20 @@
 // What the watches saw, written back to instance rows, and the row reads and
 // writes the status is recomputed with (src/service/status.ts: under the row
-// lock, in one transaction).
+// lock, in one transaction). An observation is one statement of its own: it
+// answers the row as it left it, so the caller opens a transaction only when
+// the stored status no longer follows from it.
 import type { InstanceStatus } from '../domain/lifecycle.ts';
 import type { DiskObservation, Observation } from '../domain/observations.ts';
-import type { Db, Tx } from './db.ts';
-import type { InstanceWithCluster } from './instances.ts';
+import type { Db, Queryable, Tx } from './db.ts';
+import type { InstanceRow, InstanceWithCluster } from './instances.ts';
+
+/** An instance row as an observation left it, with what its status derives from. */
+export type ObservedRow = InstanceRow & { instance_type: 'vm' | 'container' };
+
+/** The row an observation statement answers: the one it updated, or else the one it locked unchanged, with its cluster's kind. */
+const AS_LEFT = `SELECT r.*, c.instance_type
+     FROM (SELECT * FROM upd UNION ALL SELECT * FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)) r
+     JOIN clusters c ON c.id = r.cluster_id`;
 
 /** An instance with what its status derives from, locked until the transaction ends (null: the row is gone). */
 export async function lockInstanceForStatus(tx: Tx, id: number): Promise<InstanceWithCluster | null> {
@@ -21,26 +31,28 @@ export async function setInstanceStatus(tx: Tx, id: number, status: InstanceStat
 }
 
 /**
- * Stores what Kubernetes says about an instance's pod or VM, under the row lock
- * (kept until the transaction ends); an observation equal to the stored one is
- * not written again. Returns whether the row exists.
+ * Stores what Kubernetes says about an instance's pod or VM, under the row
+ * lock; an observation equal to the stored one is not written again. Returns
+ * the row as it left it (its newest version: one committed while this waited
+ * for the lock included), or null when the row is gone.
  */
-export async function writeObservation(tx: Tx, instanceId: number, o: Observation): Promise<boolean> {
-  const found = await tx.query<{ changed: boolean }>(
-    `WITH next AS (
+export async function writeObservation(q: Queryable, instanceId: number, o: Observation): Promise<ObservedRow | null> {
+  const rows = await q.query<ObservedRow>(
+    `WITH cur AS (SELECT * FROM instances WHERE id = $1 FOR UPDATE),
+     next AS (
        SELECT i.id, $2::boolean AS present, $3::text AS phase, $5::text AS vm_status,
               CASE WHEN $11::int IS NOT NULL AND $11::int < i.restart_count THEN false ELSE $4::boolean END AS ready,
               CASE WHEN $10 THEN $6::text ELSE i.ip END AS ip, CASE WHEN $10 THEN $7::text ELSE i.node END AS node,
               COALESCE($8::text, i.message) AS message, COALESCE($9::jsonb, i.conditions) AS conditions
-         FROM instances i WHERE i.id = $1 FOR UPDATE),
+         FROM cur i),
      upd AS (
        UPDATE instances i SET obs_present = n.present, obs_phase = n.phase, obs_vm_status = n.vm_status, obs_ready = n.ready,
               ip = n.ip, node = n.node, message = n.message, conditions = n.conditions
          FROM next n
         WHERE i.id = n.id AND (i.obs_present, i.obs_phase, i.obs_vm_status, i.obs_ready, i.ip, i.node, i.message, i.conditions)
               IS DISTINCT FROM (n.present, n.phase, n.vm_status, n.ready, n.ip, n.node, n.message, n.conditions)
-        RETURNING i.id)
-     SELECT EXISTS (SELECT 1 FROM upd) AS changed FROM next`,
+        RETURNING i.*)
+     ${AS_LEFT}`,
     [
       instanceId,
       o.present,
@@ -56,17 +68,16 @@ export async function writeObservation(tx: Tx, instanceId: number, o: Observatio
       o.restartCount ?? null,
     ],
   );
-  return found.length > 0;
+  return rows[0] ?? null;
 }
 
-/** Stores a VM's root disk import under the row lock; returns whether it changed (false also when the row is gone). */
 /**
  * A root disk's import onto its instance. `dataVolume`: the DataVolume seen;
  * one that is not the instance's root disk now (the one a restore from a
  * snapshot replaced) changes nothing. Null: no DataVolume at all was seen.
  */
-export async function writeDiskObservation(tx: Tx, instanceId: number, o: DiskObservation, dataVolume: string | null): Promise<boolean> {
-  const rows = await tx.query(
+export async function writeDiskObservation(q: Queryable, instanceId: number, o: DiskObservation, dataVolume: string | null): Promise<boolean> {
+  const rows = await q.query(
     `UPDATE instances SET obs_disk_phase = $2, obs_disk_progress = $3, obs_disk_message = $4, updated_at = now()
       WHERE id = $1 AND (obs_disk_phase, obs_disk_progress, obs_disk_message) IS DISTINCT FROM ($2, $3::real, $4)
         AND ($5::text IS NULL OR COALESCE(root_disk, name || '-root') = $5)
@@ -85,26 +96,23 @@ export async function instancesWithDiskObserved(q: Db): Promise<number[]> {
 /**
  * What a VM's VirtualMachineInstance says: address, node and whether it is
  * paused, and the restart generation it was made for, under the row lock.
- * Returns the row's desired state and generations (null: no such row), and
- * whether what the status derives from (pause, generation) changed.
+ * Returns the row as it left it (null: no such row).
  */
 export async function writeVmiObservation(
-  tx: Tx,
+  q: Queryable,
   instanceId: number,
   o: { ip: string | null; node: string | null; paused: boolean; restart: number | null },
-): Promise<{ desired: string; desired_gen: number; synced_gen: number; status_inputs_changed: boolean } | null> {
-  const rows = await tx.query<{ desired: string; desired_gen: number; synced_gen: number; was_paused: boolean; was_restart: number | null }>(
-    `WITH old AS (SELECT id, obs_paused, obs_vmi_restart FROM instances WHERE id = $1 FOR UPDATE)
-     UPDATE instances i SET ip = $2, node = $3, obs_paused = $4, obs_vmi_restart = $5,
-            updated_at = CASE WHEN (i.ip, i.node, i.obs_paused) IS DISTINCT FROM ($2, $3, $4) THEN now() ELSE i.updated_at END
-       FROM old WHERE i.id = old.id
-     RETURNING i.desired, i.desired_gen, i.synced_gen, old.obs_paused AS was_paused, old.obs_vmi_restart AS was_restart`,
+): Promise<ObservedRow | null> {
+  const rows = await q.query<ObservedRow>(
+    `WITH cur AS (SELECT * FROM instances WHERE id = $1 FOR UPDATE),
+     upd AS (
+       UPDATE instances i SET ip = $2, node = $3, obs_paused = $4, obs_vmi_restart = $5, updated_at = now()
+         FROM cur WHERE i.id = cur.id AND (i.ip, i.node, i.obs_paused, i.obs_vmi_restart) IS DISTINCT FROM ($2, $3, $4, $5::int)
+        RETURNING i.*)
+     ${AS_LEFT}`,
     [instanceId, o.ip, o.node, o.paused, o.restart],
   );
-  const r = rows[0];
-  return r
-    ? { desired: r.desired, desired_gen: r.desired_gen, synced_gen: r.synced_gen, status_inputs_changed: r.was_paused !== o.paused || r.was_restart !== o.restart }
-    : null;
+  return rows[0] ?? null;
 }
 
 /** Instances of one kind whose rows say their pod or VM exists (to find those a relist no longer shows). */

@@ -1,22 +1,26 @@
 // startListWatch on the real API server: a watch of a quiet kind that the
 // client ends for silence is resumed at once from where it was, reported as
-// no problem, and the next change still arrives.
+// no problem, and the next change still arrives; events of different objects
+// are handled side by side, those of one object in order.
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKube } from '../../src/kube/client.ts';
 import { startListWatch, type ListWatchHandle } from '../../src/kube/listWatch.ts';
 import { createTestNamespace, deleteNamespace, eventually, loadTestKubeConfig } from '../support/kube.ts';
+import { gate } from '../support/stores.ts';
 
 const kc = loadTestKubeConfig();
 const core = kc.makeApiClient(CoreV1Api);
 let ns: string;
 let handle: ListWatchHandle | null = null;
+let second: ListWatchHandle | null = null;
 
 beforeAll(async () => {
   ns = await createTestNamespace(kc, 'listwatch');
 });
 afterAll(async () => {
   await handle?.stop();
+  await second?.stop();
   await deleteNamespace(kc, ns);
 });
 
@@ -47,5 +51,48 @@ describe('a list-watch of a quiet kind', () => {
     await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'after-quiet', labels: { 'kubekloud.io/test-listwatch': ns } }, data: { a: 'b' } } });
     await eventually(async () => events.includes('ADDED after-quiet'), 10_000, 'the ConfigMap made after the quiet spell');
     expect(errors).toEqual([]);
+  }, 60_000);
+});
+
+describe('events of a list-watch', () => {
+  it('of one object are handled in order, one at a time, while another object\'s are handled meanwhile', async () => {
+    const label = `kubekloud.io/test-order=${ns}`;
+    const labels = { 'kubekloud.io/test-order': ns };
+    const kube = createKube(kc, () => {});
+    const bHandled = gate();
+    const log: string[] = [];
+    let inA = 0;
+    let overlapped = false;
+    second = startListWatch(kube, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      path: '/api/v1/configmaps',
+      labelSelector: label,
+      onListPage: async () => {},
+      onListDone: async () => {},
+      onEvent: async (type, obj) => {
+        const name = obj.metadata?.name ?? '';
+        const v = (obj as { data?: { v?: string } }).data?.v;
+        if (name === 'b') {
+          log.push(`b ${v}`);
+          bHandled.open();
+          return;
+        }
+        if (inA++ > 0) overlapped = true;
+        // a's first event waits for b's: with one event at a time this never ends.
+        if (v === '1') await bHandled.promise;
+        await new Promise((r) => setTimeout(r, 50));
+        log.push(`a ${v}`);
+        inA--;
+      },
+      onError: () => {},
+    });
+    await eventually(async () => second!.synced, 30_000, 'the first list');
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'a', labels }, data: { v: '1' } } });
+    for (const v of ['2', '3', '4']) await core.replaceNamespacedConfigMap({ name: 'a', namespace: ns, body: { metadata: { name: 'a', labels }, data: { v } } });
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'b', labels }, data: { v: '1' } } });
+    await eventually(async () => log.length === 5, 10_000, "every event of a and b");
+    expect(log).toEqual(['b 1', 'a 1', 'a 2', 'a 3', 'a 4']);
+    expect(overlapped).toBe(false);
   }, 60_000);
 });

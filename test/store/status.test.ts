@@ -3,7 +3,7 @@
 // overwritten by an older status, and 'repairing' comes and goes with a repair.
 import { describe, expect, it } from 'vitest';
 import type { Tx } from '../../src/store/db.ts';
-import { recordObservation, refreshStatus } from '../../src/service/status.ts';
+import { recordObservation, recordVmiObservation, refreshStatus } from '../../src/service/status.ts';
 import { claimDueInstances, markInstanceSynced, requestRepair } from '../../src/store/work.ts';
 import { BACKENDS, gate, rowOf, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
 
@@ -141,8 +141,23 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     expect(await rowOf(s.db, 'instances', id)).toMatchObject({ status: 'running', drift: null });
   });
 
+  it('puts a stale status right from an observation equal to the stored one', async () => {
+    const id = await appliedInstance();
+    await recordObservation(s.db, id, RUNNING);
+    expect((await rowOf(s.db, 'instances', id))!.status).toBe('running');
+    // Another writer left the status behind what the row says (its observation is unchanged).
+    await s.db.query("UPDATE instances SET status = 'starting' WHERE id = $1", [id]);
+    expect(await recordObservation(s.db, id, RUNNING)).toBe(true);
+    expect((await rowOf(s.db, 'instances', id))!.status).toBe('running');
+    // And a VMI observation equal to the stored one does the same for a VM's row.
+    await s.db.query("UPDATE instances SET status = 'starting' WHERE id = $1", [id]);
+    expect(await recordVmiObservation(s.db, id, { ip: null, node: null, paused: false, restart: null })).not.toBeNull();
+    expect((await rowOf(s.db, 'instances', id))!.status).toBe('running');
+  });
+
   it('reports a missing row as gone', async () => {
     expect(await recordObservation(s.db, 999_999, RUNNING)).toBe(false);
+    expect(await recordVmiObservation(s.db, 999_999, { ip: null, node: null, paused: false, restart: null })).toBeNull();
     expect(await s.db.transaction((tx) => refreshStatus(tx, 999_999))).toBeNull();
   });
 });
