@@ -83,6 +83,7 @@ export async function startServer(config: Config): Promise<Server> {
       rolloutTimeoutSeconds: config.rolloutTimeoutSeconds,
       retention: config.retention,
       resyncSeconds: config.resyncSeconds,
+      namespacePollSeconds: config.namespacePollSeconds,
       observerLeaseSeconds: config.observerLeaseSeconds,
       log: app.log,
       onReconcile: metrics.observeReconcile,

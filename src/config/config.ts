@@ -30,6 +30,8 @@ export type Config = {
   /** Days the audit log and clusters' history are kept; older entries are pruned by the observing replica. */
   retention: { auditDays: number; historyDays: number };
   resyncSeconds: number;
+  /** A deleting cluster's namespace is looked at this often until it is gone; its end seen by the observer's watch wakes the row sooner. */
+  namespacePollSeconds: number;
   observerLeaseSeconds: number;
   /** A cluster shows an `expiring` warning this long before it expires. */
   expiryWarningSeconds: number;
@@ -172,6 +174,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     rolloutTimeoutSeconds: int('KUBEKLOUD_ROLLOUT_TIMEOUT_SECONDS', 600, 1, 86_400),
     retention: { auditDays: int('KUBEKLOUD_AUDIT_RETENTION_DAYS', 365, 1, 36_500), historyDays: int('KUBEKLOUD_HISTORY_RETENTION_DAYS', 90, 1, 36_500) },
     resyncSeconds: int('KUBEKLOUD_RESYNC_SECONDS', 300, 1, 86_400),
+    namespacePollSeconds: int('KUBEKLOUD_NAMESPACE_POLL_SECONDS', 10, 1, 3600),
     observerLeaseSeconds: int('KUBEKLOUD_OBSERVER_LEASE_SECONDS', 10, 3, 300),
     expiryWarningSeconds: int('KUBEKLOUD_EXPIRY_WARNING_SECONDS', 86_400, 0, 31_536_000),
     bodyLimitBytes: int('KUBEKLOUD_BODY_LIMIT_BYTES', 256 * 1024, 1024, 16 * 1024 * 1024),

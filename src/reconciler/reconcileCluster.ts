@@ -17,10 +17,15 @@ const keptDiskObject = (namespace: string, d: KeptDiskRow) =>
     ? { apiVersion: 'cdi.kubevirt.io/v1beta1', kind: 'DataVolume', metadata: { name: d.object_name, namespace } }
     : { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: d.object_name, namespace } };
 
-const NAMESPACE_POLL_MS = 1000;
 const WAITING_FOR_NAMESPACE = 'Waiting for the namespace to terminate';
 
-export type ReconcileContext = { db: Db; kube: Kube; installation: string };
+export type ReconcileContext = {
+  db: Db;
+  kube: Kube;
+  installation: string;
+  /** While a deleted cluster's namespace terminates: when to look again, unless the observer sees it go first and wakes the row (default 10 s). */
+  namespacePollMs?: number;
+};
 
 const held = (ok: boolean, claim: Claim, what: string) => {
   if (!ok) throw new LostClaim(claim.table, claim.id, `${what} matched no row held with epoch ${claim.epoch}`);
@@ -34,8 +39,9 @@ export async function reconcileCluster(ctx: ReconcileContext, row: ClaimedCluste
       // The DELETE is sent once (again after a failed pass); the passes that follow only look.
       if (row.message !== WAITING_FOR_NAMESPACE) await kube.remove(ns, { timeoutMs: claim.timeoutMs() });
       if (await kube.exists(ns, { timeoutMs: claim.timeoutMs() })) {
-        // The namespace controller is emptying it; look again shortly.
-        held(await requeue(db, 'clusters', row.id, claim, NAMESPACE_POLL_MS, WAITING_FOR_NAMESPACE, { countAttempt: false }), claim, 'requeue');
+        // The namespace controller is emptying it. The observer's Namespace watch
+        // makes the row due the moment it is gone; the poll is the safety net.
+        held(await requeue(db, 'clusters', row.id, claim, ctx.namespacePollMs ?? 10_000, WAITING_FOR_NAMESPACE, { countAttempt: false }), claim, 'requeue');
         return;
       }
       held(await deleteClaimedRow(db, 'clusters', row.id, claim), claim, 'delete');

@@ -47,6 +47,8 @@ export type ReconcilerOptions = {
   idlePollMs?: number;
   /** The observer lists and judges everything again this often (jittered). */
   resyncSeconds?: number;
+  /** A deleting cluster's namespace is looked at this often until it is gone (the observer wakes the row when its watch sees the end). */
+  namespacePollSeconds?: number;
   /** The observer lease: another replica takes over this long after its holder stops renewing. */
   observerLeaseSeconds?: number;
   /** While Kubernetes is away, ask its /readyz this often; work waiting on it resumes as soon as it answers. */
@@ -178,7 +180,7 @@ export class Reconciler {
   private async claimAndDispatch(): Promise<number> {
     let free = this.o.concurrency - this.inFlight;
     if (free <= 0) return 0;
-    const ctx = { db: this.o.db, kube: this.o.kube, installation: this.o.installation };
+    const ctx = { db: this.o.db, kube: this.o.kube, installation: this.o.installation, namespacePollMs: this.o.namespacePollSeconds && this.o.namespacePollSeconds * 1000 };
     let sentAt = performance.now();
     const clusters = await claimDueClusters(this.o.db, this.o.workerId, free, this.leaseSeconds);
     const clusterClaims = this.claims.take('clusters', clusters, sentAt);

@@ -13,6 +13,7 @@ import { listClustersAfter } from '../store/clusters.ts';
 import type { Db } from '../store/db.ts';
 import { listInstancesOf, type InstanceRow } from '../store/instances.ts';
 import { readySnapshotIds, recordSnapshotPhase } from '../store/snapshots.ts';
+import { hurryDeletedCluster } from '../store/work.ts';
 import { observeSnapshot, snapshotIdOf } from '../domain/snapshots.ts';
 import { recordDiskObservation, recordObservation } from '../service/status.ts';
 import { instancesObservedPresent, instancesWithDiskObserved } from '../store/observations.ts';
@@ -120,6 +121,10 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
         repairs.forget(obj);
         const clusterId = clusterIdOf(obj);
         if (clusterId === null) return;
+        if (kind === 'Namespace' && (await hurryDeletedCluster(d.db, clusterId))) {
+          d.wake?.(); // a deleted cluster's namespace is gone: its row can go now
+          return;
+        }
         const rows = (await repairs.rowsOf([clusterId])).get(clusterId)!;
         const e = rows.cluster && expectedObjects(rows.cluster, rows.instances, d.installation).get(keyOf(obj));
         if (e) await repairs.confirmMissing(e);

@@ -169,6 +169,18 @@ export async function requestRepair(q: Queryable, table: WorkTable, id: number, 
   return rows[0]?.repairs ?? 0;
 }
 
+/**
+ * A deleted cluster whose namespace is gone: due now instead of at its next
+ * look (the reconciler then removes its row). Returns whether it was waiting.
+ */
+export async function hurryDeletedCluster(q: Queryable, id: number): Promise<boolean> {
+  const rows = await q.query(
+    "UPDATE clusters SET next_attempt_at = now() WHERE id = $1 AND state = 'deleting' AND claimed_by IS NULL AND next_attempt_at > now() RETURNING id",
+    [id],
+  );
+  return rows.length > 0;
+}
+
 /** How much work is due and how late the oldest is (metrics). */
 export async function queueDepth(q: Queryable): Promise<{ depth: number; lagSeconds: number }> {
   const rows = await q.query<{ depth: number; lag: number | null }>(
