@@ -7,7 +7,8 @@
 //            except the Kubernetes client: see BUNDLED_PACKAGES),
 //            and copies the SQL migrations to dist/migrations/. Production runs
 //            this file, not the TypeScript sources: it starts faster and holds
-//            less memory than compiling on load.
+//            less memory than compiling on load. The `kubekloud` CLI is
+//            bundled from the same sources into dist/cli.mjs.
 //   console  the web console (console/): type check, then vite's static build
 //            into console/dist/, which the server serves at /console.
 // A part is stale when its output is missing or the SHA-256 of its inputs (the
@@ -25,6 +26,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 export const SERVER_ENTRY = join(root, 'dist', 'main.mjs');
+/** The `kubekloud` CLI, bundled like the server: bin/kubekloud.js runs it (src/cli/README.md). */
+export const CLI_ENTRY = join(root, 'dist', 'cli.mjs');
 /**
  * The V8 flags the server runs with, wherever it runs: `npm start`, the
  * image's CMD, the Deployment's command, the tests and the benchmarks
@@ -45,8 +48,8 @@ export type PartResult = { part: Part; action: 'built' | 'skipped'; ms: number; 
 type PartSpec = {
   /** Files and folders (relative to the repository) whose content makes the part. */
   inputs: string[];
-  /** A file the part writes; missing means stale whatever the stamp says. */
-  output: string;
+  /** Files the part writes; one missing means stale whatever the stamp says. */
+  outputs: string[];
   make(): Promise<void>;
 };
 
@@ -55,7 +58,7 @@ const SHARED_INPUTS = ['package-lock.json', 'scripts/build.ts'];
 const PARTS: Record<Part, PartSpec> = {
   server: {
     inputs: ['src', 'tsconfig.json', ...SHARED_INPUTS],
-    output: SERVER_ENTRY,
+    outputs: [SERVER_ENTRY, CLI_ENTRY],
     async make() {
       // Only this part's own outputs are replaced (a dropped migration must not linger);
       // other bundles in dist/, such as the benchmark's ceiling, are left alone.
@@ -63,13 +66,15 @@ const PARTS: Record<Part, PartSpec> = {
       rmSync(migrations, { recursive: true, force: true });
       mkdirSync(migrations, { recursive: true });
       await bundle(join(root, 'src', 'main.ts'), SERVER_ENTRY, { including: BUNDLED_PACKAGES });
+      // The CLI from the same sources: started in a tenth of the time the TypeScript sources take.
+      await bundle(join(root, 'src', 'cli', 'main.ts'), CLI_ENTRY);
       cpSync(join(root, 'src', 'store', 'migrations'), migrations, { recursive: true });
     },
   },
   console: {
     // The console imports the API's types from the contract (type only).
     inputs: ['console/src', 'console/index.html', 'console/vite.config.ts', 'console/tsconfig.json', 'src/contract', ...SHARED_INPUTS],
-    output: join(CONSOLE_DIST, 'index.html'),
+    outputs: [join(CONSOLE_DIST, 'index.html')],
     async make() {
       // Processes of their own, on the Node running this build; vite in production
       // mode whatever NODE_ENV the caller (a test runner, say) has set.
@@ -152,7 +157,8 @@ export function inputsHash(part: Part): string {
 const stampFile = (part: Part) => join(STAMPS, `${part}.json`);
 
 function staleReason(part: Part, hash: string): string | null {
-  if (!existsSync(PARTS[part].output)) return `${relative(root, PARTS[part].output)} missing`;
+  const missing = PARTS[part].outputs.find((o) => !existsSync(o));
+  if (missing) return `${relative(root, missing)} missing`;
   let stamp: { inputs?: string } = {};
   try {
     stamp = JSON.parse(readFileSync(stampFile(part), 'utf8')) as { inputs?: string };
