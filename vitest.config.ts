@@ -11,6 +11,10 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 180_000,
     pool: 'forks',
+    // Files share their worker's loaded modules instead of importing everything
+    // again (about two minutes of the run); a test must not rely on another
+    // file's module state, nor leave any behind (pg's type parsers, say).
+    isolate: false,
     // Two cores: the control plane needs one of them.
     maxWorkers: 2,
     minWorkers: 1,
