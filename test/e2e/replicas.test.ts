@@ -91,7 +91,9 @@ it('refuses a revoked token on the other replica as soon as the revoke has answe
 
 it('refuses a disabled user on the other replica at once and ends their open stream there; enabling lets them in again', async () => {
   const { user, client } = await createTenant(a.admin, { cpu: 1, memory: 1 });
-  const c = (await client.post('/api/v1/clusters/', container('watched'))).body;
+  // Converged first: a cluster still coming up sends events of its own before the disable.
+  const c = (await client.post('/api/v1/clusters/?wait=60', container('watched'))).body;
+  expect(c.wait.converged).toBe(true);
   const viaB = b.admin.withToken(client.token!);
   expect((await viaB.get('/api/v1/clusters/')).status).toBe(200);
   const res = await fetch(`${b.url}/api/v1/clusters/${c.id}/events`, { headers: { authorization: `Bearer ${client.token}` } });
