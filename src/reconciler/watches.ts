@@ -13,12 +13,12 @@ import { listClustersAfter } from '../store/clusters.ts';
 import type { Db } from '../store/db.ts';
 import { listInstancesOf, type InstanceRow } from '../store/instances.ts';
 import { readySnapshotIds, recordSnapshotPhase } from '../store/snapshots.ts';
-import { hurryDeletedCluster } from '../store/work.ts';
+import { databaseTime, hurryDeletedCluster } from '../store/work.ts';
 import { observeSnapshot, snapshotIdOf } from '../domain/snapshots.ts';
 import { recordDiskObservation, recordObservation } from '../service/status.ts';
 import { instancesObservedPresent, instancesWithDiskObserved } from '../store/observations.ts';
 import type { Endpoints } from './endpoints.ts';
-import { clusterIdOf, expectedObjects, judgeObject, objectKey } from './judge.ts';
+import { clusterIdOf, expectedObjects, judgeObject, objectKey, type Expected } from './judge.ts';
 import { observeVmi } from './pauses.ts';
 import type { Repairs } from './repairs.ts';
 
@@ -61,6 +61,9 @@ async function recordUnseenAbsent(d: WatchDeps, kind: 'container' | 'vm', seen: 
 export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, kind: string): ListWatchHandle {
   const seen = new Set<string>();
   const observedVms = new Set<number>();
+  // The database's time once a list's first page was in hand: rows applied after
+  // it rendered objects that list could not show (the watch after it sees them).
+  let listedAt: Date | null = null;
   const keyOf = (o: LiveObject) => objectKey(o.kind ?? kind, o.metadata?.namespace, o.metadata?.name ?? '');
   const observeIfVm = async (obj: WatchedObject, type: 'ADDED' | 'MODIFIED' | 'DELETED') => {
     const id = instanceIdOf(obj);
@@ -74,10 +77,12 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
     onRelist: (reason) => {
       seen.clear();
       observedVms.clear();
+      listedAt = null;
       if (kind === 'Service') d.endpoints?.servicesRelisting();
       d.onRelist?.(kind, reason);
     },
     onListPage: async (items) => {
+      listedAt ??= await databaseTime(d.db);
       const ids = items.map(clusterIdOf).filter((x): x is number => x !== null);
       const rows = await repairs.rowsOf(ids);
       const none = { cluster: null, instances: [], issued: { cluster: 0, instance: 0 } };
@@ -93,6 +98,8 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
     onListDone: async () => {
       // Every cluster's rows, a page of clusters at a time: what the list held is
       // what the watch remembers (keys), never the whole database nor every rendered object at once.
+      const since = listedAt ?? (await databaseTime(d.db));
+      const appliedSince = (t: Date | null) => t !== null && new Date(t) > since;
       for (let after = 0; ; ) {
         const clusters = await listClustersAfter(d.db, after, ROWS_PAGE);
         if (clusters.length === 0) break;
@@ -103,11 +110,16 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
           if (list) list.push(i);
           else byCluster.set(i.cluster_id, [i]);
         }
+        const missing: Expected[] = [];
         for (const c of clusters) {
-          for (const [key, e] of expectedObjects(c, byCluster.get(c.id) ?? [], d.installation)) {
-            if (e.obj.kind === kind && !seen.has(key)) await repairs.confirmMissing(e);
+          const instances = (byCluster.get(c.id) ?? []).filter((i) => !appliedSince(i.synced_at));
+          for (const [key, e] of expectedObjects(c, instances, d.installation)) {
+            if (e.obj.kind !== kind || seen.has(key)) continue;
+            if (e.owner.table === 'clusters' && appliedSince(c.synced_at)) continue;
+            missing.push(e);
           }
         }
+        await inTurn(missing, (e) => repairs.confirmMissing(e));
       }
       if (kind === 'VirtualMachine') await recordUnseenAbsent(d, 'vm', observedVms);
       if (kind === 'Service') await d.endpoints?.servicesListed();

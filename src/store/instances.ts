@@ -37,6 +37,8 @@ export type InstanceRow = {
   conditions: unknown[];
   applied: boolean;
   applied_restart_count: number;
+  /** When its generation was last applied to Kubernetes (null: never). */
+  synced_at: Date | null;
   desired_gen: number;
   synced_gen: number;
   attempts: number;

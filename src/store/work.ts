@@ -91,7 +91,7 @@ export async function markInstanceSynced(q: Queryable, id: number, claim: ClaimR
   const rows = await q.query(
     `UPDATE instances SET synced_gen = GREATEST(synced_gen, $4), attempts = 0, claimed_by = NULL, claimed_until = NULL,
             message = NULL, drift = NULL, waiting_on_kube = false, applied = true, failure = NULL,
-            applied_restart_count = GREATEST(applied_restart_count, $5), updated_at = now()
+            applied_restart_count = GREATEST(applied_restart_count, $5), synced_at = now(), updated_at = now()
       WHERE id = $1 AND ${FENCE} RETURNING id`,
     [id, claim.worker, claim.epoch, gen, appliedRestartCount],
   );
@@ -179,6 +179,12 @@ export async function hurryDeletedCluster(q: Queryable, id: number): Promise<boo
     [id],
   );
   return rows.length > 0;
+}
+
+/** The database's clock now (rows' synced_at is in its time). */
+export async function databaseTime(q: Queryable): Promise<Date> {
+  const rows = await q.query<{ now: Date }>('SELECT now() AS now');
+  return new Date(rows[0]!.now);
 }
 
 /** How much work is due and how late the oldest is (metrics). */

@@ -94,6 +94,7 @@ export function instanceRow(over: Partial<InstanceRow> = {}): InstanceRow {
     spec_gen: 1,
     spec: null,
     rolled_at: null,
+    synced_at: at,
     root_disk: null,
     data_claim: null,
     keep_disks: false,
