@@ -11,7 +11,11 @@
 // Prints a table as figures arrive. Each part writes its figures through
 // writeResults: bench/results/<date>-<commit>-reads.json for the reads and
 // …-convergence.json for the rest, …-scale.json for the scale run (…-quick.json
-// names in quick mode). A reads run in which either side answered anything but 2xx,
+// names in quick mode).
+//   npm run bench -- --only scale --scale-sizes vm:5000   the scale run at the sizes
+//                               given (kind:count, comma-separated), to look at one
+//                               size; written as …-scale-partial.json, which no
+//                               section of BENCHMARKS.md shows. A reads run in which either side answered anything but 2xx,
 // or in which the two sides did not answer the same, is marked invalid and
 // the process exits 1.
 import autocannon from 'autocannon';
@@ -32,6 +36,13 @@ const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const flag = (name: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? (argv.includes(`--${name}`) ? argv[argv.indexOf(`--${name}`) + 1] : undefined);
 const only = new Set((flag('only') ?? 'reads,plane').split(','));
+const scaleSizes = flag('scale-sizes')
+  ?.split(',')
+  .map((s) => {
+    const [kind, n] = s.split(':');
+    if ((kind !== 'vm' && kind !== 'container') || !(Number(n) > 0)) throw new Error(`--scale-sizes: ${s} is not kind:count (vm:5000, container:100)`);
+    return { kind: kind as 'vm' | 'container', n: Number(n) };
+  });
 
 const SIZES = quick ? [100] : [100, 500, 1000];
 const VMS = quick ? 20 : 100;
@@ -66,7 +77,7 @@ type Part = {
 };
 function newPart(name: 'reads' | 'convergence' | 'scale', config: Record<string, unknown>): Part {
   return {
-    bench: quick ? `${name}-quick` : name,
+    bench: quick ? `${name}-quick` : name === 'scale' && scaleSizes ? 'scale-partial' : name,
     stamp: runStamp(),
     t0: now(),
     rowsFrom: report.rows.length,
@@ -618,9 +629,9 @@ async function plane() {
 
 // ---------------------------------------------------------------- 7. scale
 /** The scale run's sizes: containers while the fake nodes hold their pods, VMs beyond (kwok runs them without pods). */
-const SCALE: { kind: 'container' | 'vm'; n: number }[] = quick
+const SCALE: { kind: 'container' | 'vm'; n: number }[] = scaleSizes ?? (quick
   ? [{ kind: 'container', n: 100 }, { kind: 'vm', n: 500 }]
-  : [{ kind: 'container', n: 100 }, { kind: 'container', n: 1000 }, { kind: 'vm', n: 5000 }, { kind: 'vm', n: 10_000 }];
+  : [{ kind: 'container', n: 100 }, { kind: 'container', n: 1000 }, { kind: 'vm', n: 5000 }, { kind: 'vm', n: 10_000 }]);
 const SCALE_RATIO = 1.2;
 const RSS_GOAL_MIB = 200;
 
