@@ -35,22 +35,27 @@ export type ListWatchOptions = {
 /** Handlers of one watch running at once (each of a different object). */
 export const HANDLERS_AT_ONCE = 4;
 
-/** Runs `fn` for every item, at most HANDLERS_AT_ONCE at a time; rejects (after all have ended) with the first failure. */
-export async function inTurn<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { err: unknown } | null = null;
-  const worker = async () => {
-    while (next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (err) {
-        failure ??= { err };
-      }
+/** Runs what it is given, at most HANDLERS_AT_ONCE at a time, the rest in the order they came. */
+function slots() {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async function inSlot(fn: () => Promise<void>): Promise<void> {
+    while (running >= HANDLERS_AT_ONCE) await new Promise<void>((r) => waiting.push(r));
+    running++;
+    try {
+      await fn();
+    } finally {
+      running--;
+      waiting.shift()?.();
     }
   };
-  await Promise.all(Array.from({ length: Math.min(HANDLERS_AT_ONCE, items.length) }, worker));
-  if (failure) throw (failure as { err: unknown }).err;
+}
+
+/** Runs `fn` for every item, at most HANDLERS_AT_ONCE at a time; rejects (after all have ended) with the first failure. */
+export async function inTurn<T>(items: T[], fn: (item: T) => Promise<void>): Promise<void> {
+  const inSlot = slots();
+  const failed = (await Promise.allSettled(items.map((item) => inSlot(() => fn(item))))).find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** An event's object: events of one object are handled in order. */
@@ -104,18 +109,7 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
   // Events: each object's after the one before it; HANDLERS_AT_ONCE objects at a time.
   const tails = new Map<string, Promise<void>>();
   const inFlight = new Set<Promise<void>>();
-  let running = 0;
-  const slotFreed: (() => void)[] = [];
-  const inSlot = async (fn: () => Promise<void>) => {
-    while (running >= HANDLERS_AT_ONCE) await new Promise<void>((r) => slotFreed.push(r));
-    running++;
-    try {
-      await fn();
-    } finally {
-      running--;
-      slotFreed.shift()?.();
-    }
-  };
+  const inSlot = slots();
   const handleEvent = (key: string, fn: () => Promise<void>, context: string) => {
     const p = (tails.get(key) ?? Promise.resolve()).then(() => inSlot(fn)).catch(failed(context));
     tails.set(key, p);
