@@ -11,13 +11,13 @@
 // Prints a table as figures arrive. Each part writes its figures through
 // writeResults: bench/results/<date>-<commit>-reads.json for the reads and
 // …-convergence.json for the rest, …-scale.json for the scale run (…-quick.json
-// names in quick mode).
+// names in quick mode). A reads run in which either side answered anything but 2xx,
+// or in which the two sides did not answer the same, is marked invalid and
+// the process exits 1.
 //   npm run bench -- --only scale --scale-sizes vm:5000   the scale run at the sizes
 //                               given (kind:count, comma-separated), to look at one
 //                               size; written as …-scale-partial.json, which no
-//                               section of BENCHMARKS.md shows. A reads run in which either side answered anything but 2xx,
-// or in which the two sides did not answer the same, is marked invalid and
-// the process exits 1.
+//                               section of BENCHMARKS.md shows.
 import autocannon from 'autocannon';
 import { isDeepStrictEqual } from 'node:util';
 import { randomBytes } from 'node:crypto';

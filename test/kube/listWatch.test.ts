@@ -4,8 +4,8 @@
 // are handled side by side, those of one object in order.
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createKube } from '../../src/kube/client.ts';
-import { startListWatch, type ListWatchHandle } from '../../src/kube/listWatch.ts';
+import { createKube, type Kube } from '../../src/kube/client.ts';
+import { startListWatch, type ListWatchHandle, type ListWatchOptions } from '../../src/kube/listWatch.ts';
 import { createTestNamespace, deleteNamespace, eventually, loadTestKubeConfig } from '../support/kube.ts';
 import { gate } from '../support/stores.ts';
 
@@ -24,6 +24,10 @@ afterAll(async () => {
   await deleteNamespace(kc, ns);
 });
 
+/** A list-watch of the ConfigMaps labelled `label`, cluster-wide; lists are ignored. */
+const watchConfigMaps = (kube: Kube, label: string, o: Pick<ListWatchOptions, 'onEvent' | 'onError' | 'onRelist'>) =>
+  startListWatch(kube, { apiVersion: 'v1', kind: 'ConfigMap', path: '/api/v1/configmaps', labelSelector: label, onListPage: async () => {}, onListDone: async () => {}, ...o });
+
 describe('a list-watch of a quiet kind', () => {
   it('resumes at once, without an error, each time the client ends it for silence; a change afterwards arrives', async () => {
     const label = `kubekloud.io/test-listwatch=${ns}`;
@@ -31,13 +35,7 @@ describe('a list-watch of a quiet kind', () => {
     const errors: string[] = [];
     const relists: string[] = [];
     const events: string[] = [];
-    handle = startListWatch(kube, {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      path: '/api/v1/configmaps',
-      labelSelector: label,
-      onListPage: async () => {},
-      onListDone: async () => {},
+    handle = watchConfigMaps(kube, label, {
       onEvent: async (type, obj) => void events.push(`${type} ${obj.metadata?.name}`),
       onError: (err, context) => void errors.push(`${context}: ${err.message}`),
       onRelist: (reason) => void relists.push(reason),
@@ -63,13 +61,7 @@ describe('events of a list-watch', () => {
     const log: string[] = [];
     let inA = 0;
     let overlapped = false;
-    second = startListWatch(kube, {
-      apiVersion: 'v1',
-      kind: 'ConfigMap',
-      path: '/api/v1/configmaps',
-      labelSelector: label,
-      onListPage: async () => {},
-      onListDone: async () => {},
+    second = watchConfigMaps(kube, label, {
       onEvent: async (type, obj) => {
         const name = obj.metadata?.name ?? '';
         const v = (obj as { data?: { v?: string } }).data?.v;
