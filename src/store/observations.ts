@@ -11,14 +11,9 @@ import type { InstanceRow, InstanceWithCluster } from './instances.ts';
 /** An instance row as an observation left it, with what its status derives from. */
 export type ObservedRow = InstanceRow & { instance_type: 'vm' | 'container' };
 
-/**
- * The row an observation statement answers, with its cluster's kind: the one
- * it updated (its newest version: a concurrent write is waited for and built
- * on), or else, when the observation equals what is stored, the row as the
- * statement found it, neither locked nor written.
- */
+/** The row an observation statement answers: the one it updated, or else the one it locked unchanged, with its cluster's kind. */
 const AS_LEFT = `SELECT r.*, c.instance_type
-     FROM (SELECT * FROM upd UNION ALL SELECT * FROM instances WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM upd)) r
+     FROM (SELECT * FROM upd UNION ALL SELECT * FROM cur WHERE NOT EXISTS (SELECT 1 FROM upd)) r
      JOIN clusters c ON c.id = r.cluster_id`;
 
 /** An instance with what its status derives from, locked until the transaction ends (null: the row is gone). */
@@ -35,33 +30,29 @@ export async function setInstanceStatus(tx: Tx, id: number, status: InstanceStat
   await tx.query('UPDATE instances SET status = $2, updated_at = now() WHERE id = $1', [id, status]);
 }
 
-/** An observation's columns and what each becomes, from the parameters and the row itself. */
-const OBSERVED: [column: string, value: string][] = [
-  ['obs_present', '$2::boolean'],
-  ['obs_phase', '$3::text'],
-  ['obs_vm_status', '$5::text'],
-  // A pod of an older restart generation than the row asks for is not ready.
-  ['obs_ready', 'CASE WHEN $11::int IS NOT NULL AND $11::int < i.restart_count THEN false ELSE $4::boolean END'],
-  // A VM observation carries no address (it is on the VMI): the recorded one stays.
-  ['ip', 'CASE WHEN $10 THEN $6::text ELSE i.ip END'],
-  ['node', 'CASE WHEN $10 THEN $7::text ELSE i.node END'],
-  ['message', 'COALESCE($8::text, i.message)'],
-  ['conditions', 'COALESCE($9::jsonb, i.conditions)'],
-];
-const WRITE_OBSERVATION = `WITH upd AS (
-       UPDATE instances i SET ${OBSERVED.map(([c, v]) => `${c} = ${v}`).join(', ')}
-        WHERE i.id = $1 AND (${OBSERVED.map(([c]) => `i.${c}`).join(', ')}) IS DISTINCT FROM (${OBSERVED.map(([, v]) => v).join(', ')})
-        RETURNING i.*)
-     ${AS_LEFT}`;
-
 /**
- * Stores what Kubernetes says about an instance's pod or VM; an observation
- * equal to the stored one is not written again (and takes no row lock).
- * Returns the row as it left it, or null when the row is gone.
+ * Stores what Kubernetes says about an instance's pod or VM, under the row
+ * lock; an observation equal to the stored one is not written again. Returns
+ * the row as it left it (its newest version: one committed while this waited
+ * for the lock included), or null when the row is gone.
  */
 export async function writeObservation(q: Queryable, instanceId: number, o: Observation): Promise<ObservedRow | null> {
   const rows = await q.query<ObservedRow>(
-    WRITE_OBSERVATION,
+    `WITH cur AS (SELECT * FROM instances WHERE id = $1 FOR UPDATE),
+     next AS (
+       SELECT i.id, $2::boolean AS present, $3::text AS phase, $5::text AS vm_status,
+              CASE WHEN $11::int IS NOT NULL AND $11::int < i.restart_count THEN false ELSE $4::boolean END AS ready,
+              CASE WHEN $10 THEN $6::text ELSE i.ip END AS ip, CASE WHEN $10 THEN $7::text ELSE i.node END AS node,
+              COALESCE($8::text, i.message) AS message, COALESCE($9::jsonb, i.conditions) AS conditions
+         FROM cur i),
+     upd AS (
+       UPDATE instances i SET obs_present = n.present, obs_phase = n.phase, obs_vm_status = n.vm_status, obs_ready = n.ready,
+              ip = n.ip, node = n.node, message = n.message, conditions = n.conditions
+         FROM next n
+        WHERE i.id = n.id AND (i.obs_present, i.obs_phase, i.obs_vm_status, i.obs_ready, i.ip, i.node, i.message, i.conditions)
+              IS DISTINCT FROM (n.present, n.phase, n.vm_status, n.ready, n.ip, n.node, n.message, n.conditions)
+        RETURNING i.*)
+     ${AS_LEFT}`,
     [
       instanceId,
       o.present,
@@ -72,6 +63,7 @@ export async function writeObservation(q: Queryable, instanceId: number, o: Obse
       o.node ?? null,
       o.message ?? null,
       o.conditions ? JSON.stringify(o.conditions) : null,
+      // VM observations carry no address (it is on the VMI): keep the one recorded.
       o.ip !== undefined || o.node !== undefined,
       o.restartCount ?? null,
     ],
@@ -103,8 +95,8 @@ export async function instancesWithDiskObserved(q: Db): Promise<number[]> {
 
 /**
  * What a VM's VirtualMachineInstance says: address, node and whether it is
- * paused, and the restart generation it was made for; written only when it
- * differs from what is stored. Returns the row as it left it (null: no such row).
+ * paused, and the restart generation it was made for, under the row lock.
+ * Returns the row as it left it (null: no such row).
  */
 export async function writeVmiObservation(
   q: Queryable,
@@ -112,9 +104,10 @@ export async function writeVmiObservation(
   o: { ip: string | null; node: string | null; paused: boolean; restart: number | null },
 ): Promise<ObservedRow | null> {
   const rows = await q.query<ObservedRow>(
-    `WITH upd AS (
+    `WITH cur AS (SELECT * FROM instances WHERE id = $1 FOR UPDATE),
+     upd AS (
        UPDATE instances i SET ip = $2, node = $3, obs_paused = $4, obs_vmi_restart = $5, updated_at = now()
-        WHERE i.id = $1 AND (i.ip, i.node, i.obs_paused, i.obs_vmi_restart) IS DISTINCT FROM ($2::text, $3::text, $4::boolean, $5::int)
+         FROM cur WHERE i.id = cur.id AND (i.ip, i.node, i.obs_paused, i.obs_vmi_restart) IS DISTINCT FROM ($2, $3, $4, $5::int)
         RETURNING i.*)
      ${AS_LEFT}`,
     [instanceId, o.ip, o.node, o.paused, o.restart],
