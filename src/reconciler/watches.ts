@@ -57,6 +57,40 @@ async function recordUnseenAbsent(d: WatchDeps, kind: 'container' | 'vm', seen: 
   }
 }
 
+/**
+ * What settled rows render of `kind` that a full list did not show (`seen`
+ * holds the list's keys), a page of clusters at a time: what the list held is
+ * what is remembered, never the whole database nor every rendered object at
+ * once. Rows applied after `since` (the database's time once the list's first
+ * page was in hand) are left out: their objects may be newer than the list, and
+ * the watch after it sees them come. Each one yielded costs a GET to confirm,
+ * so mid-convergence a list must not count thousands of fresh rows as missing.
+ */
+export async function* unlisted(db: Db, installation: string, kind: string, seen: Set<string>, since: Date): AsyncGenerator<Expected[]> {
+  const appliedSince = (t: Date | null) => t !== null && new Date(t) > since;
+  for (let after = 0; ; ) {
+    const clusters = await listClustersAfter(db, after, ROWS_PAGE);
+    if (clusters.length === 0) return;
+    after = clusters[clusters.length - 1]!.id;
+    const byCluster = new Map<number, InstanceRow[]>();
+    for (const i of await listInstancesOf(db, clusters.map((c) => c.id))) {
+      const list = byCluster.get(i.cluster_id);
+      if (list) list.push(i);
+      else byCluster.set(i.cluster_id, [i]);
+    }
+    const missing: Expected[] = [];
+    for (const c of clusters) {
+      const instances = (byCluster.get(c.id) ?? []).filter((i) => !appliedSince(i.synced_at));
+      for (const [key, e] of expectedObjects(c, instances, installation)) {
+        if (e.obj.kind !== kind || seen.has(key)) continue;
+        if (e.owner.table === 'clusters' && appliedSince(c.synced_at)) continue;
+        missing.push(e);
+      }
+    }
+    if (missing.length > 0) yield missing;
+  }
+}
+
 /** A kind KubeKloud owns: every object judged against its rows; what a settled row renders but no list shows is missing. */
 export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, kind: string): ListWatchHandle {
   const seen = new Set<string>();
@@ -96,31 +130,8 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
       });
     },
     onListDone: async () => {
-      // Every cluster's rows, a page of clusters at a time: what the list held is
-      // what the watch remembers (keys), never the whole database nor every rendered object at once.
       const since = listedAt ?? (await databaseTime(d.db));
-      const appliedSince = (t: Date | null) => t !== null && new Date(t) > since;
-      for (let after = 0; ; ) {
-        const clusters = await listClustersAfter(d.db, after, ROWS_PAGE);
-        if (clusters.length === 0) break;
-        after = clusters[clusters.length - 1]!.id;
-        const byCluster = new Map<number, InstanceRow[]>();
-        for (const i of await listInstancesOf(d.db, clusters.map((c) => c.id))) {
-          const list = byCluster.get(i.cluster_id);
-          if (list) list.push(i);
-          else byCluster.set(i.cluster_id, [i]);
-        }
-        const missing: Expected[] = [];
-        for (const c of clusters) {
-          const instances = (byCluster.get(c.id) ?? []).filter((i) => !appliedSince(i.synced_at));
-          for (const [key, e] of expectedObjects(c, instances, d.installation)) {
-            if (e.obj.kind !== kind || seen.has(key)) continue;
-            if (e.owner.table === 'clusters' && appliedSince(c.synced_at)) continue;
-            missing.push(e);
-          }
-        }
-        await inTurn(missing, (e) => repairs.confirmMissing(e));
-      }
+      for await (const missing of unlisted(d.db, d.installation, kind, seen, since)) await inTurn(missing, (e) => repairs.confirmMissing(e));
       if (kind === 'VirtualMachine') await recordUnseenAbsent(d, 'vm', observedVms);
       if (kind === 'Service') await d.endpoints?.servicesListed();
       seen.clear();
