@@ -4,7 +4,7 @@
 import { invalid, notFound, type FieldProblem } from '../domain/errors.ts';
 import * as clusters from '../store/clusters.ts';
 import type { Queryable } from '../store/db.ts';
-import { insertHistory, insertInstanceHistory, listHistory, type HistoryKind } from '../store/history.ts';
+import { insertHistory, insertInstanceHistory, listHistory, type HistoryEntry, type HistoryKind } from '../store/history.ts';
 import { timeParam } from './audit.ts';
 import { actsAsAdmin, ownerScope, type Principal, type Services } from './context.ts';
 import { historyView } from './views.ts';
@@ -21,7 +21,18 @@ export async function recordInstanceChange(tx: Queryable, p: Principal, instance
   await insertInstanceHistory(tx, instanceId, { kind: 'change', actor: p.username, message: `${p.username} ${message}`, detail: detail ?? null });
 }
 
-/** An instance's status moved: from what to what, with Kubernetes' reason when it failed. */
+/** The entry of an instance's status moving: from what to what, with Kubernetes' reason when it failed. */
+export function transitionEntry(instance: { clusterId: number; instanceId: number; instanceName: string }, from: string, to: string, failure: string | null): HistoryEntry {
+  const reason = to === 'failed' && failure ? failure : null;
+  return {
+    ...instance,
+    kind: 'status',
+    message: `${instance.instanceName}: ${from} → ${to}${reason ? `: ${reason}` : ''}`,
+    detail: { from, to, ...(reason ? { reason } : {}) },
+  };
+}
+
+/** An instance's status moved (see transitionEntry). */
 export async function recordTransition(
   tx: Queryable,
   instance: { clusterId: number; instanceId: number; instanceName: string },
@@ -29,13 +40,7 @@ export async function recordTransition(
   to: string,
   failure: string | null,
 ): Promise<void> {
-  const reason = to === 'failed' && failure ? failure : null;
-  await insertHistory(tx, {
-    ...instance,
-    kind: 'status',
-    message: `${instance.instanceName}: ${from} → ${to}${reason ? `: ${reason}` : ''}`,
-    detail: { from, to, ...(reason ? { reason } : {}) },
-  });
+  await insertHistory(tx, transitionEntry(instance, from, to, failure));
 }
 
 /** Drift taken back: an object KubeKloud owns was changed or deleted outside it, and is applied again. */

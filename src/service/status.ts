@@ -1,17 +1,18 @@
 // An instance's status: derived (src/domain/lifecycle.ts) from what it was
 // asked to be and what the watches last saw, and stored with it. The row is
-// read under its lock and written in the same transaction, so an observation
-// committed meanwhile is never overwritten with an older status. An
-// observation is written by one statement; a transaction follows only when
-// the status it leaves behind is not the one stored.
+// read under its lock and written in the same transaction, or written by one
+// statement only if the row is still the version it was derived from, so an
+// observation committed meanwhile is never overwritten with an older status.
+// An observation is written by one statement; a second follows only when the
+// status it leaves behind is not the one stored.
 import { deriveStatus, type InstanceStatus } from '../domain/lifecycle.ts';
 import type { DiskObservation, Observation } from '../domain/observations.ts';
 import type { Db, Tx } from '../store/db.ts';
-import { recordTransition } from './history.ts';
-import { lockInstanceForStatus, setInstanceStatus, writeDiskObservation, writeObservation, writeVmiObservation, type ObservedRow } from '../store/observations.ts';
+import { recordTransition, transitionEntry } from './history.ts';
+import { lockInstanceForStatus, setInstanceStatus, setStatusIfUnchanged, writeDiskObservation, writeObservation, writeVmiObservation, type ObservedRow } from '../store/observations.ts';
 
 /** The status an instance's row derives: what it was asked to be and what the watches last saw. */
-function statusOf(row: ObservedRow): InstanceStatus {
+function statusOf(row: Omit<ObservedRow, 'row_version'>): InstanceStatus {
   return deriveStatus({
     kind: row.instance_type,
     desired: row.desired,
@@ -44,13 +45,19 @@ export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus 
 }
 
 /**
- * After an observation's own statement: the status is stored again, under the
- * row lock in a transaction, only when it no longer follows from the row as
- * the observation left it. Most observations change nothing the tenant sees
- * and cost that one statement; a status that went stale is put right.
+ * After an observation's own statement: the status is stored again only when
+ * it no longer follows from the row as the observation left it. Most
+ * observations change nothing the tenant sees and cost that one statement. A
+ * status that moved (or went stale) is stored with its history entry by one
+ * more statement, provided nothing wrote the row in between; if something
+ * did, it is derived again under the row lock in a transaction.
  */
 async function settle(db: Db, row: ObservedRow | null): Promise<ObservedRow | null> {
-  if (row && statusOf(row) !== row.status) await db.transaction((tx) => refreshStatus(tx, row.id));
+  if (!row) return row;
+  const status = statusOf(row);
+  if (status === row.status) return row;
+  const entry = transitionEntry({ clusterId: row.cluster_id, instanceId: row.id, instanceName: row.name }, row.status, status, row.failure);
+  if (!(await setStatusIfUnchanged(db, row, status, entry))) await db.transaction((tx) => refreshStatus(tx, row.id));
   return row;
 }
 

@@ -27,11 +27,22 @@ export type HistoryRow = {
   detail: Record<string, unknown> | null;
 };
 
+/** The columns an entry is written to, in the order of `historyValues`. */
+export const HISTORY_COLUMNS = 'cluster_id, kind, message, actor, instance_id, instance_name, detail';
+
+/** An entry's values for HISTORY_COLUMNS. */
+export const historyValues = (e: HistoryEntry) => [
+  e.clusterId,
+  e.kind,
+  e.message,
+  e.actor ?? null,
+  e.instanceId ?? null,
+  e.instanceName ?? null,
+  e.detail ? JSON.stringify(e.detail) : null,
+];
+
 export async function insertHistory(q: Queryable, e: HistoryEntry): Promise<void> {
-  await q.query(
-    `INSERT INTO cluster_history (cluster_id, kind, message, actor, instance_id, instance_name, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-    [e.clusterId, e.kind, e.message, e.actor ?? null, e.instanceId ?? null, e.instanceName ?? null, e.detail ? JSON.stringify(e.detail) : null],
-  );
+  await q.query(`INSERT INTO cluster_history (${HISTORY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7)`, historyValues(e));
 }
 
 /** An entry about an instance, its cluster and name read from its row; nothing when the row is gone. */

@@ -6,10 +6,16 @@
 import type { InstanceStatus } from '../domain/lifecycle.ts';
 import type { DiskObservation, Observation } from '../domain/observations.ts';
 import type { Db, Queryable, Tx } from './db.ts';
+import { HISTORY_COLUMNS, historyValues, type HistoryEntry } from './history.ts';
 import type { InstanceRow, InstanceWithCluster } from './instances.ts';
 
-/** An instance row as an observation left it, with what its status derives from. */
-export type ObservedRow = InstanceRow & { instance_type: 'vm' | 'container' };
+/**
+ * An instance row as an observation left it, with what its status derives
+ * from, and its version (`xmin`, the transaction that wrote it last): a status
+ * derived from it may be stored without the lock only while the row is still
+ * that version (`setStatusIfUnchanged`).
+ */
+export type ObservedRow = InstanceRow & { instance_type: 'vm' | 'container'; row_version: string };
 
 /** The row an observation statement answers: the one it updated, or else the one it locked unchanged, with its cluster's kind. */
 const AS_LEFT = `SELECT r.*, c.instance_type
@@ -31,6 +37,22 @@ export async function setInstanceStatus(tx: Tx, id: number, status: InstanceStat
 }
 
 /**
+ * Stores `status`, derived from `row` as an observation left it, and its
+ * history entry, in one statement without a transaction of its own: only if
+ * the row is still that version (nothing wrote it since). False: it moved on,
+ * and the status must be derived again under the row lock.
+ */
+export async function setStatusIfUnchanged(q: Queryable, row: Pick<ObservedRow, 'id' | 'row_version'>, status: InstanceStatus, entry: HistoryEntry): Promise<boolean> {
+  const rows = await q.query(
+    `WITH upd AS (
+       UPDATE instances SET status = $3, updated_at = now() WHERE id = $1 AND xmin = $2::text::xid RETURNING id)
+     INSERT INTO cluster_history (${HISTORY_COLUMNS}) SELECT $4, $5, $6, $7, $8, $9, $10 FROM upd RETURNING id`,
+    [row.id, row.row_version, status, ...historyValues(entry)],
+  );
+  return rows.length > 0;
+}
+
+/**
  * Stores what Kubernetes says about an instance's pod or VM, under the row
  * lock; an observation equal to the stored one is not written again. Returns
  * the row as it left it (its newest version: one committed while this waited
@@ -38,7 +60,7 @@ export async function setInstanceStatus(tx: Tx, id: number, status: InstanceStat
  */
 export async function writeObservation(q: Queryable, instanceId: number, o: Observation): Promise<ObservedRow | null> {
   const rows = await q.query<ObservedRow>(
-    `WITH cur AS (SELECT * FROM instances WHERE id = $1 FOR UPDATE),
+    `WITH cur AS (SELECT *, xmin::text AS row_version FROM instances WHERE id = $1 FOR UPDATE),
      next AS (
        SELECT i.id, $2::boolean AS present, $3::text AS phase, $5::text AS vm_status,
               CASE WHEN $11::int IS NOT NULL AND $11::int < i.restart_count THEN false ELSE $4::boolean END AS ready,
@@ -51,7 +73,7 @@ export async function writeObservation(q: Queryable, instanceId: number, o: Obse
          FROM next n
         WHERE i.id = n.id AND (i.obs_present, i.obs_phase, i.obs_vm_status, i.obs_ready, i.ip, i.node, i.message, i.conditions)
               IS DISTINCT FROM (n.present, n.phase, n.vm_status, n.ready, n.ip, n.node, n.message, n.conditions)
-        RETURNING i.*)
+        RETURNING i.*, i.xmin::text AS row_version)
      ${AS_LEFT}`,
     [
       instanceId,
@@ -104,11 +126,11 @@ export async function writeVmiObservation(
   o: { ip: string | null; node: string | null; paused: boolean; restart: number | null },
 ): Promise<ObservedRow | null> {
   const rows = await q.query<ObservedRow>(
-    `WITH cur AS (SELECT * FROM instances WHERE id = $1 FOR UPDATE),
+    `WITH cur AS (SELECT *, xmin::text AS row_version FROM instances WHERE id = $1 FOR UPDATE),
      upd AS (
        UPDATE instances i SET ip = $2, node = $3, obs_paused = $4, obs_vmi_restart = $5, updated_at = now()
          FROM cur WHERE i.id = cur.id AND (i.ip, i.node, i.obs_paused, i.obs_vmi_restart) IS DISTINCT FROM ($2, $3, $4, $5::int)
-        RETURNING i.*)
+        RETURNING i.*, i.xmin::text AS row_version)
      ${AS_LEFT}`,
     [instanceId, o.ip, o.node, o.paused, o.restart],
   );

@@ -1,9 +1,11 @@
 // Status derivation under concurrency (src/service/status.ts over src/store/observations.ts) on PostgreSQL
 // and PGlite: an observation committed while refreshStatus holds the row is not
-// overwritten by an older status, and 'repairing' comes and goes with a repair.
+// overwritten by an older status, nor by one derived without the lock from an older version of the row, and 'repairing' comes and goes with a repair.
 import { describe, expect, it } from 'vitest';
 import type { Tx } from '../../src/store/db.ts';
+import { transitionEntry } from '../../src/service/history.ts';
 import { recordObservation, recordVmiObservation, refreshStatus } from '../../src/service/status.ts';
+import { setStatusIfUnchanged, writeObservation, type ObservedRow } from '../../src/store/observations.ts';
 import { claimDueInstances, markInstanceSynced, requestRepair } from '../../src/store/work.ts';
 import { BACKENDS, gate, rowOf, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
 
@@ -153,6 +155,27 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     await s.db.query("UPDATE instances SET status = 'starting' WHERE id = $1", [id]);
     expect(await recordVmiObservation(s.db, id, { ip: null, node: null, paused: false, restart: null })).not.toBeNull();
     expect((await rowOf(s.db, 'instances', id))!.status).toBe('running');
+  });
+
+  it('stores a status derived without the lock only while the row is the version it was derived from', async () => {
+    const id = await appliedInstance();
+    // History outlives its rows (it is not emptied between tests): this test's entries only.
+    const [{ last }] = await s.db.query<{ last: number }>('SELECT COALESCE(max(id), 0)::int AS last FROM cluster_history');
+    const history = async () =>
+      (await s.db.query<{ message: string }>("SELECT message FROM cluster_history WHERE id > $1 AND kind = 'status' ORDER BY id", [last])).map((r) => r.message);
+    const entry = (row: ObservedRow) => transitionEntry({ clusterId: row.cluster_id, instanceId: id, instanceName: row.name }, row.status, 'running', null);
+    const seen = (await writeObservation(s.db, id, RUNNING))!;
+    expect(seen).toMatchObject({ status: 'pending', obs_ready: true });
+    // Another observation is written before the status: the row is not that version any more.
+    await writeObservation(s.db, id, { present: true, phase: 'Running', ready: false });
+    expect(await setStatusIfUnchanged(s.db, seen, 'running', entry(seen))).toBe(false);
+    expect(await rowOf(s.db, 'instances', id)).toMatchObject({ status: 'pending', obs_ready: false });
+    expect(await history()).toEqual([]);
+    // Derived from the row as it is now: stored, with its history entry, in the one statement.
+    const now = (await writeObservation(s.db, id, RUNNING))!;
+    expect(await setStatusIfUnchanged(s.db, now, 'running', entry(now))).toBe(true);
+    expect((await rowOf(s.db, 'instances', id))!.status).toBe('running');
+    expect(await history()).toEqual([`${now.name}: pending → running`]);
   });
 
   it('reports a missing row as gone', async () => {
