@@ -160,7 +160,7 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
   it('stores a status derived without the lock only while the row is the version it was derived from', async () => {
     const id = await appliedInstance();
     // History outlives its rows (it is not emptied between tests): this test's entries only.
-    const [{ last }] = await s.db.query<{ last: number }>('SELECT COALESCE(max(id), 0)::int AS last FROM cluster_history');
+    const last = (await s.db.query<{ last: number }>('SELECT COALESCE(max(id), 0)::int AS last FROM cluster_history'))[0]!.last;
     const history = async () =>
       (await s.db.query<{ message: string }>("SELECT message FROM cluster_history WHERE id > $1 AND kind = 'status' ORDER BY id", [last])).map((r) => r.message);
     const entry = (row: ObservedRow) => transitionEntry({ clusterId: row.cluster_id, instanceId: id, instanceName: row.name }, row.status, 'running', null);
