@@ -27,7 +27,7 @@ import { loadTestKubeConfig } from '../test/support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
-import { diffCalls, kubeCalls, parseMetric, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
+import { diffCalls, kubeCalls, parseMetric, watchRelists, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
 import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, waitNamespacesGone } from './lib/plane.ts';
 import { runStamp, writeResults, type RunStamp } from './lib/results.ts';
 import { cpuMs, fmt, gitCommit, loadavg, machine, now, openLoop, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
@@ -374,10 +374,12 @@ async function statuses(c: ApiClient, expected: number): Promise<any[]> {
   return r.body;
 }
 
-async function waitClusters(c: ApiClient, expected: number, status: string, what: string, timeoutMs: number): Promise<number> {
+async function waitClusters(c: ApiClient, expected: number, status: string, what: string, timeoutMs: number, polls?: number[]): Promise<number> {
   const t0 = now();
   for (;;) {
+    const asked = now();
     const all = await statuses(c, expected);
+    polls?.push(now() - asked);
     const ok = all.filter((x) => x.status === status).length;
     report.tick(what, `${what}: ${ok}/${expected} clusters ${status} (${((now() - t0) / 1000).toFixed(0)} s)`);
     if (ok === expected && all.length === expected) return now();
@@ -473,6 +475,7 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   // KubeKloud: POST clusters of 10, then GET until every cluster is running.
   report.progress(`${key}: KubeKloud, ${clusters} × POST /clusters/ (10 ${kind} instances each), then GET until all running`);
   const before = await kubeCalls(s.metricsUrl);
+  const relistsBefore = await watchRelists(s.metricsUrl);
   const loadBefore = await dbLoad(dbUrl);
   rec.memory = { rssBeforeMiB: rssMiB(s.pid).rss };
   const cpuBefore = cpuMs(s.pid);
@@ -487,8 +490,13 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   });
   rec.postsAcceptedSeconds = (now() - t0) / 1000;
   rec.postLatencyMs = summarise(postLat);
-  const done = await waitClusters(t.client, clusters, 'running', key, Math.max(600_000, n * 120));
+  const polls: number[] = [];
+  const done = await waitClusters(t.client, clusters, 'running', key, Math.max(600_000, n * 120), polls);
   rec.memory.rssPeakMiB = sampler.stop();
+  // The waiting's own load on the server (each poll is the whole list), and the watches that had to list again meanwhile.
+  rec.polls = { ...summarise(polls), totalSeconds: polls.reduce((a, b) => a + b, 0) / 1000 };
+  rec.relists = diffCalls(await watchRelists(s.metricsUrl), relistsBefore).byKey;
+  report.progress(`${key}: ${polls.length} polls of the list while waiting (p50 ${fmt(rec.polls.p50, 0)} ms, ${fmt(rec.polls.totalSeconds)} s in all); watch relists meanwhile: ${JSON.stringify(rec.relists)}`);
   rec.serverCpuMsPerInstance = (cpuMs(s.pid) - cpuBefore) / n;
   rec.memory.rssRunningMiB = rssMiB(s.pid).rss;
   rec.memory.heapRunning = await heap(s.metricsUrl);

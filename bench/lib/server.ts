@@ -134,16 +134,22 @@ export function parseMetric(text: string, name: string): { labels: Record<string
   return out;
 }
 
-/** Kubernetes calls the server made, by verb and kind, from its own /metrics (on its metrics listener). */
-export async function kubeCalls(metricsUrl: string): Promise<Map<string, number>> {
+/** A counter of the server's own /metrics (on its metrics listener), summed by the given labels (joined with ':'). */
+export async function counterBy(metricsUrl: string, name: string, labels: string[]): Promise<Map<string, number>> {
   const text = await (await fetch(`${metricsUrl}/metrics`)).text();
   const m = new Map<string, number>();
-  for (const s of parseMetric(text, 'kubekloud_kube_request_duration_seconds_count')) {
-    const key = `${s.labels.verb}:${s.labels.kind}`;
+  for (const s of parseMetric(text, name)) {
+    const key = labels.map((l) => s.labels[l]).join(':');
     m.set(key, (m.get(key) ?? 0) + s.value);
   }
   return m;
 }
+
+/** Kubernetes calls the server made, by verb and kind. */
+export const kubeCalls = (metricsUrl: string) => counterBy(metricsUrl, 'kubekloud_kube_request_duration_seconds_count', ['verb', 'kind']);
+
+/** The observer's watches listing again, by kind and reason (start, expired, failed, resync). */
+export const watchRelists = (metricsUrl: string) => counterBy(metricsUrl, 'kubekloud_watch_relists_total', ['kind', 'reason']);
 
 export function diffCalls(after: Map<string, number>, before: Map<string, number>) {
   const byKey: Record<string, number> = {};
