@@ -4,8 +4,8 @@
 import { renderInstanceObjects, renderVmDataVolume } from '../domain/render.ts';
 import { KubeError } from '../kube/errors.ts';
 import { findCluster } from '../store/clusters.ts';
-import { refreshStatus } from '../service/status.ts';
-import { deleteClaimedRow, markInstanceSynced, releaseClaim, requeue, type ClaimedInstance } from '../store/work.ts';
+import { refreshStatus, storeStatusOf } from '../service/status.ts';
+import { deleteClaimedRow, markInstanceSyncedRow, releaseClaim, requeue, type ClaimedInstance } from '../store/work.ts';
 import { backoffMs } from './backoff.ts';
 import { LostClaim, type Claim } from './claims.ts';
 import { ensureObject } from './ensure.ts';
@@ -17,7 +17,8 @@ import { clusterSpecOf, instanceSpecOf } from '../service/spec.ts';
 
 export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInstance, claim: Claim): Promise<void> {
   const { db, kube } = ctx;
-  const clusterRow = await findCluster(db, row.cluster_id, null);
+  // Independent reads, side by side: each round trip costs most on a busy machine.
+  const [clusterRow, restore] = await Promise.all([findCluster(db, row.cluster_id, null), activeRestore(db, row.id)]);
   if (!clusterRow) {
     await releaseClaim(db, 'instances', row.id, claim); // the cluster is gone; its rows go with it
     return;
@@ -41,7 +42,6 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
       if (!(await deleteClaimedRow(db, 'instances', row.id, claim))) throw new LostClaim('instances', row.id, 'the delete matched no row it held');
       return;
     }
-    const restore = await activeRestore(db, row.id);
     if (!holdsWorkload(cluster, restore)) {
       if (volume) await ensureObject(kube, volume, claim);
       for (const obj of objects) await ensureObject(kube, obj, claim);
@@ -68,10 +68,9 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
     }
     // A restore that just finished asked for the instance as it was: the row stays due for that.
     await db.transaction(async (tx) => {
-      if (!(await markInstanceSynced(tx, row.id, claim, row.claimed_gen, row.restart_count))) {
-        throw new LostClaim('instances', row.id, 'marking it synced matched no row it held');
-      }
-      await refreshStatus(tx, row.id);
+      const synced = await markInstanceSyncedRow(tx, row.id, claim, row.claimed_gen, row.restart_count);
+      if (!synced) throw new LostClaim('instances', row.id, 'marking it synced matched no row it held');
+      await storeStatusOf(tx, synced);
     });
   } catch (err) {
     // A lost claim is dropped; a database failure leaves the claim to run out and the row to be tried again.

@@ -45,6 +45,21 @@ export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus 
 }
 
 /**
+ * Stores the status `row` derives, with its history entry, when it moved:
+ * `row` is as this transaction's own write left it, locked until it ends (a
+ * row the reconciler just marked synced), so one statement does it.
+ */
+export async function storeStatusOf(tx: Tx, row: ObservedRow): Promise<InstanceStatus> {
+  const status = statusOf(row);
+  if (status === row.status) return status;
+  if (await setStatusIfUnchanged(tx, row, status, transitionOf(row, status))) return status;
+  return (await refreshStatus(tx, row.id)) ?? status; // not the version this transaction wrote: derive it again
+}
+
+const transitionOf = (row: ObservedRow, status: InstanceStatus) =>
+  transitionEntry({ clusterId: row.cluster_id, instanceId: row.id, instanceName: row.name }, row.status, status, row.failure);
+
+/**
  * After an observation's own statement: the status is stored again only when
  * it no longer follows from the row as the observation left it. Most
  * observations change nothing the tenant sees and cost that one statement. A
@@ -56,8 +71,7 @@ async function settle(db: Db, row: ObservedRow | null): Promise<ObservedRow | nu
   if (!row) return row;
   const status = statusOf(row);
   if (status === row.status) return row;
-  const entry = transitionEntry({ clusterId: row.cluster_id, instanceId: row.id, instanceName: row.name }, row.status, status, row.failure);
-  if (!(await setStatusIfUnchanged(db, row, status, entry))) await db.transaction((tx) => refreshStatus(tx, row.id));
+  if (!(await setStatusIfUnchanged(db, row, status, transitionOf(row, status)))) await db.transaction((tx) => refreshStatus(tx, row.id));
   return row;
 }
 

@@ -9,6 +9,7 @@
 import type { Queryable } from './db.ts';
 import type { ClusterRow } from './clusters.ts';
 import type { InstanceRow } from './instances.ts';
+import type { ObservedRow } from './observations.ts';
 
 export const DEFAULT_LEASE_SECONDS = 30;
 
@@ -21,7 +22,9 @@ export type ClaimedInstance = Claimed<InstanceRow>;
 
 export type WorkTable = 'clusters' | 'instances';
 
-const FENCE = 'claimed_by = $2 AND claim_epoch = $3';
+/** Held by the worker ($2) under the epoch ($3) it claimed the row with; `alias`: the table's, where a join makes the columns ambiguous. */
+const fenceOn = (alias?: string) => (alias ? `${alias}.claimed_by = $2 AND ${alias}.claim_epoch = $3` : 'claimed_by = $2 AND claim_epoch = $3');
+const FENCE = fenceOn();
 
 export async function claimDueClusters(q: Queryable, worker: string, limit: number, leaseSeconds = DEFAULT_LEASE_SECONDS): Promise<ClaimedCluster[]> {
   return q.query<ClaimedCluster>(
@@ -86,16 +89,27 @@ export async function markClusterSynced(q: Queryable, id: number, claim: ClaimRe
   return rows.length > 0;
 }
 
-/** The claimed generation of an instance is in Kubernetes, restarts included. False: the claim was lost. */
-export async function markInstanceSynced(q: Queryable, id: number, claim: ClaimRef, gen: number, appliedRestartCount: number): Promise<boolean> {
-  const rows = await q.query(
-    `UPDATE instances SET synced_gen = GREATEST(synced_gen, $4), attempts = 0, claimed_by = NULL, claimed_until = NULL,
+/**
+ * The claimed generation of an instance is in Kubernetes, restarts included.
+ * Answers the row as it left it, with what its status derives from (in a
+ * transaction, locked until it ends); null: the claim was lost.
+ */
+export async function markInstanceSyncedRow(q: Queryable, id: number, claim: ClaimRef, gen: number, appliedRestartCount: number): Promise<ObservedRow | null> {
+  const rows = await q.query<ObservedRow>(
+    `UPDATE instances i SET synced_gen = GREATEST(i.synced_gen, $4), attempts = 0, claimed_by = NULL, claimed_until = NULL,
             message = NULL, drift = NULL, waiting_on_kube = false, applied = true, failure = NULL,
-            applied_restart_count = GREATEST(applied_restart_count, $5), synced_at = now(), updated_at = now()
-      WHERE id = $1 AND ${FENCE} RETURNING id`,
+            applied_restart_count = GREATEST(i.applied_restart_count, $5), synced_at = now(), updated_at = now()
+       FROM clusters c
+      WHERE i.id = $1 AND c.id = i.cluster_id AND ${fenceOn('i')}
+      RETURNING i.*, c.instance_type, i.xmin::text AS row_version`,
     [id, claim.worker, claim.epoch, gen, appliedRestartCount],
   );
-  return rows.length > 0;
+  return rows[0] ?? null;
+}
+
+/** The claimed generation of an instance is in Kubernetes, restarts included. False: the claim was lost. */
+export async function markInstanceSynced(q: Queryable, id: number, claim: ClaimRef, gen: number, appliedRestartCount: number): Promise<boolean> {
+  return (await markInstanceSyncedRow(q, id, claim, gen, appliedRestartCount)) !== null;
 }
 
 /** Puts a claimed row back to be tried again after `delayMs` (failure or waiting). False: the claim was lost. */

@@ -4,9 +4,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Tx } from '../../src/store/db.ts';
 import { transitionEntry } from '../../src/service/history.ts';
-import { recordObservation, recordVmiObservation, refreshStatus } from '../../src/service/status.ts';
+import { recordObservation, recordVmiObservation, refreshStatus, storeStatusOf } from '../../src/service/status.ts';
 import { setStatusIfUnchanged, writeObservation, type ObservedRow } from '../../src/store/observations.ts';
-import { claimDueInstances, markInstanceSynced, requestRepair } from '../../src/store/work.ts';
+import { claimDueInstances, markInstanceSynced, markInstanceSyncedRow, requestRepair } from '../../src/store/work.ts';
 import { BACKENDS, gate, rowOf, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
 
 const RUNNING = { present: true, phase: 'Running', ready: true };
@@ -176,6 +176,20 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     expect(await setStatusIfUnchanged(s.db, now, 'running', entry(now))).toBe(true);
     expect((await rowOf(s.db, 'instances', id))!.status).toBe('running');
     expect(await history()).toEqual([`${now.name}: pending → running`]);
+  });
+
+  it('stores the status of a row the reconciler marks synced in the same transaction, with its history entry', async () => {
+    const { instanceIds } = await seedCluster(s.db, await seedUser(s.db), 1);
+    const id = instanceIds[0]!;
+    const last = (await s.db.query<{ last: number }>('SELECT COALESCE(max(id), 0)::int AS last FROM cluster_history'))[0]!.last;
+    const [claimed] = await claimDueInstances(s.db, 'worker-a', 10);
+    const claim = { worker: 'worker-a', epoch: claimed!.claim_epoch };
+    expect(await markInstanceSyncedRow(s.db, id, { ...claim, epoch: claim.epoch + 1 }, 1, 0)).toBeNull(); // not the claim held
+    const status = await s.db.transaction(async (tx) => storeStatusOf(tx, (await markInstanceSyncedRow(tx, id, claim, 1, 0))!));
+    expect(status).toBe('starting');
+    expect(await rowOf(s.db, 'instances', id)).toMatchObject({ status: 'starting', synced_gen: 1, applied: true, claimed_by: null });
+    const history = await s.db.query<{ message: string }>("SELECT message FROM cluster_history WHERE id > $1 AND kind = 'status'", [last]);
+    expect(history.map((h) => h.message)).toEqual([`${claimed!.name}: pending → starting`]);
   });
 
   it('reports a missing row as gone', async () => {
