@@ -309,7 +309,8 @@ function scaleSection(f: ResultFile): string {
     provenance(f, d.plane ? ` Fake nodes ${d.plane.nodesBefore} → ${d.plane.nodesAfter}.` : ''),
     '',
     `One server, its reconciler on (${c.reconcileConcurrency} at a time), through every size in turn on one database; each size as clusters of ${c.clusterSize}, ` +
-      `${c.postsAtOnce} POSTs at a time, then GET until all are running; the ceiling applies the same objects directly, at the same concurrency, just before. ${idle}${notMeasured}`,
+      `${c.postsAtOnce} POSTs at a time, then GET until all are running; the ceiling applies the same objects directly, at the same concurrency, just before.` +
+      `${c.pollPause ? ` Both sides' waits pause ${c.pollPause} between asks.` : ' Both sides\' waits pause 250 ms between asks.'} ${idle}${notMeasured}`,
     '',
     table(['size', 'POST → all running', 'ceiling', 'KubeKloud / ceiling', 'instances/s', 'server CPU ms / instance', 'teardown', 'quota after'], time, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']),
     '',

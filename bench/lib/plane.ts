@@ -5,7 +5,7 @@ import { CoreV1Api, CustomObjectsApi, VersionApi, type KubeConfig } from '@kuber
 import type { ClusterSpec } from '../../src/domain/model.ts';
 import { renderClusterObjects, renderInstanceObjects, LABEL_INSTALLATION } from '../../src/domain/render.ts';
 import { createKube } from '../../src/kube/client.ts';
-import { now, pool, sleep } from './util.ts';
+import { now, pollPause, pool, sleep } from './util.ts';
 
 export async function kubernetesVersion(kc: KubeConfig): Promise<string> {
   const v = await kc.makeApiClient(VersionApi).getCode();
@@ -169,13 +169,15 @@ export async function directApply(
   const appliedSeconds = (now() - t0) / 1000;
   let last = -1;
   for (;;) {
+    const asked = now();
     const n = await countRunning(kc, o.installation, o.kind);
+    const answeredMs = now() - asked;
     if (n !== last) progress(`direct apply: ${n}/${total} running`);
     last = n;
     if (n >= total) break;
     const limitMs = Math.max(600_000, total * 120);
     if (now() - t0 > limitMs) throw new Error(`direct apply: only ${n}/${total} running after ${limitMs / 1000} s`);
-    await sleep(250);
+    await pollPause(answeredMs);
   }
   return { seconds: (now() - t0) / 1000, appliedSeconds, applies };
 }

@@ -7,6 +7,16 @@ import { cpus, totalmem } from 'node:os';
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const now = () => performance.now();
 
+/**
+ * The pause between two asks of a wait that polls (until all are running):
+ * at least 250 ms, and nine times as long as the last answer took, so that
+ * the waiting keeps what it asks busy a tenth of the time at most. At 10,000
+ * VMs the whole list took 167 ms to answer and a fixed 250 ms pause kept the
+ * server answering polls 42 % of the time; the resolution it costs (about
+ * 1.7 s there) is small against a run of minutes.
+ */
+export const pollPause = (lastAnswerMs: number) => sleep(Math.max(250, 9 * lastAnswerMs));
+
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
