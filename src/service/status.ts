@@ -7,7 +7,7 @@
 // status it leaves behind is not the one stored.
 import { deriveStatus, type InstanceStatus } from '../domain/lifecycle.ts';
 import type { DiskObservation, Observation } from '../domain/observations.ts';
-import type { Db, Tx } from '../store/db.ts';
+import type { Db, Queryable, Tx } from '../store/db.ts';
 import { recordTransition, transitionEntry } from './history.ts';
 import { lockInstanceForStatus, setInstanceStatus, setStatusIfUnchanged, writeDiskObservation, writeObservation, writeVmiObservation, type ObservedRow } from '../store/observations.ts';
 
@@ -45,19 +45,25 @@ export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus 
 }
 
 /**
+ * The status `row` derives, stored with its history entry when it moved, by
+ * one statement that matches only that version of the row. Null: something
+ * wrote the row since, and the status must be derived again under the lock.
+ */
+async function storeIfUnchanged(q: Queryable, row: ObservedRow): Promise<InstanceStatus | null> {
+  const status = statusOf(row);
+  if (status === row.status) return status;
+  const entry = transitionEntry({ clusterId: row.cluster_id, instanceId: row.id, instanceName: row.name }, row.status, status, row.failure);
+  return (await setStatusIfUnchanged(q, row, status, entry)) ? status : null;
+}
+
+/**
  * Stores the status `row` derives, with its history entry, when it moved:
  * `row` is as this transaction's own write left it, locked until it ends (a
  * row the reconciler just marked synced), so one statement does it.
  */
 export async function storeStatusOf(tx: Tx, row: ObservedRow): Promise<InstanceStatus> {
-  const status = statusOf(row);
-  if (status === row.status) return status;
-  if (await setStatusIfUnchanged(tx, row, status, transitionOf(row, status))) return status;
-  return (await refreshStatus(tx, row.id)) ?? status; // not the version this transaction wrote: derive it again
+  return (await storeIfUnchanged(tx, row)) ?? (await refreshStatus(tx, row.id)) ?? statusOf(row);
 }
-
-const transitionOf = (row: ObservedRow, status: InstanceStatus) =>
-  transitionEntry({ clusterId: row.cluster_id, instanceId: row.id, instanceName: row.name }, row.status, status, row.failure);
 
 /**
  * After an observation's own statement: the status is stored again only when
@@ -68,10 +74,7 @@ const transitionOf = (row: ObservedRow, status: InstanceStatus) =>
  * did, it is derived again under the row lock in a transaction.
  */
 async function settle(db: Db, row: ObservedRow | null): Promise<ObservedRow | null> {
-  if (!row) return row;
-  const status = statusOf(row);
-  if (status === row.status) return row;
-  if (!(await setStatusIfUnchanged(db, row, status, transitionOf(row, status)))) await db.transaction((tx) => refreshStatus(tx, row.id));
+  if (row && (await storeIfUnchanged(db, row)) === null) await db.transaction((tx) => refreshStatus(tx, row.id));
   return row;
 }
 
