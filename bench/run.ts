@@ -30,7 +30,7 @@ import { seed, type SeededTenant } from './lib/seed.ts';
 import { diffCalls, kubeCalls, parseMetric, watchRelists, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
 import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, waitNamespacesGone } from './lib/plane.ts';
 import { runStamp, writeResults, type RunStamp } from './lib/results.ts';
-import { cpuMs, fmt, gitCommit, loadavg, machine, now, openLoop, pollPause, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
+import { cpuMs, fmt, gitCommit, loadavg, machine, now, openLoop, pollPause, POLL_PAUSE_RULE, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -60,8 +60,6 @@ const NODES = quick ? 6 : 14;
 const CPU = 0.1;
 const MEMORY = 0.125;
 const IMAGE = 'docker.io/nginxinc/nginx-unprivileged:1.27-alpine';
-/** How the waits pause between asks (pollPause in bench/lib/util.ts), as the result files say it. */
-const POLL_PAUSE = 'max(250 ms, 9 × the last answer)';
 const CONCURRENCY = 16; // KUBEKLOUD_RECONCILE_CONCURRENCY default
 
 const label = `b${randomBytes(8).toString('hex').replace(/[^a-z0-9]/g, '').slice(0, 5)}`;
@@ -648,7 +646,7 @@ const RSS_GOAL_MIB = 200;
 
 /** One server with its reconciler on, through every size in turn: time against the ceiling, memory, database load, Kubernetes writes. */
 async function scale() {
-  const p = newPart('scale', { sizes: SCALE, clusterSize: 10, postsAtOnce: 10, nodes: NODES, cpuPerInstance: CPU, memoryPerInstanceGiB: MEMORY, reconcileConcurrency: CONCURRENCY, ratioTarget: SCALE_RATIO, rssGoalMiB: RSS_GOAL_MIB, pollPause: POLL_PAUSE });
+  const p = newPart('scale', { sizes: SCALE, clusterSize: 10, postsAtOnce: 10, nodes: NODES, cpuPerInstance: CPU, memoryPerInstanceGiB: MEMORY, reconcileConcurrency: CONCURRENCY, ratioTarget: SCALE_RATIO, rssGoalMiB: RSS_GOAL_MIB, pollPause: POLL_PAUSE_RULE });
   parts.push(p);
   report.header('Scale, reconciler on: convergence beside its ceiling, memory, database load, Kubernetes writes');
   const { db, s } = await serverOnPlane(p);

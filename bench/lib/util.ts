@@ -16,6 +16,8 @@ export const now = () => performance.now();
  * 1.7 s there) is small against a run of minutes.
  */
 export const pollPause = (lastAnswerMs: number) => sleep(Math.max(250, 9 * lastAnswerMs));
+/** pollPause's rule in words, as the result files record it. */
+export const POLL_PAUSE_RULE = 'max(250 ms, 9 × the last answer)';
 
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;

@@ -5,7 +5,7 @@ import { renderInstanceObjects, renderVmDataVolume } from '../domain/render.ts';
 import { KubeError } from '../kube/errors.ts';
 import { findCluster } from '../store/clusters.ts';
 import { refreshStatus, storeStatusOf } from '../service/status.ts';
-import { deleteClaimedRow, markInstanceSyncedRow, releaseClaim, requeue, type ClaimedInstance } from '../store/work.ts';
+import { deleteClaimedRow, markInstanceSynced, releaseClaim, requeue, type ClaimedInstance } from '../store/work.ts';
 import { backoffMs } from './backoff.ts';
 import { LostClaim, type Claim } from './claims.ts';
 import { ensureObject } from './ensure.ts';
@@ -68,7 +68,7 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
     }
     // A restore that just finished asked for the instance as it was: the row stays due for that.
     await db.transaction(async (tx) => {
-      const synced = await markInstanceSyncedRow(tx, row.id, claim, row.claimed_gen, row.restart_count);
+      const synced = await markInstanceSynced(tx, row.id, claim, row.claimed_gen, row.restart_count);
       if (!synced) throw new LostClaim('instances', row.id, 'marking it synced matched no row it held');
       await storeStatusOf(tx, synced);
     });

@@ -94,7 +94,7 @@ export async function markClusterSynced(q: Queryable, id: number, claim: ClaimRe
  * Answers the row as it left it, with what its status derives from (in a
  * transaction, locked until it ends); null: the claim was lost.
  */
-export async function markInstanceSyncedRow(q: Queryable, id: number, claim: ClaimRef, gen: number, appliedRestartCount: number): Promise<ObservedRow | null> {
+export async function markInstanceSynced(q: Queryable, id: number, claim: ClaimRef, gen: number, appliedRestartCount: number): Promise<ObservedRow | null> {
   const rows = await q.query<ObservedRow>(
     `UPDATE instances i SET synced_gen = GREATEST(i.synced_gen, $4), attempts = 0, claimed_by = NULL, claimed_until = NULL,
             message = NULL, drift = NULL, waiting_on_kube = false, applied = true, failure = NULL,
@@ -107,10 +107,6 @@ export async function markInstanceSyncedRow(q: Queryable, id: number, claim: Cla
   return rows[0] ?? null;
 }
 
-/** The claimed generation of an instance is in Kubernetes, restarts included. False: the claim was lost. */
-export async function markInstanceSynced(q: Queryable, id: number, claim: ClaimRef, gen: number, appliedRestartCount: number): Promise<boolean> {
-  return (await markInstanceSyncedRow(q, id, claim, gen, appliedRestartCount)) !== null;
-}
 
 /** Puts a claimed row back to be tried again after `delayMs` (failure or waiting). False: the claim was lost. */
 export async function requeue(

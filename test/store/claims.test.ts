@@ -37,7 +37,7 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
     it('refuses every write of a worker whose row was claimed again, and changes nothing', async () => {
       const { id, a } = await takenOver();
       const before = await rowOf(s.db, 'instances', id);
-      expect(await markInstanceSynced(s.db, id, a, 1, 0)).toBe(false);
+      expect(await markInstanceSynced(s.db, id, a, 1, 0)).toBeNull();
       expect(await requeue(s.db, 'instances', id, a, 60_000, 'stale worker', { countAttempt: true, failure: 'stale', waitingOnKube: true })).toBe(false);
       expect(await deleteClaimedRow(s.db, 'instances', id, a)).toBe(false);
       await releaseClaim(s.db, 'instances', id, a);
@@ -51,7 +51,7 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
       const [again] = await claimDueInstances(s.db, 'worker-b', 10);
       expect(again).toMatchObject({ id, claim_epoch: 3 });
       const claim = { worker: 'worker-b', epoch: 3 };
-      expect(await markInstanceSynced(s.db, id, claim, 1, 0)).toBe(true);
+      expect(await markInstanceSynced(s.db, id, claim, 1, 0)).not.toBeNull();
       expect(await rowOf(s.db, 'instances', id)).toMatchObject({ synced_gen: 1, applied: true, attempts: 0, message: null, claimed_by: null });
     });
     it('lets only the new holder delete the row', async () => {
@@ -67,8 +67,8 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
       await expireClaim(s.db, 'instances', id);
       const [second] = await claimDueInstances(s.db, 'worker-a', 10);
       expect(second!.claim_epoch).toBe(first!.claim_epoch + 1);
-      expect(await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: first!.claim_epoch }, 1, 0)).toBe(false);
-      expect(await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: second!.claim_epoch }, 1, 0)).toBe(true);
+      expect(await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: first!.claim_epoch }, 1, 0)).toBeNull();
+      expect(await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: second!.claim_epoch }, 1, 0)).not.toBeNull();
     });
     it('fences cluster claims the same way', async () => {
       const user = await seedUser(s.db);
@@ -107,7 +107,7 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
       await expireClaim(s.db, 'instances', i2);
       const [stolen] = await claimDueInstances(s.db, 'worker-b', 10, 2);
       expect(stolen!.id).toBe(i2);
-      expect(await markInstanceSynced(s.db, i3, { worker: 'worker-a', epoch: held.find((h) => h.id === i3)!.epoch }, 1, 0)).toBe(true);
+      expect(await markInstanceSynced(s.db, i3, { worker: 'worker-a', epoch: held.find((h) => h.id === i3)!.epoch }, 1, 0)).not.toBeNull();
       const untilOf = async (id: number) => (await rowOf(s.db, 'instances', id))!.claimed_until as Date | null;
       const stolenUntil = await untilOf(i2);
 
@@ -159,7 +159,7 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
       expect(a!.claimed_gen).toBe(1);
       await setDesired(s.db, id, 'stopped', 'stopping'); // gen 2, while gen 1 is in flight
       expect(await claimDueInstances(s.db, 'worker-b', 10)).toEqual([]); // still A's
-      expect(await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: a!.claim_epoch }, a!.claimed_gen, 0)).toBe(true);
+      expect(await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: a!.claim_epoch }, a!.claimed_gen, 0)).not.toBeNull();
       expect(await rowOf(s.db, 'instances', id)).toMatchObject({ synced_gen: 1, desired_gen: 2, desired: 'stopped', claimed_by: null });
       const [next] = await claimDueInstances(s.db, 'worker-b', 10);
       expect(next).toMatchObject({ id, claimed_gen: 2, desired: 'stopped' });
@@ -169,7 +169,7 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
       const id = instanceIds[0]!;
       await s.db.query('UPDATE instances SET desired_gen = 5, synced_gen = 4 WHERE id = $1', [id]);
       const [a] = await claimDueInstances(s.db, 'worker-a', 10);
-      expect(await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: a!.claim_epoch }, 3, 0)).toBe(true);
+      expect(await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: a!.claim_epoch }, 3, 0)).not.toBeNull();
       expect((await rowOf(s.db, 'instances', id))!.synced_gen).toBe(4);
     });
     it('asks for a repair only of a row in sync at the generation judged', async () => {
@@ -189,7 +189,7 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
       expect((await rowOf(s.db, 'instances', id))!.desired_gen).toBe(2);
       const [repair] = await claimDueInstances(s.db, 'worker-b', 10);
       expect(repair).toMatchObject({ id, claimed_gen: 2, drift: 'StatefulSet changed' });
-      expect(await markInstanceSynced(s.db, id, { worker: 'worker-b', epoch: repair!.claim_epoch }, 2, 0)).toBe(true);
+      expect(await markInstanceSynced(s.db, id, { worker: 'worker-b', epoch: repair!.claim_epoch }, 2, 0)).not.toBeNull();
       expect(await rowOf(s.db, 'instances', id)).toMatchObject({ synced_gen: 2, drift: null });
     });
     it('backs off repairs that come in a row, so a drift that keeps coming back costs few writes', async () => {
@@ -200,7 +200,7 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
         const [c] = await claimDueInstances(s.db, 'worker-a', 10);
         if (!c) await s.db.query('UPDATE instances SET next_attempt_at = now() WHERE id = $1', [id]); // skip the wait
         const [claim] = c ? [c] : await claimDueInstances(s.db, 'worker-a', 10);
-        expect(await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: claim!.claim_epoch }, gen, 0)).toBe(true);
+        expect(await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: claim!.claim_epoch }, gen, 0)).not.toBeNull();
         expect(await requestRepair(s.db, 'instances', id, gen, 'scaled to 0 again')).toBe(gen);
         const [{ ms }] = (await s.db.query<{ ms: number }>('SELECT round(extract(epoch FROM next_attempt_at - now()) * 1000)::int AS ms FROM instances WHERE id = $1', [id])) as [{ ms: number }];
         delays.push(ms);

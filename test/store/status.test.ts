@@ -6,7 +6,7 @@ import type { Tx } from '../../src/store/db.ts';
 import { transitionEntry } from '../../src/service/history.ts';
 import { recordObservation, recordVmiObservation, refreshStatus, storeStatusOf } from '../../src/service/status.ts';
 import { setStatusIfUnchanged, writeObservation, type ObservedRow } from '../../src/store/observations.ts';
-import { claimDueInstances, markInstanceSynced, markInstanceSyncedRow, requestRepair } from '../../src/store/work.ts';
+import { claimDueInstances, markInstanceSynced, requestRepair } from '../../src/store/work.ts';
 import { BACKENDS, gate, rowOf, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
 
 const RUNNING = { present: true, phase: 'Running', ready: true };
@@ -108,7 +108,7 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     const id = instanceIds[0]!;
     const [first] = await claimDueInstances(s.db, 'worker-a', 10);
     await s.db.transaction(async (tx) => {
-      expect(await markInstanceSynced(tx, id, { worker: 'worker-a', epoch: first!.claim_epoch }, 1, 0)).toBe(true);
+      expect(await markInstanceSynced(tx, id, { worker: 'worker-a', epoch: first!.claim_epoch }, 1, 0)).not.toBeNull();
       expect(await refreshStatus(tx, id)).toBe('starting');
     });
     await recordObservation(s.db, id, RUNNING);
@@ -136,7 +136,7 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     await s.db.query('UPDATE instances SET next_attempt_at = now() WHERE id = $1', [id]);
     const [repair] = await claimDueInstances(s.db, 'worker-b', 10);
     await s.db.transaction(async (tx) => {
-      expect(await markInstanceSynced(tx, id, { worker: 'worker-b', epoch: repair!.claim_epoch }, repair!.claimed_gen, 0)).toBe(true);
+      expect(await markInstanceSynced(tx, id, { worker: 'worker-b', epoch: repair!.claim_epoch }, repair!.claimed_gen, 0)).not.toBeNull();
       expect(await refreshStatus(tx, id)).toBe('starting');
     });
     await recordObservation(s.db, id, RUNNING);
@@ -184,8 +184,8 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     const last = (await s.db.query<{ last: number }>('SELECT COALESCE(max(id), 0)::int AS last FROM cluster_history'))[0]!.last;
     const [claimed] = await claimDueInstances(s.db, 'worker-a', 10);
     const claim = { worker: 'worker-a', epoch: claimed!.claim_epoch };
-    expect(await markInstanceSyncedRow(s.db, id, { ...claim, epoch: claim.epoch + 1 }, 1, 0)).toBeNull(); // not the claim held
-    const status = await s.db.transaction(async (tx) => storeStatusOf(tx, (await markInstanceSyncedRow(tx, id, claim, 1, 0))!));
+    expect(await markInstanceSynced(s.db, id, { ...claim, epoch: claim.epoch + 1 }, 1, 0)).toBeNull(); // not the claim held
+    const status = await s.db.transaction(async (tx) => storeStatusOf(tx, (await markInstanceSynced(tx, id, claim, 1, 0))!));
     expect(status).toBe('starting');
     expect(await rowOf(s.db, 'instances', id)).toMatchObject({ status: 'starting', synced_gen: 1, applied: true, claimed_by: null });
     const history = await s.db.query<{ message: string }>("SELECT message FROM cluster_history WHERE id > $1 AND kind = 'status'", [last]);
