@@ -100,12 +100,15 @@ describe('a VM with a root disk and a data disk', () => {
     const del = await client.delete(`/api/v1/instances/${i.id}/snapshots/${snap.body.id}`);
     expect(del.status).toBe(200);
     expect(await usedStorage()).toBe(3);
+    // Listed as 'deleting' until the reconciler has asked Kubernetes to delete its object, then not at all.
+    const listed = async () => (await client.get(`/api/v1/instances/${i.id}/snapshots`)).body as { items: { status: string }[]; total: number };
+    for (const s of (await listed()).items) expect(s.status).toBe('deleting');
+    await eventually(async () => (await listed()).total === 0, 30_000, 'the snapshot gone from the list');
     await eventually(
       () => gone(() => custom.getNamespacedCustomObject({ group: 'snapshot.kubevirt.io', version: 'v1beta1', plural: 'virtualmachinesnapshots', namespace: ns, name: snap.body.k8s_resource_name })),
       30_000,
       'the VirtualMachineSnapshot deleted',
     );
-    expect((await client.get(`/api/v1/instances/${i.id}/snapshots`)).body.total).toBe(0);
     expect((await client.delete(`/api/v1/clusters/${c.body.id}`)).status).toBe(200);
     expect(await usedStorage()).toBe(0);
   }, 400_000);
