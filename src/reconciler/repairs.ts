@@ -12,7 +12,7 @@ import { listInstancesOf } from '../store/instances.ts';
 import { refreshStatus } from '../service/status.ts';
 import { recordRepair } from '../service/history.ts';
 import { requestRepair } from '../store/work.ts';
-import { clusterIdOf, expectedObjects, judgeObject, objectKey, type Expected, type Owner, type OwnerRows, type Verdict } from './judge.ts';
+import { clusterIdOf, expectedObjects, instanceIdOfObject, judgeObject, objectKey, type Expected, type Owner, type OwnerRows, type Verdict } from './judge.ts';
 
 export type ObserverEvent =
   | { type: 'repair'; kind: string; owner: string; why: string; inARow: number }
@@ -47,10 +47,19 @@ export function createRepairs(d: RepairDeps) {
   /** uid → fingerprint of objects last judged in their rendered form. */
   const judgedOk = new Map<string, string>();
 
-  /** The rows each cluster id names: the cluster (null: none) and all its instances. */
-  async function rowsOf(clusterIds: number[]): Promise<Map<number, OwnerRows>> {
+  /**
+   * The rows each cluster id names: the cluster (null: none) and all its
+   * instances, for judging objects that carry these cluster and instance
+   * labels. The highest ids the database issued matter only for an id that
+   * has no row (from beyond the database, or a stray): they are read only
+   * then; otherwise the ids found stand for them, which no comparison reaches.
+   */
+  async function rowsOf(clusterIds: number[], instanceIds: (number | null)[] = []): Promise<Map<number, OwnerRows>> {
     const ids = [...new Set(clusterIds)];
-    const [clusters, instances, issued] = await Promise.all([findClusters(d.db, ids), listInstancesOf(d.db, ids), highestIssuedIds(d.db)]);
+    const [clusters, instances] = await Promise.all([findClusters(d.db, ids), listInstancesOf(d.db, ids)]);
+    const found = new Set(instances.map((i) => i.id));
+    const rowless = clusters.length < ids.length || instanceIds.some((i) => i !== null && !found.has(i));
+    const issued = rowless ? await highestIssuedIds(d.db) : { cluster: Math.max(0, ...ids), instance: Math.max(0, ...found) };
     const out = new Map<number, OwnerRows>(ids.map((id) => [id, { cluster: null, instances: [], issued }]));
     for (const c of clusters) out.get(c.id)!.cluster = c;
     for (const i of instances) out.get(i.cluster_id)?.instances.push(i);
@@ -59,7 +68,7 @@ export function createRepairs(d: RepairDeps) {
 
   async function judge(live: LiveObject): Promise<Verdict> {
     const id = clusterIdOf(live);
-    const rows = id === null ? { cluster: null, instances: [], issued: { cluster: 0, instance: 0 } } : (await rowsOf([id])).get(id)!;
+    const rows = id === null ? { cluster: null, instances: [], issued: { cluster: 0, instance: 0 } } : (await rowsOf([id], [instanceIdOfObject(live)])).get(id)!;
     return judgeObject(live, rows, d.installation);
   }
 

@@ -18,7 +18,7 @@ import { observeSnapshot, snapshotIdOf } from '../domain/snapshots.ts';
 import { recordDiskObservation, recordObservation } from '../service/status.ts';
 import { instancesObservedPresent, instancesWithDiskObserved } from '../store/observations.ts';
 import type { Endpoints } from './endpoints.ts';
-import { clusterIdOf, expectedObjects, judgeObject, objectKey, type Expected } from './judge.ts';
+import { clusterIdOf, expectedObjects, instanceIdOfObject, judgeObject, objectKey, type Expected } from './judge.ts';
 import { observeVmi } from './pauses.ts';
 import type { Repairs } from './repairs.ts';
 
@@ -118,7 +118,7 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
     onListPage: async (items) => {
       listedAt ??= await databaseTime(d.db);
       const ids = items.map(clusterIdOf).filter((x): x is number => x !== null);
-      const rows = await repairs.rowsOf(ids);
+      const rows = await repairs.rowsOf(ids, items.map(instanceIdOfObject));
       const none = { cluster: null, instances: [], issued: { cluster: 0, instance: 0 } };
       await inTurn(items, async (item) => {
         const live = { ...item, kind, apiVersion }; // list items carry no kind
