@@ -300,6 +300,19 @@ function scaleSection(f: ResultFile): string {
     `${fixed(r.economy?.createToRunning?.writesPerInstance, 2)} / ${fixed(r.direct ? r.direct.applies / r.instances : NaN, 2)}`,
     fixed(r.economy?.delete?.writesPerInstance, 2),
   ]);
+  // Where each side's CPU went (runs before this was recorded have none).
+  const cpuRow = (r: any, side: string, cpu: any) => {
+    const g = (cpu?.msPerInstance ?? {}) as Record<string, number>;
+    const sum = (keys: string[]) => keys.reduce((a, k) => a + (g[k] ?? 0), 0);
+    const planeKeys = Object.keys(g).filter((k) => k.startsWith('plane:'));
+    const rest = planeKeys.filter((k) => k !== 'plane:kube-apiserver' && k !== 'plane:etcd');
+    return [what(r), side, fixed(sum(planeKeys), 1), fixed(g['plane:kube-apiserver'], 1), fixed(g['plane:etcd'], 1), fixed(sum(rest), 1), fixed(g.postgres, 1), fixed(g.kubekloud, 1), fixed(g.bench, 1), fixed(g.other, 1), fixed(sum(Object.keys(g)), 1), fixed(cpu?.busyCores, 2)];
+  };
+  const cpu = runs.filter((r) => r.cpu && r.direct?.cpu).flatMap((r) => [cpuRow(r, 'KubeKloud', r.cpu), cpuRow(r, 'ceiling', r.direct.cpu)]);
+  const cpuTable = cpu.length
+    ? '\n\nCPU per instance (ms) by process, from create to all running, on each side: the plane (its API server, etcd, and kwok, the controllers and the stand-ins), PostgreSQL, the KubeKloud server, the bench process (the ceiling\'s client; the waits\' polling), the rest of the machine, and the machine\'s mean busy cores (2 in all).\n\n' +
+      table(['size', 'side', 'plane', 'API server', 'etcd', 'rest of plane', 'PostgreSQL', 'KubeKloud server', 'bench', 'other', 'all', 'busy cores'], cpu, ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'])
+    : '';
   const missing = ((c.sizes ?? []) as { kind: string; n: number }[]).filter((z) => !sc.convergence?.[`${z.kind}-${z.n}`]);
   const notMeasured = missing.length
     ? ` Not in this file (the run ended before them): ${missing.map((z) => sizeLabel(z.n, z.kind)).join(', ')}.`
@@ -318,7 +331,7 @@ function scaleSection(f: ResultFile): string {
       ['size', 'resident MiB: before / peak / all running / after teardown', 'V8 heap used, all running (MiB)', 'DB commits / instance', 'DB rows written / instance', 'DB rows read / instance', 'Kubernetes writes / instance, create (KubeKloud / ceiling)', 'Kubernetes writes / instance, delete'],
       growth,
       ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-    ) + targetsTable(d),
+    ) + cpuTable + targetsTable(d),
   ].join('\n');
 }
 

@@ -30,7 +30,7 @@ import { seed, type SeededTenant } from './lib/seed.ts';
 import { diffCalls, kubeCalls, parseMetric, watchRelists, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
 import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, waitNamespacesGone } from './lib/plane.ts';
 import { runStamp, writeResults, type RunStamp } from './lib/results.ts';
-import { cpuMs, fmt, gitCommit, loadavg, machine, now, openLoop, pollPause, POLL_PAUSE_RULE, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
+import { cpuByProcess, cpuMs, cpuSpent, fmt, gitCommit, loadavg, machine, now, openLoop, pollPause, POLL_PAUSE_RULE, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -424,6 +424,13 @@ async function teardown(s: BenchServer, t: Tenant, what: string) {
   return { clusters: clusters.length, seconds, acceptedSeconds: accepted, deleteLatencyMs: summarise(lat), quotaZeroAtOnce: zeroAfterDeletes, quotaZero: zero, kubeCalls: diffCalls(await kubeCalls(s.metricsUrl), before) };
 }
 
+/** A cpuSpent record in one line: the plane's components summed, then each other group. */
+function cpuLine(c: ReturnType<typeof cpuSpent>): string {
+  const g = c.msPerInstance;
+  const plane = Object.entries(g).filter(([k]) => k.startsWith('plane:')).reduce((a, [, v]) => a + v, 0);
+  return `${fmt(plane, 1)} + ${fmt(g.postgres ?? 0, 1)} + ${fmt(g.kubekloud ?? 0, 1)} + ${fmt(g.bench ?? 0, 1)} + ${fmt(g.other ?? 0, 1)} (${fmt(c.busyCores, 2)})`;
+}
+
 function perInstance(calls: ReturnType<typeof diffCalls>, n: number) {
   const byVerb: Record<string, number> = {};
   for (const [v, c] of Object.entries(calls.byVerb)) byVerb[v] = Math.round((c / n) * 100) / 100;
@@ -464,12 +471,14 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   // Ceiling first: the same objects, applied directly.
   const dPrefix = `${label}d`;
   report.progress(`${key}: direct server-side apply of the same objects (${clusters} namespaces, ${n} ${kind === 'vm' ? 'VMs' : 'StatefulSets'})`);
+  const directCpu = cpuByProcess(s.pid);
   const direct = await directApply(
     kc,
     { installation: `${label}-direct`, prefix: dPrefix, kind, clusters, size: 10, concurrency: CONCURRENCY, cpuMilli: CPU * 1000, memoryMib: MEMORY * 1024, image: kind === 'vm' ? 'quay.io/containerdisks/ubuntu:24.04' : IMAGE },
     (m) => report.tick('direct', m),
   );
   rec.direct = direct;
+  rec.direct.cpu = cpuSpent(directCpu, cpuByProcess(s.pid), n, direct.seconds);
   await deleteNamespaces(kc, await namespacesWithPrefix(kc, dPrefix));
   const t = await newTenant(s, n, CPU, MEMORY);
   await waitNamespacesGone(kc, dPrefix, Math.max(300_000, n * 60));
@@ -480,6 +489,7 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   const loadBefore = await dbLoad(dbUrl);
   rec.memory = { rssBeforeMiB: rssMiB(s.pid).rss };
   const cpuBefore = cpuMs(s.pid);
+  const machineBefore = cpuByProcess(s.pid);
   const sampler = rssSampler(s.pid);
   const t0 = now();
   const postLat: number[] = [];
@@ -493,6 +503,7 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   rec.postLatencyMs = summarise(postLat);
   const polls: number[] = [];
   const done = await waitClusters(t.client, clusters, 'running', key, Math.max(600_000, n * 120), polls);
+  rec.cpu = cpuSpent(machineBefore, cpuByProcess(s.pid), n, (done - t0) / 1000);
   rec.memory.rssPeakMiB = sampler.stop();
   // The waiting's own load on the server (each poll is the whole list), and the watches that had to list again meanwhile.
   rec.polls = { ...summarise(polls), totalSeconds: polls.reduce((a, b) => a + b, 0) / 1000 };
@@ -516,6 +527,7 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   }
   report.row('convergence', `${n} ${kind === 'vm' ? 'VMs' : 'containers'}: POST → all running (s)`, fmt(rec.seconds), fmt(direct.seconds), fmt(rec.ratio, 2), targets.join('; '));
   report.row('convergence', `${n} ${kind === 'vm' ? 'VMs' : 'containers'}: instances/s`, fmt(rec.instancesPerSecond), fmt(n / direct.seconds));
+  report.row('cpu', `${key}: CPU ms / instance, plane + PostgreSQL + server + bench + other (busy cores)`, cpuLine(rec.cpu), cpuLine(rec.direct.cpu));
   const w = rec.economy.createToRunning.writesPerInstance;
   report.row('economy', `${key}: kube writes / instance, create→running`, fmt(w, 2), fmt(direct.applies / n, 2), '',
     kind === 'container' ? target(p, `<= 6 kube writes per container (${n})`, w <= 6, fmt(w, 2)) : '');

@@ -1,7 +1,7 @@
 // Small helpers shared by the benchmark scenarios: timing, percentiles,
 // process memory, the machine, and a table printed as figures arrive.
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -62,6 +62,64 @@ export function cpuMs(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** Clock ticks of /proc's CPU counters, in ms (USER_HZ is 100 on Linux). */
+const TICK_MS = 10;
+
+/**
+ * CPU time used so far by every process that shares the machine, grouped by
+ * what it is: each of the control plane's components (the plane binary's
+ * subcommand: kube-apiserver, etcd, kwok, …), PostgreSQL (every backend), the
+ * KubeKloud server (`serverPid`), this benchmark process (the ceiling's client
+ * and the waits' polling), and the machine's busy and idle time in all. Two
+ * readings subtracted (cpuSpent) say where a run's CPU went: on two shared
+ * cores, what KubeKloud and PostgreSQL spend is what the plane does not get.
+ */
+export function cpuByProcess(serverPid?: number): CpuReading {
+  const out: CpuReading = { machineBusyMs: 0, machineIdleMs: 0, processes: {} };
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).map(Number);
+  // user nice system idle iowait irq softirq steal
+  out.machineIdleMs = ((ticks[3] ?? 0) + (ticks[4] ?? 0)) * TICK_MS;
+  out.machineBusyMs = [0, 1, 2, 5, 6, 7].reduce((a, k) => a + (ticks[k] ?? 0), 0) * TICK_MS;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const pid = Number(entry);
+    let group: string | null = null;
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (pid === serverPid) group = 'kubekloud';
+      else if (pid === process.pid) group = 'bench';
+      else if (argv[0]?.endsWith('/kkplane')) group = `plane:${argv[1] ?? '?'}`;
+      else if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') group = 'postgres';
+      if (group === null) continue;
+      out.processes[pid] = { group, ms: cpuMs(pid) };
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+export type CpuReading = { machineBusyMs: number; machineIdleMs: number; processes: Record<number, { group: string; ms: number }> };
+
+/**
+ * Where the CPU went between two readings, per instance (ms): by group (each
+ * process's time since the first reading, or since it started), the rest of
+ * the machine's busy time as `other` (a process that ended meanwhile, a
+ * PostgreSQL backend say, takes its time there), and the mean busy cores.
+ */
+export function cpuSpent(before: CpuReading, after: CpuReading, instances: number, seconds: number) {
+  const spent: Record<string, number> = {};
+  for (const [pid, p] of Object.entries(after.processes)) {
+    const was = before.processes[Number(pid)];
+    spent[p.group] = (spent[p.group] ?? 0) + Math.max(0, p.ms - (was?.group === p.group ? was.ms : 0));
+  }
+  const busy = after.machineBusyMs - before.machineBusyMs;
+  const idle = after.machineIdleMs - before.machineIdleMs;
+  const named = Object.values(spent).reduce((a, b) => a + b, 0);
+  spent.other = Math.max(0, busy - named);
+  const msPerInstance = Object.fromEntries(Object.entries(spent).map(([g, ms]) => [g, Math.round((ms / instances) * 100) / 100]));
+  return { msPerInstance, busyCores: Math.round((busy / 1000 / seconds) * 100) / 100, busyShare: Math.round((busy / (busy + idle)) * 1000) / 1000 };
 }
 
 /** Samples a process's RSS every `everyMs` until stopped; returns the peak seen. */
