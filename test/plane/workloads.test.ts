@@ -146,6 +146,27 @@ describe('workloads on the local control plane', () => {
     }
   });
 
+  it('does not report a VM Stopped that was started again before its stop was reported', async () => {
+    const ns = await createTestNamespace(kc, 'plane-vm-flip');
+    namespaces.push(ns);
+    await custom.createNamespacedCustomObject({ ...vmRef, namespace: ns, body: virtualMachine('vm-flip', 'Always') });
+    const read = async () => (await custom.getNamespacedCustomObject({ ...vmRef, namespace: ns, name: 'vm-flip' })) as any;
+    await eventually(async () => (await read()).status?.printableStatus === 'Running', 30_000, 'VirtualMachine Running');
+    // Halted and at once Always again, as a restore that finds the VMI gone can do within kk-vm-stopped's delay.
+    const strategy = (value: string) =>
+      custom.patchNamespacedCustomObject({ ...vmRef, namespace: ns, name: 'vm-flip', body: [{ op: 'replace', path: '/spec/runStrategy', value }] });
+    await strategy('Halted');
+    await strategy('Always');
+    // kk-vm-stopped plays at most 2 s after it was planned (its delay and jitter): watched past that, the VM never reads Stopped.
+    const seen = new Set<string>();
+    const until = Date.now() + 3_000;
+    while (Date.now() < until) {
+      seen.add((await read()).status?.printableStatus);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect([...seen]).toEqual(['Running']);
+  });
+
   it('rejects a VirtualMachine with an unknown runStrategy', async () => {
     const ns = await createTestNamespace(kc, 'plane-vm-schema');
     namespaces.push(ns);
