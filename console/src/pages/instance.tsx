@@ -143,6 +143,9 @@ function VncConsole(props: { id: number; onReconnect: () => void }) {
   );
 }
 
+/** How soon an instance on its way somewhere is read again. */
+const REREAD_MS = 2000;
+
 export function InstancePage(props: { id: number }) {
   const [instance, setInstance] = useState<Instance | null>(null);
   const [kind, setKind] = useState<string | null>(null);
@@ -169,6 +172,15 @@ export function InstancePage(props: { id: number }) {
       gone = true;
     };
   }, [props.id, reads]);
+  // On its way (not yet what it was last asked to be): read again every two
+  // seconds, so the page follows it to the end (a restore's start, say)
+  // without a reload.
+  const onItsWay = instance !== null && instance.phase !== instance.desired_status && instance.phase !== 'failed';
+  useEffect(() => {
+    if (!onItsWay) return;
+    const t = window.setTimeout(reread, REREAD_MS);
+    return () => clearTimeout(t);
+  }, [onItsWay, instance, reread]);
 
   if (error) return <Alert error={error} />;
   if (!instance) return <p className="loading">Loading…</p>;
