@@ -16,7 +16,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { spread } from './lib/util.ts';
+import { planeMs, spread } from './lib/util.ts';
 
 const root = join(fileURLToPath(new URL('.', import.meta.url)), '..');
 export const BENCHMARKS_MD = join(root, 'BENCHMARKS.md');
@@ -304,9 +304,8 @@ function scaleSection(f: ResultFile): string {
   const cpuRow = (r: any, side: string, cpu: any) => {
     const g = (cpu?.msPerInstance ?? {}) as Record<string, number>;
     const sum = (keys: string[]) => keys.reduce((a, k) => a + (g[k] ?? 0), 0);
-    const planeKeys = Object.keys(g).filter((k) => k.startsWith('plane:'));
-    const rest = planeKeys.filter((k) => k !== 'plane:kube-apiserver' && k !== 'plane:etcd');
-    return [what(r), side, fixed(sum(planeKeys), 1), fixed(g['plane:kube-apiserver'], 1), fixed(g['plane:etcd'], 1), fixed(sum(rest), 1), fixed(g.postgres, 1), fixed(g.kubekloud, 1), fixed(g.bench, 1), fixed(g.other, 1), fixed(sum(Object.keys(g)), 1), fixed(cpu?.busyCores, 2)];
+    const rest = Object.keys(g).filter((k) => k.startsWith('plane:') && k !== 'plane:kube-apiserver' && k !== 'plane:etcd');
+    return [what(r), side, fixed(planeMs(g), 1), fixed(g['plane:kube-apiserver'], 1), fixed(g['plane:etcd'], 1), fixed(sum(rest), 1), fixed(g.postgres, 1), fixed(g.kubekloud, 1), fixed(g.bench, 1), fixed(g.other, 1), fixed(sum(Object.keys(g)), 1), fixed(cpu?.busyCores, 2)];
   };
   const cpu = runs.filter((r) => r.cpu && r.direct?.cpu).flatMap((r) => [cpuRow(r, 'KubeKloud', r.cpu), cpuRow(r, 'ceiling', r.direct.cpu)]);
   const cpuTable = cpu.length

@@ -30,7 +30,7 @@ import { seed, type SeededTenant } from './lib/seed.ts';
 import { diffCalls, kubeCalls, parseMetric, watchRelists, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
 import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, waitNamespacesGone } from './lib/plane.ts';
 import { runStamp, writeResults, type RunStamp } from './lib/results.ts';
-import { cpuByProcess, cpuMs, cpuSpent, fmt, gitCommit, loadavg, machine, now, openLoop, pollPause, POLL_PAUSE_RULE, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
+import { cpuByProcess, cpuMs, cpuSpent, fmt, gitCommit, loadavg, machine, now, openLoop, planeMs, pollPause, POLL_PAUSE_RULE, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
 
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
@@ -427,8 +427,7 @@ async function teardown(s: BenchServer, t: Tenant, what: string) {
 /** A cpuSpent record in one line: the plane's components summed, then each other group. */
 function cpuLine(c: ReturnType<typeof cpuSpent>): string {
   const g = c.msPerInstance;
-  const plane = Object.entries(g).filter(([k]) => k.startsWith('plane:')).reduce((a, [, v]) => a + v, 0);
-  return `${fmt(plane, 1)} + ${fmt(g.postgres ?? 0, 1)} + ${fmt(g.kubekloud ?? 0, 1)} + ${fmt(g.bench ?? 0, 1)} + ${fmt(g.other ?? 0, 1)} (${fmt(c.busyCores, 2)})`;
+  return `${fmt(planeMs(g), 1)} + ${fmt(g.postgres ?? 0, 1)} + ${fmt(g.kubekloud ?? 0, 1)} + ${fmt(g.bench ?? 0, 1)} + ${fmt(g.other ?? 0, 1)} (${fmt(c.busyCores, 2)})`;
 }
 
 function perInstance(calls: ReturnType<typeof diffCalls>, n: number) {

@@ -55,17 +55,17 @@ export function rssMiB(pid: number): { rss: number; hwm: number } {
  * of 10 ms). Per request it shows what a request costs the server whatever
  * else the machine is doing, which req/s on a shared machine does not.
  */
+/** Clock ticks of /proc's CPU counters, in ms (USER_HZ is 100 on Linux). */
+const TICK_MS = 10;
+
 export function cpuMs(pid: number): number {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
   } catch {
     return NaN;
   }
 }
-
-/** Clock ticks of /proc's CPU counters, in ms (USER_HZ is 100 on Linux). */
-const TICK_MS = 10;
 
 /**
  * CPU time used so far by every process that shares the machine, grouped by
@@ -121,6 +121,10 @@ export function cpuSpent(before: CpuReading, after: CpuReading, instances: numbe
   const msPerInstance = Object.fromEntries(Object.entries(spent).map(([g, ms]) => [g, Math.round((ms / instances) * 100) / 100]));
   return { msPerInstance, busyCores: Math.round((busy / 1000 / seconds) * 100) / 100, busyShare: Math.round((busy / (busy + idle)) * 1000) / 1000 };
 }
+
+/** The control plane's share of a cpuSpent record: its components (`plane:…` groups) summed. */
+export const planeMs = (msPerInstance: Record<string, number>) =>
+  Object.entries(msPerInstance).filter(([k]) => k.startsWith('plane:')).reduce((a, [, v]) => a + v, 0);
 
 /** Samples a process's RSS every `everyMs` until stopped; returns the peak seen. */
 export function rssSampler(pid: number, everyMs = 250) {
