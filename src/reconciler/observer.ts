@@ -6,7 +6,11 @@
 // labelled object nothing renders. Every list is also a full resync, and one
 // runs every KUBEKLOUD_RESYNC_SECONDS (jittered): it writes nothing when
 // nothing drifted.
+import type { Observation } from '../domain/observations.ts';
 import type { ListWatchHandle } from '../kube/listWatch.ts';
+import { recordObservations, recordVmiObservations } from '../service/status.ts';
+import type { VmiObservation } from '../store/observations.ts';
+import { groupCommit } from './groupCommit.ts';
 import { createEndpoints, watchNodes } from './endpoints.ts';
 import { createRepairs, type ObserverEvent, type RepairDeps } from './repairs.ts';
 import { watchOwned, watchPods, watchRootDisks, watchSnapshots, watchVmis, type WatchDeps } from './watches.ts';
@@ -25,14 +29,23 @@ export const OWNED_KINDS = [
   { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine' },
 ] as const;
 
-export type ObserverDeps = RepairDeps & WatchDeps & { resyncSeconds: number };
+export type ObserverDeps = RepairDeps & Omit<WatchDeps, 'observe' | 'observeVmi' | 'endpoints'> & { resyncSeconds: number };
 
 export type Observer = { stop(): Promise<void>; resync(): void; readonly synced: boolean };
 
 export function startObserver(d: ObserverDeps): Observer {
   const repairs = createRepairs(d);
   const endpoints = createEndpoints(d);
-  const w = { ...d, endpoints };
+  // Observations made at once by different watches' handlers (and a list page's) share a statement.
+  const observe = groupCommit(async (items: { id: number; o: Observation }[]) => {
+    const found = await recordObservations(d.db, items);
+    return items.map((x) => found.has(x.id));
+  });
+  const observeVmi = groupCommit(async (items: { id: number; o: VmiObservation }[]) => {
+    const rows = await recordVmiObservations(d.db, items);
+    return items.map((x) => rows.get(x.id) ?? null);
+  });
+  const w = { ...d, endpoints, observe: (id: number, o: Observation) => observe({ id, o }), observeVmi: (id: number, o: VmiObservation) => observeVmi({ id, o }) };
   const handles: ListWatchHandle[] = [
     watchPods(w),
     watchVmis(w),

@@ -12,7 +12,8 @@ import { KubeError } from '../kube/errors.ts';
 import { putVmiSubresource } from '../kube/vmiPause.ts';
 import type { Db } from '../store/db.ts';
 import { requestRepair } from '../store/work.ts';
-import { recordVmiObservation, refreshStatus } from '../service/status.ts';
+import { refreshStatus } from '../service/status.ts';
+import type { ObservedRow, VmiObservation } from '../store/observations.ts';
 
 /**
  * After the VM is applied: pause it (desired suspended) or unpause it
@@ -30,11 +31,21 @@ export async function settlePause(kube: Kube, namespace: string, row: { name: st
   }
 }
 
-/** What the observer does with one VMI event (gone: it was deleted). */
-export async function observeVmi(db: Db, id: number, vmi: LiveObject, gone: boolean, wake?: () => void): Promise<{ ip: string | null; node: string | null }> {
+/**
+ * What the observer does with one VMI event (gone: it was deleted). `record`
+ * stores the observation with the status (recordVmiObservation, or the
+ * observer's group commit of it) and answers the row as it left it.
+ */
+export async function observeVmi(
+  d: { db: Db; record: (id: number, o: VmiObservation) => Promise<ObservedRow | null>; wake?: () => void },
+  id: number,
+  vmi: LiveObject,
+  gone: boolean,
+): Promise<{ ip: string | null; node: string | null }> {
+  const { db, wake } = d;
   const a = gone ? { ip: null, node: null } : vmiAddress(vmi);
   const state = gone ? null : vmiPauseState(vmi);
-  const row = await recordVmiObservation(db, id, { ...a, paused: state?.paused ?? false, restart: gone ? null : vmiRestartCount(vmi) });
+  const row = await d.record(id, { ...a, paused: state?.paused ?? false, restart: gone ? null : vmiRestartCount(vmi) });
   if (!row || row.desired_gen !== row.synced_gen) return a; // gone, or a change is on its way anyway
   const action = pauseAction(row.desired as Desired, state);
   if (!action) return a;

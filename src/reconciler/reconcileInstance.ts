@@ -4,7 +4,7 @@
 import { renderInstanceObjects, renderVmDataVolume } from '../domain/render.ts';
 import { KubeError } from '../kube/errors.ts';
 import { findCluster } from '../store/clusters.ts';
-import { refreshStatus, storeStatusOf } from '../service/status.ts';
+import { refreshStatus, settleStatus } from '../service/status.ts';
 import { deleteClaimedRow, markInstanceSynced, releaseClaim, requeue, type ClaimedInstance } from '../store/work.ts';
 import { backoffMs } from './backoff.ts';
 import { LostClaim, type Claim } from './claims.ts';
@@ -18,7 +18,8 @@ import { clusterSpecOf, instanceSpecOf } from '../service/spec.ts';
 export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInstance, claim: Claim): Promise<void> {
   const { db, kube } = ctx;
   // Independent reads, side by side: each round trip costs most on a busy machine.
-  const [clusterRow, restore] = await Promise.all([findCluster(db, row.cluster_id, null), activeRestore(db, row.id)]);
+  // The claim said whether there is a restore to read (most reconciles have none).
+  const [clusterRow, restore] = await Promise.all([findCluster(db, row.cluster_id, null), row.restoring ? activeRestore(db, row.id) : null]);
   if (!clusterRow) {
     await releaseClaim(db, 'instances', row.id, claim); // the cluster is gone; its rows go with it
     return;
@@ -29,7 +30,7 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
   const volume = renderVmDataVolume(cluster, instance);
   try {
     if (row.desired === 'deleted') {
-      await removeSnapshotObjects(ctx, cluster, instance, claim);
+      if (row.snapshot_work) await removeSnapshotObjects(ctx, cluster, instance, claim);
       if (row.keep_disks && cluster.kind === 'vm') {
         // Its disks stay: the VM goes orphaning them (its DataVolume, a restored claim), and its running instance after it.
         const t = { timeoutMs: claim.timeoutMs() };
@@ -54,7 +55,7 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
         );
       }
     }
-    await settleSnapshots(ctx, cluster, instance, claim);
+    if (row.snapshot_work) await settleSnapshots(ctx, cluster, instance, claim);
     const step = restore ? await stepRestore(ctx, cluster, instance, restore, claim) : null;
     if (step?.kind === 'wait') {
       // Kubernetes works on the restore: back soon, without counting it as a failed attempt.
@@ -67,11 +68,10 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
       return;
     }
     // A restore that just finished asked for the instance as it was: the row stays due for that.
-    await db.transaction(async (tx) => {
-      const synced = await markInstanceSynced(tx, row.id, claim, row.claimed_gen, row.restart_count);
-      if (!synced) throw new LostClaim('instances', row.id, 'marking it synced matched no row it held');
-      await storeStatusOf(tx, synced);
-    });
+    // Marked synced by one statement, and its status stored by one more only when it moved.
+    const synced = await markInstanceSynced(db, row.id, claim, row.claimed_gen, row.restart_count);
+    if (!synced) throw new LostClaim('instances', row.id, 'marking it synced matched no row it held');
+    await settleStatus(db, synced);
   } catch (err) {
     // A lost claim is dropped; a database failure leaves the claim to run out and the row to be tried again.
     if (!(err instanceof KubeError)) throw err;

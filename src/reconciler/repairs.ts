@@ -12,6 +12,7 @@ import { listInstancesOf } from '../store/instances.ts';
 import { refreshStatus } from '../service/status.ts';
 import { recordRepair } from '../service/history.ts';
 import { requestRepair } from '../store/work.ts';
+import { groupCommit } from './groupCommit.ts';
 import { clusterIdOf, expectedObjects, instanceIdOfObject, judgeObject, objectKey, type Expected, type Owner, type OwnerRows, type Verdict } from './judge.ts';
 
 export type ObserverEvent =
@@ -66,9 +67,18 @@ export function createRepairs(d: RepairDeps) {
     return out;
   }
 
+  /** The rows one object's labels name; judgements made at once share one read (group commit). */
+  const rowsFor = groupCommit(async (items: { cluster: number; instance: number | null }[]) => {
+    const rows = await rowsOf(
+      items.map((x) => x.cluster),
+      items.map((x) => x.instance),
+    );
+    return items.map((x) => rows.get(x.cluster)!);
+  });
+
   async function judge(live: LiveObject): Promise<Verdict> {
     const id = clusterIdOf(live);
-    const rows = id === null ? { cluster: null, instances: [], issued: { cluster: 0, instance: 0 } } : (await rowsOf([id], [instanceIdOfObject(live)])).get(id)!;
+    const rows = id === null ? { cluster: null, instances: [], issued: { cluster: 0, instance: 0 } } : await rowsFor({ cluster: id, instance: instanceIdOfObject(live) });
     return judgeObject(live, rows, d.installation);
   }
 
@@ -127,7 +137,7 @@ export function createRepairs(d: RepairDeps) {
     const clusterId = clusterIdOf(e.obj);
     if (clusterId === null) return;
     const fresh = await d.kube.get(e.obj);
-    const rows = (await rowsOf([clusterId])).get(clusterId)!;
+    const rows = await rowsFor({ cluster: clusterId, instance: null });
     if (!rows.cluster) return;
     const { kind, metadata } = e.obj;
     const still = expectedObjects(rows.cluster, rows.instances, d.installation).get(objectKey(kind, metadata.namespace, metadata.name));
@@ -140,6 +150,8 @@ export function createRepairs(d: RepairDeps) {
 
   return {
     rowsOf,
+    /** The rows of one cluster, read together with other reads made at once. */
+    rowsFor: (clusterId: number) => rowsFor({ cluster: clusterId, instance: null }),
     act,
     confirmMissing,
     /** A status update of an object last judged in its rendered form: nothing of ours changed. */

@@ -3,7 +3,7 @@
 // (container instances' status), VirtualMachineInstances (VM addresses), root
 // disks' DataVolumes and snapshots.
 import type { LiveObject } from '../domain/drift.ts';
-import { ABSENT, instanceIdOf, NO_DISK, observeDataVolume, observePod, observeVm, rootDiskInstanceId } from '../domain/observations.ts';
+import { ABSENT, instanceIdOf, NO_DISK, observeDataVolume, observePod, observeVm, rootDiskInstanceId, type Observation } from '../domain/observations.ts';
 import { managedSelector } from '../domain/render.ts';
 import type { Kube } from '../kube/client.ts';
 import type { KubeError } from '../kube/errors.ts';
@@ -15,8 +15,8 @@ import { listInstancesOf, type InstanceRow } from '../store/instances.ts';
 import { readySnapshotIds, recordSnapshotPhase } from '../store/snapshots.ts';
 import { databaseTime, hurryDeletedCluster } from '../store/work.ts';
 import { observeSnapshot, snapshotIdOf } from '../domain/snapshots.ts';
-import { recordDiskObservation, recordObservation } from '../service/status.ts';
-import { instancesObservedPresent, instancesWithDiskObserved } from '../store/observations.ts';
+import { recordDiskObservation } from '../service/status.ts';
+import { instancesObservedPresent, instancesWithDiskObserved, type ObservedRow, type VmiObservation } from '../store/observations.ts';
 import type { Endpoints } from './endpoints.ts';
 import { clusterIdOf, expectedObjects, instanceIdOfObject, judgeObject, objectKey, type Expected } from './judge.ts';
 import { observeVmi } from './pauses.ts';
@@ -33,6 +33,10 @@ export type WatchDeps = {
   wake?: () => void;
   /** Told of every Service and of where each instance runs, to keep endpoints current. */
   endpoints?: Endpoints;
+  /** Stores what a pod or VM says about its instance, with the status (src/reconciler/observer.ts: by group commit). False: no such instance. */
+  observe: (id: number, o: Observation) => Promise<boolean>;
+  /** The same for what a VMI says; answers the row as it left it (null: no such instance). */
+  observeVmi: (id: number, o: VmiObservation) => Promise<ObservedRow | null>;
 };
 
 const common = (d: WatchDeps, apiVersion: string, kind: string) => ({
@@ -50,11 +54,9 @@ const ROWS_PAGE = 100;
 /** Instances whose rows say their object exists but which a full list did not show are recorded absent. */
 async function recordUnseenAbsent(d: WatchDeps, kind: 'container' | 'vm', seen: Set<number>): Promise<void> {
   if (!d.leading()) return;
-  for (const id of await instancesObservedPresent(d.db, kind)) {
-    if (seen.has(id)) continue;
-    await recordObservation(d.db, id, ABSENT);
-    if (kind === 'container') await d.endpoints?.instanceOn(id, null, null);
-  }
+  const gone = (await instancesObservedPresent(d.db, kind)).filter((id) => !seen.has(id));
+  await Promise.all(gone.map((id) => d.observe(id, ABSENT))); // together (group commit)
+  if (kind === 'container') for (const id of gone) await d.endpoints?.instanceOn(id, null, null);
 }
 
 /**
@@ -103,7 +105,7 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
     const id = instanceIdOf(obj);
     if (kind !== 'VirtualMachine' || id === null || !d.leading()) return;
     const o = type === 'DELETED' ? ABSENT : observeVm(obj);
-    await recordObservation(d.db, id, o);
+    await d.observe(id, o);
     if (o.present) observedVms.add(id);
   };
   return startListWatch(d.kube, {
@@ -120,13 +122,13 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
       const ids = items.map(clusterIdOf).filter((x): x is number => x !== null);
       const rows = await repairs.rowsOf(ids, items.map(instanceIdOfObject));
       const none = { cluster: null, instances: [], issued: { cluster: 0, instance: 0 } };
-      await inTurn(items, async (item) => {
-        const live = { ...item, kind, apiVersion }; // list items carry no kind
-        seen.add(keyOf(live));
-        await observeIfVm(live, 'ADDED');
-        if (kind === 'Service') await d.endpoints?.service(live, false);
-        const id = clusterIdOf(live);
-        await repairs.act(live, judgeObject(live, (id !== null && rows.get(id)) || none, d.installation));
+      const live = items.map((item) => ({ ...item, kind, apiVersion })); // list items carry no kind
+      await Promise.all(live.map((o) => observeIfVm(o, 'ADDED'))); // the page's VMs together (group commit)
+      await inTurn(live, async (obj) => {
+        seen.add(keyOf(obj));
+        if (kind === 'Service') await d.endpoints?.service(obj, false);
+        const id = clusterIdOf(obj);
+        await repairs.act(obj, judgeObject(obj, (id !== null && rows.get(id)) || none, d.installation));
       });
     },
     onListDone: async () => {
@@ -148,7 +150,7 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
           d.wake?.(); // a deleted cluster's namespace is gone: its row can go now
           return;
         }
-        const rows = (await repairs.rowsOf([clusterId])).get(clusterId)!;
+        const rows = await repairs.rowsFor(clusterId);
         const e = rows.cluster && expectedObjects(rows.cluster, rows.instances, d.installation).get(keyOf(obj));
         if (e) await repairs.confirmMissing(e);
         return;
@@ -171,14 +173,14 @@ export function watchPods(d: WatchDeps): ListWatchHandle {
       d.onRelist?.('Pod', reason);
     },
     onListPage: async (items) => {
-      await inTurn(items, async (p) => {
+      if (!d.leading()) return;
+      const pods = items.flatMap((p) => {
         const id = containerInstance(p);
-        if (id === null || !d.leading()) return;
-        seen.add(id);
-        const o = observePod(p);
-        await recordObservation(d.db, id, o);
-        await d.endpoints?.instanceOn(id, clusterIdOf(p), o.node ?? null);
+        return id === null ? [] : [{ id, clusterId: clusterIdOf(p), o: observePod(p) }];
       });
+      for (const p of pods) seen.add(p.id);
+      await Promise.all(pods.map((p) => d.observe(p.id, p.o))); // the page together (group commit)
+      await inTurn(pods, async (p) => d.endpoints?.instanceOn(p.id, p.clusterId, p.o.node ?? null));
     },
     onListDone: async () => {
       await recordUnseenAbsent(d, 'container', seen);
@@ -188,7 +190,7 @@ export function watchPods(d: WatchDeps): ListWatchHandle {
       const id = containerInstance(pod);
       if (id === null || !d.leading()) return;
       const o = type === 'DELETED' ? ABSENT : observePod(pod);
-      await recordObservation(d.db, id, o);
+      await d.observe(id, o);
       await d.endpoints?.instanceOn(id, clusterIdOf(pod), o.node ?? null);
     },
   });
@@ -226,20 +228,24 @@ export function watchRootDisks(d: WatchDeps): ListWatchHandle {
 
 /** VirtualMachineInstances: a running VM's address, node and pause onto its instance row (src/reconciler/pauses.ts). */
 export function watchVmis(d: WatchDeps): ListWatchHandle {
-  const record = async (vmi: WatchedObject, gone: boolean) => {
+  const observe = async (vmi: WatchedObject, gone: boolean) => {
     const id = instanceIdOf(vmi);
-    if (id === null || !d.leading()) return;
-    const a = await observeVmi(d.db, id, vmi, gone, d.wake);
-    await d.endpoints?.instanceOn(id, clusterIdOf(vmi), a.node);
+    if (id === null || !d.leading()) return null;
+    const a = await observeVmi({ db: d.db, record: d.observeVmi, wake: d.wake }, id, vmi, gone);
+    return { id, clusterId: clusterIdOf(vmi), node: a.node };
+  };
+  const place = async (x: { id: number; clusterId: number | null; node: string | null } | null) => {
+    if (x) await d.endpoints?.instanceOn(x.id, x.clusterId, x.node);
   };
   return startListWatch(d.kube, {
     ...common(d, 'kubevirt.io/v1', 'VirtualMachineInstance'),
     onRelist: (reason) => d.onRelist?.('VirtualMachineInstance', reason),
     onListPage: async (items) => {
-      await inTurn(items, (vmi) => record(vmi, false));
+      const seen = await Promise.all(items.map((vmi) => observe(vmi, false))); // the page together (group commit)
+      await inTurn(seen, place);
     },
     onListDone: async () => {},
-    onEvent: (type, vmi) => record(vmi, type === 'DELETED'),
+    onEvent: async (type, vmi) => place(await observe(vmi, type === 'DELETED')),
   });
 }
 

@@ -7,9 +7,19 @@
 // status it leaves behind is not the one stored.
 import { deriveStatus, type InstanceStatus } from '../domain/lifecycle.ts';
 import type { DiskObservation, Observation } from '../domain/observations.ts';
-import type { Db, Queryable, Tx } from '../store/db.ts';
+import type { Db, Tx } from '../store/db.ts';
 import { recordTransition, transitionEntry } from './history.ts';
-import { lockInstanceForStatus, setInstanceStatus, setStatusIfUnchanged, writeDiskObservation, writeObservation, writeVmiObservation, type ObservedRow } from '../store/observations.ts';
+import {
+  lockInstanceForStatus,
+  setInstanceStatus,
+  setStatusesIfUnchanged,
+  writeDiskObservation,
+  writeObservations,
+  writeVmiObservations,
+  type ObservedRow,
+  type VmiObservation,
+  type StatusUpdate,
+} from '../store/observations.ts';
 
 /** The status an instance's row derives: what it was asked to be and what the watches last saw. */
 function statusOf(row: Omit<ObservedRow, 'row_version'>): InstanceStatus {
@@ -45,42 +55,44 @@ export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus 
 }
 
 /**
- * The status `row` derives, stored with its history entry when it moved, by
- * one statement that matches only that version of the row. Null: something
- * wrote the row since, and the status must be derived again under the lock.
+ * After a statement that wrote instance rows and answered them as it left them
+ * (observations, or the reconciler marking one synced): a status is stored
+ * again only when it no longer follows from its row. Most observations change
+ * nothing the tenant sees and cost only their own statement. The statuses that
+ * moved (or went stale) are stored with their history entries by one more
+ * statement, each provided nothing wrote its row in between; a row something
+ * did write is derived again under its lock in a transaction.
  */
-async function storeIfUnchanged(q: Queryable, row: ObservedRow): Promise<InstanceStatus | null> {
-  const status = statusOf(row);
-  if (status === row.status) return status;
-  const entry = transitionEntry({ clusterId: row.cluster_id, instanceId: row.id, instanceName: row.name }, row.status, status, row.failure);
-  return (await setStatusIfUnchanged(q, row, status, entry)) ? status : null;
+export async function settleStatuses(db: Db, rows: ObservedRow[]): Promise<void> {
+  const moved: StatusUpdate[] = [];
+  for (const row of rows) {
+    const status = statusOf(row);
+    if (status === row.status) continue;
+    moved.push({ row, status, entry: transitionEntry({ clusterId: row.cluster_id, instanceId: row.id, instanceName: row.name }, row.status, status, row.failure) });
+  }
+  const stored = await setStatusesIfUnchanged(db, moved);
+  for (const m of moved) if (!stored.has(m.row.id)) await db.transaction((tx) => refreshStatus(tx, m.row.id));
 }
 
-/**
- * Stores the status `row` derives, with its history entry, when it moved:
- * `row` is as this transaction's own write left it, locked until it ends (a
- * row the reconciler just marked synced), so one statement does it.
- */
-export async function storeStatusOf(tx: Tx, row: ObservedRow): Promise<InstanceStatus> {
-  return (await storeIfUnchanged(tx, row)) ?? (await refreshStatus(tx, row.id)) ?? statusOf(row);
-}
-
-/**
- * After an observation's own statement: the status is stored again only when
- * it no longer follows from the row as the observation left it. Most
- * observations change nothing the tenant sees and cost that one statement. A
- * status that moved (or went stale) is stored with its history entry by one
- * more statement, provided nothing wrote the row in between; if something
- * did, it is derived again under the row lock in a transaction.
- */
-async function settle(db: Db, row: ObservedRow | null): Promise<ObservedRow | null> {
-  if (row && (await storeIfUnchanged(db, row)) === null) await db.transaction((tx) => refreshStatus(tx, row.id));
+/** One row, as settleStatuses settles many. */
+export async function settleStatus(db: Db, row: ObservedRow | null): Promise<ObservedRow | null> {
+  if (row) await settleStatuses(db, [row]);
   return row;
+}
+
+/**
+ * Stores what Kubernetes says about instances' pods or VMs, in one statement,
+ * and their statuses. Returns the ids of the instances that exist.
+ */
+export async function recordObservations(db: Db, observations: { id: number; o: Observation }[]): Promise<Set<number>> {
+  const rows = await writeObservations(db, observations);
+  await settleStatuses(db, rows);
+  return new Set(rows.map((r) => r.id));
 }
 
 /** Stores what Kubernetes says about an instance's pod or VM, and its status. Returns whether the instance exists. */
 export async function recordObservation(db: Db, instanceId: number, o: Observation): Promise<boolean> {
-  return (await settle(db, await writeObservation(db, instanceId, o))) !== null;
+  return (await recordObservations(db, [{ id: instanceId, o }])).has(instanceId);
 }
 
 /**
@@ -94,14 +106,17 @@ export async function recordDiskObservation(db: Db, instanceId: number, o: DiskO
 }
 
 /**
- * Stores what a VM's VirtualMachineInstance says (address, node, paused, the
- * restart generation it was made for) and the status. Returns the row's
- * desired state and generations (null: no such instance).
+ * Stores what VMs' VirtualMachineInstances say (address, node, paused, the
+ * restart generation each was made for), in one statement, and their statuses.
+ * Returns each instance's row as it left it (an instance that is gone is missing).
  */
-export async function recordVmiObservation(
-  db: Db,
-  instanceId: number,
-  o: { ip: string | null; node: string | null; paused: boolean; restart: number | null },
-): Promise<{ desired: string; desired_gen: number; synced_gen: number } | null> {
-  return settle(db, await writeVmiObservation(db, instanceId, o));
+export async function recordVmiObservations(db: Db, observations: { id: number; o: VmiObservation }[]): Promise<Map<number, ObservedRow>> {
+  const rows = await writeVmiObservations(db, observations);
+  await settleStatuses(db, rows);
+  return new Map(rows.map((r) => [r.id, r]));
+}
+
+/** One VMI observation, as recordVmiObservations stores many: the row as it left it (null: no such instance). */
+export async function recordVmiObservation(db: Db, instanceId: number, o: VmiObservation): Promise<ObservedRow | null> {
+  return (await recordVmiObservations(db, [{ id: instanceId, o }])).get(instanceId) ?? null;
 }

@@ -8,7 +8,7 @@ import type { Desired } from '../domain/lifecycle.ts';
 import type { ClusterRow } from './clusters.ts';
 import type { Queryable } from './db.ts';
 import type { InstanceRow } from './instances.ts';
-import type { ClaimedCluster, ClaimedInstance, WorkTable } from './work.ts';
+import { CLAIMED_INSTANCE, type ClaimedCluster, type ClaimedInstance, type WorkTable } from './work.ts';
 
 export type ImportKind = 'user' | 'cluster' | 'instance';
 
@@ -100,10 +100,10 @@ export async function claimCluster(q: Queryable, id: number, worker: string, lea
 
 export async function claimInstance(q: Queryable, id: number, worker: string, leaseSeconds: number): Promise<ClaimedInstance | null> {
   const rows = await q.query<ClaimedInstance>(
-    `UPDATE instances SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3), claim_epoch = claim_epoch + 1
-      WHERE id = $1 AND desired_gen > synced_gen
-        AND (claimed_until IS NULL OR claimed_until < now() OR claimed_by = $2)
-      RETURNING *, desired_gen AS claimed_gen`,
+    `UPDATE instances i SET claimed_by = $2, claimed_until = now() + make_interval(secs => $3), claim_epoch = i.claim_epoch + 1
+      WHERE i.id = $1 AND i.desired_gen > i.synced_gen
+        AND (i.claimed_until IS NULL OR i.claimed_until < now() OR i.claimed_by = $2)
+      RETURNING ${CLAIMED_INSTANCE}`,
     [id, worker, leaseSeconds],
   );
   return rows[0] ?? null;

@@ -18,7 +18,18 @@ export type ClaimRef = { worker: string; epoch: number };
 
 export type Claimed<T> = T & { claimed_gen: number; claim_epoch: number };
 export type ClaimedCluster = Claimed<ClusterRow>;
-export type ClaimedInstance = Claimed<InstanceRow>;
+/**
+ * A claimed instance with whether it has snapshot or restore work, read by the
+ * claim itself: most reconciles have none and skip those reads. Every change to
+ * an instance's snapshots or restores makes its row due again (under its lock),
+ * so work that arrives after the claim is seen by the next one.
+ */
+export type ClaimedInstance = Claimed<InstanceRow> & { restoring: boolean; snapshot_work: boolean };
+
+/** The RETURNING columns of a claimed instance (`i`): the row, its claimed generation, its snapshot and restore flags. */
+export const CLAIMED_INSTANCE = `i.*, i.desired_gen AS claimed_gen,
+       EXISTS (SELECT 1 FROM snapshot_restores r WHERE r.instance_id = i.id AND r.phase IN ('stopping', 'restoring')) AS restoring,
+       EXISTS (SELECT 1 FROM snapshots s WHERE s.instance_id = i.id AND (s.desired = 'deleted' OR s.phase = 'creating')) AS snapshot_work`;
 
 export type WorkTable = 'clusters' | 'instances';
 
@@ -56,7 +67,7 @@ export async function claimDueInstances(q: Queryable, worker: string, limit: num
                         AND (i2.claimed_until IS NULL OR i2.claimed_until < now())
                         AND (SELECT c.synced_gen = c.desired_gen AND c.state = 'active' FROM clusters c WHERE c.id = i2.cluster_id)
                       ORDER BY i2.next_attempt_at LIMIT $2 FOR UPDATE OF i2 SKIP LOCKED)
-      RETURNING i.*, i.desired_gen AS claimed_gen`,
+      RETURNING ${CLAIMED_INSTANCE}`,
     [worker, limit, leaseSeconds],
   );
 }

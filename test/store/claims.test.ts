@@ -18,7 +18,7 @@ import {
 import { BACKENDS, expireClaim, rowOf, seedCluster, seedUser, useStore } from '../support/stores.ts';
 
 describe.each(BACKENDS)('claims on %s', (backend) => {
-  const s = useStore(backend, 'users, clusters, instances RESTART IDENTITY CASCADE');
+  const s = useStore(backend, 'users, clusters, instances, snapshots, snapshot_restores RESTART IDENTITY CASCADE');
 
   /** One due instance, claimed by A, whose lease then ran out, and claimed again by B. */
   async function takenOver() {
@@ -93,6 +93,34 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
       const ids = batches.flat().map((r) => r.id);
       expect(new Set(ids).size).toBe(ids.length);
       expect(ids).toHaveLength(6);
+    });
+  });
+
+  describe('snapshot and restore work', () => {
+    // The reconciler reads snapshots and restores only when the claim says it has some.
+    it('says with the claimed row whether it has snapshots to settle or a restore under way', async () => {
+      const userId = await seedUser(s.db);
+      const { instanceIds } = await seedCluster(s.db, userId, 4);
+      const [none, creating, deleted, restoring] = instanceIds as [number, number, number, number];
+      const snapshot = async (instanceId: number, name: string, phase: string, desired = 'present') =>
+        (
+          await s.db.query<{ id: number }>(
+            `INSERT INTO snapshots (instance_id, owner_id, name, object_name, kind, size_gb, phase, desired) VALUES ($1, $2, $3, $3, 'vm', 1, $4, $5) RETURNING id`,
+            [instanceId, userId, name, phase, desired],
+          )
+        )[0]!.id;
+      await snapshot(none, 'ready-one', 'ready');
+      await snapshot(creating, 'being-made', 'creating');
+      await snapshot(deleted, 'going', 'ready', 'deleted');
+      const from = await snapshot(restoring, 'restored', 'ready');
+      await s.db.query(`INSERT INTO snapshot_restores (snapshot_id, instance_id, phase, resume) VALUES ($1, $2, 'restoring', 'running')`, [from, restoring]);
+      const claimed = new Map((await claimDueInstances(s.db, 'worker-a', 10)).map((r) => [r.id, { restoring: r.restoring, snapshot_work: r.snapshot_work }]));
+      expect(Object.fromEntries(claimed)).toEqual({
+        [none]: { restoring: false, snapshot_work: false },
+        [creating]: { restoring: false, snapshot_work: true },
+        [deleted]: { restoring: false, snapshot_work: true },
+        [restoring]: { restoring: true, snapshot_work: false },
+      });
     });
   });
 

@@ -4,8 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import type { Tx } from '../../src/store/db.ts';
 import { transitionEntry } from '../../src/service/history.ts';
-import { recordObservation, recordVmiObservation, refreshStatus, storeStatusOf } from '../../src/service/status.ts';
-import { setStatusIfUnchanged, writeObservation, type ObservedRow } from '../../src/store/observations.ts';
+import { recordObservation, recordObservations, recordVmiObservation, refreshStatus, settleStatus } from '../../src/service/status.ts';
+import { setStatusesIfUnchanged, setStatusIfUnchanged, writeObservation, type ObservedRow } from '../../src/store/observations.ts';
 import { claimDueInstances, markInstanceSynced, requestRepair } from '../../src/store/work.ts';
 import { BACKENDS, gate, rowOf, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
 
@@ -178,18 +178,54 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     expect(await history()).toEqual([`${now.name}: pending → running`]);
   });
 
-  it('stores the status of a row the reconciler marks synced in the same transaction, with its history entry', async () => {
+  it('stores the status of a row the reconciler marked synced, with its history entry', async () => {
     const { instanceIds } = await seedCluster(s.db, await seedUser(s.db), 1);
     const id = instanceIds[0]!;
     const last = (await s.db.query<{ last: number }>('SELECT COALESCE(max(id), 0)::int AS last FROM cluster_history'))[0]!.last;
     const [claimed] = await claimDueInstances(s.db, 'worker-a', 10);
     const claim = { worker: 'worker-a', epoch: claimed!.claim_epoch };
     expect(await markInstanceSynced(s.db, id, { ...claim, epoch: claim.epoch + 1 }, 1, 0)).toBeNull(); // not the claim held
-    const status = await s.db.transaction(async (tx) => storeStatusOf(tx, (await markInstanceSynced(tx, id, claim, 1, 0))!));
-    expect(status).toBe('starting');
+    const synced = await markInstanceSynced(s.db, id, claim, 1, 0);
+    expect(synced).toMatchObject({ status: 'pending', synced_gen: 1 }); // as marking it synced left it
+    await settleStatus(s.db, synced);
     expect(await rowOf(s.db, 'instances', id)).toMatchObject({ status: 'starting', synced_gen: 1, applied: true, claimed_by: null });
     const history = await s.db.query<{ message: string }>("SELECT message FROM cluster_history WHERE id > $1 AND kind = 'status'", [last]);
     expect(history.map((h) => h.message)).toEqual([`${claimed!.name}: pending → starting`]);
+  });
+
+  it('stores many observations in one statement: the last of one instance counts, a missing row is left out, an unchanged row answered as it is', async () => {
+    const { instanceIds } = await seedCluster(s.db, await seedUser(s.db), 3);
+    const [a, b, c] = instanceIds as [number, number, number];
+    await s.db.query("UPDATE instances SET applied = true, desired_gen = 1, synced_gen = 1, status = 'starting' WHERE id = ANY($1::int[])", [instanceIds]);
+    await recordObservation(s.db, c, RUNNING);
+    const unchanged = (await rowOf(s.db, 'instances', c))!;
+    const last = (await s.db.query<{ last: number }>('SELECT COALESCE(max(id), 0)::int AS last FROM cluster_history'))[0]!.last;
+    const found = await recordObservations(s.db, [
+      { id: a, o: GONE },
+      { id: b, o: { present: true, phase: 'Pending', ready: false } },
+      { id: 999_999, o: RUNNING },
+      { id: a, o: RUNNING },
+      { id: c, o: RUNNING },
+    ]);
+    expect([...found].sort((x, y) => x - y)).toEqual([a, b, c]);
+    expect(await rowOf(s.db, 'instances', a)).toMatchObject({ obs_present: true, obs_ready: true, status: 'running' });
+    expect(await rowOf(s.db, 'instances', b)).toMatchObject({ obs_present: true, obs_phase: 'Pending', obs_ready: false, status: 'starting' });
+    expect(await rowOf(s.db, 'instances', c)).toEqual(unchanged);
+    const history = await s.db.query<{ instance_id: number; message: string }>("SELECT instance_id, message FROM cluster_history WHERE id > $1 AND kind = 'status'", [last]);
+    expect(history).toEqual([{ instance_id: a, message: `${(await rowOf(s.db, 'instances', a))!.name}: starting → running` }]);
+  });
+
+  it('stores many statuses in one statement, each only while its row is the version it was derived from', async () => {
+    const { instanceIds } = await seedCluster(s.db, await seedUser(s.db), 2);
+    const [a, b] = instanceIds as [number, number];
+    await s.db.query("UPDATE instances SET applied = true, desired_gen = 1, synced_gen = 1, status = 'starting' WHERE id = ANY($1::int[])", [instanceIds]);
+    const [rowA, rowB] = [(await writeObservation(s.db, a, RUNNING))!, (await writeObservation(s.db, b, RUNNING))!];
+    await writeObservation(s.db, b, GONE); // b moved on
+    const entry = (row: ObservedRow) => transitionEntry({ clusterId: row.cluster_id, instanceId: row.id, instanceName: row.name }, row.status, 'running', null);
+    const stored = await setStatusesIfUnchanged(s.db, [rowA, rowB].map((row) => ({ row, status: 'running' as const, entry: entry(row) })));
+    expect([...stored]).toEqual([a]);
+    expect((await rowOf(s.db, 'instances', a))!.status).toBe('running');
+    expect((await rowOf(s.db, 'instances', b))!.status).toBe('starting');
   });
 
   it('reports a missing row as gone', async () => {
