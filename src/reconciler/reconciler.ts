@@ -61,6 +61,8 @@ export class Reconciler {
   private running = false;
   private inFlight = 0;
   private wakeUp: (() => void) | null = null;
+  /** A wake came while a pass ran: the next pass starts at once. */
+  private woken = false;
   private loop: Promise<void> | null = null;
   private readonly active = new Set<Promise<void>>();
   private probe: { done: Promise<void>; cancel: () => void } | null = null;
@@ -131,6 +133,7 @@ export class Reconciler {
   }
 
   wake(): void {
+    this.woken = true;
     this.wakeUp?.();
   }
 
@@ -152,7 +155,7 @@ export class Reconciler {
 
   private async run(): Promise<void> {
     while (this.running) {
-      let claimed = 0;
+      this.woken = false;
       try {
         // Live changes first: an instance a roll moves on to is due in this same pass.
         await advanceRollouts(this.o.db, (this.o.rolloutTimeoutSeconds ?? 600) * 1000);
@@ -160,14 +163,16 @@ export class Reconciler {
         this.o.log.warn({ err: (err as Error).message }, 'advancing live changes failed');
       }
       try {
-        claimed = await this.claimAndDispatch();
+        await this.claimAndDispatch();
       } catch (err) {
         this.o.log.warn({ err: (err as Error).message }, 'claiming work failed');
       }
       if (!this.running) break;
-      // Busy: come back as soon as a slot frees. Idle: poll, or be woken.
+      // Woken meanwhile: at once. Otherwise poll, or be woken: by new work
+      // (a request, a repair, another replica's notice) or by reconciles ending.
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, claimed > 0 && this.inFlight < this.o.concurrency ? 0 : (this.o.idlePollMs ?? 1000));
+        if (this.woken) return resolve();
+        const t = setTimeout(resolve, this.o.idlePollMs ?? 1000);
         this.wakeUp = () => {
           clearTimeout(t);
           resolve();
@@ -222,7 +227,10 @@ export class Reconciler {
         this.claims.done(claim);
         this.inFlight--;
         this.active.delete(p);
-        this.wake();
+        // Each pass costs its claim statements whatever it finds: the slots that
+        // ends free are filled together, once half of them are free (new work
+        // wakes a pass at once, and the idle poll comes anyway).
+        if (this.inFlight <= this.o.concurrency / 2) this.wake();
       });
     this.active.add(p);
   }
