@@ -316,6 +316,20 @@ function scaleSection(f: ResultFile): string {
   const notMeasured = missing.length
     ? ` Not in this file (the run ended before them): ${missing.map((z) => sizeLabel(z.n, z.kind)).join(', ')}.`
     : '';
+  // A full resync (every watch lists again) costs CPU and memory, and falls within a size's window or not by chance.
+  const relisted = runs
+    .filter((r) => r.relists !== undefined)
+    .map((r) => {
+      const byReason = new Map<string, number>();
+      for (const [key, n] of Object.entries(r.relists as Record<string, number>)) {
+        const reason = key.split(':').pop()!;
+        byReason.set(reason, (byReason.get(reason) ?? 0) + n);
+      }
+      return `${what(r)}: ${byReason.size ? [...byReason].map(([reason, n]) => `${n} (${reason})`).join(', ') : 'none'}`;
+    });
+  const relistLine = relisted.length
+    ? `\n\nThe observer's watches that listed again from create to all running (a resync lists every kind once, every \`KUBEKLOUD_RESYNC_SECONDS\` ±10 %, so whether one falls within a size is chance): ${relisted.join('; ')}.`
+    : '';
   const idle = sc.idle ? `Idle, with the reconciler on and nothing to do: ${num(sc.idle.rssMiB)} MiB resident, V8 heap ${num(sc.idle.heap?.usedMiB)} MiB used.` : '';
   return [
     provenance(f, d.plane ? ` Fake nodes ${d.plane.nodesBefore} → ${d.plane.nodesAfter}.` : ''),
@@ -330,7 +344,7 @@ function scaleSection(f: ResultFile): string {
       ['size', 'resident MiB: before / peak / all running / after teardown', 'V8 heap used, all running (MiB)', 'DB commits / instance', 'DB rows written / instance', 'DB rows read / instance', 'Kubernetes writes / instance, create (KubeKloud / ceiling)', 'Kubernetes writes / instance, delete'],
       growth,
       ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-    ) + cpuTable + targetsTable(d),
+    ) + relistLine + cpuTable + targetsTable(d),
   ].join('\n');
 }
 
