@@ -4,7 +4,7 @@
 import { renderInstanceObjects, renderVmDataVolume } from '../domain/render.ts';
 import { KubeError } from '../kube/errors.ts';
 import { findCluster } from '../store/clusters.ts';
-import { refreshStatus, settleStatus } from '../service/status.ts';
+import { refreshStatus, storeStatusOf } from '../service/status.ts';
 import { deleteClaimedRow, markInstanceSynced, releaseClaim, requeue, type ClaimedInstance } from '../store/work.ts';
 import { backoffMs } from './backoff.ts';
 import { LostClaim, type Claim } from './claims.ts';
@@ -68,10 +68,13 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
       return;
     }
     // A restore that just finished asked for the instance as it was: the row stays due for that.
-    // Marked synced by one statement, and its status stored by one more only when it moved.
-    const synced = await markInstanceSynced(db, row.id, claim, row.claimed_gen, row.restart_count);
-    if (!synced) throw new LostClaim('instances', row.id, 'marking it synced matched no row it held');
-    await settleStatus(db, synced);
+    // Marked synced and its status stored in one transaction: a status left behind
+    // by a failure in between would stay wrong until the instance is observed again.
+    await db.transaction(async (tx) => {
+      const synced = await markInstanceSynced(tx, row.id, claim, row.claimed_gen, row.restart_count);
+      if (!synced) throw new LostClaim('instances', row.id, 'marking it synced matched no row it held');
+      await storeStatusOf(tx, synced);
+    });
   } catch (err) {
     // A lost claim is dropped; a database failure leaves the claim to run out and the row to be tried again.
     if (!(err instanceof KubeError)) throw err;

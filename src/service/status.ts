@@ -64,20 +64,26 @@ export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus 
  * did write is derived again under its lock in a transaction.
  */
 export async function settleStatuses(db: Db, rows: ObservedRow[]): Promise<void> {
-  const moved: StatusUpdate[] = [];
-  for (const row of rows) {
-    const status = statusOf(row);
-    if (status === row.status) continue;
-    moved.push({ row, status, entry: transitionEntry({ clusterId: row.cluster_id, instanceId: row.id, instanceName: row.name }, row.status, status, row.failure) });
-  }
+  const moved = rows.map(movedStatus).filter((m): m is StatusUpdate => m !== null);
   const stored = await setStatusesIfUnchanged(db, moved);
   for (const m of moved) if (!stored.has(m.row.id)) await db.transaction((tx) => refreshStatus(tx, m.row.id));
 }
 
-/** One row, as settleStatuses settles many. */
-export async function settleStatus(db: Db, row: ObservedRow | null): Promise<ObservedRow | null> {
-  if (row) await settleStatuses(db, [row]);
-  return row;
+/** The status a row derives and its history entry, when it is not the one stored (null: it is). */
+function movedStatus(row: ObservedRow): StatusUpdate | null {
+  const status = statusOf(row);
+  if (status === row.status) return null;
+  return { row, status, entry: transitionEntry({ clusterId: row.cluster_id, instanceId: row.id, instanceName: row.name }, row.status, status, row.failure) };
+}
+
+/**
+ * Stores the status `row` derives, with its history entry, when it moved:
+ * `row` is as this transaction's own write left it, locked until it ends (a
+ * row the reconciler just marked synced), so one statement does it.
+ */
+export async function storeStatusOf(tx: Tx, row: ObservedRow): Promise<void> {
+  const moved = movedStatus(row);
+  if (moved && !(await setStatusesIfUnchanged(tx, [moved])).has(row.id)) await refreshStatus(tx, row.id);
 }
 
 /**

@@ -47,7 +47,8 @@ export type StatusUpdate = { row: Pick<ObservedRow, 'id' | 'row_version'>; statu
 /**
  * Stores each status, derived from its row as an observation left it, and its
  * history entry, all in one statement without a transaction of its own: each
- * only if its row is still that version (nothing wrote it since). Returns the
+ * only if its row is still that version (nothing wrote it since). The rows are
+ * locked in id order, as the observation statements lock them. Returns the
  * ids stored; a row missing from them moved on, and its status must be derived
  * again under the row lock.
  */
@@ -58,8 +59,11 @@ export async function setStatusesIfUnchanged(q: Queryable, updates: StatusUpdate
     `WITH n AS (
        SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[], $7::text[], $8::int[], $9::text[], $10::text[])
          AS t(id, row_version, status, cluster_id, kind, message, actor, instance_id, instance_name, detail)),
+     -- Locked in id order first, as the observation statements lock them: two batches never wait on each other in a cycle.
+     lk AS (SELECT i.id FROM instances i JOIN n ON n.id = i.id AND i.xmin = n.row_version::xid ORDER BY i.id FOR UPDATE OF i),
      upd AS (
-       UPDATE instances i SET status = n.status, updated_at = now() FROM n WHERE i.id = n.id AND i.xmin = n.row_version::xid RETURNING i.id),
+       UPDATE instances i SET status = n.status, updated_at = now() FROM n
+        WHERE i.id = n.id AND i.id IN (SELECT id FROM lk) AND i.xmin = n.row_version::xid RETURNING i.id),
      ins AS (
        INSERT INTO cluster_history (${HISTORY_COLUMNS})
        SELECT n.cluster_id, n.kind, n.message, n.actor, n.instance_id, n.instance_name, n.detail::jsonb FROM n JOIN upd ON upd.id = n.id ORDER BY n.id)

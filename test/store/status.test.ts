@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Tx } from '../../src/store/db.ts';
 import { transitionEntry } from '../../src/service/history.ts';
-import { recordObservation, recordObservations, recordVmiObservation, refreshStatus, settleStatus } from '../../src/service/status.ts';
+import { recordObservation, recordObservations, recordVmiObservation, refreshStatus, storeStatusOf } from '../../src/service/status.ts';
 import { setStatusesIfUnchanged, setStatusIfUnchanged, writeObservation, type ObservedRow } from '../../src/store/observations.ts';
 import { claimDueInstances, markInstanceSynced, requestRepair } from '../../src/store/work.ts';
 import { BACKENDS, gate, rowOf, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
@@ -178,16 +178,18 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     expect(await history()).toEqual([`${now.name}: pending → running`]);
   });
 
-  it('stores the status of a row the reconciler marked synced, with its history entry', async () => {
+  it('stores the status of a row the reconciler marks synced in the same transaction, with its history entry', async () => {
     const { instanceIds } = await seedCluster(s.db, await seedUser(s.db), 1);
     const id = instanceIds[0]!;
     const last = (await s.db.query<{ last: number }>('SELECT COALESCE(max(id), 0)::int AS last FROM cluster_history'))[0]!.last;
     const [claimed] = await claimDueInstances(s.db, 'worker-a', 10);
     const claim = { worker: 'worker-a', epoch: claimed!.claim_epoch };
     expect(await markInstanceSynced(s.db, id, { ...claim, epoch: claim.epoch + 1 }, 1, 0)).toBeNull(); // not the claim held
-    const synced = await markInstanceSynced(s.db, id, claim, 1, 0);
-    expect(synced).toMatchObject({ status: 'pending', synced_gen: 1 }); // as marking it synced left it
-    await settleStatus(s.db, synced);
+    await s.db.transaction(async (tx) => {
+      const synced = await markInstanceSynced(tx, id, claim, 1, 0);
+      expect(synced).toMatchObject({ status: 'pending', synced_gen: 1 }); // as marking it synced left it
+      await storeStatusOf(tx, synced!);
+    });
     expect(await rowOf(s.db, 'instances', id)).toMatchObject({ status: 'starting', synced_gen: 1, applied: true, claimed_by: null });
     const history = await s.db.query<{ message: string }>("SELECT message FROM cluster_history WHERE id > $1 AND kind = 'status'", [last]);
     expect(history.map((h) => h.message)).toEqual([`${claimed!.name}: pending → starting`]);
