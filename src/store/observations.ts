@@ -13,7 +13,7 @@ import type { InstanceRow, InstanceWithCluster } from './instances.ts';
  * An instance row as an observation left it, with what its status derives
  * from, and its version (`xmin`, the transaction that wrote it last): a status
  * derived from it may be stored without the lock only while the row is still
- * that version (`setStatusIfUnchanged`).
+ * that version (`setStatusesIfUnchanged`).
  */
 export type ObservedRow = InstanceRow & { instance_type: 'vm' | 'container'; row_version: string };
 
@@ -71,11 +71,6 @@ export async function setStatusesIfUnchanged(q: Queryable, updates: StatusUpdate
     [updates.map((u) => u.row.id), updates.map((u) => u.row.row_version), updates.map((u) => u.status), ...[0, 1, 2, 3, 4, 5, 6].map(col)],
   );
   return new Set(rows.map((r) => r.id));
-}
-
-/** One status, as setStatusesIfUnchanged stores many. False: its row moved on. */
-export async function setStatusIfUnchanged(q: Queryable, row: Pick<ObservedRow, 'id' | 'row_version'>, status: InstanceStatus, entry: HistoryEntry): Promise<boolean> {
-  return (await setStatusesIfUnchanged(q, [{ row, status, entry }])).has(row.id);
 }
 
 /**
@@ -173,11 +168,6 @@ export async function writeVmiObservations(q: Queryable, observations: { id: num
      ${AS_LEFT}`,
     [items.map((x) => x.id), items.map((x) => x.o.ip), items.map((x) => x.o.node), items.map((x) => x.o.paused), items.map((x) => x.o.restart)],
   );
-}
-
-/** One VMI observation, as writeVmiObservations stores many: the row as it left it, or null when it is gone. */
-export async function writeVmiObservation(q: Queryable, instanceId: number, o: VmiObservation): Promise<ObservedRow | null> {
-  return (await writeVmiObservations(q, [{ id: instanceId, o }]))[0] ?? null;
 }
 
 /** Instances of one kind whose rows say their pod or VM exists (to find those a relist no longer shows). */

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { Tx } from '../../src/store/db.ts';
 import { transitionEntry } from '../../src/service/history.ts';
 import { recordObservation, recordObservations, recordVmiObservation, refreshStatus, storeStatusOf } from '../../src/service/status.ts';
-import { setStatusesIfUnchanged, setStatusIfUnchanged, writeObservation, type ObservedRow } from '../../src/store/observations.ts';
+import { setStatusesIfUnchanged, writeObservation, type ObservedRow } from '../../src/store/observations.ts';
 import { claimDueInstances, markInstanceSynced, requestRepair } from '../../src/store/work.ts';
 import { BACKENDS, gate, rowOf, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
 
@@ -168,12 +168,12 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     expect(seen).toMatchObject({ status: 'pending', obs_ready: true });
     // Another observation is written before the status: the row is not that version any more.
     await writeObservation(s.db, id, { present: true, phase: 'Running', ready: false });
-    expect(await setStatusIfUnchanged(s.db, seen, 'running', entry(seen))).toBe(false);
+    expect((await setStatusesIfUnchanged(s.db, [{ row: seen, status: 'running', entry: entry(seen) }])).has(id)).toBe(false);
     expect(await rowOf(s.db, 'instances', id)).toMatchObject({ status: 'pending', obs_ready: false });
     expect(await history()).toEqual([]);
     // Derived from the row as it is now: stored, with its history entry, in the one statement.
     const now = (await writeObservation(s.db, id, RUNNING))!;
-    expect(await setStatusIfUnchanged(s.db, now, 'running', entry(now))).toBe(true);
+    expect((await setStatusesIfUnchanged(s.db, [{ row: now, status: 'running', entry: entry(now) }])).has(id)).toBe(true);
     expect((await rowOf(s.db, 'instances', id))!.status).toBe('running');
     expect(await history()).toEqual([`${now.name}: pending → running`]);
   });
