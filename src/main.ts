@@ -26,6 +26,8 @@ export type Server = {
   /** Base URL of the metrics listener (GET /metrics), or null when KUBEKLOUD_METRICS_PORT=0. */
   metricsUrl: string | null;
   close(): Promise<void>;
+  /** While close() runs: the step it waits for now (a stop that hangs names it). */
+  readonly stopping: string | null;
 };
 
 export async function startServer(config: Config): Promise<Server> {
@@ -121,19 +123,28 @@ export async function startServer(config: Config): Promise<Server> {
     await db.close();
     throw err;
   }
+  let stopping: string | null = null;
   return {
     url,
     metricsUrl,
     redirectUrl,
+    get stopping() {
+      return stopping;
+    },
     async close() {
+      const step = async (what: string, fn: () => Promise<unknown> | undefined) => {
+        stopping = what;
+        await fn();
+      };
       stopReload();
-      await redirectApp?.close();
-      await app.close(); // stops accepting, drains in-flight requests
-      await reconciler?.stop();
+      await step('the redirect listener', () => redirectApp?.close());
+      await step('requests in flight', () => app.close()); // stops accepting, drains in-flight requests
+      await step('the reconciler', () => reconciler?.stop());
       stopWaking();
-      await changes.close();
-      await metricsApp?.close(); // scrapes answer until the very end
-      await db.close();
+      await step('the notification connection', () => changes.close());
+      await step('the metrics listener', () => metricsApp?.close()); // scrapes answer until the very end
+      await step('the database pool', () => db.close());
+      stopping = null;
     },
   };
 }
@@ -161,11 +172,17 @@ async function main() {
     if (closing) return;
     closing = true;
     console.error(JSON.stringify({ level: 30, msg: `${signal}: draining and stopping` }));
-    const force = setTimeout(() => process.exit(1), 25_000);
+    const force = setTimeout(() => {
+      console.error(JSON.stringify({ level: 50, msg: `still stopping after 25 s, waiting for ${server.stopping ?? 'nothing'}; exiting` }));
+      process.exit(1);
+    }, 25_000);
     force.unref();
     server.close().then(
       () => process.exit(0),
-      () => process.exit(1),
+      (err: Error) => {
+        console.error(JSON.stringify({ level: 50, msg: 'stopping failed', err: err?.stack ?? String(err) }));
+        process.exit(1);
+      },
     );
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));

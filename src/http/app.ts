@@ -30,6 +30,7 @@ import { decorateHolds } from './holds.ts';
 import { Holds } from '../service/holds.ts';
 import { AccessWatch } from '../service/accessWatch.ts';
 import { replicaName } from '../service/notifications.ts';
+import { closeConnectionsOnceClosing } from './closing.ts';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -72,6 +73,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
 
+  closeConnectionsOnceClosing(app);
   app.setErrorHandler(handleError);
   // An empty body sent as application/json is no body, as FastAPI takes it: clients
   // with session-wide JSON headers send one with every POST and DELETE. A route

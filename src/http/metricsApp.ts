@@ -4,6 +4,7 @@
 // monitoring system reaches the metrics (a Service and a NetworkPolicy of
 // their own). The public app answers 404 for /metrics.
 import Fastify, { type FastifyInstance } from 'fastify';
+import { closeConnectionsOnceClosing } from './closing.ts';
 
 export type MetricsAppDeps = {
   /** The Prometheus text exposition. */
@@ -13,6 +14,7 @@ export type MetricsAppDeps = {
 
 export async function buildMetricsApp(deps: MetricsAppDeps): Promise<FastifyInstance> {
   const app = Fastify({ logger: deps.logger ?? false, return503OnClosing: false });
+  closeConnectionsOnceClosing(app);
   app.addHook('onRequest', async (_req, reply) => {
     reply.header('x-content-type-options', 'nosniff');
     reply.header('cache-control', 'no-store');

@@ -13,6 +13,7 @@ import { createSecureContext } from 'node:tls';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ConfigError, type TlsConfig } from '../config/config.ts';
 import { sendProblem } from './errors.ts';
+import { closeConnectionsOnceClosing } from './closing.ts';
 
 export type TlsMaterial = { cert: Buffer; key: Buffer };
 
@@ -85,6 +86,7 @@ export function keepCertificateFresh(
  */
 export async function buildRedirectApp(opts: { publicPort: number; logger?: boolean | object }): Promise<FastifyInstance> {
   const app = Fastify({ logger: opts.logger ?? false, return503OnClosing: false });
+  closeConnectionsOnceClosing(app);
   const target = (host: string | undefined, url: string) => {
     // The host the client asked for, without its port (the HTTPS port is the public one).
     const name = (host ?? '').replace(/:\d+$/, '') || 'localhost';

@@ -236,7 +236,7 @@ describe('process lifecycle', () => {
     const res = await inFlight;
     expect(res.status).toBe(200);
     expect(res.body.detail.new_status).toBe('stopped');
-    expect(await exited).toBe(0);
+    expect(await exited, server.output()).toBe(0);
   });
 
   it('refuses to start on bad configuration with one line per problem', async () => {
