@@ -4,7 +4,7 @@
 // KubeKloud server on the result answering the Python tokens: the same
 // VirtualMachines (same UIDs) and one replacement per container pod, the new
 // pod Ready before the old one went.
-import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, Watch, type V1Pod } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ApiClient } from '../support/api.ts';
@@ -186,33 +186,56 @@ describe('import-python', () => {
     expect((await podsOf(`${webCluster}-ns`)).map((p) => p.metadata!.resourceVersion)).toEqual(podsBefore.map((p) => p.metadata!.resourceVersion));
     expect((await core.readNamespace({ name: `${vmCluster}-ns` })).metadata!.labels!['app.kubernetes.io/managed-by']).toBeUndefined();
 
-    // The real run, watched: at every sample each container instance has a Ready pod, and
-    // an old pod goes only after its replacement was Ready.
-    const seen = { newReadyAt: new Map<string, number>(), oldGoneAt: new Map<string, number>(), vmStatuses: new Set<string>(), gaps: 0, together: 0 };
-    let watching = true;
-    const sampler = (async () => {
-      while (watching) {
-        const pods = await podsOf(`${webCluster}-ns`).catch(() => null);
-        const vms = await vmState().catch(() => null);
-        if (pods) {
-          let replacing = 0;
-          for (const n of podNames) {
-            const oldPod = pods.find((p) => p.metadata!.name === n);
-            const newPod = pods.find((p) => p.metadata!.name === `${n}-0`);
-            if (newPod && ready(newPod) && !seen.newReadyAt.has(n)) seen.newReadyAt.set(n, Date.now());
-            if (!oldPod && !seen.oldGoneAt.has(n)) seen.oldGoneAt.set(n, Date.now());
-            if (!(oldPod && ready(oldPod)) && !(newPod && ready(newPod))) seen.gaps++;
-            if (oldPod && newPod) replacing++;
-          }
-          seen.together = Math.max(seen.together, replacing);
-        }
-        for (const v of vms ?? []) seen.vmStatuses.add(v.status?.printableStatus ?? 'none');
-        await new Promise((r) => setTimeout(r, 50));
+    // The real run, watched: after every change the plane reports, each container instance
+    // has a Ready pod, and an old pod goes only after its replacement was Ready. Watches from
+    // the resourceVersion of a list see every change in order, so nothing falls between samples.
+    const seen = { newReadyAt: new Map<string, number>(), oldGoneAt: new Map<string, number>(), vmStatuses: new Set<string>(), gaps: 0, together: 0, ended: [] as string[] };
+    let step = 0;
+    const podList = await core.listNamespacedPod({ namespace: `${webCluster}-ns` });
+    const pods = new Map(podList.items.map((p) => [p.metadata!.name!, p]));
+    const vmList = (await custom.listNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace: `${vmCluster}-ns`, plural: 'virtualmachines' })) as any;
+    for (const v of vmList.items) seen.vmStatuses.add(v.status?.printableStatus ?? 'none');
+    const judgePods = () => {
+      step++;
+      let replacing = 0;
+      for (const n of podNames) {
+        const oldPod = pods.get(n);
+        const newPod = pods.get(`${n}-0`);
+        if (newPod && ready(newPod) && !seen.newReadyAt.has(n)) seen.newReadyAt.set(n, step);
+        if (!oldPod && !seen.oldGoneAt.has(n)) seen.oldGoneAt.set(n, step);
+        if (!(oldPod && ready(oldPod)) && !(newPod && ready(newPod))) seen.gaps++;
+        if (oldPod && newPod) replacing++;
       }
-    })();
+      seen.together = Math.max(seen.together, replacing);
+    };
+    let watching = true;
+    const watch = new Watch(kc);
+    const ended = (what: string) => (err: unknown) => void (watching && seen.ended.push(`${what}: ${String(err)}`));
+    const watches = [
+      await watch.watch(
+        `/api/v1/namespaces/${webCluster}-ns/pods`,
+        { resourceVersion: podList.metadata!.resourceVersion },
+        (type, p: V1Pod) => {
+          if (type === 'DELETED') pods.delete(p.metadata!.name!);
+          else pods.set(p.metadata!.name!, p);
+          judgePods();
+        },
+        ended('pods'),
+      ),
+      await watch.watch(
+        `/apis/kubevirt.io/v1/namespaces/${vmCluster}-ns/virtualmachines`,
+        { resourceVersion: vmList.metadata.resourceVersion },
+        (_type, v: any) => seen.vmStatuses.add(v.status?.printableStatus ?? 'none'),
+        ended('virtualmachines'),
+      ),
+    ];
     const real = await runImport([]);
+    // The import has answered; wait until the watch has delivered the state a list now shows.
+    const rvs = (items: V1Pod[]) => items.map((p) => `${p.metadata!.name} ${p.metadata!.resourceVersion}`).sort().join(',');
+    await eventually(async () => seen.ended.length > 0 || rvs((await podsOf(`${webCluster}-ns`))) === rvs([...pods.values()]), 30_000, 'the pod watch caught up');
     watching = false;
-    await sampler;
+    for (const w of watches) w.abort();
+    expect(seen.ended).toEqual([]);
     expect(real.code, `${real.stdout}\n${real.stderr}`).toBe(0);
     const report = JSON.parse(real.stdout);
     expect(report.changed).toBe(true);
@@ -222,7 +245,7 @@ describe('import-python', () => {
     expect(replaced.map((a: any) => a.name).sort()).toEqual(podNames.map((n) => `${webCluster}-ns/${n}`).sort());
     for (const n of podNames) {
       expect(seen.newReadyAt.has(n) && seen.oldGoneAt.has(n), `${n}: its replacement seen Ready and it seen gone`).toBe(true);
-      expect(seen.newReadyAt.get(n)!, `${n} went before its replacement was Ready`).toBeLessThanOrEqual(seen.oldGoneAt.get(n)!);
+      expect(seen.newReadyAt.get(n)!, `${n} went before its replacement was Ready`).toBeLessThan(seen.oldGoneAt.get(n)!);
     }
     expect(seen.gaps).toBe(0);
     expect(seen.together).toBe(1); // one at a time
