@@ -1,6 +1,6 @@
 // The process: configuration, database, Kubernetes, reconciler, the HTTP
 // server, the metrics listener on a port of its own, and a graceful shutdown
-// on SIGTERM / SIGINT.
+// on SIGTERM / SIGINT; SIGHUP asks the observer for its resync now.
 import { loadConfig, ConfigError, type Config } from './config/config.ts';
 import { buildApp } from './http/app.ts';
 import { buildMetricsApp } from './http/metricsApp.ts';
@@ -26,6 +26,8 @@ export type Server = {
   /** Base URL of the metrics listener (GET /metrics), or null when KUBEKLOUD_METRICS_PORT=0. */
   metricsUrl: string | null;
   close(): Promise<void>;
+  /** The observer's resync now; false when this replica does not watch (no reconciler, or another replica leads). */
+  resync(): boolean;
   /** While close() runs: the step it waits for now (a stop that hangs names it). */
   readonly stopping: string | null;
 };
@@ -128,6 +130,7 @@ export async function startServer(config: Config): Promise<Server> {
     url,
     metricsUrl,
     redirectUrl,
+    resync: () => reconciler?.resync() ?? false,
     get stopping() {
       return stopping;
     },
@@ -185,6 +188,11 @@ async function main() {
       },
     );
   };
+  // SIGHUP: the observer's resync now (after a restore of etcd, say), not at its next period.
+  process.on('SIGHUP', () => {
+    const listing = server.resync();
+    console.error(JSON.stringify({ level: 30, msg: listing ? 'SIGHUP: listing every watched kind again' : 'SIGHUP: this replica does not hold the observer lease; nothing to list' }));
+  });
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 }

@@ -37,6 +37,13 @@ export class Election {
     return this.leading && this.stillValid();
   }
 
+  /** What the leader does on a lapsed lease, asked for: false when this replica does not lead. */
+  resume(): boolean {
+    if (!this.led) return false;
+    this.led.resume();
+    return true;
+  }
+
   start(): void {
     this.running = true;
     const tick = () => {

@@ -137,6 +137,14 @@ export class Reconciler {
     this.wakeUp?.();
   }
 
+  /**
+   * The periodic resync, now: every watched kind listed and judged again. Only
+   * the replica holding the observer lease watches; false on any other.
+   */
+  resync(): boolean {
+    return this.election.resume();
+  }
+
   /** Whether this replica holds the observer lease now. */
   get observing(): boolean {
     return this.election.isLeader;

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually, loadTestKubeConfig, testKubeconfigPath } from '../support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../support/postgres.ts';
 import { kubeconfigVia, startProxy } from '../support/proxy.ts';
-import { createTenant, randomLabel, SERVER_ENTRY, SERVER_NODE_FLAGS, startServer, type ServerProcess } from '../support/server.ts';
+import { createTenant, isObserverLeader, randomLabel, SERVER_ENTRY, SERVER_NODE_FLAGS, startServer, type ServerProcess } from '../support/server.ts';
 
 const kc = loadTestKubeConfig();
 const apps = kc.makeApiClient(AppsV1Api);
@@ -237,6 +237,31 @@ describe('process lifecycle', () => {
     expect(res.status).toBe(200);
     expect(res.body.detail.new_status).toBe('stopped');
     expect(await exited, server.output()).toBe(0);
+  });
+
+  it('lists every watched kind again on SIGHUP, and keeps serving', async () => {
+    const server = await startServer();
+    try {
+      await eventually(() => isObserverLeader(server), 30_000, 'the observer lease');
+      /** kubekloud_watch_relists_total by kind, for one reason. */
+      const relists = async (reason: string) => {
+        const text = (await server.metrics.get()).body;
+        const out = new Map<string, number>();
+        for (const m of text.matchAll(/^kubekloud_watch_relists_total\{kind="([^"]+)",reason="([^"]+)"\} (\S+)$/gm)) if (m[2] === reason) out.set(m[1]!, Number(m[3]));
+        return out;
+      };
+      const started = await eventually(async () => ((await relists('start')).size > 0 ? relists('start') : false), 30_000, 'the first lists');
+      const before = await relists('resync');
+      server.proc.kill('SIGHUP');
+      await eventually(async () => {
+        const after = await relists('resync');
+        return [...started.keys()].every((kind) => (after.get(kind) ?? 0) > (before.get(kind) ?? 0));
+      }, 30_000, 'a resync of every kind listed at start');
+      expect((await fetch(`${server.url}/health`)).status).toBe(200);
+      expect(server.output()).toContain('SIGHUP: listing every watched kind again');
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
   });
 
   it('refuses to start on bad configuration with one line per problem', async () => {
