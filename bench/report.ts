@@ -330,6 +330,15 @@ function scaleSection(f: ResultFile): string {
   const relistLine = relisted.length
     ? `\n\nThe observer's watches that listed again from create to all running (a resync lists every kind once, every \`KUBEKLOUD_RESYNC_SECONDS\` ±10 %, so whether one falls within a size is chance): ${relisted.join('; ')}.`
     : '';
+  // A resync asked for (SIGHUP) once every instance of a size ran (runs before this was recorded have none).
+  const resyncs = runs.filter((r) => r.resync).map((r) => {
+    const lists = Object.values(r.resync.relists as Record<string, number>).reduce((a, b) => a + b, 0);
+    return [what(r), `${num(r.resync.rssPeakMiB)}`, `${fixed(r.resync.serverCpuMs / 1000, 1)} s`, String(lists)];
+  });
+  const resyncTable = resyncs.length
+    ? `\n\nA resync asked for (\`SIGHUP\`) with every instance of a size running: every watched kind listed and judged again. Sampled over the ${num(runs.find((r) => r.resync)!.resync.windowSeconds)} s after the signal.\n\n` +
+      table(['size', 'resident MiB, peak', 'server CPU', 'lists'], resyncs, ['l', 'r', 'r', 'r'])
+    : '';
   const idle = sc.idle ? `Idle, with the reconciler on and nothing to do: ${num(sc.idle.rssMiB)} MiB resident, V8 heap ${num(sc.idle.heap?.usedMiB)} MiB used.` : '';
   return [
     provenance(f, d.plane ? ` Fake nodes ${d.plane.nodesBefore} → ${d.plane.nodesAfter}.` : ''),
@@ -344,7 +353,7 @@ function scaleSection(f: ResultFile): string {
       ['size', 'resident MiB: before / peak / all running / after teardown', 'V8 heap used, all running (MiB)', 'DB commits / instance', 'DB rows written / instance', 'DB rows read / instance', 'Kubernetes writes / instance, create (KubeKloud / ceiling)', 'Kubernetes writes / instance, delete'],
       growth,
       ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-    ) + relistLine + cpuTable + targetsTable(d),
+    ) + relistLine + resyncTable + cpuTable + targetsTable(d),
   ].join('\n');
 }
 

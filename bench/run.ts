@@ -463,7 +463,7 @@ const perInstanceLoad = (a: Awaited<ReturnType<typeof dbLoad>>, b: Awaited<Retur
  * torn down. Records time, Kubernetes calls, database load and the server's
  * resident memory (before, peak while converging, all running, after the teardown).
  */
-async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'container' | 'vm', n: number, o: { operate: boolean; teardownTarget: boolean; ratioTarget?: number }) {
+async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'container' | 'vm', n: number, o: { operate: boolean; teardownTarget: boolean; ratioTarget?: number; resync?: boolean }) {
   const clusters = n / 10;
   const key = `${kind}-${n}`;
   const rec: Record<string, any> = { kind, instances: n, clusters, concurrency: CONCURRENCY };
@@ -546,6 +546,24 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
       report.row('writes', `operate ${op} at ${OPERATE_RATE}/s: p50 / p99 ms`, `${fmt(r.p50)} / ${fmt(r.p99)}`, '', '', `${fmt(r.achievedPerSec)} /s achieved, ${r.errors} errors`);
       report.row('economy', `${key}: kube writes / instance, ${op}`, fmt(rec[op].economy.writesPerInstance, 2), '', '', `all ${status} after ${fmt(settled)} s`);
     }
+  }
+  if (o.resync) {
+    // Managing all of them, a resync asked for (SIGHUP): every kind listed and judged again. Its
+    // memory and CPU over the window after the ask (a resync has no end signal of its own).
+    const relists0 = await watchRelists(s.metricsUrl);
+    const cpu0 = cpuMs(s.pid);
+    const sampler = rssSampler(s.pid);
+    process.kill(s.pid, 'SIGHUP');
+    await sleep(RESYNC_WINDOW_MS);
+    rec.resync = {
+      windowSeconds: RESYNC_WINDOW_MS / 1000,
+      rssPeakMiB: sampler.stop(),
+      serverCpuMs: cpuMs(s.pid) - cpu0,
+      relists: diffCalls(await watchRelists(s.metricsUrl), relists0).byKey,
+    };
+    report.row('footprint', `${key}: resync asked for (SIGHUP): RSS peak (MiB), server CPU (s) in ${RESYNC_WINDOW_MS / 1000} s`, `${fmt(rec.resync.rssPeakMiB)} / ${fmt(rec.resync.serverCpuMs / 1000)}`, '', '',
+      target(p, `RSS <= ${RSS_GOAL_MIB} MiB during a resync of ${n} ${kind === 'vm' ? 'VMs' : 'containers'}`, rec.resync.rssPeakMiB <= RSS_GOAL_MIB, `peak ${fmt(rec.resync.rssPeakMiB)} MiB`));
+    report.progress(`${key}: relists after SIGHUP: ${JSON.stringify(rec.resync.relists)}`);
   }
   // Kept before the teardown, so a teardown that fails leaves the convergence's figures in the file.
   p.data.scenarios.convergence ??= {};
@@ -654,6 +672,8 @@ const SCALE: { kind: 'container' | 'vm'; n: number }[] = scaleSizes ?? (quick
   : [{ kind: 'container', n: 100 }, { kind: 'container', n: 1000 }, { kind: 'vm', n: 5000 }, { kind: 'vm', n: 10_000 }]);
 const SCALE_RATIO = 1.2;
 const RSS_GOAL_MIB = 200;
+/** How long after a SIGHUP the scale run samples the resync it asked for: longer than a 10,000-VM resync takes here. */
+const RESYNC_WINDOW_MS = quick ? 10_000 : 30_000;
 
 /** One server with its reconciler on, through every size in turn: time against the ceiling, memory, database load, Kubernetes writes. */
 async function scale() {
@@ -666,7 +686,7 @@ async function scale() {
   p.data.scenarios.idle = idle;
   report.row('footprint', 'RSS idle, reconciler on (MiB)', fmt(idle.rssMiB), '', '', target(p, `RSS idle <= ${RSS_GOAL_MIB} MiB`, idle.rssMiB <= RSS_GOAL_MIB, `${fmt(idle.rssMiB)} MiB`));
   for (const { kind, n } of SCALE) {
-    await convergence(p, s, db.url, kind, n, { operate: false, teardownTarget: true, ratioTarget: SCALE_RATIO });
+    await convergence(p, s, db.url, kind, n, { operate: false, teardownTarget: true, ratioTarget: SCALE_RATIO, resync: true });
     const m = p.data.scenarios.convergence[`${kind}-${n}`].memory;
     const what = `${n} ${kind === 'vm' ? 'VMs' : 'containers'}`;
     target(p, `RSS <= ${RSS_GOAL_MIB} MiB converging and managing ${what}`, m.rssPeakMiB <= RSS_GOAL_MIB, `peak ${fmt(m.rssPeakMiB)} MiB`);
