@@ -235,7 +235,7 @@ export async function suspendOrResume(s: Services, p: Principal, id: number, act
     const row = await lockLiveCluster(tx, p, id);
     const live = (await instances.listInstancesOf(tx, [id])).filter((i) => i.desired !== 'deleted');
     let acted = 0;
-    for (const i of live) {
+    for (const i of instances.inIdOrder(live)) {
       if (i.desired !== from) continue;
       await instances.setDesired(tx, i.id, to, i.status);
       await refreshStatus(tx, i.id);

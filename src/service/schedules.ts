@@ -115,7 +115,7 @@ export type Ran = { clusterId: number; scheduleId: number | null; action: schedu
 async function powerCluster(tx: Tx, clusterId: number, action: 'stop' | 'start') {
   const live = (await instances.listInstancesOf(tx, [clusterId])).filter((i) => i.desired !== 'deleted');
   let changed = 0;
-  for (const i of live) {
+  for (const i of instances.inIdOrder(live)) {
     if (await activeRestore(tx, i.id)) continue; // it returns to what it was once restored
     const plan = planTransition(action, i.desired, compatibleStatus(i.status, i.desired));
     if (!plan.ok) continue; // already stopped (or started), or suspended

@@ -98,6 +98,23 @@ export async function findInstance(
   return rows[0] ?? null;
 }
 
+/**
+ * The instances `where` names, locked in id order: every statement that locks
+ * several rows of instances locks them in this order (the observation and
+ * status batches too), so two transactions never wait on each other in a
+ * cycle. An UPDATE … WHERE id IN (…) alone locks in whatever order its plan
+ * yields (a hash of the ids, say), and PostgreSQL ends one side of such a
+ * cycle with a deadlock error.
+ */
+export function instancesLockedInIdOrder(where: string): string {
+  return `SELECT id FROM instances WHERE ${where} ORDER BY id FOR UPDATE`;
+}
+
+/** Rows to be written one by one in a transaction, in the order their locks must be taken (instancesLockedInIdOrder). */
+export function inIdOrder<T extends { id: number }>(rows: T[]): T[] {
+  return [...rows].sort((a, b) => a.id - b.id);
+}
+
 /** Records a new desired state and asks the reconciler to converge to it. */
 export async function setDesired(
   q: Queryable,
@@ -127,11 +144,11 @@ export async function markInstancesDeleted(
   opts: { keepDisks?: boolean } = {},
 ): Promise<Pick<InstanceRow, 'id' | 'name' | 'root_disk' | 'data_claim'>[]> {
   return q.query(
-    `UPDATE instances SET desired = 'deleted', status = 'deleting', desired_gen = desired_gen + 1, keep_disks = $3,
+    `WITH lk AS (${instancesLockedInIdOrder("id IN (SELECT id FROM instances WHERE cluster_id = $1 AND desired <> 'deleted' ORDER BY ordinal DESC LIMIT $2)")})
+     UPDATE instances i SET desired = 'deleted', status = 'deleting', desired_gen = desired_gen + 1, keep_disks = $3,
             next_attempt_at = now(), attempts = 0, updated_at = now()
-      WHERE id IN (SELECT id FROM instances WHERE cluster_id = $1 AND desired <> 'deleted'
-                    ORDER BY ordinal DESC LIMIT $2)
-      RETURNING id, name, root_disk, data_claim`,
+       FROM lk WHERE i.id = lk.id
+      RETURNING i.id, i.name, i.root_disk, i.data_claim`,
     [clusterId, count === 'all' ? null : count, opts.keepDisks ?? false],
   );
 }

@@ -5,6 +5,7 @@
 // and a crash leaves the roll where the last committed step put it.
 import { decideRollout, type RollableSpec, type RolloutDecision, type RollingInstance } from '../domain/rollout.ts';
 import type { Queryable, Tx } from './db.ts';
+import { instancesLockedInIdOrder } from './instances.ts';
 
 /**
  * A new spec for the cluster (its row locked by the caller): instances without
@@ -34,8 +35,12 @@ export async function beginRollout(tx: Tx, clusterId: number, previous: Rollable
       peak.memoryMib,
     ],
   )) as [{ spec_gen: number }];
-  await tx.query(`UPDATE instances SET spec = $2 WHERE cluster_id = $1 AND spec IS NULL AND desired <> 'deleted'`, [clusterId, JSON.stringify(previous)]);
-  // jsonb equality ignores key order; ports' protocol is always stored.
+  await tx.query(
+    `WITH lk AS (${instancesLockedInIdOrder("cluster_id = $1 AND desired <> 'deleted'")})
+     UPDATE instances i SET spec = $2 FROM lk WHERE i.id = lk.id AND i.spec IS NULL`,
+    [clusterId, JSON.stringify(previous)],
+  );
+  // Those rows are locked by now. jsonb equality ignores key order; ports' protocol is always stored.
   await tx.query(`UPDATE instances SET spec = NULL, spec_gen = $2 WHERE cluster_id = $1 AND spec = $3::jsonb AND desired <> 'deleted'`, [
     clusterId,
     gen,
@@ -77,9 +82,10 @@ export async function stepRollout(tx: Tx, clusterId: number, timeoutMs: number):
   if (!cluster || cluster.state !== 'active' || cluster.rollout_state !== 'rolling') return null;
   const rows = await tx.query<Row>(
     `SELECT id, ordinal, name, spec_gen, desired, desired_gen = synced_gen AS synced, status, failure, message, rolled_at
-       FROM instances WHERE cluster_id = $1 AND desired <> 'deleted' ORDER BY ordinal FOR UPDATE`,
+       FROM instances WHERE cluster_id = $1 AND desired <> 'deleted' ORDER BY id FOR UPDATE`, // locked in id order (instancesLockedInIdOrder)
     [clusterId],
   );
+  rows.sort((a, b) => a.ordinal - b.ordinal);
   const instances: RollingInstance[] = rows.map((r) => ({
     id: r.id,
     ordinal: r.ordinal,
