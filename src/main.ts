@@ -191,7 +191,7 @@ async function main() {
   // SIGHUP: the observer's resync now (after a restore of etcd, say), not at its next period.
   process.on('SIGHUP', () => {
     const listing = server.resync();
-    console.error(JSON.stringify({ level: 30, msg: listing ? 'SIGHUP: listing every watched kind again' : 'SIGHUP: this replica does not hold the observer lease; nothing to list' }));
+    console.error(JSON.stringify({ level: 30, msg: listing ? 'SIGHUP: listing every watched kind again' : 'SIGHUP: this replica does not watch (its reconciler is off, or another replica holds the observer lease); nothing to list' }));
   });
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));

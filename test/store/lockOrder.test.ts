@@ -7,14 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { markInstancesDeleted } from '../../src/store/instances.ts';
 import { writeObservations } from '../../src/store/observations.ts';
 import { stepRollout } from '../../src/store/rollouts.ts';
-import { gate, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
+import { gate, lockWaiters, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
 
 const RUNNING = { present: true, phase: 'Running', ready: true };
 
 describe('instance row locks, on postgres', () => {
   const s = useStore('postgres', 'users, clusters, instances RESTART IDENTITY CASCADE');
-  const lockWaiters = async () =>
-    (await s.pg!.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))[0]!.n;
 
   /**
    * An observation batch holding the cluster's lowest instance while `other`
@@ -36,7 +34,7 @@ describe('instance row locks, on postgres', () => {
     const second = other();
     let settled = false;
     void second.finally(() => (settled = true)).catch(() => {});
-    await until(async () => settled || (await lockWaiters()) === 1, 'the other transaction waiting for a row lock, or done');
+    await until(async () => settled || (await lockWaiters(s)) === 1, 'the other transaction waiting for a row lock, or done');
     goOn.open();
     const [a, b] = await Promise.allSettled([batch, second]);
     expect([a.status, b.status, a.status === 'rejected' ? String(a.reason) : '', b.status === 'rejected' ? String(b.reason) : '']).toEqual(['fulfilled', 'fulfilled', '', '']);

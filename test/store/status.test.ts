@@ -7,7 +7,7 @@ import { transitionEntry } from '../../src/service/history.ts';
 import { recordObservation, recordObservations, recordVmiObservation, refreshStatus, storeStatusOf } from '../../src/service/status.ts';
 import { setStatusesIfUnchanged, writeObservation, type ObservedRow } from '../../src/store/observations.ts';
 import { claimDueInstances, markInstanceSynced, requestRepair } from '../../src/store/work.ts';
-import { BACKENDS, gate, rowOf, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
+import { BACKENDS, gate, lockWaiters, rowOf, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
 
 const RUNNING = { present: true, phase: 'Running', ready: true };
 const GONE = { present: false, phase: null, ready: false };
@@ -23,9 +23,6 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     return id;
   }
 
-  /** How many backends of this test database wait for a row lock (PostgreSQL only). */
-  const lockWaiters = async () =>
-    (await s.pg!.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))[0]!.n;
 
   it('does not overwrite an observation committed while refreshStatus held the row', async () => {
     const id = await appliedInstance();
@@ -56,7 +53,7 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     try {
       if (s.pg) {
         // The observation waits for the row lock refreshStatus holds, rather than committing under it.
-        await until(async () => (await lockWaiters()) > 0 || observed, 'the observation to wait for the row lock');
+        await until(async () => (await lockWaiters(s)) > 0 || observed, 'the observation to wait for the row lock');
       }
       expect(observed).toBe(false);
     } finally {
@@ -80,7 +77,7 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     let done = false;
     const refreshing = s.db.transaction((tx) => refreshStatus(tx, id)).finally(() => (done = true));
     try {
-      if (s.pg) await until(async () => (await lockWaiters()) > 0 || done, 'refreshStatus to wait for the row lock');
+      if (s.pg) await until(async () => (await lockWaiters(s)) > 0 || done, 'refreshStatus to wait for the row lock');
       expect(done).toBe(false);
     } finally {
       commit.open();

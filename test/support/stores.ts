@@ -37,6 +37,12 @@ export async function openStore(backend: Backend, opts: { max?: number } = {}): 
   };
 }
 
+/** How many backends of this store's PostgreSQL database wait for a lock now (the database's own signal that a transaction is blocked). */
+export async function lockWaiters(s: TestStore): Promise<number> {
+  if (!s.pg) throw new Error('lock waits are PostgreSQL only');
+  return (await s.pg.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))[0]!.n;
+}
+
 /**
  * For a describe block: opens the store before its tests, empties `tables` (a
  * TRUNCATE list) before each, and closes it after. The handle is filled in by
