@@ -68,8 +68,11 @@ const MAX_BACKOFF_MS = 5_000;
 
 export type ListWatchHandle = {
   stop(): Promise<void>;
-  /** Lists everything again (and re-judges it) as soon as the current event is handled. */
-  relist(reason: RelistReason): void;
+  /**
+   * Lists everything again (and re-judges it) as soon as the current event is
+   * handled; resolves once that list has ended (done or failed) or the watch stopped.
+   */
+  relist(reason: RelistReason): Promise<void>;
   readonly synced: boolean;
 };
 
@@ -83,6 +86,10 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
   let relistReason: RelistReason = 'start';
   let abort: AbortController | null = null;
   let wakeSleep: (() => void) | null = null;
+  // Who waits for a list asked for: told when the next list to begin has ended.
+  let listWaiters: (() => void)[] = [];
+  // Lists asked for so far: one asked for while a list runs is not lost when it ends.
+  let asked = 0;
 
   const sleep = (ms: number) =>
     new Promise<void>((resolve) => {
@@ -93,6 +100,7 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
       };
     });
   const requestRelist = (reason: RelistReason) => {
+    asked++;
     relistReason = reason;
     resourceVersion = '';
     abort?.abort();
@@ -130,7 +138,18 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
   };
 
   async function relist() {
+    const waiters = listWaiters;
+    listWaiters = [];
+    try {
+      await listAll();
+    } finally {
+      for (const told of waiters) told();
+    }
+  }
+
+  async function listAll() {
     o.onRelist?.(relistReason);
+    const askedBefore = asked;
     const failuresBefore = failures;
     const listFailed = () => new KubeError('server', `handling the list of ${o.kind} failed; it will be listed again`);
     let page = await kube.listPage(o.apiVersion, o.kind, o.labelSelector);
@@ -144,8 +163,8 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
     }
     await handle(() => o.onListDone(), `sync ${o.kind}`);
     if (failures !== failuresBefore) throw listFailed();
-    resourceVersion = rv;
     synced = true;
+    if (asked === askedBefore) resourceVersion = rv; // else another list was asked for meanwhile: it follows
   }
 
   /** Resolves when the watch ends: null for a normal close, else why. */
@@ -192,6 +211,7 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
     while (!stopped) {
       try {
         if (!resourceVersion) await relist();
+        if (!resourceVersion) continue; // another list was asked for while this one ran
         const ended = await watchOnce();
         if (stopped) break;
         if (!resourceVersion && (relistReason as RelistReason) !== 'failed') {
@@ -221,7 +241,10 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
       return synced;
     },
     relist(reason) {
-      if (!stopped) requestRelist(reason);
+      if (stopped) return Promise.resolve();
+      const listed = new Promise<void>((told) => listWaiters.push(told));
+      requestRelist(reason);
+      return listed;
     },
     async stop() {
       stopped = true;
@@ -229,6 +252,7 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
       wakeSleep?.();
       await loop.catch(() => {});
       await drained();
+      for (const told of listWaiters.splice(0)) told();
     },
   };
 }

@@ -1,7 +1,8 @@
 // startListWatch on the real API server: a watch of a quiet kind that the
 // client ends for silence is resumed at once from where it was, reported as
 // no problem, and the next change still arrives; events of different objects
-// are handled side by side, those of one object in order.
+// are handled side by side, those of one object in order; a list asked for
+// while one runs follows it, and whoever asked learns when it has ended.
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKube, type Kube } from '../../src/kube/client.ts';
@@ -14,6 +15,7 @@ const core = kc.makeApiClient(CoreV1Api);
 let ns: string;
 let handle: ListWatchHandle | null = null;
 let second: ListWatchHandle | null = null;
+let third: ListWatchHandle | null = null;
 
 beforeAll(async () => {
   ns = await createTestNamespace(kc, 'listwatch');
@@ -21,6 +23,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await handle?.stop();
   await second?.stop();
+  await third?.stop();
   await deleteNamespace(kc, ns);
 });
 
@@ -87,4 +90,31 @@ describe('events of a list-watch', () => {
     expect(log).toEqual(['b 1', 'a 1', 'a 2', 'a 3', 'a 4']);
     expect(overlapped).toBe(false);
   }, 60_000);
+});
+
+describe('a list asked for', () => {
+  it('while a list runs is not lost: it follows that list, and its promise resolves once it has ended', async () => {
+    const kube = createKube(kc, () => {});
+    const firstPage = gate();
+    const log: string[] = [];
+    third = startListWatch(kube, {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      path: '/api/v1/configmaps',
+      labelSelector: `kubekloud.io/test-asked=${ns}`,
+      onRelist: (reason) => void log.push(`list (${reason})`),
+      onListPage: async () => {
+        if (log.length === 1) await firstPage.promise; // the first list holds here
+      },
+      onListDone: async () => void log.push('done'),
+      onEvent: async () => {},
+      onError: (err, context) => void log.push(`${context}: ${err.message}`),
+    });
+    await eventually(async () => log.length === 1, 10_000, 'the first list under way');
+    void third.relist('resync').then(() => log.push('told'));
+    firstPage.open();
+    await eventually(async () => log.includes('told'), 10_000, `the list asked for to end (so far: ${log.join(', ')})`);
+    expect(log).toEqual(['list (start)', 'done', 'list (resync)', 'done', 'told']);
+    expect(third.synced).toBe(true);
+  }, 30_000);
 });
