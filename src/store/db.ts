@@ -60,6 +60,32 @@ const orUnreachable = async <T>(fn: () => Promise<T>): Promise<T> => {
   }
 };
 
+/**
+ * Statements outside a transaction run prepared, one per distinct text and
+ * connection: PostgreSQL parses each text once per connection instead of on
+ * every call (the observer's and the claims' statements run thousands of times
+ * a minute). Inside a transaction statements stay unnamed, so nothing a
+ * transaction does can meet a stale prepared statement (below). The texts are
+ * the code's own, a bounded set; past MAX_PREPARED distinct texts the rest run
+ * unnamed.
+ */
+const MAX_PREPARED = 500;
+const preparedNames = new Map<string, string>();
+function prepared(text: string, values: unknown[]): pg.QueryConfig {
+  let name = preparedNames.get(text);
+  if (name === undefined && preparedNames.size < MAX_PREPARED) preparedNames.set(text, (name = `kubekloud_${preparedNames.size + 1}`));
+  return name === undefined ? { text, values } : { name, text, values };
+}
+
+/**
+ * A statement prepared before a newer replica's migration changed the columns
+ * it answers (`SELECT *`, `RETURNING *`) fails once on each connection that
+ * prepared it (SQLSTATE 0A000). The pool drops a connection whose query failed;
+ * the statement is run again unnamed.
+ */
+const isStalePlan = (err: unknown): boolean =>
+  (err as { code?: unknown } | null)?.code === '0A000' && /cached plan must not change result type/.test(String((err as Error).message));
+
 export function openPostgres(url: string, opts: { max?: number } = {}): Db {
   const pool = new pg.Pool({
     connectionString: url,
@@ -75,7 +101,15 @@ export function openPostgres(url: string, opts: { max?: number } = {}): Db {
   return {
     kind: 'postgres',
     async query<T>(sql: string, params?: unknown[]) {
-      const res = await orUnreachable(() => pool.query(sql, params as unknown[]));
+      const res = await orUnreachable(async () => {
+        if (!params) return pool.query(sql);
+        try {
+          return await pool.query(prepared(sql, params));
+        } catch (err) {
+          if (!isStalePlan(err)) throw err;
+          return pool.query(sql, params);
+        }
+      });
       return res.rows as T[];
     },
     async exec(sql: string) {
