@@ -463,6 +463,23 @@ const perInstanceLoad = (a: Awaited<ReturnType<typeof dbLoad>>, b: Awaited<Retur
  * torn down. Records time, Kubernetes calls, database load and the server's
  * resident memory (before, peak while converging, all running, after the teardown).
  */
+/** Log lines by message and what they name (a watch problem's context and error), counted; lines that are not JSON by their first 200 characters. */
+function summariseLog(lines: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of lines) {
+    if (!line.trim()) continue;
+    let key: string;
+    try {
+      const o = JSON.parse(line) as { msg?: string; context?: string; err?: unknown };
+      key = [o.msg, o.context, typeof o.err === 'string' ? o.err : (o.err as { message?: string } | undefined)?.message].filter(Boolean).join(': ').slice(0, 300);
+    } catch {
+      key = line.slice(0, 200);
+    }
+    out[key] = (out[key] ?? 0) + 1;
+  }
+  return out;
+}
+
 async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'container' | 'vm', n: number, o: { operate: boolean; teardownTarget: boolean; ratioTarget?: number; resync?: boolean }) {
   const clusters = n / 10;
   const key = `${kind}-${n}`;
@@ -485,6 +502,7 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   report.progress(`${key}: KubeKloud, ${clusters} × POST /clusters/ (10 ${kind} instances each), then GET until all running`);
   const before = await kubeCalls(s.metricsUrl);
   const relistsBefore = await watchRelists(s.metricsUrl);
+  const linesBefore = s.lineCount();
   const loadBefore = await dbLoad(dbUrl);
   rec.memory = { rssBeforeMiB: rssMiB(s.pid).rss };
   const cpuBefore = cpuMs(s.pid);
@@ -507,6 +525,9 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   // The waiting's own load on the server (each poll is the whole list), and the watches that had to list again meanwhile.
   rec.polls = { ...summarise(polls), totalSeconds: polls.reduce((a, b) => a + b, 0) / 1000 };
   rec.relists = diffCalls(await watchRelists(s.metricsUrl), relistsBefore).byKey;
+  // What the server warned of meanwhile (it logs at warn): a watch that had to list again says why here.
+  rec.serverWarnings = summariseLog(s.linesSince(linesBefore));
+  if (Object.keys(rec.serverWarnings).length > 0) report.progress(`${key}: the server warned: ${JSON.stringify(rec.serverWarnings)}`);
   report.progress(`${key}: ${polls.length} polls of the list while waiting (p50 ${fmt(rec.polls.p50, 0)} ms, ${fmt(rec.polls.totalSeconds)} s in all); watch relists meanwhile: ${JSON.stringify(rec.relists)}`);
   rec.serverCpuMsPerInstance = (cpuMs(s.pid) - cpuBefore) / n;
   rec.memory.rssRunningMiB = rssMiB(s.pid).rss;

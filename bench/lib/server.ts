@@ -20,6 +20,9 @@ export type BenchServer = {
   healthMs: number;
   readyMs: number;
   output: () => string;
+  /** How many lines the process has written so far, and those written since such a count (the last 2,000 are kept). */
+  lineCount: () => number;
+  linesSince: (count: number) => string[];
   stop(): Promise<void>;
 };
 
@@ -42,7 +45,7 @@ export async function spawnProcess(
   entry: string,
   env: Record<string, string>,
   opts: { readyPath?: string; timeoutMs?: number } = {},
-): Promise<{ url: string; proc: ChildProcess; healthMs: number; readyMs: number; output: () => string; stop(): Promise<void> }> {
+): Promise<{ url: string; proc: ChildProcess; healthMs: number; readyMs: number; output: () => string; lineCount: () => number; linesSince: (count: number) => string[]; stop(): Promise<void> }> {
   const script = await built(entry);
   const port = await freePort();
   // MALLOC_ARENA_MAX (glibc) passes through, to compare native memory with fewer malloc arenas.
@@ -54,8 +57,23 @@ export async function spawnProcess(
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   // Every process under test (the server and the ceiling) runs with the server's V8 flags.
   const proc = spawn(process.execPath, [...SERVER_NODE_FLAGS, ...nodeArgs, script], { cwd: repoRoot, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  proc.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
-  proc.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
+  // Whole lines too, counted, so a run can say what the server logged during one of its steps.
+  const KEPT_LINES = 2000;
+  const lines: string[] = [];
+  let lineTotal = 0;
+  let partial = '';
+  const take = (d: Buffer | string) => {
+    out = (out + d).slice(-20_000);
+    const parts = (partial + d).split('\n');
+    partial = parts.pop()!;
+    for (const line of parts) {
+      lines.push(line);
+      lineTotal++;
+    }
+    if (lines.length > KEPT_LINES) lines.splice(0, lines.length - KEPT_LINES);
+  };
+  proc.stdout!.on('data', take);
+  proc.stderr!.on('data', take);
   const exited = new Promise<void>((resolve) => proc.on('exit', () => resolve()));
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
@@ -83,6 +101,8 @@ export async function spawnProcess(
     healthMs,
     readyMs,
     output: () => out,
+    lineCount: () => lineTotal,
+    linesSince: (count) => lines.slice(Math.max(0, lines.length - (lineTotal - count))),
     async stop() {
       if (proc.exitCode === null) proc.kill('SIGTERM');
       const t = setTimeout(() => proc.kill('SIGKILL'), 20_000);
