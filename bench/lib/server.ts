@@ -9,12 +9,9 @@ import { build, bundle, SERVER_ENTRY, SERVER_NODE_FLAGS } from '../../scripts/bu
 import { basename, join } from 'node:path';
 import { now, sleep } from './util.ts';
 
-export type BenchServer = {
+/** A process under test (the server or the ceiling), started and answering. */
+export type SpawnedProcess = {
   url: string;
-  /** The metrics listener (KUBEKLOUD_METRICS_PORT): GET `${metricsUrl}/metrics`. */
-  metricsUrl: string;
-  pid: number;
-  admin: ApiClient;
   proc: ChildProcess;
   /** ms from spawn until /health answered, and until /ready said ready. */
   healthMs: number;
@@ -24,6 +21,13 @@ export type BenchServer = {
   lineCount: () => number;
   linesSince: (count: number) => string[];
   stop(): Promise<void>;
+};
+
+export type BenchServer = SpawnedProcess & {
+  /** The metrics listener (KUBEKLOUD_METRICS_PORT): GET `${metricsUrl}/metrics`. */
+  metricsUrl: string;
+  pid: number;
+  admin: ApiClient;
 };
 
 /**
@@ -45,7 +49,7 @@ export async function spawnProcess(
   entry: string,
   env: Record<string, string>,
   opts: { readyPath?: string; timeoutMs?: number } = {},
-): Promise<{ url: string; proc: ChildProcess; healthMs: number; readyMs: number; output: () => string; lineCount: () => number; linesSince: (count: number) => string[]; stop(): Promise<void> }> {
+): Promise<SpawnedProcess> {
   const script = await built(entry);
   const port = await freePort();
   // MALLOC_ARENA_MAX (glibc) passes through, to compare native memory with fewer malloc arenas.
