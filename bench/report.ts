@@ -86,7 +86,7 @@ function provenance(f: ResultFile, more = ''): string {
   const lines = [
     `Figures from \`${f.path}\`: commit \`${d.commit}\`${d.srcTree ? ` (src/ tree \`${String(d.srcTree).slice(0, 12)}\`)` : ''}, ` +
       `${d.mode ? `${d.mode} run, ` : ''}started ${utc(String(d.date))}${typeof d.seconds === 'number' ? `, ${num(d.seconds / 60)} min` : ''}; ` +
-      `Node ${d.node ?? '—'}${d.kubernetes ? `, Kubernetes ${d.kubernetes}` : ''}; ${m.cores ?? '—'} cores (${m.cpuModel ?? '—'}), ${m.memoryGiB ?? '—'} GiB; ` +
+      `Node ${d.node ?? '—'}${Array.isArray(d.serverNodeFlags) ? ` (processes under test: \`${d.serverNodeFlags.join(' ') || 'no V8 flags'}\`)` : ''}${d.kubernetes ? `, Kubernetes ${d.kubernetes}` : ''}; ${m.cores ?? '—'} cores (${m.cpuModel ?? '—'}), ${m.memoryGiB ?? '—'} GiB; ` +
       `load average ${load(m.loadavgAtStart)} at the start, ${load(d.loadavgAtEnd ?? d.loadavgAtWrite)} at the end.${more}`,
   ];
   if (d.notes) lines.push(`Notes: ${d.notes}`);
