@@ -26,7 +26,7 @@ import { repoRoot } from '../test/support/kube.ts';
 import { createTestDatabase } from '../test/support/postgres.ts';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
-import { startKubeKloud } from './lib/server.ts';
+import { serverNodeFlags, startKubeKloud } from './lib/server.ts';
 import { runStamp, writeResults } from './lib/results.ts';
 import { cpuMs, fmt, loadavg, machine, now, sleep, summarise } from './lib/util.ts';
 
@@ -164,6 +164,7 @@ try {
     'fairness',
     {
       machine: startMachine,
+      serverNodeFlags: serverNodeFlags(),
       notes: 'Shared 2-core machine: other work may run at the same time; figures are noisy.',
       caps: CAPS,
       hold: HOLD,

@@ -19,7 +19,7 @@ import { readEvents } from '../test/support/events.ts';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { runStamp, writeResults } from './lib/results.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
-import { parseMetric, startKubeKloud } from './lib/server.ts';
+import { parseMetric, serverNodeFlags, startKubeKloud } from './lib/server.ts';
 import { fmt, loadavg, machine, now, summarise } from './lib/util.ts';
 
 const WRITES = Number(process.env.NOTIFY_WRITES ?? 300);
@@ -79,6 +79,7 @@ try {
   console.log(`  p99 from the answer ${fmt(sa.p99, 2)} ms (target < ${TARGET_P99_MS} ms): ${met ? 'MET' : 'MISSED'}`);
   const file = writeResults('notify', {
     machine: startMachine,
+    serverNodeFlags: serverNodeFlags(),
     loadavgAtEnd: loadavg(),
     notes: 'Shared 2-core machine: other work may run at the same time; figures are noisy.',
     writes: WRITES,

@@ -27,7 +27,7 @@ import { loadTestKubeConfig } from '../test/support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
-import { diffCalls, kubeCalls, parseMetric, watchRelists, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
+import { diffCalls, kubeCalls, parseMetric, watchRelists, serverNodeFlags, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
 import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, waitNamespacesGone } from './lib/plane.ts';
 import { runStamp, writeResults, type RunStamp } from './lib/results.ts';
 import { cpuByProcess, cpuMs, cpuSpent, fmt, gitCommit, loadavg, machine, now, openLoop, planeMs, pollPause, POLL_PAUSE_RULE, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
@@ -95,7 +95,7 @@ const invalidate = (p: Part, reason: string) => {
   report.progress(`INVALID: ${reason}`);
 };
 const save = (p: Part) =>
-  writeResults(p.bench, { ...p.data, loadavgAtEnd: loadavg(), seconds: (now() - p.t0) / 1000, table: report.rows.slice(p.rowsFrom) }, p.stamp);
+  writeResults(p.bench, { ...p.data, serverNodeFlags: serverNodeFlags(), loadavgAtEnd: loadavg(), seconds: (now() - p.t0) / 1000, table: report.rows.slice(p.rowsFrom) }, p.stamp);
 
 const m0 = machine();
 console.log(`KubeKloud benchmarks (${mode}) — commit ${gitCommit()}, Node ${process.version}, ` +
@@ -457,12 +457,6 @@ const perInstanceLoad = (a: Awaited<ReturnType<typeof dbLoad>>, b: Awaited<Retur
   rowsWritten: Math.round(((a.rows_written - b.rows_written) / n) * 100) / 100,
 });
 
-/**
- * n instances in clusters of 10: the same objects applied directly (the
- * ceiling), then through KubeKloud (POST, then GET until all running), then
- * torn down. Records time, Kubernetes calls, database load and the server's
- * resident memory (before, peak while converging, all running, after the teardown).
- */
 /** Log lines by message and what they name (a watch problem's context and error), counted; lines that are not JSON by their first 200 characters. */
 function summariseLog(lines: string[]): Record<string, number> {
   const out: Record<string, number> = {};
@@ -480,6 +474,12 @@ function summariseLog(lines: string[]): Record<string, number> {
   return out;
 }
 
+/**
+ * n instances in clusters of 10: the same objects applied directly (the
+ * ceiling), then through KubeKloud (POST, then GET until all running), then
+ * torn down. Records time, Kubernetes calls, database load and the server's
+ * resident memory (before, peak while converging, all running, after the teardown).
+ */
 async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'container' | 'vm', n: number, o: { operate: boolean; teardownTarget: boolean; ratioTarget?: number; resync?: boolean }) {
   const clusters = n / 10;
   const key = `${kind}-${n}`;

@@ -6,7 +6,6 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot } from '../../test/support/kube.ts';
 import { gitCommit, loadavg } from './util.ts';
-import { serverNodeFlags } from './server.ts';
 
 export const resultsDir = join(repoRoot, 'bench', 'results');
 
@@ -38,7 +37,7 @@ export function writeResults(bench: string, data: object, stamp: RunStamp = runS
   const { startedAt, commit } = stamp;
   mkdirSync(resultsDir, { recursive: true });
   const file = join(resultsDir, `${startedAt.toISOString().slice(0, 10)}-${commit.slice(0, 7)}-${bench}.json`);
-  const body = { bench, date: startedAt.toISOString(), writtenAt: new Date().toISOString(), commit, srcTree: stamp.srcTree, node: process.version, serverNodeFlags: serverNodeFlags(), loadavgAtWrite: loadavg(), ...data };
+  const body = { bench, date: startedAt.toISOString(), writtenAt: new Date().toISOString(), commit, srcTree: stamp.srcTree, node: process.version, loadavgAtWrite: loadavg(), ...data };
   writeFileSync(file, JSON.stringify(body, null, 2) + '\n');
   return file;
 }

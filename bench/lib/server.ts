@@ -48,8 +48,8 @@ export async function built(entry: string): Promise<string> {
 /**
  * The V8 flags the processes under test run with: the server's own
  * (`SERVER_NODE_FLAGS`), or those `BENCH_SERVER_FLAGS` names instead
- * (space-separated; empty for none), to measure another choice. Every result
- * file records them.
+ * (space-separated; empty for none), to measure another choice. The result
+ * file of every benchmark that starts them records them.
  */
 export function serverNodeFlags(): string[] {
   const given = process.env.BENCH_SERVER_FLAGS;
@@ -70,7 +70,7 @@ export async function spawnProcess(
   const t0 = now();
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the processes under test.
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  // Every process under test (the server and the ceiling) runs with the server's V8 flags.
+  // Every process under test (the server and the ceiling) runs with the same V8 flags: serverNodeFlags().
   const proc = spawn(process.execPath, [...serverNodeFlags(), ...nodeArgs, script], { cwd: repoRoot, env: fullEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   // Whole lines too, counted, so a run can say what the server logged during one of its steps.
   const KEPT_LINES = 2000;
