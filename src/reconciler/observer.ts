@@ -10,7 +10,7 @@ import type { Observation } from '../domain/observations.ts';
 import type { ListWatchHandle } from '../kube/listWatch.ts';
 import { recordObservations, recordVmiObservations } from '../service/status.ts';
 import type { VmiObservation } from '../store/observations.ts';
-import { groupCommit } from './groupCommit.ts';
+import { groupCommit, OBSERVER_LINGER_MS } from './groupCommit.ts';
 import { createEndpoints, watchNodes } from './endpoints.ts';
 import { createRepairs, type ObserverEvent, type RepairDeps } from './repairs.ts';
 import { watchOwned, watchPods, watchRootDisks, watchSnapshots, watchVmis, type WatchDeps } from './watches.ts';
@@ -40,11 +40,11 @@ export function startObserver(d: ObserverDeps): Observer {
   const observe = groupCommit(async (items: { id: number; o: Observation }[]) => {
     const found = await recordObservations(d.db, items);
     return items.map((x) => found.has(x.id));
-  });
+  }, { lingerMs: OBSERVER_LINGER_MS });
   const observeVmi = groupCommit(async (items: { id: number; o: VmiObservation }[]) => {
     const rows = await recordVmiObservations(d.db, items);
     return items.map((x) => rows.get(x.id) ?? null);
-  });
+  }, { lingerMs: OBSERVER_LINGER_MS });
   const w = { ...d, endpoints, observe: (id: number, o: Observation) => observe({ id, o }), observeVmi: (id: number, o: VmiObservation) => observeVmi({ id, o }) };
   const handles: ListWatchHandle[] = [
     watchPods(w),

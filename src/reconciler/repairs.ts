@@ -12,7 +12,7 @@ import { listInstancesOf } from '../store/instances.ts';
 import { refreshStatus } from '../service/status.ts';
 import { recordRepair } from '../service/history.ts';
 import { requestRepair } from '../store/work.ts';
-import { groupCommit } from './groupCommit.ts';
+import { groupCommit, OBSERVER_LINGER_MS } from './groupCommit.ts';
 import { clusterIdOf, expectedObjects, instanceIdOfObject, judgeObject, objectKey, type Expected, type Owner, type OwnerRows, type Verdict } from './judge.ts';
 
 export type ObserverEvent =
@@ -74,7 +74,7 @@ export function createRepairs(d: RepairDeps) {
       items.map((x) => x.instance),
     );
     return items.map((x) => rows.get(x.cluster)!);
-  });
+  }, { lingerMs: OBSERVER_LINGER_MS });
 
   async function judge(live: LiveObject): Promise<Verdict> {
     const id = clusterIdOf(live);
