@@ -292,7 +292,7 @@ function scaleSection(f: ResultFile): string {
   ]);
   const growth = runs.map((r) => [
     what(r),
-    `${num(r.memory?.rssBeforeMiB)} / ${num(r.memory?.rssPeakMiB)} / ${num(r.memory?.rssRunningMiB)} / ${num(r.memory?.rssAfterTeardownMiB)}`,
+    `${num(r.memory?.rssBeforeMiB)} / ${num(r.memory?.rssPeakMiB)} / ${num(r.memory?.rssRunningMiB)} / ${num(r.memory?.rssAfterTeardownMiB)}${r.memory?.rssMinuteAfterTeardownMiB === undefined ? '' : `, ${num(r.memory.rssMinuteAfterTeardownMiB)}`}`,
     num(r.memory?.heapRunning?.usedMiB),
     fixed(r.database?.createToRunning?.commits, 2),
     fixed(r.database?.createToRunning?.rowsWritten, 2),
@@ -350,7 +350,7 @@ function scaleSection(f: ResultFile): string {
     table(['size', 'POST → all running', 'ceiling', 'KubeKloud / ceiling', 'instances/s', 'server CPU ms / instance', 'teardown', 'quota after'], time, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']),
     '',
     table(
-      ['size', 'resident MiB: before / peak / all running / after teardown', 'V8 heap used, all running (MiB)', 'DB commits / instance', 'DB rows written / instance', 'DB rows read / instance', 'Kubernetes writes / instance, create (KubeKloud / ceiling)', 'Kubernetes writes / instance, delete'],
+      ['size', `resident MiB: before / peak / all running / after teardown${runs.some((r) => r.memory?.rssMinuteAfterTeardownMiB !== undefined) ? ' (10 s, 60 s)' : ''}`, 'V8 heap used, all running (MiB)', 'DB commits / instance', 'DB rows written / instance', 'DB rows read / instance', 'Kubernetes writes / instance, create (KubeKloud / ceiling)', 'Kubernetes writes / instance, delete'],
       growth,
       ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
     ) + relistLine + resyncTable + cpuTable + targetsTable(d),
