@@ -162,8 +162,10 @@ export async function writeVmiObservations(q: Queryable, observations: { id: num
     `WITH n AS (SELECT * FROM unnest($1::int[], $2::text[], $3::text[], $4::boolean[], $5::int[]) AS t(id, ip, node, paused, restart)),
      cur AS (SELECT *, xmin::text AS row_version FROM instances WHERE id IN (SELECT id FROM n) ORDER BY id FOR UPDATE),
      upd AS (
+       -- Only rows cur has locked (in id order): joined to n alone, the update would lock them in its own order.
        UPDATE instances i SET ip = n.ip, node = n.node, obs_paused = n.paused, obs_vmi_restart = n.restart, updated_at = now()
-         FROM n WHERE i.id = n.id AND (i.ip, i.node, i.obs_paused, i.obs_vmi_restart) IS DISTINCT FROM (n.ip, n.node, n.paused, n.restart)
+         FROM n JOIN cur ON cur.id = n.id
+        WHERE i.id = n.id AND (i.ip, i.node, i.obs_paused, i.obs_vmi_restart) IS DISTINCT FROM (n.ip, n.node, n.paused, n.restart)
         RETURNING i.*, i.xmin::text AS row_version)
      ${AS_LEFT}`,
     [items.map((x) => x.id), items.map((x) => x.o.ip), items.map((x) => x.o.node), items.map((x) => x.o.paused), items.map((x) => x.o.restart)],

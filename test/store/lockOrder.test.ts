@@ -2,10 +2,11 @@
 // several at once, so that two transactions never wait on each other in a
 // cycle: PostgreSQL would end one with a deadlock error, which a DELETE of a
 // just-created cluster answered as a 500 while the observer stored a batch of
-// its pods' observations.
+// its pods' observations, and which two observation batches (VMs' and VMIs')
+// met at 5,000 VMs, the VMI statement writing its rows in its join's order.
 import { describe, expect, it } from 'vitest';
 import { markInstancesDeleted } from '../../src/store/instances.ts';
-import { writeObservations } from '../../src/store/observations.ts';
+import { writeObservations, writeVmiObservations } from '../../src/store/observations.ts';
 import { stepRollout } from '../../src/store/rollouts.ts';
 import { gate, lockWaiters, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
 
@@ -66,5 +67,17 @@ describe('instance row locks, on postgres', () => {
     // Numbers in the opposite order to ids, as scale-ins and scale-outs can leave them.
     await s.db.query('UPDATE instances SET ordinal = 100 - ordinal WHERE cluster_id = $1', [clusterId]);
     await besideAnObservationBatch(instanceIds, () => s.db.transaction((tx) => stepRollout(tx, clusterId, 60_000)));
+  });
+
+  it('a batch of VMI observations', async () => {
+    const { instanceIds } = await cluster();
+    // Enough other rows that PostgreSQL looks each id up by its index, in the order given.
+    await s.db.query(
+      `INSERT INTO instances (cluster_id, ordinal, name, desired) SELECT c.id, g, 'pad-' || g, 'running' FROM clusters c, generate_series(100, 5099) g WHERE c.id = (SELECT cluster_id FROM instances WHERE id = $1)`,
+      [instanceIds[0]],
+    );
+    await s.db.query('ANALYZE instances');
+    const vmis = [...instanceIds].reverse().map((id) => ({ id, o: { ip: '10.0.0.9', node: 'node-1', paused: false, restart: 0 } }));
+    await besideAnObservationBatch(instanceIds, () => writeVmiObservations(s.db, vmis));
   });
 });
