@@ -27,7 +27,8 @@ export type ListWatchOptions = {
   /** After the last page: everything that exists now has been through onListPage. */
   onListDone: () => Promise<void>;
   onEvent: (type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: WatchedObject) => Promise<void>;
-  onError: (err: KubeError, context: string) => void;
+  /** A failed list or watch (a KubeError), or a handler that threw (its own error: a database's, say). */
+  onError: (err: Error, context: string) => void;
   /** Each list: the first one, after 410 Gone, after a handler failed, or a resync. */
   onRelist?: (reason: RelistReason) => void;
 };
@@ -111,7 +112,7 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
   let failures = 0;
   const failed = (context: string) => (err: unknown) => {
     failures++;
-    o.onError(toKubeError(err), context);
+    o.onError(err instanceof Error ? err : new Error(String(err)), context); // a handler's own error, as it is
     if (!stopped) requestRelist('failed');
   };
   // Events: each object's after the one before it; HANDLERS_AT_ONCE objects at a time.

@@ -6,7 +6,6 @@
 import { hasNodePorts, nodeAddress, serviceFacts, type ServiceFacts } from '../domain/endpoints.ts';
 import type { LiveObject } from '../domain/drift.ts';
 import type { Kube } from '../kube/client.ts';
-import type { KubeError } from '../kube/errors.ts';
 import { startListWatch, type ListWatchHandle, type RelistReason } from '../kube/listWatch.ts';
 import { collectionPath } from '../kube/rest.ts';
 import type { Db } from '../store/db.ts';
@@ -133,7 +132,7 @@ export function createEndpoints(d: { db: Db; leading: () => boolean }) {
 
 /** Nodes (all of them: they are not KubeKloud's): their addresses, for node-port endpoints. */
 export function watchNodes(
-  d: { kube: Kube; onError: (err: KubeError, context: string) => void; onRelist?: (kind: string, reason: RelistReason) => void },
+  d: { kube: Kube; onError: (err: Error, context: string) => void; onRelist?: (kind: string, reason: RelistReason) => void },
   endpoints: Endpoints,
 ): ListWatchHandle {
   return startListWatch(d.kube, {

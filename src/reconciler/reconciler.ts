@@ -86,7 +86,7 @@ export class Reconciler {
           leading,
           wake: () => this.wake(),
           resyncSeconds: o.resyncSeconds ?? 300,
-          onError: (err, context) => o.log.warn({ reason: err.reason, context, err: err.message }, 'watch problem'),
+          onError: (err, context) => o.log.warn({ reason: err instanceof KubeError ? err.reason : 'handler', context, err: err.message }, 'watch problem'),
           onRelist: (kind, reason) => {
             if (reason === 'expired') o.log.warn({ kind }, 'watch expired (410 Gone); relisted');
             o.onRelist?.(kind, reason);

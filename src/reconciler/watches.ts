@@ -6,7 +6,6 @@ import type { LiveObject } from '../domain/drift.ts';
 import { ABSENT, instanceIdOf, NO_DISK, observeDataVolume, observePod, observeVm, rootDiskInstanceId, type Observation } from '../domain/observations.ts';
 import { managedSelector } from '../domain/render.ts';
 import type { Kube } from '../kube/client.ts';
-import type { KubeError } from '../kube/errors.ts';
 import { inTurn, startListWatch, type ListWatchHandle, type ListWatchOptions, type RelistReason, type WatchedObject } from '../kube/listWatch.ts';
 import { collectionPath } from '../kube/rest.ts';
 import { listClustersAfter } from '../store/clusters.ts';
@@ -27,7 +26,7 @@ export type WatchDeps = {
   kube: Kube;
   installation: string;
   leading: () => boolean;
-  onError: (err: KubeError, context: string) => void;
+  onError: (err: Error, context: string) => void;
   onRelist?: (kind: string, reason: RelistReason) => void;
   /** Hurries the reconciler (a repair was asked for). */
   wake?: () => void;

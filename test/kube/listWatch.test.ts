@@ -2,7 +2,8 @@
 // client ends for silence is resumed at once from where it was, reported as
 // no problem, and the next change still arrives; events of different objects
 // are handled side by side, those of one object in order; a list asked for
-// while one runs follows it, and whoever asked learns when it has ended.
+// while one runs follows it, and whoever asked learns when it has ended; a
+// handler that throws is reported with its own error, and the kind listed again.
 import { CoreV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKube, type Kube } from '../../src/kube/client.ts';
@@ -16,6 +17,7 @@ let ns: string;
 let handle: ListWatchHandle | null = null;
 let second: ListWatchHandle | null = null;
 let third: ListWatchHandle | null = null;
+let fourth: ListWatchHandle | null = null;
 
 beforeAll(async () => {
   ns = await createTestNamespace(kc, 'listwatch');
@@ -24,6 +26,7 @@ afterAll(async () => {
   await handle?.stop();
   await second?.stop();
   await third?.stop();
+  await fourth?.stop();
   await deleteNamespace(kc, ns);
 });
 
@@ -117,4 +120,27 @@ describe('a list asked for', () => {
     expect(log).toEqual(['list (start)', 'done', 'list (resync)', 'done', 'told']);
     expect(third.synced).toBe(true);
   }, 30_000);
+});
+
+describe('a handler that throws', () => {
+  it('is reported with its own error (not as the API server unreachable), and the kind is listed again', async () => {
+    const label = `kubekloud.io/test-failing=${ns}`;
+    const kube = createKube(kc, () => {});
+    const errors: string[] = [];
+    const relists: string[] = [];
+    let thrown = false;
+    fourth = watchConfigMaps(kube, label, {
+      onEvent: async () => {
+        if (thrown) return;
+        thrown = true;
+        throw new Error('deadlock detected'); // as a database statement's error reads
+      },
+      onError: (err, context) => void errors.push(`${context}: ${err.message}`),
+      onRelist: (reason) => void relists.push(reason),
+    });
+    await eventually(async () => fourth!.synced, 30_000, 'the first list');
+    await core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'fails-once', labels: { 'kubekloud.io/test-failing': ns } } } });
+    await eventually(async () => relists.includes('failed') && fourth!.synced, 10_000, `listed again after the failure (so far: ${relists.join(', ')})`);
+    expect(errors).toEqual(['ADDED ConfigMap: deadlock detected']);
+  }, 60_000);
 });
