@@ -330,6 +330,12 @@ function scaleSection(f: ResultFile): string {
   const relistLine = relisted.length
     ? `\n\nThe observer's watches that listed again from create to all running (a resync lists every kind once, every \`KUBEKLOUD_RESYNC_SECONDS\` ±10 %, so whether one falls within a size is chance): ${relisted.join('; ')}.`
     : '';
+  // What the server warned of while a size converged (runs before this was recorded have none).
+  const warned = runs.filter((r) => r.serverWarnings).map((r) => {
+    const w = Object.entries(r.serverWarnings as Record<string, number>);
+    return `${what(r)}: ${w.length ? w.map(([text, n]) => `${n} × "${text}"`).join(', ') : 'none'}`;
+  });
+  const warningLine = warned.length ? `\n\nWhat the server logged as warnings from create to all running: ${warned.join('; ')}.` : '';
   // A resync asked for (SIGHUP) once every instance of a size ran (runs before this was recorded have none).
   const resyncs = runs.filter((r) => r.resync).map((r) => {
     const lists = Object.values(r.resync.relists as Record<string, number>).reduce((a, b) => a + b, 0);
@@ -353,7 +359,7 @@ function scaleSection(f: ResultFile): string {
       ['size', `resident MiB: before / peak / all running / after teardown${runs.some((r) => r.memory?.rssMinuteAfterTeardownMiB !== undefined) ? ' (10 s, 60 s)' : ''}`, 'V8 heap used, all running (MiB)', 'DB commits / instance', 'DB rows written / instance', 'DB rows read / instance', 'Kubernetes writes / instance, create (KubeKloud / ceiling)', 'Kubernetes writes / instance, delete'],
       growth,
       ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-    ) + relistLine + resyncTable + cpuTable + targetsTable(d),
+    ) + relistLine + warningLine + resyncTable + cpuTable + targetsTable(d),
   ].join('\n');
 }
 
