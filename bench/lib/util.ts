@@ -59,11 +59,19 @@ export function rssMiB(pid: number): { rss: number; hwm: number } {
 const TICK_MS = 10;
 
 export function cpuMs(pid: number): number {
+  return cpuOf(pid).ms;
+}
+
+/**
+ * A process's own CPU time and that of its children it has waited for (ms):
+ * a PostgreSQL backend that ended, say, is in the postmaster's second figure.
+ */
+function cpuOf(pid: number): { ms: number; childrenMs: number } {
   try {
     const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+    return { ms: (Number(fields[11]) + Number(fields[12])) * TICK_MS, childrenMs: (Number(fields[13]) + Number(fields[14])) * TICK_MS };
   } catch {
-    return NaN;
+    return { ms: NaN, childrenMs: NaN };
   }
 }
 
@@ -93,26 +101,33 @@ export function cpuByProcess(serverPid?: number): CpuReading {
       else if (argv[0]?.endsWith('/kkplane')) group = `plane:${argv[1] ?? '?'}`;
       else if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres') group = 'postgres';
       if (group === null) continue;
-      out.processes[pid] = { group, ms: cpuMs(pid) };
+      out.processes[pid] = { group, ...cpuOf(pid) };
     } catch {
       // gone meanwhile
     }
   }
   return out;
 }
-export type CpuReading = { machineBusyMs: number; machineIdleMs: number; processes: Record<number, { group: string; ms: number }> };
+export type CpuReading = { machineBusyMs: number; machineIdleMs: number; processes: Record<number, { group: string; ms: number; childrenMs: number }> };
 
 /**
  * Where the CPU went between two readings, per instance (ms): by group (each
- * process's time since the first reading, or since it started), the rest of
- * the machine's busy time as `other` (a process that ended meanwhile, a
- * PostgreSQL backend say, takes its time there), and the mean busy cores.
+ * process's time since the first reading, or since it started, and that of
+ * its children that ended meanwhile), the rest of the machine's busy time as
+ * `other`, and the mean busy cores. A PostgreSQL backend that ended meanwhile
+ * counts as PostgreSQL: the postmaster waited for it, and what it had spent
+ * before the first reading (in the postmaster's children's time now) is taken
+ * off again; a child that outlived the window counts as itself.
  */
 export function cpuSpent(before: CpuReading, after: CpuReading, instances: number, seconds: number) {
   const spent: Record<string, number> = {};
   for (const [pid, p] of Object.entries(after.processes)) {
     const was = before.processes[Number(pid)];
-    spent[p.group] = (spent[p.group] ?? 0) + Math.max(0, p.ms - (was?.group === p.group ? was.ms : 0));
+    const same = was?.group === p.group;
+    spent[p.group] = (spent[p.group] ?? 0) + Math.max(0, p.ms - (same ? was.ms : 0)) + Math.max(0, p.childrenMs - (same ? was.childrenMs : 0));
+  }
+  for (const [pid, p] of Object.entries(before.processes)) {
+    if (p.group === 'postgres' && !(pid in after.processes)) spent.postgres = Math.max(0, (spent.postgres ?? 0) - p.ms);
   }
   const busy = after.machineBusyMs - before.machineBusyMs;
   const idle = after.machineIdleMs - before.machineIdleMs;
