@@ -9,6 +9,7 @@
 // another.
 import type { LiveObject } from '../domain/drift.ts';
 import type { Kube } from './client.ts';
+import { capMessage } from '../domain/untrusted.ts';
 import { KubeError, toKubeError } from './errors.ts';
 
 /** An object as the API server sent it (JSON, not a client model). */
@@ -112,7 +113,8 @@ export function startListWatch(kube: Kube, o: ListWatchOptions): ListWatchHandle
   let failures = 0;
   const failed = (context: string) => (err: unknown) => {
     failures++;
-    o.onError(err instanceof Error ? err : new Error(String(err)), context); // a handler's own error, as it is
+    // A handler's own error, as it is (its message capped, as toKubeError caps a Kubernetes one's).
+    o.onError(err instanceof KubeError ? err : new Error(capMessage(err instanceof Error ? err.message : String(err))), context);
     if (!stopped) requestRelist('failed');
   };
   // Events: each object's after the one before it; HANDLERS_AT_ONCE objects at a time.
