@@ -596,12 +596,12 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   report.row('teardown', `${td.clusters} clusters (${n} inst.): namespaces gone (s)`, fmt(td.seconds), '', '',
     `${o.teardownTarget ? target(p, `teardown of ${td.clusters} clusters: quota exactly zero`, td.quotaZero, td.quotaZero ? 'zero' : 'NOT zero') : `quota ${td.quotaZero ? 'exactly zero' : 'NOT zero'}`}`);
   report.row('economy', `${key}: kube writes / instance, delete`, fmt(rec.economy.delete.writesPerInstance, 2));
-  await sleep(10_000); // what the teardown let go, given time to be collected
+  await sleep(AFTER_TEARDOWN_MS); // what the teardown let go, given time to be collected
   rec.memory.rssAfterTeardownMiB = rssMiB(s.pid).rss;
   if (o.settle) {
     // And a minute after: V8 gives a heap back once allocation has been quiet for a while
     // (its memory reducer), so 10 s may show garbage not yet returned rather than growth.
-    await sleep(AFTER_TEARDOWN_SETTLE_MS - 10_000);
+    await sleep(AFTER_TEARDOWN_SETTLE_MS - AFTER_TEARDOWN_MS);
     rec.memory.rssMinuteAfterTeardownMiB = rssMiB(s.pid).rss;
   }
   report.row('footprint', `${key}: RSS before / peak / all running / after teardown${o.settle ? ' (10 s, 60 s)' : ''} (MiB)`,
@@ -701,7 +701,8 @@ const SCALE_RATIO = 1.2;
 const RSS_GOAL_MIB = 200;
 /** How long after a SIGHUP the scale run samples the resync it asked for: longer than a 10,000-VM resync takes here. */
 const RESYNC_WINDOW_MS = quick ? 10_000 : 30_000;
-/** When the scale run samples the server's memory a second time after a teardown (the first is at 10 s). */
+/** When the server's memory is sampled after a teardown, and when the scale run samples it again. */
+const AFTER_TEARDOWN_MS = 10_000;
 const AFTER_TEARDOWN_SETTLE_MS = 60_000;
 
 /** One server with its reconciler on, through every size in turn: time against the ceiling, memory, database load, Kubernetes writes. */
