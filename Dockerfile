@@ -54,4 +54,4 @@ USER 1000:1000
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8000) + '/health').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "--max-semi-space-size=16", "--heap-growing-percent=20", "dist/main.mjs"]
+CMD ["node", "--max-semi-space-size=16", "--heap-growing-percent=20", "--expose-gc", "dist/main.mjs"]

@@ -41,8 +41,11 @@ export const CLI_ENTRY = join(root, 'dist', 'cli.mjs');
  * the resident set lower still, is left out: it cost markedly more server CPU
  * per read and per instance converged (docs/OPERATIONS.md tells how to turn
  * it on; `BENCH_SERVER_FLAGS` runs the benchmarks with other flags).
+ * `--expose-gc` lets the server ask V8, once quiet after a burst of work, for
+ * the collection that gives its pooled pages back to the system
+ * (src/observability/heapRelease.ts).
  */
-export const SERVER_NODE_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=20'] as const;
+export const SERVER_NODE_FLAGS = ['--max-semi-space-size=16', '--heap-growing-percent=20', '--expose-gc'] as const;
 export const CONSOLE_DIST = join(root, 'console', 'dist');
 const STAMPS = join(root, 'dist', '.build');
 

@@ -112,6 +112,21 @@ export function createMetrics(sources: MetricSources) {
     labelNames: ['check'] as const,
     registers: [registry],
   });
+  const heapReleases = new client.Counter({
+    name: 'kubekloud_heap_releases_total',
+    help: 'Collections this process started to give memory V8 no longer uses back to the system, once quiet after a burst of work',
+    registers: [registry],
+  });
+  const heapReleasedBytes = new client.Counter({
+    name: 'kubekloud_heap_released_bytes_total',
+    help: 'Resident memory given back by those collections',
+    registers: [registry],
+  });
+  const heapReleaseSeconds = new client.Counter({
+    name: 'kubekloud_heap_release_pause_seconds_total',
+    help: 'Time the event loop spent in those collections',
+    registers: [registry],
+  });
   const depth = new client.Gauge({ name: 'kubekloud_reconcile_queue_depth', help: 'Rows waiting for the reconciler', registers: [registry] });
   const lag = new client.Gauge({ name: 'kubekloud_reconcile_queue_lag_seconds', help: 'Age of the oldest due row', registers: [registry] });
 
@@ -152,6 +167,11 @@ export function createMetrics(sources: MetricSources) {
     },
     observeStreamRead() {
       streamReads.inc();
+    },
+    observeHeapRelease(r: { rssBeforeBytes: number; rssAfterBytes: number; ms: number }) {
+      heapReleases.inc();
+      heapReleasedBytes.inc(Math.max(0, r.rssBeforeBytes - r.rssAfterBytes));
+      heapReleaseSeconds.inc(r.ms / 1000);
     },
     async render(): Promise<string> {
       try {

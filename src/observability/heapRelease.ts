@@ -1,0 +1,85 @@
+// Gives the memory V8 no longer uses back to the system once the server is
+// quiet again after a burst of work (a convergence, a resync, a teardown).
+//
+// V8 shrinks its heap after such a burst but keeps the freed pages resident,
+// pooled for reuse: the resident set stays near its peak. It returns them on a
+// memory-reducing collection, which its memory reducer starts only once it has
+// measured a low allocation rate, and it measures that at a collection: a quiet
+// server runs almost none, so the pages could stay for minutes. Here the
+// server asks for that collection itself (V8's last-resort collection, which
+// `--expose-gc` makes callable: SERVER_NODE_FLAGS in scripts/build.ts) when
+// the resident set has grown by RELEASE_AFTER_GROWTH_BYTES since the last one
+// ended, the event loop has been nearly idle over the last check, and at most
+// once every RELEASE_MIN_INTERVAL_MS. Growth V8 cannot give back (native
+// memory) leaves the next release's floor where it is: it does not repeat. It holds the event loop for tens of milliseconds
+// (about 70 ms at 45 MiB of live objects), which is why it waits for quiet.
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+
+/** How often the heap and the event loop are looked at. */
+export const RELEASE_CHECK_MS = 5_000;
+/** Growth of the resident set since the last release that makes another worth its pause. */
+export const RELEASE_AFTER_GROWTH_BYTES = 16 * 1024 * 1024;
+/** The event loop's busy share over the last check, below which the server counts as quiet. */
+export const RELEASE_QUIET_BELOW = 0.1;
+/** The least time between two releases. */
+export const RELEASE_MIN_INTERVAL_MS = 60_000;
+
+/** The resident set the last release left, the most it has been since, and when that release was. */
+export type ReleaseState = { floorBytes: number; peakBytes: number; lastAtMs: number };
+/** A check: the resident set, the event loop's busy share since the last check, the time. */
+export type HeapSample = { rssBytes: number; busyShare: number; atMs: number };
+
+export type ReleaseLimits = { growthBytes: number; quietBelow: number; minIntervalMs: number };
+export const RELEASE_LIMITS: ReleaseLimits = {
+  growthBytes: RELEASE_AFTER_GROWTH_BYTES,
+  quietBelow: RELEASE_QUIET_BELOW,
+  minIntervalMs: RELEASE_MIN_INTERVAL_MS,
+};
+
+/** The state after a sample (its peak updated) and whether to release now. */
+export function judgeRelease(state: ReleaseState, s: HeapSample, limits: ReleaseLimits = RELEASE_LIMITS): { state: ReleaseState; release: boolean } {
+  const next = { ...state, peakBytes: Math.max(state.peakBytes, s.rssBytes) };
+  const release = next.peakBytes - next.floorBytes >= limits.growthBytes && s.busyShare < limits.quietBelow && s.atMs - state.lastAtMs >= limits.minIntervalMs;
+  return { state: next, release };
+}
+
+export type Release = { rssBeforeBytes: number; rssAfterBytes: number; ms: number };
+
+type GcFunction = (o: { type: 'major'; execution: 'sync'; flavor: 'last-resort' }) => void;
+
+/** V8's collector when the process runs with --expose-gc, else null. */
+function exposedGc(): GcFunction | null {
+  const gc = (globalThis as { gc?: unknown }).gc;
+  return typeof gc === 'function' ? (gc as GcFunction) : null;
+}
+
+/**
+ * Looks every RELEASE_CHECK_MS and releases when judgeRelease says so; null
+ * (nothing started) when the process runs without --expose-gc.
+ */
+export function startHeapRelease(o: { onRelease: (r: Release) => void; checkMs?: number; limits?: ReleaseLimits }): { stop(): void } | null {
+  const gc = exposedGc();
+  if (!gc) return null;
+  const rss = () => process.memoryUsage.rss();
+  let state: ReleaseState = { floorBytes: rss(), peakBytes: rss(), lastAtMs: performance.now() };
+  let elu: EventLoopUtilization = performance.eventLoopUtilization();
+  const timer = setInterval(() => {
+    const now = performance.eventLoopUtilization();
+    const busyShare = performance.eventLoopUtilization(now, elu).utilization;
+    elu = now;
+    const rssBeforeBytes = rss();
+    const judged = judgeRelease(state, { rssBytes: rssBeforeBytes, busyShare, atMs: performance.now() }, o.limits);
+    state = judged.state;
+    if (!judged.release) return;
+    const started = performance.now();
+    gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
+    const ms = performance.now() - started;
+    const rssAfterBytes = rss();
+    state = { floorBytes: rssAfterBytes, peakBytes: rssAfterBytes, lastAtMs: performance.now() };
+    // The collection's own time is not the application's: the next check measures from here.
+    elu = performance.eventLoopUtilization();
+    o.onRelease({ rssBeforeBytes, rssAfterBytes, ms });
+  }, o.checkMs ?? RELEASE_CHECK_MS);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
