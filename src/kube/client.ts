@@ -9,7 +9,13 @@ import { KubeError, toKubeError } from './errors.ts';
 import { apiServerReady, deleteObject, getObject, jsonPatch, listPage, serverSideApply, type ListPage, type RequestOptions } from './rest.ts';
 
 export const FIELD_MANAGER = 'kubekloud';
-export const LIST_PAGE_SIZE = 500;
+/**
+ * Objects per page of a list. A page is held, text and parsed objects, until
+ * every item on it has been handled; a resync lists every kind at once, so at
+ * 10,000 VMs the VM and VMI pages are in memory side by side. A hundred keeps
+ * each to a fraction of what 500 held, for one more request per hundred objects.
+ */
+export const LIST_PAGE_SIZE = 100;
 
 export type ObjectRef = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
 export type { ListPage, RequestOptions };
