@@ -9,37 +9,54 @@
 // server asks for that collection itself (V8's last-resort collection, which
 // `--expose-gc` makes callable: SERVER_NODE_FLAGS in scripts/build.ts) when
 // the resident set has grown by RELEASE_AFTER_GROWTH_BYTES since the last one
-// ended, the event loop has been nearly idle over the last check, and at most
-// once every RELEASE_MIN_INTERVAL_MS. Growth V8 cannot give back (native
+// ended, the event loop has been nearly idle for RELEASE_QUIET_FOR_MS, and at
+// most once every RELEASE_MIN_INTERVAL_MS. Growth V8 cannot give back (native
 // memory) leaves the next release's floor where it is: it does not repeat. It holds the event loop for tens of milliseconds
-// (about 70 ms at 45 MiB of live objects), which is why it waits for quiet.
+// (about 70 ms at 45 MiB of live objects) and, reducing memory, drops the
+// bytecode of functions not running, which the next calls compile again: so
+// it waits for a quiet that is more than a pause between requests.
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
 /** How often the heap and the event loop are looked at. */
 export const RELEASE_CHECK_MS = 5_000;
 /** Growth of the resident set since the last release that makes another worth its pause. */
 export const RELEASE_AFTER_GROWTH_BYTES = 16 * 1024 * 1024;
-/** The event loop's busy share over the last check, below which the server counts as quiet. */
+/** The event loop's busy share over a check, below which the server counts as quiet. */
 export const RELEASE_QUIET_BELOW = 0.1;
+/** How long the server must have been quiet. */
+export const RELEASE_QUIET_FOR_MS = 30_000;
 /** The least time between two releases. */
 export const RELEASE_MIN_INTERVAL_MS = 60_000;
 
-/** The resident set the last release left, the most it has been since, and when that release was. */
-export type ReleaseState = { floorBytes: number; peakBytes: number; lastAtMs: number };
-/** A check: the resident set, the event loop's busy share since the last check, the time. */
-export type HeapSample = { rssBytes: number; busyShare: number; atMs: number };
+/**
+ * The resident set the last release left, the most it has been since, when
+ * that release was, and since when the event loop has been quiet (null: busy).
+ */
+export type ReleaseState = { floorBytes: number; peakBytes: number; lastAtMs: number; quietSinceMs: number | null };
+/** A check: the resident set, the event loop's busy share since the previous check (made at sinceMs), the time. */
+export type HeapSample = { rssBytes: number; busyShare: number; sinceMs: number; atMs: number };
 
-export type ReleaseLimits = { growthBytes: number; quietBelow: number; minIntervalMs: number };
+export type ReleaseLimits = { growthBytes: number; quietBelow: number; quietForMs: number; minIntervalMs: number };
 export const RELEASE_LIMITS: ReleaseLimits = {
   growthBytes: RELEASE_AFTER_GROWTH_BYTES,
   quietBelow: RELEASE_QUIET_BELOW,
+  quietForMs: RELEASE_QUIET_FOR_MS,
   minIntervalMs: RELEASE_MIN_INTERVAL_MS,
 };
 
 /** The state after a sample (its peak updated) and whether to release now. */
 export function judgeRelease(state: ReleaseState, s: HeapSample, limits: ReleaseLimits = RELEASE_LIMITS): { state: ReleaseState; release: boolean } {
-  const next = { ...state, peakBytes: Math.max(state.peakBytes, s.rssBytes) };
-  const release = next.peakBytes - next.floorBytes >= limits.growthBytes && s.busyShare < limits.quietBelow && s.atMs - state.lastAtMs >= limits.minIntervalMs;
+  const quiet = s.busyShare < limits.quietBelow;
+  const next: ReleaseState = {
+    ...state,
+    peakBytes: Math.max(state.peakBytes, s.rssBytes),
+    quietSinceMs: quiet ? (state.quietSinceMs ?? s.sinceMs) : null,
+  };
+  const release =
+    next.peakBytes - next.floorBytes >= limits.growthBytes &&
+    next.quietSinceMs !== null &&
+    s.atMs - next.quietSinceMs >= limits.quietForMs &&
+    s.atMs - state.lastAtMs >= limits.minIntervalMs;
   return { state: next, release };
 }
 
@@ -61,21 +78,25 @@ export function startHeapRelease(o: { onRelease: (r: Release) => void; checkMs?:
   const gc = exposedGc();
   if (!gc) return null;
   const rss = () => process.memoryUsage.rss();
-  let state: ReleaseState = { floorBytes: rss(), peakBytes: rss(), lastAtMs: performance.now() };
+  let state: ReleaseState = { floorBytes: rss(), peakBytes: rss(), lastAtMs: performance.now(), quietSinceMs: null };
   let elu: EventLoopUtilization = performance.eventLoopUtilization();
+  let lastCheckMs = performance.now();
   const timer = setInterval(() => {
     const now = performance.eventLoopUtilization();
     const busyShare = performance.eventLoopUtilization(now, elu).utilization;
     elu = now;
+    const sinceMs = lastCheckMs;
+    lastCheckMs = performance.now();
     const rssBeforeBytes = rss();
-    const judged = judgeRelease(state, { rssBytes: rssBeforeBytes, busyShare, atMs: performance.now() }, o.limits);
+    const judged = judgeRelease(state, { rssBytes: rssBeforeBytes, busyShare, sinceMs, atMs: lastCheckMs }, o.limits);
     state = judged.state;
     if (!judged.release) return;
     const started = performance.now();
     gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     const ms = performance.now() - started;
     const rssAfterBytes = rss();
-    state = { floorBytes: rssAfterBytes, peakBytes: rssAfterBytes, lastAtMs: performance.now() };
+    lastCheckMs = performance.now();
+    state = { floorBytes: rssAfterBytes, peakBytes: rssAfterBytes, lastAtMs: lastCheckMs, quietSinceMs: null };
     // The collection's own time is not the application's: the next check measures from here.
     elu = performance.eventLoopUtilization();
     o.onRelease({ rssBeforeBytes, rssAfterBytes, ms });

@@ -7,28 +7,50 @@ import { judgeRelease, RELEASE_LIMITS, type ReleaseState } from '../../src/obser
 import { repoRoot } from '../support/kube.ts';
 
 const MiB = 1048576;
-const start: ReleaseState = { floorBytes: 150 * MiB, peakBytes: 150 * MiB, lastAtMs: 0 };
-const later = RELEASE_LIMITS.minIntervalMs;
+const start: ReleaseState = { floorBytes: 150 * MiB, peakBytes: 150 * MiB, lastAtMs: 0, quietSinceMs: null };
+const later = Math.max(RELEASE_LIMITS.minIntervalMs, RELEASE_LIMITS.quietForMs) + 5_000;
+const check = 5_000;
+/** A quiet check ending at `atMs`. */
+const quietAt = (rssMiB: number, atMs: number) => ({ rssBytes: rssMiB * MiB, busyShare: 0.02, sinceMs: atMs - check, atMs });
 
 describe('judgeRelease', () => {
-  it('releases once the resident set has grown enough and the event loop is quiet', () => {
-    const busy = judgeRelease(start, { rssBytes: 210 * MiB, busyShare: 0.8, atMs: later });
+  it('releases once the resident set has grown enough and the event loop has been quiet long enough', () => {
+    const busy = judgeRelease(start, { rssBytes: 210 * MiB, busyShare: 0.8, sinceMs: later - check, atMs: later });
     expect(busy.release).toBe(false); // still working: its pause would land on requests
     expect(busy.state.peakBytes).toBe(210 * MiB);
-    // Quiet now; the growth seen while busy counts.
-    expect(judgeRelease(busy.state, { rssBytes: 208 * MiB, busyShare: 0.02, atMs: later + 5_000 }).release).toBe(true);
+    // Quiet from here on; the growth seen while busy counts, once the quiet has lasted.
+    let state = busy.state;
+    let at = later;
+    for (; at - later < RELEASE_LIMITS.quietForMs; ) {
+      at += check;
+      const j = judgeRelease(state, quietAt(208, at));
+      expect(j.release, `quiet for ${at - later} ms`).toBe(at - later >= RELEASE_LIMITS.quietForMs);
+      state = j.state;
+    }
+    expect(state.quietSinceMs).toBe(later);
+  });
+
+  it('starts counting the quiet again after a busy check', () => {
+    let state = judgeRelease(start, quietAt(250, later)).state;
+    state = judgeRelease(state, { ...quietAt(250, later + check), busyShare: 0.5 }).state;
+    expect(state.quietSinceMs).toBeNull();
+    const j = judgeRelease(state, quietAt(250, later + 2 * check));
+    expect(j.state.quietSinceMs).toBe(later + check);
+    expect(j.release).toBe(false);
   });
 
   it('does not release for little growth, nor twice within the least interval', () => {
-    expect(judgeRelease(start, { rssBytes: 150 * MiB + RELEASE_LIMITS.growthBytes - 1, busyShare: 0, atMs: later }).release).toBe(false);
-    expect(judgeRelease(start, { rssBytes: 250 * MiB, busyShare: 0, atMs: later - 1 }).release).toBe(false);
-    expect(judgeRelease(start, { rssBytes: 250 * MiB, busyShare: 0, atMs: later }).release).toBe(true);
+    const quietLong = { ...start, quietSinceMs: 0 };
+    expect(judgeRelease(quietLong, quietAt(150 + RELEASE_LIMITS.growthBytes / MiB - 0.5, later)).release).toBe(false);
+    const justReleased = { ...quietLong, lastAtMs: later };
+    expect(judgeRelease(justReleased, quietAt(250, later + RELEASE_LIMITS.minIntervalMs - 1)).release).toBe(false);
+    expect(judgeRelease(justReleased, quietAt(250, later + Math.max(RELEASE_LIMITS.minIntervalMs, RELEASE_LIMITS.quietForMs))).release).toBe(true);
   });
 
   it('does not repeat for growth a release could not give back', () => {
     // A release that left the resident set at 190 MiB (native memory, say): that is the new floor.
-    const after: ReleaseState = { floorBytes: 190 * MiB, peakBytes: 190 * MiB, lastAtMs: later };
-    expect(judgeRelease(after, { rssBytes: 190 * MiB, busyShare: 0, atMs: 10 * later }).release).toBe(false);
+    const after: ReleaseState = { floorBytes: 190 * MiB, peakBytes: 190 * MiB, lastAtMs: later, quietSinceMs: later };
+    expect(judgeRelease(after, quietAt(190, 10 * later)).release).toBe(false);
   });
 });
 

@@ -9,7 +9,7 @@ const alive = setInterval(() => {}, 1_000);
 const released = new Promise<Release>((resolve) => {
   const handle = startHeapRelease({
     checkMs: 250,
-    limits: { growthBytes: 16 * 1048576, quietBelow: 0.1, minIntervalMs: 0 },
+    limits: { growthBytes: 16 * 1048576, quietBelow: 0.1, quietForMs: 500, minIntervalMs: 0 },
     onRelease: (r) => {
       handle?.stop();
       resolve(r);
