@@ -11,10 +11,11 @@
 // the resident set has grown by RELEASE_AFTER_GROWTH_BYTES since the last one
 // ended, the event loop has been nearly idle for RELEASE_QUIET_FOR_MS, and at
 // most once every RELEASE_MIN_INTERVAL_MS. Growth V8 cannot give back (native
-// memory) leaves the next release's floor where it is: it does not repeat. It holds the event loop for tens of milliseconds
-// (about 70 ms at 45 MiB of live objects) and, reducing memory, drops the
-// bytecode of functions not running, which the next calls compile again: so
-// it waits for a quiet that is more than a pause between requests.
+// memory) leaves the next release's floor where it is: it does not repeat.
+// It holds the event loop for tens to hundreds of milliseconds and, reducing
+// memory, drops the bytecode of functions not running, which the next calls
+// compile again: so it waits for a quiet that is more than a pause between
+// requests.
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 
 /** How often the heap and the event loop are looked at. */
@@ -78,7 +79,8 @@ export function startHeapRelease(o: { onRelease: (r: Release) => void; checkMs?:
   const gc = exposedGc();
   if (!gc) return null;
   const rss = () => process.memoryUsage.rss();
-  let state: ReleaseState = { floorBytes: rss(), peakBytes: rss(), lastAtMs: performance.now(), quietSinceMs: null };
+  const startBytes = rss();
+  let state: ReleaseState = { floorBytes: startBytes, peakBytes: startBytes, lastAtMs: performance.now(), quietSinceMs: null };
   let elu: EventLoopUtilization = performance.eventLoopUtilization();
   let lastCheckMs = performance.now();
   const timer = setInterval(() => {

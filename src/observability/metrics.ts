@@ -4,6 +4,7 @@
 // scraped (the database pool, the work queue) comes from the functions given
 // here, so this module depends on nothing else in src/.
 import client from 'prom-client';
+import type { Release } from './heapRelease.ts';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -168,7 +169,7 @@ export function createMetrics(sources: MetricSources) {
     observeStreamRead() {
       streamReads.inc();
     },
-    observeHeapRelease(r: { rssBeforeBytes: number; rssAfterBytes: number; ms: number }) {
+    observeHeapRelease(r: Release) {
       heapReleases.inc();
       heapReleasedBytes.inc(Math.max(0, r.rssBeforeBytes - r.rssAfterBytes));
       heapReleaseSeconds.inc(r.ms / 1000);

@@ -1,7 +1,7 @@
 // Run by heapRelease.test.ts in a process of its own (`node [--expose-gc]
 // --import tsx`): a burst of short-lived objects, as a convergence makes, then
 // quiet; prints what the release did (or that none could start) as one JSON line.
-import { startHeapRelease, type Release } from '../../src/observability/heapRelease.ts';
+import { RELEASE_LIMITS, startHeapRelease, type Release } from '../../src/observability/heapRelease.ts';
 
 const rssMiB = () => process.memoryUsage.rss() / 1048576;
 // The release's timer does not keep a process alive; this does, until it has run.
@@ -9,7 +9,7 @@ const alive = setInterval(() => {}, 1_000);
 const released = new Promise<Release>((resolve) => {
   const handle = startHeapRelease({
     checkMs: 250,
-    limits: { growthBytes: 16 * 1048576, quietBelow: 0.1, quietForMs: 500, minIntervalMs: 0 },
+    limits: { ...RELEASE_LIMITS, quietForMs: 500, minIntervalMs: 0 }, // the server's, without its waits
     onRelease: (r) => {
       handle?.stop();
       resolve(r);
