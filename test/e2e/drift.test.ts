@@ -134,7 +134,8 @@ describe('drift by delete and by addition is repaired', () => {
     await other.apply({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'allow-all', namespace: web.namespace, labels }, spec: { podSelector: {}, ingress: [{}], policyTypes: ['Ingress'] } });
     await other.apply({ apiVersion: 'v1', kind: 'Service', metadata: { name: 'backdoor', namespace: web.namespace, labels }, spec: { type: 'ClusterIP', selector: { 'kubekloud.io/cluster': String(web.id) }, ports: [{ port: 22 }] } });
     await repaired(web, 'strays');
-    expect(await metric('kubekloud_strays_deleted_total')).toBeGreaterThanOrEqual(2);
+    // The count follows the delete's answer, which the list above can overtake.
+    await eventually(async () => (await metric('kubekloud_strays_deleted_total')) >= 2, 5_000, 'both strays counted');
   });
 });
 
