@@ -95,6 +95,8 @@ export async function startServer(config: Config): Promise<Server> {
       onRelist: metrics.observeRelist,
       onObserverLeader: metrics.observeObserverLeader,
       onObserverAction: metrics.observeObserverAction,
+      onObserverDeferred: metrics.observeDeferred,
+      changes,
     });
     reconciler.start();
   }

@@ -74,6 +74,11 @@ export function createMetrics(sources: MetricSources) {
     labelNames: ['kind'] as const,
     registers: [registry],
   });
+  const deferred = new client.Gauge({
+    name: 'kubekloud_observer_deferred_objects',
+    help: 'Objects changed or deleted while work was pending on their rows, to be judged again once it is done (on the observing replica)',
+    registers: [registry],
+  });
   new client.Gauge({
     name: 'kubekloud_db_pool_connections',
     help: 'Database pool connections by state',
@@ -149,6 +154,9 @@ export function createMetrics(sources: MetricSources) {
     },
     observeObserverAction(e: { type: 'repair' | 'stray' | 'unknown'; kind: string }) {
       (e.type === 'repair' ? driftRepairs : e.type === 'stray' ? straysDeleted : unknownKept).inc({ kind: e.kind });
+    },
+    observeDeferred(count: number) {
+      deferred.set(count);
     },
     observeRelist(kind: string, reason: string) {
       relists.inc({ kind, reason });

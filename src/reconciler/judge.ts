@@ -1,8 +1,10 @@
 // The observer's judgement of one labelled object against the database: in its
 // rendered form, drifted (which row must repair it, and why), stray (labelled as
-// ours but nothing renders it: delete it), or not ours to judge right now (its
-// row has work pending, which will apply what it wants anyway). Pure: the rows
-// are read by the caller.
+// ours but nothing renders it: delete it), or not to be judged now. An object
+// whose row has work pending is left to that work when it already is what the
+// work renders; otherwise it is deferred: the work may have applied it before
+// the change just seen, so it is judged again once the work is done. Pure: the
+// rows are read by the caller.
 import { driftOf, type LiveObject } from '../domain/drift.ts';
 import { LABEL_CLUSTER, LABEL_INSTANCE, renderClusterObjects, renderInstanceObjects, renderVmDataVolume, type KubeObject } from '../domain/render.ts';
 import { FIELD_MANAGER } from '../kube/client.ts';
@@ -16,6 +18,8 @@ export type Owner = { table: WorkTable; id: number; gen: number };
 export type Verdict =
   | { kind: 'ok' }
   | { kind: 'skip'; why: string }
+  /** Its rows have work pending that may not put it right: judged again once that work is done. */
+  | { kind: 'defer'; why: string }
   | { kind: 'stray'; why: string }
   /** Labelled with an id this database never issued: left alone, and reported. */
   | { kind: 'unknown'; why: string }
@@ -44,18 +48,52 @@ export const instanceIdOfObject = (obj: LiveObject) => labelId(obj, LABEL_INSTAN
 const clusterSettled = (c: ClusterRow) => c.state === 'active' && c.synced_gen > 0 && c.desired_gen === c.synced_gen;
 const instanceSettled = (i: InstanceRow) => i.desired !== 'deleted' && i.applied && i.desired_gen === i.synced_gen;
 
+/** An object the rows render as they want it now; `settled`: its row is in sync, so the object must already be so. */
+type Wanted = Expected & { settled: boolean };
+
+/**
+ * Every object an active cluster and its instances render at their desired
+ * state, by key, settled or with work pending (an instance being deleted renders
+ * nothing). The owner's generation is the one synced, for a repair to name.
+ */
+function wantedObjects(cluster: ClusterRow, instances: InstanceRow[], installation: string): Map<string, Wanted> {
+  const out = new Map<string, Wanted>();
+  if (cluster.state !== 'active') return out;
+  const inSync = clusterSettled(cluster);
+  const spec = clusterSpecOf(cluster, installation);
+  const add = (obj: KubeObject, owner: Owner, settled: boolean) => out.set(objectKey(obj.kind, obj.metadata.namespace, obj.metadata.name), { obj, owner, settled });
+  for (const obj of renderClusterObjects(spec)) add(obj, { table: 'clusters', id: cluster.id, gen: cluster.synced_gen }, inSync);
+  for (const i of instances) {
+    if (i.cluster_id !== cluster.id || i.desired === 'deleted') continue;
+    for (const obj of instanceObjects(cluster, i, installation)) add(obj, { table: 'instances', id: i.id, gen: i.synced_gen }, inSync && instanceSettled(i));
+  }
+  return out;
+}
+
 /** Every object a settled cluster and its settled instances render, by key. */
 export function expectedObjects(cluster: ClusterRow, instances: InstanceRow[], installation: string): Map<string, Expected> {
   const out = new Map<string, Expected>();
   if (!clusterSettled(cluster)) return out;
-  const spec = clusterSpecOf(cluster, installation);
-  const add = (obj: KubeObject, owner: Owner) => out.set(objectKey(obj.kind, obj.metadata.namespace, obj.metadata.name), { obj, owner });
-  for (const obj of renderClusterObjects(spec)) add(obj, { table: 'clusters', id: cluster.id, gen: cluster.synced_gen });
-  for (const i of instances) {
-    if (i.cluster_id !== cluster.id || !instanceSettled(i)) continue;
-    for (const obj of instanceObjects(cluster, i, installation)) add(obj, { table: 'instances', id: i.id, gen: i.synced_gen });
-  }
+  for (const [key, w] of wantedObjects(cluster, instances, installation)) if (w.settled) out.set(key, { obj: w.obj, owner: w.owner });
   return out;
+}
+
+/** Whether work pending on these rows renders the object under `key` (one deleted now may be put back by it, or not). */
+export function pendingWorkRenders(key: string, rows: OwnerRows, installation: string): boolean {
+  const w = rows.cluster && wantedObjects(rows.cluster, rows.instances, installation).get(key);
+  return !!w && !w.settled;
+}
+
+/**
+ * Whether a deferred object must wait still: its cluster has work pending, or
+ * its instance (`instanceId`, from its label), or the row that renders it.
+ */
+export function workPendingOn(key: string, instanceId: number | null, rows: OwnerRows, installation: string): boolean {
+  const { cluster, instances } = rows;
+  if (!cluster || cluster.state !== 'active') return false;
+  if (!clusterSettled(cluster)) return true;
+  if (instanceId !== null && instances.some((i) => i.id === instanceId && !instanceSettled(i))) return true;
+  return pendingWorkRenders(key, rows, installation);
 }
 
 function instanceObjects(cluster: ClusterRow, i: InstanceRow, installation: string): KubeObject[] {
@@ -86,28 +124,27 @@ export function judgeObject(live: LiveObject, rows: OwnerRows, installation: str
     return { kind: 'stray', why: `${what} names cluster ${clusterId}, whose namespace is ${cluster.namespace}` };
   }
   const key = objectKey(live.kind ?? '', meta.namespace, meta.name ?? '');
-  const expected = expectedObjects(cluster, instances, installation).get(key);
-  if (expected) {
-    const diff = driftOf(expected.obj, live, FIELD_MANAGER);
+  const wanted = wantedObjects(cluster, instances, installation).get(key);
+  const diff = wanted ? driftOf(wanted.obj, live, FIELD_MANAGER) : [];
+  if (wanted?.settled) {
     if (diff.length === 0) return { kind: 'ok' };
-    return { kind: 'drift', owner: expected.owner, why: `${what} was changed outside KubeKloud (${diff.slice(0, 4).join('; ')}${diff.length > 4 ? '; …' : ''})` };
+    return { kind: 'drift', owner: wanted.owner, why: `${what} was changed outside KubeKloud (${diff.slice(0, 4).join('; ')}${diff.length > 4 ? '; …' : ''})` };
   }
   // Nothing settled renders it. A claim holds data: it is never deleted as a
   // stray (a StatefulSet's claims carry our labels, and get their owner
   // reference only after they are created).
   if (live.kind === 'PersistentVolumeClaim') return { kind: 'skip', why: 'a claim nothing renders is left alone' };
-  // Work under way may render it (a new instance, a scale-in): leave it to that work.
-  if (!clusterSettled(cluster)) return { kind: 'skip', why: 'its cluster has work pending' };
+  // Work under way renders it (a change, a new instance). Already as that work
+  // renders it: the work finds nothing to change. Otherwise the work may put it
+  // right, or may have applied it before this change: judged again once done.
+  if (wanted) return diff.length === 0 ? { kind: 'skip', why: 'its row has work pending, which renders it as it is' } : { kind: 'defer', why: 'its row has work pending' };
+  // Work under way may remove it (a scale-in, a change of ports): judged again once done.
+  if (!clusterSettled(cluster)) return { kind: 'defer', why: 'its cluster has work pending' };
   const instanceId = instanceIdOfObject(live);
   if (instanceId !== null && !instances.some((i) => i.id === instanceId)) {
     if (instanceId > rows.issued.instance) return beyond(instanceId, rows.issued.instance, 'instance');
     return { kind: 'stray', why: `${what} belongs to instance ${instanceId}, which does not exist` };
   }
-  for (const i of instances) {
-    if (instanceSettled(i)) continue;
-    if (i.id === instanceId || instanceObjects(cluster, i, installation).some((o) => objectKey(o.kind, o.metadata.namespace, o.metadata.name) === key)) {
-      return { kind: 'skip', why: 'its instance has work pending' };
-    }
-  }
+  if (workPendingOn(key, instanceId, rows, installation)) return { kind: 'defer', why: 'its instance has work pending' };
   return { kind: 'stray', why: `${what} is labelled as KubeKloud's but nothing renders it` };
 }

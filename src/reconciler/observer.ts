@@ -10,6 +10,7 @@ import type { Observation } from '../domain/observations.ts';
 import type { ListWatchHandle } from '../kube/listWatch.ts';
 import { recordObservations, recordVmiObservations } from '../service/status.ts';
 import type { VmiObservation } from '../store/observations.ts';
+import type { ChangeNotifier } from '../service/changes.ts';
 import { groupCommit, OBSERVER_LINGER_MS } from './groupCommit.ts';
 import { createEndpoints, watchNodes } from './endpoints.ts';
 import { createRepairs, type ObserverEvent, type RepairDeps } from './repairs.ts';
@@ -29,12 +30,25 @@ export const OWNED_KINDS = [
   { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachine' },
 ] as const;
 
-export type ObserverDeps = RepairDeps & Omit<WatchDeps, 'observe' | 'observeVmi' | 'endpoints'> & { resyncSeconds: number };
+export type ObserverDeps = RepairDeps &
+  Omit<WatchDeps, 'observe' | 'observeVmi' | 'endpoints'> & {
+    resyncSeconds: number;
+    /** Changes of clusters' rows as they commit: objects deferred until their rows' work is done are judged again then (without it, polled). */
+    changes?: ChangeNotifier;
+  };
+
+/** While changes cannot be heard, objects deferred until their rows' work is done are looked at this often. */
+const DEFERRED_POLL_MS = 1_000;
 
 export type Observer = { stop(): Promise<void>; resync(): void; readonly synced: boolean };
 
 export function startObserver(d: ObserverDeps): Observer {
   const repairs = createRepairs(d);
+  const unsubscribe = d.changes?.subscribe((clusterId) => repairs.settledMaybe(clusterId)) ?? (() => {});
+  const polling = setInterval(() => {
+    if (!d.changes?.up && repairs.deferring) repairs.settledMaybe(null);
+  }, DEFERRED_POLL_MS);
+  polling.unref();
   const endpoints = createEndpoints(d);
   // Observations made at once by different watches' handlers (and a list page's) share a statement.
   const observe = groupCommit(async (items: { id: number; o: Observation }[]) => {
@@ -95,8 +109,11 @@ export function startObserver(d: ObserverDeps): Observer {
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
+      unsubscribe();
+      clearInterval(polling);
       await Promise.all(handles.map((h) => h.stop()));
       repairs.reset();
+      repairs.stop();
       endpoints.reset();
     },
   };

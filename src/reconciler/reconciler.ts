@@ -15,6 +15,7 @@ import { reconcileCluster } from './reconcileCluster.ts';
 import { reconcileInstance } from './reconcileInstance.ts';
 import { advanceRollouts } from '../service/rollouts.ts';
 import { pruneRetention } from '../service/audit.ts';
+import type { ChangeNotifier } from '../service/changes.ts';
 
 /** How often the observing replica prunes the audit log and history. */
 const PRUNE_EVERY_MS = 3_600_000;
@@ -44,6 +45,10 @@ export type ReconcilerOptions = {
   onRelist?: (kind: string, reason: RelistReason) => void;
   onObserverAction?: (e: ObserverEvent) => void;
   onObserverLeader?: (leading: boolean) => void;
+  /** How many objects the observer holds until their rows' work is done. */
+  onObserverDeferred?: (count: number) => void;
+  /** Changes of clusters' rows as any replica commits them (the observer judges deferred objects again then). */
+  changes?: ChangeNotifier;
   idlePollMs?: number;
   /** The observer lists and judges everything again this often (jittered). */
   resyncSeconds?: number;
@@ -86,6 +91,8 @@ export class Reconciler {
           leading,
           wake: () => this.wake(),
           resyncSeconds: o.resyncSeconds ?? 300,
+          changes: o.changes,
+          onDeferred: o.onObserverDeferred,
           onError: (err, context) => o.log.warn({ reason: err instanceof KubeError ? err.reason : 'handler', context, err: err.message }, 'watch problem'),
           onRelist: (kind, reason) => {
             if (reason === 'expired') o.log.warn({ kind }, 'watch expired (410 Gone); relisted');

@@ -1,7 +1,10 @@
 // What the observer does about one labelled object: judge it against its rows,
 // and act on a verdict only once a fresh read of both agrees — ask the row that
 // renders it for a repair, or delete a stray. Objects last judged in their
-// rendered form are not judged again until something of theirs changes.
+// rendered form are not judged again until something of theirs changes. Objects
+// changed or deleted while their rows had work pending that may not put them
+// right are remembered by cluster, and judged again on a fresh read once that
+// work is done (`settledMaybe`: when the cluster's rows change).
 import { createHash } from 'node:crypto';
 import { driftOf, type LiveObject } from '../domain/drift.ts';
 import { FIELD_MANAGER, type Kube } from '../kube/client.ts';
@@ -13,7 +16,7 @@ import { refreshStatus } from '../service/status.ts';
 import { recordRepair } from '../service/history.ts';
 import { requestRepair } from '../store/work.ts';
 import { groupCommit, OBSERVER_LINGER_MS } from './groupCommit.ts';
-import { clusterIdOf, expectedObjects, instanceIdOfObject, judgeObject, objectKey, type Expected, type Owner, type OwnerRows, type Verdict } from './judge.ts';
+import { clusterIdOf, expectedObjects, instanceIdOfObject, judgeObject, objectKey, workPendingOn, type Expected, type Owner, type OwnerRows, type Verdict } from './judge.ts';
 
 export type ObserverEvent =
   | { type: 'repair'; kind: string; owner: string; why: string; inARow: number }
@@ -28,9 +31,14 @@ export type RepairDeps = {
   leading: () => boolean;
   wake: () => void;
   onAction?: (e: ObserverEvent) => void;
+  /** How many objects wait for their rows' work to be done, each time it changes. */
+  onDeferred?: (count: number) => void;
 };
 
 export type Repairs = ReturnType<typeof createRepairs>;
+
+/** After a failed look at a cluster's deferred objects, the next one. */
+const DEFERRED_RETRY_MS = 1_000;
 
 const uidOf = (o: LiveObject) => (o.metadata as { uid?: string } | undefined)?.uid;
 const refOf = (o: LiveObject) => ({ apiVersion: o.apiVersion ?? '', kind: o.kind ?? '', metadata: { name: o.metadata?.name ?? '', namespace: o.metadata?.namespace } });
@@ -47,6 +55,13 @@ function fingerprint(o: LiveObject): string {
 export function createRepairs(d: RepairDeps) {
   /** uid → fingerprint of objects last judged in their rendered form. */
   const judgedOk = new Map<string, string>();
+  /** cluster id → key → objects to judge again once their rows' work is done. */
+  const deferred = new Map<number, Map<string, { ref: ReturnType<typeof refOf>; instance: number | null }>>();
+  let deferredCount = 0;
+  const countDeferred = (delta: number) => {
+    deferredCount += delta;
+    if (delta !== 0) d.onDeferred?.(deferredCount);
+  };
 
   /**
    * The rows each cluster id names: the cluster (null: none) and all its
@@ -116,6 +131,7 @@ export function createRepairs(d: RepairDeps) {
       return;
     }
     if (verdict.kind === 'skip' || !d.leading()) return;
+    if (verdict.kind === 'defer') return defer(seen);
     if (verdict.kind === 'unknown') {
       d.onAction?.({ type: 'unknown', kind: seen.kind ?? '', why: verdict.why });
       return;
@@ -148,6 +164,71 @@ export function createRepairs(d: RepairDeps) {
     if (diff.length > 0) await repair(still.owner, kind, `${what} was changed outside KubeKloud (${diff.slice(0, 4).join('; ')})`);
   }
 
+  /** Remembers an object to judge again once its rows' work is done; looks at them at once (the work may have ended meanwhile). */
+  function defer(obj: LiveObject): void {
+    const clusterId = clusterIdOf(obj);
+    if (clusterId === null || !d.leading()) return;
+    let waiting = deferred.get(clusterId);
+    if (!waiting) deferred.set(clusterId, (waiting = new Map()));
+    const key = objectKey(obj.kind ?? '', obj.metadata?.namespace, obj.metadata?.name ?? '');
+    if (!waiting.has(key)) countDeferred(1);
+    waiting.set(key, { ref: refOf(obj), instance: instanceIdOfObject(obj) });
+    settledMaybe(clusterId);
+  }
+
+  // One look at a cluster's deferred objects at a time; a change heard meanwhile looks again after it.
+  const looking = new Set<number>();
+  const lookAgain = new Set<number>();
+
+  /** The rows of `clusterId` may have changed (null: any cluster's): judges again what no longer waits. */
+  function settledMaybe(clusterId: number | null): void {
+    for (const id of clusterId === null ? [...deferred.keys()] : [clusterId]) {
+      if (!deferred.has(id)) continue;
+      if (looking.has(id)) {
+        lookAgain.add(id);
+        continue;
+      }
+      looking.add(id);
+      void (async () => {
+        do {
+          lookAgain.delete(id);
+          await judgeDeferred(id);
+        } while (lookAgain.has(id));
+      })()
+        // A failed look (Kubernetes or the database away) leaves them deferred, and looks again a little later.
+        .catch(() => setTimeout(() => settledMaybe(id), DEFERRED_RETRY_MS).unref())
+        .finally(() => looking.delete(id));
+    }
+  }
+
+  async function judgeDeferred(clusterId: number): Promise<void> {
+    const waiting = deferred.get(clusterId);
+    if (!waiting || !d.leading()) return;
+    const rows = await rowsFor({ cluster: clusterId, instance: null });
+    // A snapshot: judged again, an object may be deferred anew (seen at the next look).
+    for (const [key, w] of [...waiting]) {
+      if (workPendingOn(key, w.instance, rows, d.installation)) continue;
+      waiting.delete(key);
+      countDeferred(-1);
+      try {
+        const fresh = await d.kube.get(w.ref);
+        if (fresh) {
+          await act(fresh, await judge(fresh));
+          continue;
+        }
+        const e = rows.cluster && expectedObjects(rows.cluster, rows.instances, d.installation).get(key);
+        if (e) await confirmMissing(e);
+      } catch (err) {
+        if (!waiting.has(key)) {
+          waiting.set(key, w);
+          countDeferred(1);
+        }
+        throw err;
+      }
+    }
+    if (waiting.size === 0 && deferred.get(clusterId) === waiting) deferred.delete(clusterId);
+  }
+
   return {
     rowsOf,
     /** The rows of one cluster, read together with other reads made at once. */
@@ -165,6 +246,17 @@ export function createRepairs(d: RepairDeps) {
     },
     /** Before a full resync: everything is judged again. */
     reset: () => judgedOk.clear(),
+    /** A deleted object that work pending on its rows renders: looked for again once that work is done. */
+    defer,
+    settledMaybe,
+    /** Whether objects wait for their rows' work (looked at again by a poll while changes cannot be heard). */
+    get deferring() {
+      return deferred.size > 0;
+    },
+    stop: () => {
+      deferred.clear();
+      countDeferred(-deferredCount);
+    },
     judge,
   };
 }

@@ -17,7 +17,7 @@ import { observeSnapshot, snapshotIdOf } from '../domain/snapshots.ts';
 import { recordDiskObservation } from '../service/status.ts';
 import { instancesObservedPresent, instancesWithDiskObserved, type ObservedRow, type VmiObservation } from '../store/observations.ts';
 import type { Endpoints } from './endpoints.ts';
-import { clusterIdOf, expectedObjects, instanceIdOfObject, judgeObject, objectKey, type Expected } from './judge.ts';
+import { clusterIdOf, expectedObjects, instanceIdOfObject, judgeObject, objectKey, pendingWorkRenders, type Expected } from './judge.ts';
 import { observeVmi } from './pauses.ts';
 import type { Repairs } from './repairs.ts';
 
@@ -152,6 +152,8 @@ export function watchOwned(d: WatchDeps, repairs: Repairs, apiVersion: string, k
         const rows = await repairs.rowsFor(clusterId);
         const e = rows.cluster && expectedObjects(rows.cluster, rows.instances, d.installation).get(keyOf(obj));
         if (e) await repairs.confirmMissing(e);
+        // Work pending renders it: it may put it back, or may have applied it before this delete.
+        else if (pendingWorkRenders(keyOf(obj), rows, d.installation)) repairs.defer(obj);
         return;
       }
       if (repairs.unchanged(obj)) return; // a status update: nothing of ours changed

@@ -1,10 +1,11 @@
 // The observer's judgement of one labelled live object against hand-built rows
 // (src/reconciler/judge.ts, pure): ok, drift (and which row repairs it), stray,
-// or skip while its rows have work pending; and what expectedObjects renders.
+// skip, or defer while its rows have work pending; what expectedObjects renders;
+// and when a deferred object waits no longer.
 import { describe, expect, it } from 'vitest';
 import type { LiveObject } from '../../src/domain/drift.ts';
 import { LABEL_CLUSTER, LABEL_INSTANCE } from '../../src/domain/render.ts';
-import { expectedObjects, judgeObject, objectKey, type OwnerRows } from '../../src/reconciler/judge.ts';
+import { expectedObjects, judgeObject, objectKey, pendingWorkRenders, workPendingOn, type OwnerRows } from '../../src/reconciler/judge.ts';
 import type { ClusterRow } from '../../src/store/clusters.ts';
 import type { InstanceRow } from '../../src/store/instances.ts';
 import { asServerReturns, clusterRow, foreignEntry, INSTALLATION, instanceRow } from '../support/rows.ts';
@@ -237,26 +238,38 @@ describe('judgeObject: not to be judged now', () => {
     live.spec.replicas = 9;
     expect(judge(live, rows)).toEqual({ kind: 'skip', why: 'its cluster is being deleted' });
   });
-  it('skips a cluster object, even drifted, while the cluster has work pending', () => {
+  it('leaves a cluster object to the work pending on its cluster when it already is as that work renders it', () => {
+    const live = liveOf(settled(), QUOTA);
+    expect(judge(live, { cluster: clusterRow({ desired_gen: 4 }), instances: [instanceRow()] })).toEqual({ kind: 'skip', why: 'its row has work pending, which renders it as it is' });
+  });
+  // Regression: a drifted object was skipped while its row had work pending. When
+  // that work had applied it before the edit, nothing judged it again until the
+  // periodic resync (a VM halted behind the API's back stayed halted for minutes).
+  it('defers a drifted cluster object while the cluster has work pending', () => {
     const live = liveOf(settled(), QUOTA);
     live.spec.hard.pods = '50';
-    expect(judge(live, { cluster: clusterRow({ desired_gen: 4 }), instances: [instanceRow()] })).toEqual({ kind: 'skip', why: 'its cluster has work pending' });
+    expect(judge(live, { cluster: clusterRow({ desired_gen: 4 }), instances: [instanceRow()] })).toEqual({ kind: 'defer', why: 'its row has work pending' });
   });
-  it("skips an instance's objects while that instance has work pending", () => {
+  it("leaves an instance's objects to its work pending when they already are as that work renders them", () => {
     const live = liveOf(settled(), STS1);
-    live.spec.replicas = 0; // a stop under way
+    live.spec.replicas = 0; // a stop, applied; not yet marked synced
     const rows = { cluster: clusterRow(), instances: [instanceRow({ ordinal: 1, desired_gen: 3, desired: 'stopped' })] };
-    expect(judge(live, rows)).toEqual({ kind: 'skip', why: 'its instance has work pending' });
+    expect(judge(live, rows)).toEqual({ kind: 'skip', why: 'its row has work pending, which renders it as it is' });
   });
-  it("skips a new instance's objects before it was ever applied", () => {
+  it("defers an instance's object that is not what its work pending renders", () => {
+    const live = liveOf(settled(), STS1); // still running: the stop not applied yet, or undone behind its back after it was
+    const rows = { cluster: clusterRow(), instances: [instanceRow({ ordinal: 1, desired_gen: 3, desired: 'stopped' })] };
+    expect(judge(live, rows)).toEqual({ kind: 'defer', why: 'its row has work pending' });
+  });
+  it("leaves a new instance's objects to it before it was ever applied", () => {
     const live = liveOf(settled(), STS1);
     const rows = { cluster: clusterRow(), instances: [instanceRow({ ordinal: 1, desired_gen: 1, synced_gen: 0, applied: false })] };
-    expect(judge(live, rows)).toEqual({ kind: 'skip', why: 'its instance has work pending' });
+    expect(judge(live, rows)).toEqual({ kind: 'skip', why: 'its row has work pending, which renders it as it is' });
   });
-  it('skips the objects of an instance being deleted (scale-in)', () => {
+  it('defers the objects of an instance being deleted (scale-in)', () => {
     const live = liveOf(settled(), SVC2);
     const rows = { cluster: clusterRow(), instances: [instanceRow({ ordinal: 1 }), instanceRow({ ordinal: 2, desired: 'deleted', desired_gen: 3 })] };
-    expect(judge(live, rows)).toEqual({ kind: 'skip', why: 'its instance has work pending' });
+    expect(judge(live, rows)).toEqual({ kind: 'defer', why: 'its instance has work pending' });
   });
   it('skips an object made by a controller from something we render (a StatefulSet PVC)', () => {
     const pvc: LiveObject = {
@@ -290,5 +303,29 @@ describe('judgeObject: an object as the API server stores it is never drift', ()
   it('judges an untouched StatefulSet with an empty env value ok', () => {
     const rows = { cluster: clusterRow({ env: { EMPTY: '' } }), instances: [instanceRow()] };
     expect(judge(liveOf(rows, STS1), rows)).toEqual({ kind: 'ok' });
+  });
+});
+
+describe('a deferred object', () => {
+  const issued = { cluster: 1_000, instance: 1_000 };
+  it('waits while its cluster, its instance, or the row that renders it has work pending', () => {
+    const ids = settled().instances.map((i) => i.id);
+    expect(workPendingOn(QUOTA, null, { issued, cluster: clusterRow({ desired_gen: 4 }), instances: [] }, INSTALLATION)).toBe(true);
+    const pending = { issued, cluster: clusterRow(), instances: [instanceRow({ ordinal: 1, desired_gen: 3 }), instanceRow({ ordinal: 2 })] };
+    expect(workPendingOn(STS1, ids[0]!, pending, INSTALLATION)).toBe(true);
+    expect(workPendingOn(STS1, null, pending, INSTALLATION)).toBe(true);
+    expect(workPendingOn(SVC2, ids[1]!, pending, INSTALLATION)).toBe(false);
+  });
+  it('waits no more once its rows are settled, or its cluster is being deleted or gone', () => {
+    expect(workPendingOn(STS1, null, { issued, ...settled() }, INSTALLATION)).toBe(false);
+    expect(workPendingOn(STS1, null, { issued, cluster: clusterRow({ state: 'deleting', desired_gen: 4 }), instances: [instanceRow()] }, INSTALLATION)).toBe(false);
+    expect(workPendingOn(STS1, null, { issued, cluster: null, instances: [] }, INSTALLATION)).toBe(false);
+  });
+  it('is looked for again after a delete only when work pending renders it', () => {
+    const scaleIn = { issued, cluster: clusterRow(), instances: [instanceRow({ ordinal: 1 }), instanceRow({ ordinal: 2, desired: 'deleted', desired_gen: 3 })] };
+    expect(pendingWorkRenders(SVC2, scaleIn, INSTALLATION)).toBe(false);
+    const restart = { issued, cluster: clusterRow(), instances: [instanceRow({ ordinal: 1 }), instanceRow({ ordinal: 2, desired_gen: 3 })] };
+    expect(pendingWorkRenders(SVC2, restart, INSTALLATION)).toBe(true);
+    expect(pendingWorkRenders(STS1, restart, INSTALLATION)).toBe(false);
   });
 });
