@@ -27,7 +27,7 @@ import { loadTestKubeConfig } from '../test/support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
-import { diffCalls, kubeCalls, parseMetric, watchRelists, serverNodeFlags, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
+import { diffCalls, kubeCalls, parseMetric, watchRelists, serverMallocEnv, serverNodeFlags, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
 import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, waitNamespacesGone } from './lib/plane.ts';
 import { runStamp, writeResults, type RunStamp } from './lib/results.ts';
 import { cpuByProcess, cpuMs, cpuSpent, fmt, gitCommit, loadavg, machine, now, openLoop, planeMs, pollPause, POLL_PAUSE_RULE, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
@@ -95,7 +95,7 @@ const invalidate = (p: Part, reason: string) => {
   report.progress(`INVALID: ${reason}`);
 };
 const save = (p: Part) =>
-  writeResults(p.bench, { ...p.data, serverNodeFlags: serverNodeFlags(), loadavgAtEnd: loadavg(), seconds: (now() - p.t0) / 1000, table: report.rows.slice(p.rowsFrom) }, p.stamp);
+  writeResults(p.bench, { ...p.data, serverNodeFlags: serverNodeFlags(), ...(Object.keys(serverMallocEnv()).length > 0 ? { serverMallocEnv: serverMallocEnv() } : {}), loadavgAtEnd: loadavg(), seconds: (now() - p.t0) / 1000, table: report.rows.slice(p.rowsFrom) }, p.stamp);
 
 const m0 = machine();
 console.log(`KubeKloud benchmarks (${mode}) — commit ${gitCommit()}, Node ${process.version}, ` +

@@ -56,6 +56,15 @@ export function serverNodeFlags(): string[] {
   return given === undefined ? [...SERVER_NODE_FLAGS] : given.split(/\s+/).filter(Boolean);
 }
 
+/**
+ * glibc's malloc settings given to the benchmark (MALLOC_ARENA_MAX,
+ * MALLOC_TRIM_THRESHOLD_, GLIBC_TUNABLES …), passed to the processes under
+ * test to compare native memory under other ones; recorded with the flags.
+ */
+export function serverMallocEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^(MALLOC_|GLIBC_TUNABLES$)/.test(e[0]) && e[1] !== undefined));
+}
+
 export async function spawnProcess(
   entry: string,
   env: Record<string, string>,
@@ -63,9 +72,7 @@ export async function spawnProcess(
 ): Promise<SpawnedProcess> {
   const script = await built(entry);
   const port = await freePort();
-  // MALLOC_ARENA_MAX (glibc) passes through, to compare native memory with fewer malloc arenas.
-  const arenas = process.env.MALLOC_ARENA_MAX ? { MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX } : {};
-  const fullEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), HOST: '127.0.0.1', ...arenas, ...env };
+  const fullEnv = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), HOST: '127.0.0.1', ...serverMallocEnv(), ...env };
   let out = '';
   const t0 = now();
   // BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=prof" profiles the processes under test.
