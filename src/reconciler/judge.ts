@@ -70,6 +70,21 @@ function wantedObjects(cluster: ClusterRow, instances: InstanceRow[], installati
   return out;
 }
 
+/**
+ * What one read of a cluster's rows wants, rendered once: the objects of a list
+ * page or of events judged together share that read (one cluster's ten
+ * instances judged one by one rendered the whole cluster ten times). Keyed on
+ * the read itself, so it goes with it.
+ */
+const wantedByRead = new WeakMap<OwnerRows, { installation: string; wanted: Map<string, Wanted> }>();
+function wantedOf(rows: OwnerRows, installation: string): Map<string, Wanted> {
+  const hit = wantedByRead.get(rows);
+  if (hit && hit.installation === installation) return hit.wanted;
+  const wanted = rows.cluster ? wantedObjects(rows.cluster, rows.instances, installation) : new Map<string, Wanted>();
+  wantedByRead.set(rows, { installation, wanted });
+  return wanted;
+}
+
 /** Every object a settled cluster and its settled instances render, by key. */
 export function expectedObjects(cluster: ClusterRow, instances: InstanceRow[], installation: string): Map<string, Expected> {
   const out = new Map<string, Expected>();
@@ -80,7 +95,7 @@ export function expectedObjects(cluster: ClusterRow, instances: InstanceRow[], i
 
 /** Whether work pending on these rows renders the object under `key` (one deleted now may be put back by it, or not). */
 export function pendingWorkRenders(key: string, rows: OwnerRows, installation: string): boolean {
-  const w = rows.cluster && wantedObjects(rows.cluster, rows.instances, installation).get(key);
+  const w = wantedOf(rows, installation).get(key);
   return !!w && !w.settled;
 }
 
@@ -124,7 +139,7 @@ export function judgeObject(live: LiveObject, rows: OwnerRows, installation: str
     return { kind: 'stray', why: `${what} names cluster ${clusterId}, whose namespace is ${cluster.namespace}` };
   }
   const key = objectKey(live.kind ?? '', meta.namespace, meta.name ?? '');
-  const wanted = wantedObjects(cluster, instances, installation).get(key);
+  const wanted = wantedOf(rows, installation).get(key);
   const diff = wanted ? driftOf(wanted.obj, live, FIELD_MANAGER) : [];
   if (wanted?.settled) {
     if (diff.length === 0) return { kind: 'ok' };
