@@ -95,7 +95,7 @@ const invalidate = (p: Part, reason: string) => {
   report.progress(`INVALID: ${reason}`);
 };
 const save = (p: Part) =>
-  writeResults(p.bench, { ...p.data, serverNodeFlags: serverNodeFlags(), ...(Object.keys(serverMallocEnv()).length > 0 ? { serverMallocEnv: serverMallocEnv() } : {}), loadavgAtEnd: loadavg(), seconds: (now() - p.t0) / 1000, table: report.rows.slice(p.rowsFrom) }, p.stamp);
+  writeResults(p.bench, { ...p.data, serverNodeFlags: serverNodeFlags(), serverMallocEnv: serverMallocEnv(), loadavgAtEnd: loadavg(), seconds: (now() - p.t0) / 1000, table: report.rows.slice(p.rowsFrom) }, p.stamp);
 
 const m0 = machine();
 console.log(`KubeKloud benchmarks (${mode}) — commit ${gitCommit()}, Node ${process.version}, ` +

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { loadConfig, ConfigError } from '../src/config/config.ts';
-import { build, SERVER_ENTRY, SERVER_NODE_FLAGS } from './build.ts';
+import { build, SERVER_ENTRY, SERVER_ENV, SERVER_NODE_FLAGS } from './build.ts';
 
 const TOKEN_FILE = join('.kubekloud', 'local', 'admin-token');
 
@@ -25,7 +25,7 @@ function adminToken(): string {
 const log = (line: string) => process.stderr.write(`${line}\n`);
 log('Starting (or reusing) the local Kubernetes control plane…');
 const plane = await ensurePlane({ log });
-const env = { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...process.env, KUBECONFIG: plane.kubeconfigPath, KUBEKLOUD_ADMIN_TOKEN: adminToken() };
+const env = { LOG_LEVEL: 'info', HOST: '127.0.0.1', ...SERVER_ENV, ...process.env, KUBECONFIG: plane.kubeconfigPath, KUBEKLOUD_ADMIN_TOKEN: adminToken() };
 let config;
 try {
   config = loadConfig(env);

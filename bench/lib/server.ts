@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { ApiClient } from '../../test/support/api.ts';
 import { repoRoot, testKubeconfigPath } from '../../test/support/kube.ts';
 import { freePort } from '../../test/support/server.ts';
-import { build, bundle, SERVER_ENTRY, SERVER_NODE_FLAGS } from '../../scripts/build.ts';
+import { build, bundle, SERVER_ENTRY, SERVER_ENV, SERVER_NODE_FLAGS } from '../../scripts/build.ts';
 import { basename, join } from 'node:path';
 import { now, sleep } from './util.ts';
 
@@ -57,12 +57,14 @@ export function serverNodeFlags(): string[] {
 }
 
 /**
- * glibc's malloc settings given to the benchmark (MALLOC_ARENA_MAX,
- * MALLOC_TRIM_THRESHOLD_, GLIBC_TUNABLES …), passed to the processes under
- * test to compare native memory under other ones; recorded with the flags.
+ * glibc's malloc settings the processes under test run with: the server's own
+ * (`SERVER_ENV`), with any given to the benchmark (MALLOC_ARENA_MAX,
+ * MALLOC_TRIM_THRESHOLD_, GLIBC_TUNABLES …) instead, to compare native memory
+ * under others; recorded with the flags.
  */
 export function serverMallocEnv(): Record<string, string> {
-  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^(MALLOC_|GLIBC_TUNABLES$)/.test(e[0]) && e[1] !== undefined));
+  const given = Object.entries(process.env).filter((e): e is [string, string] => /^(MALLOC_|GLIBC_TUNABLES$)/.test(e[0]) && e[1] !== undefined);
+  return { ...SERVER_ENV, ...Object.fromEntries(given) };
 }
 
 export async function spawnProcess(

@@ -16,7 +16,7 @@ import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { eventually, repoRoot, testKubeconfigPath } from '../support/kube.ts';
 import { createTestDatabase } from '../support/postgres.ts';
-import { freePort, SERVER_NODE_FLAGS } from '../support/server.ts';
+import { freePort, SERVER_ENV, SERVER_NODE_FLAGS } from '../support/server.ts';
 import { childMark } from '../support/children.ts';
 import { buildContext, npmCliPath, parseDockerfile, removeScratch, replayDockerfile, type Stage } from './replay.ts';
 
@@ -111,6 +111,9 @@ describe('Dockerfile', () => {
     expect(JSON.parse(ops(final, 'CMD').at(-1)!.args)).toEqual(['node', ...SERVER_NODE_FLAGS, 'dist/main.mjs']);
     const start = pkg.scripts.start!;
     expect(start).toMatch(new RegExp(`exec node ${SERVER_NODE_FLAGS.join(' ')} dist/main\\.mjs$`));
+    // The runtime stage's ENV holds the server's environment beside its flags.
+    const envArgs = ops(final, 'ENV').map((i) => i.args).join(' ');
+    for (const [name, value] of Object.entries(SERVER_ENV)) expect(envArgs, name).toMatch(new RegExp(`(^|\\s)${name}=${value}(\\s|$)`));
     // USER comes after every instruction that writes as root.
     const idx = final.instructions.findIndex((i) => i.op === 'USER');
     expect(final.instructions.slice(idx + 1).some((i) => i.op === 'RUN' || i.op === 'COPY')).toBe(false);
@@ -165,6 +168,7 @@ describe('Dockerfile', () => {
 
       // CMD ["node", <the server's V8 flags>, "dist/main.mjs"] in WORKDIR, the stage's ENV, node from its /usr/local/bin.
       expect(cmd[0]).toBe('node');
+      expect(env).toMatchObject(SERVER_ENV);
       const port = await freePort();
       let out = '';
       const runtimeEnv = { ...env, PATH: `${join(root, 'usr', 'local', 'bin')}:/usr/bin:/bin`, HOME: join(root, 'home', 'node') };

@@ -6,7 +6,10 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/kube.ts';
-import { SERVER_NODE_FLAGS } from '../support/server.ts';
+import { SERVER_ENV, SERVER_NODE_FLAGS } from '../support/server.ts';
+
+/** SERVER_ENV as `npm start` spells it before its command. */
+const envWords = Object.entries(SERVER_ENV).map(([k, v]) => `${k}=${v}`).join(' ');
 import { find, k8sDir, render, run, stageK8s, type Manifest, type Staged } from './fixture.ts';
 
 let staged: Staged;
@@ -64,7 +67,9 @@ describe('the rendered system', () => {
     // The server's V8 flags (its memory), as `npm start` and the image's CMD run it.
     expect(c.command).toEqual(['node', ...SERVER_NODE_FLAGS, 'dist/main.mjs']);
     const start = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).scripts.start as string;
-    expect(start).toBe(`npm run build && exec node ${SERVER_NODE_FLAGS.join(' ')} dist/main.mjs`);
+    expect(start).toBe(`npm run build && ${envWords} exec node ${SERVER_NODE_FLAGS.join(' ')} dist/main.mjs`);
+    // Its environment beside the flags (glibc's malloc arenas), as the image's ENV and `npm start` set it.
+    for (const [name, value] of Object.entries(SERVER_ENV)) expect(c.env, name).toContainEqual({ name, value });
     expect(pod.imagePullSecrets).toEqual([{ name: 'harbor-regcred' }]);
     expect(pod.serviceAccountName).toBe('kubekloud-api-sa');
     expect(c.resources).toEqual({ requests: { memory: '512Mi', cpu: '500m' }, limits: { memory: '1Gi', cpu: '1000m' } });

@@ -10,10 +10,10 @@ import { ApiClient } from './api.ts';
 import { createTestDatabase } from './postgres.ts';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { loadTestKubeConfig, repoRoot, testKubeconfigPath } from './kube.ts';
-import { SERVER_ENTRY, SERVER_NODE_FLAGS } from '../../scripts/build.ts';
+import { SERVER_ENTRY, SERVER_ENV, SERVER_NODE_FLAGS } from '../../scripts/build.ts';
 import { childMark } from './children.ts';
 
-export { SERVER_ENTRY, SERVER_NODE_FLAGS };
+export { SERVER_ENTRY, SERVER_ENV, SERVER_NODE_FLAGS };
 
 export type ServerProcess = {
   url: string;
@@ -66,6 +66,7 @@ export async function startServer(o: ServerOptions = {}): Promise<ServerProcess>
   const env: Record<string, string> = {
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '',
+    ...SERVER_ENV,
     PORT: String(port),
     KUBEKLOUD_METRICS_PORT: String(metricsPort),
     HOST: '127.0.0.1',
