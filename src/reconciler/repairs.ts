@@ -57,10 +57,11 @@ export function createRepairs(d: RepairDeps) {
   const judgedOk = new Map<string, string>();
   /** cluster id → key → objects to judge again once their rows' work is done. */
   const deferred = new Map<number, Map<string, { ref: ReturnType<typeof refOf>; instance: number | null }>>();
-  let deferredCount = 0;
-  const countDeferred = (delta: number) => {
-    deferredCount += delta;
-    if (delta !== 0) d.onDeferred?.(deferredCount);
+  /** Tells how many objects wait now, counted from `deferred` itself. */
+  const reportDeferred = () => {
+    let n = 0;
+    for (const waiting of deferred.values()) n += waiting.size;
+    d.onDeferred?.(n);
   };
 
   /**
@@ -171,8 +172,9 @@ export function createRepairs(d: RepairDeps) {
     let waiting = deferred.get(clusterId);
     if (!waiting) deferred.set(clusterId, (waiting = new Map()));
     const key = objectKey(obj.kind ?? '', obj.metadata?.namespace, obj.metadata?.name ?? '');
-    if (!waiting.has(key)) countDeferred(1);
+    const isNew = !waiting.has(key);
     waiting.set(key, { ref: refOf(obj), instance: instanceIdOfObject(obj) });
+    if (isNew) reportDeferred();
     settledMaybe(clusterId);
   }
 
@@ -209,7 +211,7 @@ export function createRepairs(d: RepairDeps) {
     for (const [key, w] of [...waiting]) {
       if (workPendingOn(key, w.instance, rows, d.installation)) continue;
       waiting.delete(key);
-      countDeferred(-1);
+      reportDeferred();
       try {
         const fresh = await d.kube.get(w.ref);
         if (fresh) {
@@ -221,7 +223,7 @@ export function createRepairs(d: RepairDeps) {
       } catch (err) {
         if (!waiting.has(key)) {
           waiting.set(key, w);
-          countDeferred(1);
+          reportDeferred();
         }
         throw err;
       }
@@ -255,7 +257,7 @@ export function createRepairs(d: RepairDeps) {
     },
     stop: () => {
       deferred.clear();
-      countDeferred(-deferredCount);
+      reportDeferred();
     },
     judge,
   };

@@ -7,10 +7,10 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/kube.ts';
 import { SERVER_ENV, SERVER_NODE_FLAGS } from '../support/server.ts';
+import { find, k8sDir, render, run, stageK8s, type Manifest, type Staged } from './fixture.ts';
 
 /** SERVER_ENV as `npm start` spells it before its command. */
 const envWords = Object.entries(SERVER_ENV).map(([k, v]) => `${k}=${v}`).join(' ');
-import { find, k8sDir, render, run, stageK8s, type Manifest, type Staged } from './fixture.ts';
 
 let staged: Staged;
 const rendered: Record<string, Manifest[]> = {};
