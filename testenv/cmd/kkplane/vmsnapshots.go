@@ -404,8 +404,14 @@ func (s *kubevirtSim) syncVMRestore(ctx context.Context, key string) (time.Durat
 				deleted = append(deleted, n)
 			}
 		}
-		if len(deleted) > 0 {
+		// The DataVolumes to delete are recorded before the VM is pointed
+		// away from them: once it is, they can no longer be told from its
+		// templates, and a status write lost after the VM's update (a
+		// conflict with a stale copy of the restore) would forget them.
+		if len(deleted) > 0 && !equalJSON(status["deletedDataVolumes"], toAny(deleted)) {
 			status["deletedDataVolumes"] = toAny(deleted)
+			both("True", "Updating target spec", "False", "Waiting for target update")
+			return write()
 		}
 		updated := vm.DeepCopy()
 		if len(templates) > 0 {
