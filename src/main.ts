@@ -96,6 +96,7 @@ export async function startServer(config: Config): Promise<Server> {
       onObserverLeader: metrics.observeObserverLeader,
       onObserverAction: metrics.observeObserverAction,
       onObserverDeferred: metrics.observeDeferred,
+      onResyncPostponed: metrics.observeResyncPostponed,
       changes,
     });
     reconciler.start();

@@ -79,6 +79,11 @@ export function createMetrics(sources: MetricSources) {
     help: 'Objects changed or deleted while work was pending on their rows, to be judged again once it is done (on the observing replica)',
     registers: [registry],
   });
+  const resyncsPostponed = new client.Counter({
+    name: 'kubekloud_resyncs_postponed_total',
+    help: 'Times the periodic resync was due while the reconcilers had work due, and waited (at most one more period) instead of competing with it',
+    registers: [registry],
+  });
   new client.Gauge({
     name: 'kubekloud_db_pool_connections',
     help: 'Database pool connections by state',
@@ -157,6 +162,9 @@ export function createMetrics(sources: MetricSources) {
     },
     observeDeferred(count: number) {
       deferred.set(count);
+    },
+    observeResyncPostponed() {
+      resyncsPostponed.inc();
     },
     observeRelist(kind: string, reason: string) {
       relists.inc({ kind, reason });

@@ -50,8 +50,10 @@ export type ReconcilerOptions = {
   /** Changes of clusters' rows as any replica commits them (the observer judges deferred objects again then). */
   changes?: ChangeNotifier;
   idlePollMs?: number;
-  /** The observer lists and judges everything again this often (jittered). */
+  /** The observer lists and judges everything again this often (jittered; put off while work is due, at most one period). */
   resyncSeconds?: number;
+  /** The periodic resync waited, work being due; `postponedMs` past its time so far. */
+  onResyncPostponed?: (postponedMs: number) => void;
   /** A deleting cluster's namespace is looked at this often until it is gone (the observer wakes the row when its watch sees the end). */
   namespacePollSeconds?: number;
   /** The observer lease: another replica takes over this long after its holder stops renewing. */
@@ -91,6 +93,7 @@ export class Reconciler {
           leading,
           wake: () => this.wake(),
           resyncSeconds: o.resyncSeconds ?? 300,
+          onResyncPostponed: o.onResyncPostponed,
           changes: o.changes,
           onDeferred: o.onObserverDeferred,
           onError: (err, context) => o.log.warn({ reason: err instanceof KubeError ? err.reason : 'handler', context, err: err.message }, 'watch problem'),

@@ -208,6 +208,15 @@ export async function databaseTime(q: Queryable): Promise<Date> {
   return new Date(rows[0]!.now);
 }
 
+/** Whether any row's work is due now (claimed or not): the reconcilers are busy converging. */
+export async function workDueNow(q: Queryable): Promise<boolean> {
+  const rows = await q.query<{ due: boolean }>(
+    `SELECT EXISTS (SELECT 1 FROM clusters WHERE desired_gen > synced_gen AND next_attempt_at <= now())
+         OR EXISTS (SELECT 1 FROM instances WHERE desired_gen > synced_gen AND next_attempt_at <= now()) AS due`,
+  );
+  return rows[0]?.due === true;
+}
+
 /** How much work is due and how late the oldest is (metrics). */
 export async function queueDepth(q: Queryable): Promise<{ depth: number; lagSeconds: number }> {
   const rows = await q.query<{ depth: number; lag: number | null }>(

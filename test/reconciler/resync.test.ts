@@ -2,14 +2,17 @@
 // watched kinds one after another, on the real API server: what a resync holds
 // in memory is one kind's page at a time, not every kind's at once (at 10,000
 // VMs four kinds are 10,000 objects long). The test counts the list requests
-// in flight through the real client.
+// in flight through the real client. The periodic resync waits while work is
+// due (src/reconciler/resyncTiming.ts), and runs once it is done.
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKube, type Kube } from '../../src/kube/client.ts';
 import { OWNED_KINDS } from '../../src/reconciler/observer.ts';
 import { Reconciler } from '../../src/reconciler/reconciler.ts';
+import { RESYNC_RECHECK_MS } from '../../src/reconciler/resyncTiming.ts';
 import { loadTestKubeConfig } from '../support/kube.ts';
 import { randomLabel } from '../support/server.ts';
-import { openStore, until, type TestStore } from '../support/stores.ts';
+import { claimDueInstances, markInstanceSynced } from '../../src/store/work.ts';
+import { openStore, seedCluster, seedUser, until, type TestStore } from '../support/stores.ts';
 
 const kc = loadTestKubeConfig();
 let store: TestStore | null = null;
@@ -18,6 +21,9 @@ afterAll(async () => {
   await reconciler?.stop();
   await store?.close();
 });
+
+/** Every kind the observer lists: those it owns, and pods, VMIs, DataVolumes, two snapshot kinds, nodes. */
+const KINDS = OWNED_KINDS.length + 6;
 
 /** The real client, counting its list requests in flight (and the most at once since `reset`). */
 function countingLists(kube: Kube) {
@@ -63,7 +69,7 @@ describe('a resync', () => {
       onRelist: (kind, reason) => void relists.push({ kind, reason }),
     });
     reconciler.start();
-    const kinds = OWNED_KINDS.length + 6; // pods, VMIs, DataVolumes, two snapshot kinds, nodes
+    const kinds = KINDS;
     const listed = (reason: string) => new Set(relists.filter((r) => r.reason === reason).map((r) => r.kind));
     await until(() => listed('start').size === kinds && lists.inFlight === 0, 'the first lists', 30_000);
     // The first lists go together (a fresh observer has nothing in memory).
@@ -74,5 +80,45 @@ describe('a resync', () => {
     await until(() => listed('resync').size === kinds && lists.inFlight === 0, 'every kind listed again', 30_000);
     expect(lists.most).toBe(1);
     expect(problems).toEqual([]);
+  }, 60_000);
+});
+
+describe('the periodic resync', () => {
+  it('waits while work is due, and runs once it is done', async () => {
+    const own = await openStore('postgres');
+    // Work due that this replica cannot do: an instance another replica holds a claim on.
+    const [instanceId] = (await seedCluster(own.db, await seedUser(own.db), 1)).instanceIds as [number];
+    const [held] = await claimDueInstances(own.db, 'another-replica', 10, 600);
+    expect(held?.id).toBe(instanceId);
+    const relists: string[] = [];
+    const postponed: number[] = [];
+    const problems: string[] = [];
+    const periodic = new Reconciler({
+      db: own.db,
+      kube: createKube(kc),
+      workerId: 'resync-timing-test',
+      installation: randomLabel(),
+      concurrency: 2,
+      resyncSeconds: 12, // more than two looks while work is due (RESYNC_RECHECK_MS apart)
+      log: { info: () => {}, warn: (o, msg) => void problems.push(`${msg} ${JSON.stringify(o)}`) },
+      onRelist: (kind, reason) => void (reason === 'resync' && relists.push(kind)),
+      onResyncPostponed: (ms) => void postponed.push(ms),
+    });
+    try {
+      periodic.start();
+      await until(() => postponed.length > 0, 'the periodic resync put off', 30_000);
+      expect(relists).toEqual([]);
+      expect(postponed).toEqual([RESYNC_RECHECK_MS]);
+
+      // The other replica's work is done: the next look finds none due, and the resync runs.
+      expect(await markInstanceSynced(own.db, instanceId, { worker: 'another-replica', epoch: held!.claim_epoch }, held!.claimed_gen, 0)).not.toBeNull();
+      await until(() => new Set(relists).size === KINDS, 'every kind listed by the periodic resync', 30_000);
+      // It ran at the first look after, not once a whole period had passed (12 s more).
+      expect(postponed).toEqual([RESYNC_RECHECK_MS]);
+      expect(problems).toEqual([]);
+    } finally {
+      await periodic.stop();
+      await own.close();
+    }
   }, 60_000);
 });

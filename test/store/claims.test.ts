@@ -14,6 +14,7 @@ import {
   renewClaims,
   requestRepair,
   requeue,
+  workDueNow,
 } from '../../src/store/work.ts';
 import { BACKENDS, expireClaim, rowOf, seedCluster, seedUser, useStore } from '../support/stores.ts';
 
@@ -177,6 +178,18 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
       expect(() => gone.timeoutMs()).toThrow(/another replica claimed it/);
       await keeper.stop();
     });
+  });
+
+  it('says work is due while the work of a row is due now, claimed or not, and not while it waits to be tried again', async () => {
+    expect(await workDueNow(s.db)).toBe(false);
+    const { clusterId, instanceIds } = await seedCluster(s.db, await seedUser(s.db), 1);
+    expect(await workDueNow(s.db)).toBe(true);
+    const [c] = await claimDueInstances(s.db, 'worker-a', 10);
+    expect(await workDueNow(s.db)).toBe(true); // being done
+    expect(await requeue(s.db, 'instances', instanceIds[0]!, { worker: 'worker-a', epoch: c!.claim_epoch }, 60_000, 'later', { countAttempt: true })).toBe(true);
+    expect(await workDueNow(s.db)).toBe(false); // due in a minute, not now
+    await s.db.query('UPDATE clusters SET desired_gen = desired_gen + 1 WHERE id = $1', [clusterId]);
+    expect(await workDueNow(s.db)).toBe(true); // a cluster's own work counts too
   });
 
   describe('generation races', () => {
