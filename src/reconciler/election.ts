@@ -7,6 +7,9 @@
 import type { Db } from '../store/db.ts';
 import { acquireOrRenewLease, releaseLease } from '../store/leases.ts';
 
+/** What the leader runs: how to stop it, make good what it skipped while its lease was in doubt, and whether it is ready. */
+export type Led = { stop: () => Promise<void>; resume: () => void; ready: () => boolean };
+
 export type ElectionOptions = {
   db: Db;
   name: string;
@@ -14,17 +17,18 @@ export type ElectionOptions = {
   leaseSeconds: number;
   retryMs?: number;
   /**
-   * Runs while this replica leads; resolves to how to stop it, and how to make
-   * good what it skipped while its lease was in doubt (a renewal came back late).
+   * Runs while this replica leads; resolves to how to stop it, how to make
+   * good what it skipped while its lease was in doubt (a renewal came back
+   * late), and whether it is ready.
    */
-  lead: (leading: () => boolean) => Promise<{ stop: () => Promise<void>; resume: () => void }>;
+  lead: (leading: () => boolean) => Promise<Led>;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void };
   onChange?: (leading: boolean) => void;
 };
 
 export class Election {
   private timer: NodeJS.Timeout | null = null;
-  private led: { stop: () => Promise<void>; resume: () => void } | null = null;
+  private led: Led | null = null;
   private leading = false;
   /** performance.now() when the last renewal that came back was sent. */
   private renewedAt = 0;
@@ -32,6 +36,11 @@ export class Election {
   private running = false;
 
   constructor(private readonly o: ElectionOptions) {}
+
+  /** Whether this replica leads and what it runs as leader says it is ready (the observer: every kind listed once). */
+  get ready(): boolean {
+    return this.isLeader && (this.led?.ready() ?? false);
+  }
 
   get isLeader(): boolean {
     return this.leading && this.stillValid();

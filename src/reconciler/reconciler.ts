@@ -125,6 +125,7 @@ export class Reconciler {
             await Promise.all([observer.stop(), scheduler.stop()]);
           },
           resume: () => observer.resync(),
+          ready: () => observer.synced,
         };
       },
     });
@@ -158,6 +159,11 @@ export class Reconciler {
   /** Whether this replica holds the observer lease now. */
   get observing(): boolean {
     return this.election.isLeader;
+  }
+
+  /** Whether this replica observes and its watches have listed every kind once (they see what changes from now on). */
+  get observerSynced(): boolean {
+    return this.election.ready;
   }
 
   async stop(): Promise<void> {

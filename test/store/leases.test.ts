@@ -150,6 +150,7 @@ describe.each(BACKENDS)('observer lease on %s', (backend) => {
               c.stopped.push(performance.now());
             },
             resume: () => {},
+            ready: () => true,
           };
         },
       });
