@@ -77,9 +77,12 @@ export async function startServer(config: Config): Promise<Server> {
   });
   log = app.log;
   const redirectApp = config.tls ? await buildRedirectApp({ publicPort: config.tls.publicPort }) : null;
+  // Leases are renewed on a connection of their own, not behind the work they guard.
+  const leases = config.reconcilerEnabled && config.databaseUrl ? openPostgres(config.databaseUrl, { max: 1, applicationName: 'kubekloud-leases' }) : null;
   if (config.reconcilerEnabled) {
     reconciler = new Reconciler({
       db,
+      leases: leases ?? undefined,
       kube,
       workerId: config.workerId,
       installation: config.installation,
@@ -135,6 +138,7 @@ export async function startServer(config: Config): Promise<Server> {
     await reconciler?.stop();
     stopWaking();
     await changes.close();
+    await leases?.close();
     await db.close();
     throw err;
   }
@@ -157,6 +161,7 @@ export async function startServer(config: Config): Promise<Server> {
       await step('the redirect listener', () => redirectApp?.close());
       await step('requests in flight', () => app.close()); // stops accepting, drains in-flight requests
       await step('the reconciler', () => reconciler?.stop());
+      await step('the lease connection', () => leases?.close());
       stopWaking();
       await step('the notification connection', () => changes.close());
       await step('the metrics listener', () => metricsApp?.close()); // scrapes answer until the very end

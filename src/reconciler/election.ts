@@ -73,8 +73,15 @@ export class Election {
     if (wasLeading) await releaseLease(this.o.db, this.o.name, this.o.holder).catch(() => {});
   }
 
+  /**
+   * Every 2 s, or a fifth of a shorter lease: the lease counts as ours for a
+   * lease less this after a renewal was sent, so renewals every retryMs keep
+   * it valid with room for three late ones (with a 3 s lease and renewals
+   * every 2 s it lapsed between any two, each time setting off a full
+   * resync).
+   */
   private get retryMs(): number {
-    return this.o.retryMs ?? 2000;
+    return this.o.retryMs ?? Math.min(2000, (this.o.leaseSeconds * 1000) / 5);
   }
 
   /** The lease may still be ours: the last renewal was sent less than a lease ago, less a margin. */
@@ -91,10 +98,14 @@ export class Election {
       if (hold) {
         // While the lease was in doubt the observer wrote nothing; it lists everything again.
         const lapsed = this.leading && !this.stillValid();
+        const lastRenewedAt = this.renewedAt;
         this.renewedAt = sentAt;
         if (!this.leading) await this.startLeading(hold.epoch);
         else if (lapsed) {
-          this.o.log.info({ holder: this.o.holder }, 'observer lease renewed after a lapse; listing everything again');
+          this.o.log.warn(
+            { holder: this.o.holder, sinceRenewalMs: Math.round(performance.now() - lastRenewedAt) },
+            'observer lease renewed after a lapse; listing everything again',
+          );
           this.led?.resume();
         }
         return;

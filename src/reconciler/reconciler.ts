@@ -29,6 +29,13 @@ export type ReconcileOutcome = 'ok' | 'error' | 'dropped';
 
 export type ReconcilerOptions = {
   db: Db;
+  /**
+   * Where the observer lease and the claims are renewed (default: db). A
+   * connection of their own: on a pool busy with the work they guard,
+   * renewals queued behind it and came back late (a lapsed observer lease
+   * lists everything again; a lapsed claim drops its work).
+   */
+  leases?: Db;
   kube: Kube;
   workerId: string;
   installation: string;
@@ -77,9 +84,9 @@ export class Reconciler {
   private readonly election: Election;
 
   constructor(private readonly o: ReconcilerOptions) {
-    this.claims = new ClaimKeeper(o.db, o.workerId, this.leaseSeconds, (c) => o.log.warn({ table: c.table, id: c.id }, 'claim lost while its work ran; its result will be dropped'));
+    this.claims = new ClaimKeeper(o.leases ?? o.db, o.workerId, this.leaseSeconds, (c) => o.log.warn({ table: c.table, id: c.id }, 'claim lost while its work ran; its result will be dropped'));
     this.election = new Election({
-      db: o.db,
+      db: o.leases ?? o.db,
       name: o.installation,
       holder: o.workerId,
       leaseSeconds: o.observerLeaseSeconds ?? 10,

@@ -86,7 +86,7 @@ function prepared(text: string, values: unknown[]): pg.QueryConfig {
 const isStalePlan = (err: unknown): boolean =>
   (err as { code?: unknown } | null)?.code === '0A000' && /cached plan must not change result type/.test(String((err as Error).message));
 
-export function openPostgres(url: string, opts: { max?: number } = {}): Db {
+export function openPostgres(url: string, opts: { max?: number; applicationName?: string } = {}): Db {
   const pool = new pg.Pool({
     connectionString: url,
     max: opts.max ?? 20,
@@ -94,7 +94,7 @@ export function openPostgres(url: string, opts: { max?: number } = {}): Db {
     connectionTimeoutMillis: 3000,
     idleTimeoutMillis: 30_000,
     statement_timeout: 10_000,
-    application_name: 'kubekloud',
+    application_name: opts.applicationName ?? 'kubekloud',
   });
   // An idle client losing its connection must not crash the process.
   pool.on('error', () => {});

@@ -109,6 +109,8 @@ describe.each(BACKENDS)('observer lease on %s', (backend) => {
       /** Times (performance.now) this replica started and stopped its observer. */
       led: number[];
       stopped: number[];
+      /** Times it was asked to make good what it skipped while its lease was in doubt. */
+      resumed: number;
       /** The `leading` function the observer got, to check what it would see. */
       leading: (() => boolean) | null;
     };
@@ -132,15 +134,16 @@ describe.each(BACKENDS)('observer lease on %s', (backend) => {
       }
       return breakable(s.db);
     }
-    function candidate(name: string): Candidate {
+    /** A replica; `retryMs` null: the election's own interval for the 3 s lease. */
+    function candidate(name: string, retryMs: number | null = 200): Candidate {
       const conn = connect();
-      const c: Candidate = { name, conn, led: [], stopped: [], leading: null, election: null as unknown as Election };
+      const c: Candidate = { name, conn, led: [], stopped: [], resumed: 0, leading: null, election: null as unknown as Election };
       c.election = new Election({
         db: conn.db,
         name: LEASE,
         holder: name,
         leaseSeconds: 3,
-        retryMs: 200,
+        retryMs: retryMs ?? undefined,
         log: { info() {}, warn() {} },
         lead: async (leading) => {
           c.leading = leading;
@@ -149,7 +152,7 @@ describe.each(BACKENDS)('observer lease on %s', (backend) => {
             stop: async () => {
               c.stopped.push(performance.now());
             },
-            resume: () => {},
+            resume: () => void c.resumed++,
             ready: () => true,
           };
         },
@@ -195,6 +198,20 @@ describe.each(BACKENDS)('observer lease on %s', (backend) => {
       expect(bothLed).toBe(0);
       expect(samples).toBeGreaterThan(0);
       expect((await leaseHolder(s.db, LEASE))!.holder).toBe(leader!.name);
+    });
+
+    it('renews a short lease often enough that it never lapses between two renewals', async () => {
+      // With renewals every 2 s a 3 s lease counted as ours for only 1 s after each: it
+      // was in doubt between any two, and each renewal "after a lapse" set off a resync.
+      const a = candidate('replica-a', null);
+      a.election.start();
+      await until(() => a.election.isLeader, 'a leading', 5000, 5);
+      let doubted = 0;
+      const from = a.conn.calls;
+      sampler = setInterval(() => void (a.election.isLeader || doubted++), 2);
+      await until(() => a.conn.calls >= from + 3, 'three more renewals', 10_000, 10);
+      expect(doubted).toBe(0);
+      expect(a.resumed).toBe(0);
     });
 
     /** Replica a leads; b has been refused the lease twice. */
