@@ -81,7 +81,7 @@ export function createMetrics(sources: MetricSources) {
   });
   const resyncsPostponed = new client.Counter({
     name: 'kubekloud_resyncs_postponed_total',
-    help: 'Times the periodic resync was due while the reconcilers had work due, and waited (at most one more period) instead of competing with it',
+    help: 'Looks at a due periodic resync that found the installation converging (work due, or statuses moving) and waited 5 s more (at most one period in all) instead of competing with it',
     registers: [registry],
   });
   new client.Gauge({

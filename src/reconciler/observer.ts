@@ -4,17 +4,17 @@
 // behind KubeKloud's back — as a repair request on the row that renders it (the
 // reconciler, on any replica, then puts it back), or as a delete of a stray
 // labelled object nothing renders. Every list is also a full resync, and one
-// runs every KUBEKLOUD_RESYNC_SECONDS (jittered; put off while work is due, at
+// runs every KUBEKLOUD_RESYNC_SECONDS (jittered; put off while converging, at
 // most one period), a kind at a time: it writes nothing when nothing drifted.
 import type { Observation } from '../domain/observations.ts';
 import type { ListWatchHandle } from '../kube/listWatch.ts';
 import { recordObservations, recordVmiObservations } from '../service/status.ts';
 import type { VmiObservation } from '../store/observations.ts';
 import type { ChangeNotifier } from '../service/changes.ts';
-import { workDueNow } from '../store/work.ts';
+import { convergingNow } from '../store/work.ts';
 import { groupCommit, OBSERVER_LINGER_MS } from './groupCommit.ts';
 import { createEndpoints, watchNodes } from './endpoints.ts';
-import { periodicResync } from './resyncTiming.ts';
+import { CONVERGING_WITHIN_SECONDS, periodicResync } from './resyncTiming.ts';
 import { createRepairs, type ObserverEvent, type RepairDeps } from './repairs.ts';
 import { watchOwned, watchPods, watchRootDisks, watchSnapshots, watchVmis, type WatchDeps } from './watches.ts';
 
@@ -35,7 +35,7 @@ export const OWNED_KINDS = [
 export type ObserverDeps = RepairDeps &
   Omit<WatchDeps, 'observe' | 'observeVmi' | 'endpoints'> & {
     resyncSeconds: number;
-    /** The periodic resync waited, work being due (it looks again RESYNC_RECHECK_MS later). */
+    /** The periodic resync waited, the installation converging (it looks again RESYNC_RECHECK_MS later). */
     onResyncPostponed?: (postponedMs: number) => void;
     /** Changes of clusters' rows as they commit: objects deferred until their rows' work is done are judged again then (without it, polled). */
     changes?: ChangeNotifier;
@@ -96,7 +96,7 @@ export function startObserver(d: ObserverDeps): Observer {
   };
   // The level-triggered safety net: everything listed and judged again, jittered
   // so that the replicas of several installations do not list in step; put off
-  // while work is due (resyncTiming.ts), at most one period.
+  // while the installation converges (resyncTiming.ts), at most one period.
   const periodMs = d.resyncSeconds * 1000;
   let timer: NodeJS.Timeout | null = null;
   let postponedMs = 0;
@@ -105,9 +105,9 @@ export function startObserver(d: ObserverDeps): Observer {
     timer.unref();
   };
   const due = async () => {
-    const workDue = await workDueNow(d.db).catch(() => null);
+    const converging = await convergingNow(d.db, CONVERGING_WITHIN_SECONDS).catch(() => null);
     if (stopped) return;
-    const next = periodicResync(workDue, postponedMs, periodMs);
+    const next = periodicResync(converging, postponedMs, periodMs);
     if (!next.run) {
       postponedMs += next.recheckMs;
       d.onResyncPostponed?.(postponedMs);

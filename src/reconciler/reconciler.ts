@@ -57,9 +57,9 @@ export type ReconcilerOptions = {
   /** Changes of clusters' rows as any replica commits them (the observer judges deferred objects again then). */
   changes?: ChangeNotifier;
   idlePollMs?: number;
-  /** The observer lists and judges everything again this often (jittered; put off while work is due, at most one period). */
+  /** The observer lists and judges everything again this often (jittered; put off while the installation converges, at most one period). */
   resyncSeconds?: number;
-  /** The periodic resync waited, work being due; `postponedMs` past its time so far. */
+  /** The periodic resync waited, the installation converging; `postponedMs` past its time so far. */
   onResyncPostponed?: (postponedMs: number) => void;
   /** A deleting cluster's namespace is looked at this often until it is gone (the observer wakes the row when its watch sees the end). */
   namespacePollSeconds?: number;

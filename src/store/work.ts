@@ -208,13 +208,20 @@ export async function databaseTime(q: Queryable): Promise<Date> {
   return new Date(rows[0]!.now);
 }
 
-/** Whether any row's work is due now (claimed or not): the reconcilers are busy converging. */
-export async function workDueNow(q: Queryable): Promise<boolean> {
-  const rows = await q.query<{ due: boolean }>(
+/**
+ * Whether the installation is converging now: a row's work is due (claimed or
+ * not), or an instance's status moved within the last `withinSeconds` (the
+ * reconcilers' work is done, but Kubernetes is still bringing instances up or
+ * down). An instance stuck in one status does not count.
+ */
+export async function convergingNow(q: Queryable, withinSeconds: number): Promise<boolean> {
+  const rows = await q.query<{ busy: boolean }>(
     `SELECT EXISTS (SELECT 1 FROM clusters WHERE desired_gen > synced_gen AND next_attempt_at <= now())
-         OR EXISTS (SELECT 1 FROM instances WHERE desired_gen > synced_gen AND next_attempt_at <= now()) AS due`,
+         OR EXISTS (SELECT 1 FROM instances WHERE desired_gen > synced_gen AND next_attempt_at <= now())
+         OR EXISTS (SELECT 1 FROM instances WHERE updated_at > now() - make_interval(secs => $1)) AS busy`,
+    [withinSeconds],
   );
-  return rows[0]?.due === true;
+  return rows[0]?.busy === true;
 }
 
 /** How much work is due and how late the oldest is (metrics). */

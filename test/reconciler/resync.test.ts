@@ -3,7 +3,8 @@
 // in memory is one kind's page at a time, not every kind's at once (at 10,000
 // VMs four kinds are 10,000 objects long). The test counts the list requests
 // in flight through the real client. The periodic resync waits while work is
-// due (src/reconciler/resyncTiming.ts), and runs once it is done.
+// due or statuses move (src/reconciler/resyncTiming.ts), and runs once it is
+// done.
 import { afterAll, describe, expect, it } from 'vitest';
 import { createKube, type Kube } from '../../src/kube/client.ts';
 import { OWNED_KINDS } from '../../src/reconciler/observer.ts';
@@ -84,7 +85,7 @@ describe('a resync', () => {
 });
 
 describe('the periodic resync', () => {
-  it('waits while work is due, and runs once it is done', async () => {
+  it('waits while the installation converges, and runs once it is done', async () => {
     const own = await openStore('postgres');
     // Work due that this replica cannot do: an instance another replica holds a claim on.
     const [instanceId] = (await seedCluster(own.db, await seedUser(own.db), 1)).instanceIds as [number];
@@ -112,6 +113,8 @@ describe('the periodic resync', () => {
 
       // The other replica's work is done: the next look finds none due, and the resync runs.
       expect(await markInstanceSynced(own.db, instanceId, { worker: 'another-replica', epoch: held!.claim_epoch }, held!.claimed_gen, 0)).not.toBeNull();
+      // And nothing has moved for a while (its status settled): no longer converging.
+      await own.db.query("UPDATE instances SET updated_at = now() - interval '1 minute'");
       await until(() => new Set(relists).size === KINDS, 'every kind listed by the periodic resync', 30_000);
       // It ran at the first look after, not once a whole period had passed (12 s more).
       expect(postponed).toEqual([RESYNC_RECHECK_MS]);

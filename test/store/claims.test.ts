@@ -14,7 +14,7 @@ import {
   renewClaims,
   requestRepair,
   requeue,
-  workDueNow,
+  convergingNow,
 } from '../../src/store/work.ts';
 import { BACKENDS, expireClaim, rowOf, seedCluster, seedUser, useStore } from '../support/stores.ts';
 
@@ -180,16 +180,24 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
     });
   });
 
-  it('says work is due while the work of a row is due now, claimed or not, and not while it waits to be tried again', async () => {
-    expect(await workDueNow(s.db)).toBe(false);
+  it('says the installation converges while work is due (claimed or not) or statuses moved lately, not while it only waits', async () => {
+    const converging = () => convergingNow(s.db, 10);
+    const quietSince = (table: string) => s.db.query(`UPDATE ${table} SET updated_at = now() - interval '1 minute'`);
+    expect(await converging()).toBe(false);
     const { clusterId, instanceIds } = await seedCluster(s.db, await seedUser(s.db), 1);
-    expect(await workDueNow(s.db)).toBe(true);
+    expect(await converging()).toBe(true);
     const [c] = await claimDueInstances(s.db, 'worker-a', 10);
-    expect(await workDueNow(s.db)).toBe(true); // being done
+    await quietSince('instances');
+    expect(await converging()).toBe(true); // being done
     expect(await requeue(s.db, 'instances', instanceIds[0]!, { worker: 'worker-a', epoch: c!.claim_epoch }, 60_000, 'later', { countAttempt: true })).toBe(true);
-    expect(await workDueNow(s.db)).toBe(false); // due in a minute, not now
+    expect(await converging()).toBe(true); // its row just changed
+    await quietSince('instances');
+    expect(await converging()).toBe(false); // due in a minute, and nothing moved for a minute
+    await s.db.query("UPDATE instances SET status = 'starting', updated_at = now() WHERE id = $1", [instanceIds[0]]);
+    expect(await converging()).toBe(true); // a status moved: Kubernetes is bringing it up
+    await quietSince('instances');
     await s.db.query('UPDATE clusters SET desired_gen = desired_gen + 1 WHERE id = $1', [clusterId]);
-    expect(await workDueNow(s.db)).toBe(true); // a cluster's own work counts too
+    expect(await converging()).toBe(true); // a cluster's own work counts too
   });
 
   describe('generation races', () => {
