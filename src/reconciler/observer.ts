@@ -98,6 +98,7 @@ export function startObserver(d: ObserverDeps): Observer {
   // so that the replicas of several installations do not list in step; put off
   // while the installation converges (resyncTiming.ts), at most one period.
   const periodMs = d.resyncSeconds * 1000;
+  const nextPeriodMs = () => periodMs * (0.9 + Math.random() * 0.2);
   let timer: NodeJS.Timeout | null = null;
   let postponedMs = 0;
   const schedule = (ms: number) => {
@@ -116,9 +117,9 @@ export function startObserver(d: ObserverDeps): Observer {
     }
     postponedMs = 0;
     resync();
-    schedule(periodMs * (0.9 + Math.random() * 0.2));
+    schedule(nextPeriodMs());
   };
-  schedule(periodMs * (0.9 + Math.random() * 0.2));
+  schedule(nextPeriodMs());
   return {
     get synced() {
       return handles.every((h) => h.synced);
