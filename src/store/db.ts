@@ -86,10 +86,19 @@ function prepared(text: string, values: unknown[]): pg.QueryConfig {
 const isStalePlan = (err: unknown): boolean =>
   (err as { code?: unknown } | null)?.code === '0A000' && /cached plan must not change result type/.test(String((err as Error).message));
 
+/** The connections of a replica's main pool (requests and reconciler work). */
+export const POOL_SIZE = 20;
+/**
+ * What one API replica may hold open at once: the main pool, the connection
+ * that listens for notifications and the one that renews leases. PostgreSQL's
+ * `max_connections` is sized from it (k8s manifests).
+ */
+export const CONNECTIONS_PER_REPLICA = POOL_SIZE + 2;
+
 export function openPostgres(url: string, opts: { max?: number; applicationName?: string } = {}): Db {
   const pool = new pg.Pool({
     connectionString: url,
-    max: opts.max ?? 20,
+    max: opts.max ?? POOL_SIZE,
     // Fail fast when PostgreSQL is down: requests answer 503 instead of hanging.
     connectionTimeoutMillis: 3000,
     idleTimeoutMillis: 30_000,

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { CoreV1Api } from '@kubernetes/client-node';
 import { loadAll } from 'js-yaml';
+import { CONNECTIONS_PER_REPLICA } from '../../src/store/db.ts';
 import { installOperatorCrds, type InstalledCrd } from '../../testenv/harness/operatorCrds.ts';
 import { repoRoot, testKubeconfigPath } from '../support/kube.ts';
 
@@ -78,6 +79,19 @@ export function find(objects: Manifest[], kind: string, name: string): Manifest 
   const o = objects.find((x) => x.kind === kind && (x.metadata.name === name || x.metadata.name.startsWith(`${name}-`)));
   if (!o) throw new Error(`no ${kind} ${name} in ${objects.map((x) => `${x.kind}/${x.metadata.name}`).join(', ')}`);
   return o;
+}
+
+/**
+ * PostgreSQL connections the rendered system may open at once: every API
+ * replica the HPA allows plus the one a rollout adds (maxSurge), each holding
+ * CONNECTIONS_PER_REPLICA, the backup job's one (Forbid: never two at once) and
+ * the 3 that PostgreSQL reserves for superusers by default.
+ */
+export function connectionsNeeded(objects: Manifest[]): number {
+  const replicas = find(objects, 'HorizontalPodAutoscaler', 'kubekloud-api-hpa').spec.maxReplicas + find(objects, 'Deployment', 'kubekloud-api').spec.strategy.rollingUpdate.maxSurge;
+  const backup = find(objects, 'CronJob', 'kubekloud-db-backup');
+  if (backup.spec.concurrencyPolicy !== 'Forbid') throw new Error('the backup CronJob may run twice at once');
+  return replicas * CONNECTIONS_PER_REPLICA + 1 + 3;
 }
 
 let operatorCrds: Promise<InstalledCrd[]> | undefined;

@@ -11,7 +11,7 @@ import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/kube.ts';
-import { ensureOperatorCrds, find, kubectl, render, run, stageK8s, type Manifest, type Staged } from './fixture.ts';
+import { connectionsNeeded, ensureOperatorCrds, find, kubectl, render, run, stageK8s, type Manifest, type Staged } from './fixture.ts';
 
 const NS = 'kubekloud-api';
 const OVERLAY = 'overlays/ha-postgres';
@@ -107,6 +107,8 @@ describe('the rendered ha-postgres overlay', () => {
     expect(c.spec.storage.size).toBe('10Gi');
     expect(c.spec.resources.requests).toEqual(c.spec.resources.limits);
     expect(c.spec.primaryUpdateMethod).toBe('switchover');
+    // Every connection the API replicas the HPA may run can open (a rollout's extra one included).
+    expect(Number(c.spec.postgresql.parameters.max_connections)).toBeGreaterThanOrEqual(connectionsNeeded(objects));
     // The server's major version is the dump CronJob's pg_dump's (pg_dump refuses a newer server).
     const server = /:(\d+)\.\d+-system-/.exec(c.spec.imageName)?.[1];
     const pgDump = /^postgres:(\d+)-/.exec(container(find(objects, 'CronJob', 'kubekloud-db-backup'), 'backup').image)?.[1];

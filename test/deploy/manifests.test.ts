@@ -7,7 +7,7 @@ import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { repoRoot } from '../support/kube.ts';
 import { SERVER_ENV, SERVER_NODE_FLAGS } from '../support/server.ts';
-import { find, k8sDir, render, run, stageK8s, type Manifest, type Staged } from './fixture.ts';
+import { connectionsNeeded, find, k8sDir, render, run, stageK8s, type Manifest, type Staged } from './fixture.ts';
 
 /** SERVER_ENV as `npm start` spells it before its command. */
 const envWords = Object.entries(SERVER_ENV).map(([k, v]) => `${k}=${v}`).join(' ');
@@ -205,6 +205,16 @@ describe('the rendered system', () => {
     expect(pvc.spec).toMatchObject({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } } });
     const s = find(objs(), 'Service', 'postgres-service');
     expect(s.spec).toMatchObject({ type: 'ClusterIP', ports: [expect.objectContaining({ port: 5432 })] });
+  });
+
+  it('lets PostgreSQL accept every connection the API replicas the HPA may run can open, a rollout\'s extra one included', () => {
+    for (const t of ['base', 'overlays/dev', 'overlays/prod']) {
+      const args: string[] = find(objs(t), 'Deployment', 'postgres').spec.template.spec.containers[0].args ?? [];
+      // The image's entrypoint runs its arguments as the server's command line when they start with `postgres`.
+      expect(args[0], t).toBe('postgres');
+      const setting = args.map((a, i) => (args[i - 1] === '-c' ? /^max_connections=(\d+)$/.exec(a)?.[1] : undefined)).find(Boolean);
+      expect(Number(setting), t).toBeGreaterThanOrEqual(connectionsNeeded(objs(t)));
+    }
   });
 
   it('denies all traffic by default and lets only the API and the backup job reach PostgreSQL', () => {
