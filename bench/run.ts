@@ -28,7 +28,7 @@ import { createTestDatabase, type TestDatabase } from '../test/support/postgres.
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
 import { diffCalls, kubeCalls, parseMetric, watchRelists, serverMallocEnv, serverNodeFlags, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
-import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, waitNamespacesGone } from './lib/plane.ts';
+import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, planeRequests, waitNamespacesGone } from './lib/plane.ts';
 import { runStamp, writeResults, type RunStamp } from './lib/results.ts';
 import { cpuByProcess, cpuMs, cpuSpent, fmt, gitCommit, loadavg, machine, now, openLoop, planeMs, pollPause, POLL_PAUSE_RULE, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
 
@@ -437,6 +437,19 @@ function perInstance(calls: ReturnType<typeof diffCalls>, n: number) {
   return { byVerb, writesPerInstance: Math.round((writes / n) * 100) / 100, raw: calls.byKey };
 }
 
+/** Counts per instance, to three places. */
+function perInstanceCounts(counts: Record<string, number>, n: number): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, Math.round((v / n) * 1000) / 1000]));
+}
+
+/** Where two per-instance request counts differ by 0.05 or more, the largest difference first. */
+function planeDifferences(ours: Record<string, number>, direct: Record<string, number>): string {
+  const keys = [...new Set([...Object.keys(ours), ...Object.keys(direct)])];
+  const diffs = keys.map((k) => [k, ours[k] ?? 0, direct[k] ?? 0] as const).filter(([, a, b]) => Math.abs(a - b) >= 0.05);
+  diffs.sort((x, y) => Math.abs(y[1] - y[2]) - Math.abs(x[1] - x[2]));
+  return diffs.map(([k, a, b]) => `${k} ${fmt(a, 2)}/${fmt(b, 2)}`).join(', ') || 'none';
+}
+
 /** What a database did so far: transactions committed and rows read and written (pg_stat_database; the bench's own reads count too, a few per poll). */
 async function dbLoad(url: string) {
   const c = new pg.Client({ connectionString: url });
@@ -488,6 +501,7 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   const dPrefix = `${label}d`;
   report.progress(`${key}: direct server-side apply of the same objects (${clusters} namespaces, ${n} ${kind === 'vm' ? 'VMs' : 'StatefulSets'})`);
   const directCpu = cpuByProcess(s.pid);
+  const directPlane = await planeRequests();
   const direct = await directApply(
     kc,
     { installation: `${label}-direct`, prefix: dPrefix, kind, clusters, size: 10, concurrency: CONCURRENCY, cpuMilli: CPU * 1000, memoryMib: MEMORY * 1024, image: kind === 'vm' ? 'quay.io/containerdisks/ubuntu:24.04' : IMAGE },
@@ -495,12 +509,14 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   );
   rec.direct = direct;
   rec.direct.cpu = cpuSpent(directCpu, cpuByProcess(s.pid), n, direct.seconds);
+  rec.direct.planeRequests = perInstanceCounts(diffCalls(await planeRequests(), directPlane).byKey, n);
   await deleteNamespaces(kc, await namespacesWithPrefix(kc, dPrefix));
   const t = await newTenant(s, n, CPU, MEMORY);
   await waitNamespacesGone(kc, dPrefix, Math.max(300_000, n * 60));
   // KubeKloud: POST clusters of 10, then GET until every cluster is running.
   report.progress(`${key}: KubeKloud, ${clusters} × POST /clusters/ (10 ${kind} instances each), then GET until all running`);
   const before = await kubeCalls(s.metricsUrl);
+  const planeBefore = await planeRequests();
   const relistsBefore = await watchRelists(s.metricsUrl);
   const linesBefore = s.lineCount();
   const loadBefore = await dbLoad(dbUrl);
@@ -521,6 +537,8 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   const polls: number[] = [];
   const done = await waitClusters(t.client, clusters, 'running', key, Math.max(600_000, n * 120), polls);
   rec.cpu = cpuSpent(machineBefore, cpuByProcess(s.pid), n, (done - t0) / 1000);
+  rec.planeRequests = perInstanceCounts(diffCalls(await planeRequests(), planeBefore).byKey, n);
+  report.progress(`${key}: the plane's API server, per instance, KubeKloud against direct apply where they differ: ${planeDifferences(rec.planeRequests, rec.direct.planeRequests)}`);
   rec.memory.rssPeakMiB = sampler.stop();
   // The waiting's own load on the server (each poll is the whole list), and the watches that had to list again meanwhile.
   rec.polls = { ...summarise(polls), totalSeconds: polls.reduce((a, b) => a + b, 0) / 1000 };

@@ -1,11 +1,33 @@
 // The local control plane as the benchmarks see it: node capacity, the
 // Kubernetes version, pods and VMs counted by label, namespaces by prefix,
 // and the direct server-side-apply ceiling for provisioning.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { CoreV1Api, CustomObjectsApi, VersionApi, type KubeConfig } from '@kubernetes/client-node';
 import type { ClusterSpec } from '../../src/domain/model.ts';
 import { renderClusterObjects, renderInstanceObjects, LABEL_INSTALLATION } from '../../src/domain/render.ts';
 import { createKube } from '../../src/kube/client.ts';
+import { testKubeconfigPath } from '../../test/support/kube.ts';
+import { parseMetric } from './server.ts';
 import { now, pollPause, pool, sleep } from './util.ts';
+
+/**
+ * What the plane's API server has served so far, every client's requests
+ * together (the plane's own controllers, kwok and stand-ins included):
+ * requests by `verb:resource[/subresource]` (apiserver_request_total), and the
+ * watch events it sent, by `watch-event:resource` (apiserver_watch_events_total).
+ * Counters of the process, read from its /metrics; compare two readings.
+ */
+export async function planeRequests(): Promise<Map<string, number>> {
+  const { stdout } = await promisify(execFile)('kubectl', ['--kubeconfig', testKubeconfigPath, 'get', '--raw', '/metrics'], { maxBuffer: 256 * 1024 * 1024 });
+  const m = new Map<string, number>();
+  const add = (k: string, v: number) => m.set(k, (m.get(k) ?? 0) + v);
+  for (const s of parseMetric(stdout, 'apiserver_request_total')) {
+    add(`${s.labels.verb}:${s.labels.resource ?? ''}${s.labels.subresource ? `/${s.labels.subresource}` : ''}`, s.value);
+  }
+  for (const s of parseMetric(stdout, 'apiserver_watch_events_total')) add(`watch-event:${s.labels.resource ?? s.labels.kind ?? ''}`, s.value);
+  return m;
+}
 
 export async function kubernetesVersion(kc: KubeConfig): Promise<string> {
   const v = await kc.makeApiClient(VersionApi).getCode();
