@@ -3,13 +3,13 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { judgeRelease, RELEASE_LIMITS, type ReleaseState } from '../../src/observability/heapRelease.ts';
+import { judgeRelease, RELEASE_CHECK_MS, RELEASE_LIMITS, type ReleaseState } from '../../src/observability/heapRelease.ts';
 import { repoRoot } from '../support/kube.ts';
 
 const MiB = 1048576;
 const start: ReleaseState = { floorBytes: 150 * MiB, peakBytes: 150 * MiB, lastAtMs: 0, quietSinceMs: null };
 const later = Math.max(RELEASE_LIMITS.minIntervalMs, RELEASE_LIMITS.quietForMs) + 5_000;
-const check = 5_000;
+const check = RELEASE_CHECK_MS;
 /** A quiet check ending at `atMs`. */
 const quietAt = (rssMiB: number, atMs: number) => ({ rssBytes: rssMiB * MiB, busyShare: 0.02, sinceMs: atMs - check, atMs });
 
