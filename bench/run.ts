@@ -121,7 +121,35 @@ async function cleanup() {
 async function heap(metricsUrl: string) {
   const text = await (await fetch(`${metricsUrl}/metrics`)).text();
   const one = (name: string) => (parseMetric(text, name)[0]?.value ?? NaN) / 2 ** 20;
-  return { usedMiB: one('nodejs_heap_size_used_bytes'), totalMiB: one('nodejs_heap_size_total_bytes'), externalMiB: one('nodejs_external_memory_bytes') };
+  const spaces = (metric: string): Record<string, number> => Object.fromEntries(parseMetric(text, metric).map((s) => [s.labels.space, Math.round((s.value / 2 ** 20) * 10) / 10]));
+  return {
+    usedMiB: one('nodejs_heap_size_used_bytes'),
+    totalMiB: one('nodejs_heap_size_total_bytes'),
+    externalMiB: one('nodejs_external_memory_bytes'),
+    /** V8's spaces (new, old, code, large_object, …): what each holds from the system, and what is in use. */
+    spacesMiB: spaces('nodejs_heap_space_size_total_bytes'),
+    spacesUsedMiB: spaces('nodejs_heap_space_size_used_bytes'),
+  };
+}
+
+/** The heap read every `everyMs` until stopped: per V8 space, the most it held from the system, and the readings' total at the resident peak's time. */
+function heapSampler(metricsUrl: string, everyMs = 1000) {
+  const most: Record<string, number> = {};
+  let stopped = false;
+  const loop = (async () => {
+    while (!stopped) {
+      const h = await heap(metricsUrl).catch(() => null);
+      for (const [space, mib] of Object.entries(h?.spacesMiB ?? {})) most[space] = Math.max(most[space] ?? 0, mib);
+      await sleep(everyMs);
+    }
+  })();
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      return most;
+    },
+  };
 }
 
 // ---------------------------------------------------------------- 1. reads
@@ -592,17 +620,20 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
     const relists0 = await watchRelists(s.metricsUrl);
     const cpu0 = cpuMs(s.pid);
     const sampler = rssSampler(s.pid);
+    const heaps = heapSampler(s.metricsUrl);
     process.kill(s.pid, 'SIGHUP');
     await sleep(RESYNC_WINDOW_MS);
     rec.resync = {
       windowSeconds: RESYNC_WINDOW_MS / 1000,
       rssPeakMiB: sampler.stop(),
+      heapSpacesMostMiB: await heaps.stop(),
       serverCpuMs: cpuMs(s.pid) - cpu0,
       relists: diffCalls(await watchRelists(s.metricsUrl), relists0).byKey,
     };
     report.row('footprint', `${key}: resync asked for (SIGHUP): RSS peak (MiB), server CPU (s) in ${RESYNC_WINDOW_MS / 1000} s`, `${fmt(rec.resync.rssPeakMiB)} / ${fmt(rec.resync.serverCpuMs / 1000)}`, '', '',
       target(p, `RSS <= ${RSS_GOAL_MIB} MiB during a resync of ${n} ${kind === 'vm' ? 'VMs' : 'containers'}`, rec.resync.rssPeakMiB <= RSS_GOAL_MIB, `peak ${fmt(rec.resync.rssPeakMiB)} MiB`));
     report.progress(`${key}: relists after SIGHUP: ${JSON.stringify(rec.resync.relists)}`);
+    report.progress(`${key}: V8 spaces (MiB held) all running ${JSON.stringify(rec.memory.heapRunning.spacesMiB)}, the most during the resync ${JSON.stringify(rec.resync.heapSpacesMostMiB)}`);
   }
   // Kept before the teardown, so a teardown that fails leaves the convergence's figures in the file.
   p.data.scenarios.convergence ??= {};
