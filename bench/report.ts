@@ -337,13 +337,27 @@ function scaleSection(f: ResultFile): string {
   });
   const warningLine = warned.length ? `\n\nWhat the server logged as warnings from create to all running: ${warned.join('; ')}.` : '';
   // A resync asked for (SIGHUP) once every instance of a size ran (runs before this was recorded have none).
+  // V8's new, old and large-object spaces (MiB held from the system), where the run recorded them.
+  const spaces = (m: Record<string, number> | undefined) => (m ? `${num(m.new)} / ${num(m.old)} / ${num(m.large_object)}` : '—');
   const resyncs = runs.filter((r) => r.resync).map((r) => {
     const lists = Object.values(r.resync.relists as Record<string, number>).reduce((a, b) => a + b, 0);
-    return [what(r), `${num(r.resync.rssPeakMiB)}`, `${fixed(r.resync.serverCpuMs / 1000, 1)} s`, String(lists)];
+    return [what(r), `${num(r.resync.rssPeakMiB)}`, `${fixed(r.resync.serverCpuMs / 1000, 1)} s`, String(lists), spaces(r.memory?.heapRunning?.spacesMiB), spaces(r.resync.heapSpacesMostMiB)];
   });
   const resyncTable = resyncs.length
-    ? `\n\nA resync asked for (\`SIGHUP\`) with every instance of a size running: every watched kind listed and judged again. Sampled over the ${num(runs.find((r) => r.resync)!.resync.windowSeconds)} s after the signal.\n\n` +
-      table(['size', 'resident MiB, peak', 'server CPU', 'lists'], resyncs, ['l', 'r', 'r', 'r'])
+    ? `\n\nA resync asked for (\`SIGHUP\`) with every instance of a size running: every watched kind listed and judged again. Sampled over the ${num(runs.find((r) => r.resync)!.resync.windowSeconds)} s after the signal; V8's spaces (new / old / large objects, MiB held) read from the server's metrics when all were running and, at most, during the window (every second).\n\n` +
+      table(['size', 'resident MiB, peak', 'server CPU', 'lists', 'V8 spaces, all running', 'V8 spaces, most during the resync'], resyncs, ['l', 'r', 'r', 'r', 'r', 'r'])
+    : '';
+  // The plane's API server, every client together (runs before this was recorded have none).
+  const served = (m: Record<string, number> | undefined, events: boolean) =>
+    m ? Object.entries(m).filter(([k]) => k.startsWith('watch-event:') === events).reduce((a, [, v]) => a + v, 0) : NaN;
+  const planeRows = runs.filter((r) => r.planeRequests && r.direct?.planeRequests).map((r) => [
+    what(r),
+    `${fixed(served(r.planeRequests, false), 2)} / ${fixed(served(r.direct.planeRequests, false), 2)}`,
+    `${fixed(served(r.planeRequests, true), 2)} / ${fixed(served(r.direct.planeRequests, true), 2)}`,
+  ]);
+  const planeTable = planeRows.length
+    ? "\n\nWhat the plane's API server served per instance from create to all running, every client together (the plane's own controllers, kwok and stand-ins included; its `apiserver_request_total` and `apiserver_watch_events_total`), KubeKloud's side / the ceiling's.\n\n" +
+      table(['size', 'requests / instance', 'watch events sent / instance'], planeRows, ['l', 'r', 'r'])
     : '';
   const idle = sc.idle ? `Idle, with the reconciler on and nothing to do: ${num(sc.idle.rssMiB)} MiB resident, V8 heap ${num(sc.idle.heap?.usedMiB)} MiB used.` : '';
   return [
@@ -359,7 +373,7 @@ function scaleSection(f: ResultFile): string {
       ['size', `resident MiB: before / peak / all running / after teardown${runs.some((r) => r.memory?.rssMinuteAfterTeardownMiB !== undefined) ? ' (10 s, 60 s)' : ''}`, 'V8 heap used, all running (MiB)', 'DB commits / instance', 'DB rows written / instance', 'DB rows read / instance', 'Kubernetes writes / instance, create (KubeKloud / ceiling)', 'Kubernetes writes / instance, delete'],
       growth,
       ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
-    ) + relistLine + warningLine + resyncTable + cpuTable + targetsTable(d),
+    ) + relistLine + warningLine + resyncTable + cpuTable + planeTable + targetsTable(d),
   ].join('\n');
 }
 

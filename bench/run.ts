@@ -132,7 +132,7 @@ async function heap(metricsUrl: string) {
   };
 }
 
-/** The heap read every `everyMs` until stopped: per V8 space, the most it held from the system, and the readings' total at the resident peak's time. */
+/** The heap read every `everyMs` until stopped: per V8 space, the most it held from the system, and the most of external memory (`external`). */
 function heapSampler(metricsUrl: string, everyMs = 1000) {
   const most: Record<string, number> = {};
   let stopped = false;
@@ -140,6 +140,8 @@ function heapSampler(metricsUrl: string, everyMs = 1000) {
     while (!stopped) {
       const h = await heap(metricsUrl).catch(() => null);
       for (const [space, mib] of Object.entries(h?.spacesMiB ?? {})) most[space] = Math.max(most[space] ?? 0, mib);
+      // Memory V8 counts outside its heap (buffers, array buffers), beside the spaces.
+      if (h) most.external = Math.max(most.external ?? 0, Math.round(h.externalMiB * 10) / 10);
       await sleep(everyMs);
     }
   })();
@@ -576,7 +578,9 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   if (Object.keys(rec.serverWarnings).length > 0) report.progress(`${key}: the server warned: ${JSON.stringify(rec.serverWarnings)}`);
   report.progress(`${key}: ${polls.length} polls of the list while waiting (p50 ${fmt(rec.polls.p50, 0)} ms, ${fmt(rec.polls.totalSeconds)} s in all); watch relists meanwhile: ${JSON.stringify(rec.relists)}`);
   rec.serverCpuMsPerInstance = (cpuMs(s.pid) - cpuBefore) / n;
-  rec.memory.rssRunningMiB = rssMiB(s.pid).rss;
+  const running = rssMiB(s.pid);
+  rec.memory.rssRunningMiB = running.rss;
+  rec.memory.runningParts = { anonMiB: running.anon, fileMiB: running.file };
   rec.memory.heapRunning = await heap(s.metricsUrl);
   rec.seconds = (done - t0) / 1000;
   rec.instancesPerSecond = n / rec.seconds;
@@ -626,6 +630,7 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
     rec.resync = {
       windowSeconds: RESYNC_WINDOW_MS / 1000,
       rssPeakMiB: sampler.stop(),
+      peakParts: { anonMiB: sampler.peakParts.anon, fileMiB: sampler.peakParts.file },
       heapSpacesMostMiB: await heaps.stop(),
       serverCpuMs: cpuMs(s.pid) - cpu0,
       relists: diffCalls(await watchRelists(s.metricsUrl), relists0).byKey,
@@ -633,6 +638,7 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
     report.row('footprint', `${key}: resync asked for (SIGHUP): RSS peak (MiB), server CPU (s) in ${RESYNC_WINDOW_MS / 1000} s`, `${fmt(rec.resync.rssPeakMiB)} / ${fmt(rec.resync.serverCpuMs / 1000)}`, '', '',
       target(p, `RSS <= ${RSS_GOAL_MIB} MiB during a resync of ${n} ${kind === 'vm' ? 'VMs' : 'containers'}`, rec.resync.rssPeakMiB <= RSS_GOAL_MIB, `peak ${fmt(rec.resync.rssPeakMiB)} MiB`));
     report.progress(`${key}: relists after SIGHUP: ${JSON.stringify(rec.resync.relists)}`);
+    report.progress(`${key}: resident anonymous / file-backed (MiB), all running ${fmt(running.anon)} / ${fmt(running.file)}, at the resync's peak ${fmt(sampler.peakParts.anon)} / ${fmt(sampler.peakParts.file)}`);
     report.progress(`${key}: V8 spaces (MiB held) all running ${JSON.stringify(rec.memory.heapRunning.spacesMiB)}, the most during the resync ${JSON.stringify(rec.resync.heapSpacesMostMiB)}`);
   }
   // Kept before the teardown, so a teardown that fails leaves the convergence's figures in the file.
@@ -646,7 +652,9 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
     `${o.teardownTarget ? target(p, `teardown of ${td.clusters} clusters: quota exactly zero`, td.quotaZero, td.quotaZero ? 'zero' : 'NOT zero') : `quota ${td.quotaZero ? 'exactly zero' : 'NOT zero'}`}`);
   report.row('economy', `${key}: kube writes / instance, delete`, fmt(rec.economy.delete.writesPerInstance, 2));
   await sleep(AFTER_TEARDOWN_MS); // what the teardown let go, given time to be collected
-  rec.memory.rssAfterTeardownMiB = rssMiB(s.pid).rss;
+  const afterTeardown = rssMiB(s.pid);
+  rec.memory.rssAfterTeardownMiB = afterTeardown.rss;
+  rec.memory.afterTeardownParts = { anonMiB: afterTeardown.anon, fileMiB: afterTeardown.file };
   if (o.settle) {
     // And a minute after: V8 gives a heap back once allocation has been quiet for a while
     // (its memory reducer), so 10 s may show garbage not yet returned rather than growth.

@@ -40,13 +40,14 @@ export function summarise(latenciesMs: number[]) {
 }
 
 /** Resident memory of a process, from /proc: current and peak (high-water mark), in MiB. */
-export function rssMiB(pid: number): { rss: number; hwm: number } {
+/** The resident set: in all, its high-water mark, and its anonymous (heaps, native memory) and file-backed (the binary's mapped code and data) parts. */
+export function rssMiB(pid: number): { rss: number; hwm: number; anon: number; file: number } {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-    return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024 };
+    return { rss: kib('VmRSS') / 1024, hwm: kib('VmHWM') / 1024, anon: kib('RssAnon') / 1024, file: kib('RssFile') / 1024 };
   } catch {
-    return { rss: NaN, hwm: NaN };
+    return { rss: NaN, hwm: NaN, anon: NaN, file: NaN };
   }
 }
 
@@ -144,15 +145,23 @@ export const planeMs = (msPerInstance: Record<string, number>) =>
 /** Samples a process's RSS every `everyMs` until stopped; returns the peak seen. */
 export function rssSampler(pid: number, everyMs = 250) {
   let peak = 0;
+  /** The anonymous and file-backed parts at the peak. */
+  let parts = { anon: NaN, file: NaN };
   const take = () => {
-    const r = rssMiB(pid).rss;
-    if (r > peak) peak = r;
+    const r = rssMiB(pid);
+    if (r.rss > peak) {
+      peak = r.rss;
+      parts = { anon: r.anon, file: r.file };
+    }
   };
   take();
   const t = setInterval(take, everyMs);
   return {
     get peak() {
       return peak;
+    },
+    get peakParts() {
+      return parts;
     },
     stop() {
       clearInterval(t);
