@@ -79,10 +79,14 @@ export async function claimDueInstances(q: Queryable, worker: string, limit: num
  */
 export async function renewClaims(q: Queryable, table: WorkTable, worker: string, leaseSeconds: number, held: { id: number; epoch: number }[]): Promise<number[]> {
   if (held.length === 0) return [];
+  // The rows locked in id order first, as every statement that locks several
+  // does (an UPDATE … FROM locks them in its join's order): else a renewal and
+  // an observation batch could each wait for a row the other holds.
   const rows = await q.query<{ id: number }>(
-    `UPDATE ${table} t SET claimed_until = now() + make_interval(secs => $2)
-       FROM unnest($3::int[], $4::int[]) AS h(id, epoch)
-      WHERE t.id = h.id AND t.claim_epoch = h.epoch AND t.claimed_by = $1
+    `WITH lk AS (SELECT t.id FROM ${table} t JOIN unnest($3::int[], $4::int[]) AS h(id, epoch) ON t.id = h.id AND t.claim_epoch = h.epoch
+                  WHERE t.claimed_by = $1 ORDER BY t.id FOR UPDATE OF t)
+     UPDATE ${table} t SET claimed_until = now() + make_interval(secs => $2)
+       FROM lk WHERE t.id = lk.id
       RETURNING t.id`,
     [worker, leaseSeconds, held.map((h) => h.id), held.map((h) => h.epoch)],
   );

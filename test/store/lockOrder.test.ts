@@ -3,11 +3,14 @@
 // cycle: PostgreSQL would end one with a deadlock error, which a DELETE of a
 // just-created cluster answered as a 500 while the observer stored a batch of
 // its pods' observations, and which two observation batches (VMs' and VMIs')
-// met at 5,000 VMs, the VMI statement writing its rows in its join's order.
+// met at 5,000 VMs, the VMI statement writing its rows in its join's order,
+// and which a renewal of a replica's claims met at 10,000 VMs beside an
+// observation batch, the renewal locking its rows in the order it listed them.
 import { describe, expect, it } from 'vitest';
 import { markInstancesDeleted } from '../../src/store/instances.ts';
 import { writeObservations, writeVmiObservations } from '../../src/store/observations.ts';
 import { stepRollout } from '../../src/store/rollouts.ts';
+import { renewClaims } from '../../src/store/work.ts';
 import { gate, lockWaiters, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
 
 const RUNNING = { present: true, phase: 'Running', ready: true };
@@ -69,15 +72,30 @@ describe('instance row locks, on postgres', () => {
     await besideAnObservationBatch(instanceIds, () => s.db.transaction((tx) => stepRollout(tx, clusterId, 60_000)));
   });
 
-  it('a batch of VMI observations', async () => {
-    const { instanceIds } = await cluster();
-    // Enough other rows that PostgreSQL looks each id up by its index, in the order given.
+  /** Enough other rows that PostgreSQL looks each id up by its index, in the order given. */
+  async function padded(instanceIds: number[]) {
     await s.db.query(
       `INSERT INTO instances (cluster_id, ordinal, name, desired) SELECT c.id, g, 'pad-' || g, 'running' FROM clusters c, generate_series(100, 5099) g WHERE c.id = (SELECT cluster_id FROM instances WHERE id = $1)`,
       [instanceIds[0]],
     );
     await s.db.query('ANALYZE instances');
+  }
+
+  it('a batch of VMI observations', async () => {
+    const { instanceIds } = await cluster();
+    await padded(instanceIds);
     const vmis = [...instanceIds].reverse().map((id) => ({ id, o: { ip: '10.0.0.9', node: 'node-1', paused: false, restart: 0 } }));
     await besideAnObservationBatch(instanceIds, () => writeVmiObservations(s.db, vmis));
+  });
+
+  it("a renewal of a replica's claims", async () => {
+    const { instanceIds } = await cluster();
+    await padded(instanceIds);
+    await s.db.query("UPDATE instances SET claimed_by = 'worker-a', claimed_until = now() + interval '1 minute', claim_epoch = 1 WHERE id = ANY($1)", [instanceIds]);
+    // The claim keeper lists what it holds in the order it claimed it, which need not be id order.
+    const held = [...instanceIds].reverse().map((id) => ({ id, epoch: 1 }));
+    let renewed: number[] = [];
+    await besideAnObservationBatch(instanceIds, async () => (renewed = await renewClaims(s.db, 'instances', 'worker-a', 60, held)));
+    expect(renewed.sort()).toEqual(instanceIds);
   });
 });
