@@ -9,7 +9,7 @@ import type { Server as HttpsServer } from 'node:https';
 import { createKube, loadKubeConfig, type Kube } from './kube/client.ts';
 import { openVmiStream, vmiStreamRefusal } from './kube/vmiStreams.ts';
 import { createIsolationReads } from './kube/isolationReads.ts';
-import { startHeapRelease } from './observability/heapRelease.ts';
+import { listCollector, startHeapRelease } from './observability/heapRelease.ts';
 import { createMetrics } from './observability/metrics.ts';
 import { Reconciler } from './reconciler/reconciler.ts';
 import { bootstrapAdmin } from './service/bootstrap.ts';
@@ -42,8 +42,13 @@ export async function startServer(config: Config): Promise<Server> {
 
   const metrics = createMetrics({ poolStats: () => db.poolStats(), queueDepth: () => queueDepth(db) });
   let kube: Kube | null = null;
+  // Long lists (a resync) kept from growing V8's old space with what their pages left behind.
+  const lists = listCollector({ onCollect: metrics.observeListCollection });
   try {
-    kube = createKube(loadKubeConfig(), metrics.observeKube);
+    kube = createKube(loadKubeConfig(), (verb, kind, seconds, ok) => {
+      metrics.observeKube(verb, kind, seconds, ok);
+      if (verb === 'list') lists?.onListPage();
+    });
   } catch (err) {
     throw new ConfigError([`Kubernetes: no usable kubeconfig or in-cluster account (${(err as Error).message}); set KUBECONFIG`]);
   }

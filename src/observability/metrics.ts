@@ -4,7 +4,7 @@
 // scraped (the database pool, the work queue) comes from the functions given
 // here, so this module depends on nothing else in src/.
 import client from 'prom-client';
-import type { Release } from './heapRelease.ts';
+import type { ListCollection, Release } from './heapRelease.ts';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -138,6 +138,16 @@ export function createMetrics(sources: MetricSources) {
     help: 'Time the event loop spent in those collections',
     registers: [registry],
   });
+  const listCollections = new client.Counter({
+    name: 'kubekloud_list_collections_total',
+    help: "Full collections this process ran between the pages of Kubernetes lists, V8's old space having grown by 8 MiB",
+    registers: [registry],
+  });
+  const listCollectionSeconds = new client.Counter({
+    name: 'kubekloud_list_collection_pause_seconds_total',
+    help: 'Time the event loop spent in those collections',
+    registers: [registry],
+  });
   const depth = new client.Gauge({ name: 'kubekloud_reconcile_queue_depth', help: 'Rows waiting for the reconciler', registers: [registry] });
   const lag = new client.Gauge({ name: 'kubekloud_reconcile_queue_lag_seconds', help: 'Age of the oldest due row', registers: [registry] });
 
@@ -184,6 +194,10 @@ export function createMetrics(sources: MetricSources) {
     },
     observeStreamRead() {
       streamReads.inc();
+    },
+    observeListCollection(c: ListCollection) {
+      listCollections.inc();
+      listCollectionSeconds.inc(c.ms / 1000);
     },
     observeHeapRelease(r: Release) {
       heapReleases.inc();

@@ -3,7 +3,7 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { judgeRelease, RELEASE_CHECK_MS, RELEASE_LIMITS, type ReleaseState } from '../../src/observability/heapRelease.ts';
+import { judgeListCollect, judgeRelease, LIST_OLD_SPACE_GROWTH_BYTES, RELEASE_CHECK_MS, RELEASE_LIMITS, type ReleaseState } from '../../src/observability/heapRelease.ts';
 import { repoRoot } from '../support/kube.ts';
 
 const MiB = 1048576;
@@ -51,6 +51,19 @@ describe('judgeRelease', () => {
     // A release that left the resident set at 190 MiB (native memory, say): that is the new floor.
     const after: ReleaseState = { floorBytes: 190 * MiB, peakBytes: 190 * MiB, lastAtMs: later, quietSinceMs: later };
     expect(judgeRelease(after, quietAt(190, 10 * later)).release).toBe(false);
+  });
+});
+
+describe('judgeListCollect', () => {
+  it("collects between list pages once the old space has grown by the step above the least it has been, and starts from what the collection left", () => {
+    const step = LIST_OLD_SPACE_GROWTH_BYTES;
+    let floor = 60 * MiB;
+    // V8's own collections shrink it: the floor follows down.
+    ({ floorBytes: floor } = judgeListCollect(floor, 50 * MiB));
+    expect(floor).toBe(50 * MiB);
+    expect(judgeListCollect(floor, 50 * MiB + step - 1).collect).toBe(false);
+    const j = judgeListCollect(floor, 50 * MiB + step);
+    expect(j).toEqual({ floorBytes: 50 * MiB, collect: true });
   });
 });
 
