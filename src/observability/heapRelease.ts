@@ -133,7 +133,8 @@ export function judgeListCollect(floorBytes: number, bytes: number, growthBytes 
 
 export type ListCollection = { oldSpaceBeforeBytes: number; oldSpaceAfterBytes: number; ms: number };
 
-const oldSpaceBytes = () => getHeapSpaceStatistics().find((x) => x.space_name === 'old_space')?.space_size ?? 0;
+/** What V8's old space holds in objects, live or not yet collected (not the pages it keeps, which a collection need not give up at once). */
+const oldSpaceBytes = () => getHeapSpaceStatistics().find((x) => x.space_name === 'old_space')?.space_used_size ?? 0;
 
 /**
  * Called after each page of a Kubernetes list; null (nothing to call) when the
