@@ -27,7 +27,7 @@ import { loadTestKubeConfig } from '../test/support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
-import { diffCalls, kubeCalls, parseMetric, watchRelists, serverMallocEnv, serverNodeFlags, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
+import { counterBy, diffCalls, kubeCalls, parseMetric, watchRelists, serverMallocEnv, serverNodeFlags, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
 import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, planeRequests, waitNamespacesGone } from './lib/plane.ts';
 import { runStamp, writeResults, type RunStamp } from './lib/results.ts';
 import { cpuByProcess, cpuMs, cpuSpent, fmt, gitCommit, loadavg, machine, now, openLoop, planeMs, pollPause, POLL_PAUSE_RULE, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
@@ -467,6 +467,13 @@ function perInstance(calls: ReturnType<typeof diffCalls>, n: number) {
   return { byVerb, writesPerInstance: Math.round((writes / n) * 100) / 100, raw: calls.byKey };
 }
 
+/** The server's full collections between list pages so far, and their pause in seconds. */
+async function listCollections(metricsUrl: string) {
+  const one = async (name: string) => (await counterBy(metricsUrl, name, [])).get('') ?? 0;
+  return { count: await one('kubekloud_list_collections_total'), pauseSeconds: await one('kubekloud_list_collection_pause_seconds_total') };
+}
+const diffCounts = (a: { count: number; pauseSeconds: number }, b: { count: number; pauseSeconds: number }) => ({ count: a.count - b.count, pauseSeconds: Math.round((a.pauseSeconds - b.pauseSeconds) * 1000) / 1000 });
+
 /** Counts per instance, to three places. */
 function perInstanceCounts(counts: Record<string, number>, n: number): Record<string, number> {
   return Object.fromEntries(Object.entries(counts).map(([k, v]) => [k, Math.round((v / n) * 1000) / 1000]));
@@ -625,6 +632,7 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
     const cpu0 = cpuMs(s.pid);
     const sampler = rssSampler(s.pid);
     const heaps = heapSampler(s.metricsUrl);
+    const collections0 = await listCollections(s.metricsUrl);
     process.kill(s.pid, 'SIGHUP');
     await sleep(RESYNC_WINDOW_MS);
     rec.resync = {
@@ -632,12 +640,14 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
       rssPeakMiB: sampler.stop(),
       peakParts: { anonMiB: sampler.peakParts.anon, fileMiB: sampler.peakParts.file },
       heapSpacesMostMiB: await heaps.stop(),
+      listCollections: diffCounts(await listCollections(s.metricsUrl), collections0),
       serverCpuMs: cpuMs(s.pid) - cpu0,
       relists: diffCalls(await watchRelists(s.metricsUrl), relists0).byKey,
     };
     report.row('footprint', `${key}: resync asked for (SIGHUP): RSS peak (MiB), server CPU (s) in ${RESYNC_WINDOW_MS / 1000} s`, `${fmt(rec.resync.rssPeakMiB)} / ${fmt(rec.resync.serverCpuMs / 1000)}`, '', '',
       target(p, `RSS <= ${RSS_GOAL_MIB} MiB during a resync of ${n} ${kind === 'vm' ? 'VMs' : 'containers'}`, rec.resync.rssPeakMiB <= RSS_GOAL_MIB, `peak ${fmt(rec.resync.rssPeakMiB)} MiB`));
     report.progress(`${key}: relists after SIGHUP: ${JSON.stringify(rec.resync.relists)}`);
+    report.progress(`${key}: full collections between list pages during the resync: ${rec.resync.listCollections.count} (${fmt(rec.resync.listCollections.pauseSeconds * 1000, 0)} ms in all)`);
     report.progress(`${key}: resident anonymous / file-backed (MiB), all running ${fmt(running.anon)} / ${fmt(running.file)}, at the resync's peak ${fmt(sampler.peakParts.anon)} / ${fmt(sampler.peakParts.file)}`);
     report.progress(`${key}: V8 spaces (MiB held) all running ${JSON.stringify(rec.memory.heapRunning.spacesMiB)}, the most during the resync ${JSON.stringify(rec.resync.heapSpacesMostMiB)}`);
   }
