@@ -27,7 +27,7 @@ import { loadTestKubeConfig } from '../test/support/kube.ts';
 import { createTestDatabase, type TestDatabase } from '../test/support/postgres.ts';
 import { ensurePlane } from '../testenv/harness/plane.ts';
 import { seed, type SeededTenant } from './lib/seed.ts';
-import { counterBy, diffCalls, kubeCalls, parseMetric, watchRelists, serverMallocEnv, serverNodeFlags, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
+import { diffCalls, kubeCalls, parseMetric, watchRelists, serverMallocEnv, serverNodeFlags, spawnProcess, startKubeKloud, WRITE_VERBS, type BenchServer } from './lib/server.ts';
 import { deleteNamespaces, directApply, ensureNodes, kubernetesVersion, namespacesWithPrefix, planeRequests, waitNamespacesGone } from './lib/plane.ts';
 import { runStamp, writeResults, type RunStamp } from './lib/results.ts';
 import { cpuByProcess, cpuMs, cpuSpent, fmt, gitCommit, loadavg, machine, now, openLoop, planeMs, pollPause, POLL_PAUSE_RULE, pool, Report, rssMiB, rssSampler, sleep, spread, summarise, verdict } from './lib/util.ts';
@@ -469,8 +469,9 @@ function perInstance(calls: ReturnType<typeof diffCalls>, n: number) {
 
 /** The server's full collections between list pages so far, and their pause in seconds. */
 async function listCollections(metricsUrl: string) {
-  const one = async (name: string) => (await counterBy(metricsUrl, name, [])).get('') ?? 0;
-  return { count: await one('kubekloud_list_collections_total'), pauseSeconds: await one('kubekloud_list_collection_pause_seconds_total') };
+  const text = await (await fetch(`${metricsUrl}/metrics`)).text();
+  const one = (name: string) => parseMetric(text, name)[0]?.value ?? 0;
+  return { count: one('kubekloud_list_collections_total'), pauseSeconds: one('kubekloud_list_collection_pause_seconds_total') };
 }
 const diffCounts = (a: { count: number; pauseSeconds: number }, b: { count: number; pauseSeconds: number }) => ({ count: a.count - b.count, pauseSeconds: Math.round((a.pauseSeconds - b.pauseSeconds) * 1000) / 1000 });
 
