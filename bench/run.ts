@@ -168,6 +168,8 @@ type SideRun = {
   cpuPerRequestMs: number;
   statementsPerRequest: number;
   loadavg: number[];
+  /** Our server only: its heap releases (memory-reducing collections) counted on /metrics before the run began and when it ended. */
+  heapReleases?: { before: number; after: number };
 };
 
 /** Both sides' answer to one request: status, the X-Total-Count header and the JSON body. */
@@ -268,13 +270,16 @@ async function reads() {
   await pgc.connect();
   const commits = async () =>
     Number((await pgc.query<{ n: string }>('SELECT xact_commit AS n FROM pg_stat_database WHERE datname = current_database()')).rows[0]!.n);
+  const releases = async (side: { url: string }) => (side === sides.ours ? (await serverCounters(s1.metricsUrl)).heapReleases : undefined);
   const run = async (side: { url: string; pid: number }, requests: ReadRequest[], seconds: number): Promise<SideRun> => {
+    const releasesBefore = await releases(side);
     const c0 = await commits();
     const cpu0 = cpuMs(side.pid);
     const r = await autocannon({ url: side.url, connections: READ_CONNECTIONS, duration: seconds, requests });
     const cpuPerRequestMs = (cpuMs(side.pid) - cpu0) / r.requests.total;
     await sleep(600); // the statistics collector flushes about every 500 ms
     const statementsPerRequest = ((await commits()) - c0 - 1) / r.requests.total;
+    const releasesAfter = await releases(side);
     return {
       rps: r.requests.average,
       p50: r.latency.p50,
@@ -287,6 +292,7 @@ async function reads() {
       cpuPerRequestMs,
       statementsPerRequest,
       loadavg: loadavg(),
+      ...(releasesBefore === undefined ? {} : { heapReleases: { before: releasesBefore, after: releasesAfter! } }),
     };
   };
   const runs: Record<string, { rounds: { order: string; ours: SideRun; ceiling: SideRun }[]; warmup: { ours: SideRun; ceiling: SideRun } }> = {};
@@ -305,6 +311,13 @@ async function reads() {
     }
   }
   await pgc.end();
+  {
+    // Where our server released its heap: within a timed run of its own, or between them (while the ceiling ran).
+    const ourRuns = endpoints.flatMap((e) => [runs[e.key]!.warmup.ours, ...runs[e.key]!.rounds.map((r) => r.ours)]);
+    const within = ourRuns.reduce((n, r) => n + (r.heapReleases!.after - r.heapReleases!.before), 0);
+    const total = (await serverCounters(s1.metricsUrl)).heapReleases - ourRuns[0]!.heapReleases!.before;
+    report.progress(`our server's heap releases during the reads: ${total} (${within} within its own timed runs)`);
+  }
 
   const out: Record<string, any> = {};
   const summary = (rs: SideRun[]) => ({
@@ -467,13 +480,22 @@ function perInstance(calls: ReturnType<typeof diffCalls>, n: number) {
   return { byVerb, writesPerInstance: Math.round((writes / n) * 100) / 100, raw: calls.byKey };
 }
 
-/** The server's full collections between list pages so far, and their pause in seconds. */
-async function listCollections(metricsUrl: string) {
+/** The server's own collections so far, from one fetch of /metrics: full collections between list pages (and their pause in seconds), heap releases. */
+async function serverCounters(metricsUrl: string) {
   const text = await (await fetch(`${metricsUrl}/metrics`)).text();
   const one = (name: string) => parseMetric(text, name)[0]?.value ?? 0;
-  return { count: one('kubekloud_list_collections_total'), pauseSeconds: one('kubekloud_list_collection_pause_seconds_total') };
+  return {
+    listCollections: { count: one('kubekloud_list_collections_total'), pauseSeconds: one('kubekloud_list_collection_pause_seconds_total') },
+    heapReleases: one('kubekloud_heap_releases_total'),
+  };
 }
+const listCollections = async (metricsUrl: string) => (await serverCounters(metricsUrl)).listCollections;
 const diffCounts = (a: { count: number; pauseSeconds: number }, b: { count: number; pauseSeconds: number }) => ({ count: a.count - b.count, pauseSeconds: Math.round((a.pauseSeconds - b.pauseSeconds) * 1000) / 1000 });
+
+/** The watches among the plane's counts, as counted (not per instance): watch requests that ended, by resource, and watchers the API server ended for being slow. */
+function planeWatches(counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).filter(([k, v]) => v > 0 && (k.startsWith('WATCH:') || k.startsWith('terminated-watchers:'))));
+}
 
 /** Counts per instance, to three places. */
 function perInstanceCounts(counts: Record<string, number>, n: number): Record<string, number> {
@@ -547,7 +569,9 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   );
   rec.direct = direct;
   rec.direct.cpu = cpuSpent(directCpu, cpuByProcess(s.pid), n, direct.seconds);
-  rec.direct.planeRequests = perInstanceCounts(diffCalls(await planeRequests(), directPlane).byKey, n);
+  const directPlaneCalls = diffCalls(await planeRequests(), directPlane).byKey;
+  rec.direct.planeRequests = perInstanceCounts(directPlaneCalls, n);
+  rec.direct.planeWatches = planeWatches(directPlaneCalls);
   await deleteNamespaces(kc, await namespacesWithPrefix(kc, dPrefix));
   const t = await newTenant(s, n, CPU, MEMORY);
   await waitNamespacesGone(kc, dPrefix, Math.max(300_000, n * 60));
@@ -575,8 +599,11 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   const polls: number[] = [];
   const done = await waitClusters(t.client, clusters, 'running', key, Math.max(600_000, n * 120), polls);
   rec.cpu = cpuSpent(machineBefore, cpuByProcess(s.pid), n, (done - t0) / 1000);
-  rec.planeRequests = perInstanceCounts(diffCalls(await planeRequests(), planeBefore).byKey, n);
+  const planeCalls = diffCalls(await planeRequests(), planeBefore).byKey;
+  rec.planeRequests = perInstanceCounts(planeCalls, n);
+  rec.planeWatches = planeWatches(planeCalls);
   report.progress(`${key}: the plane's API server, per instance, KubeKloud against direct apply where they differ: ${planeDifferences(rec.planeRequests, rec.direct.planeRequests)}`);
+  report.progress(`${key}: the plane's watches ended, as counted, KubeKloud ${JSON.stringify(rec.planeWatches)}; direct apply ${JSON.stringify(rec.direct.planeWatches)}`);
   rec.memory.rssPeakMiB = sampler.stop();
   // The waiting's own load on the server (each poll is the whole list), and the watches that had to list again meanwhile.
   rec.polls = { ...summarise(polls), totalSeconds: polls.reduce((a, b) => a + b, 0) / 1000 };

@@ -15,7 +15,9 @@ import { now, pollPause, pool, sleep } from './util.ts';
  * What the plane's API server has served so far, every client's requests
  * together (the plane's own controllers, kwok and stand-ins included):
  * requests by `verb:resource[/subresource]` (apiserver_request_total), and the
- * watch events it sent, by `watch-event:resource` (apiserver_watch_events_total).
+ * watch events it sent, by `watch-event:resource` (apiserver_watch_events_total),
+ * and the watchers it ended for not reading their events fast enough, by
+ * `terminated-watchers:resource` (apiserver_terminated_watchers_total).
  * Counters of the process, read from its /metrics; compare two readings.
  */
 export async function planeRequests(): Promise<Map<string, number>> {
@@ -26,6 +28,7 @@ export async function planeRequests(): Promise<Map<string, number>> {
     add(`${s.labels.verb}:${s.labels.resource ?? ''}${s.labels.subresource ? `/${s.labels.subresource}` : ''}`, s.value);
   }
   for (const s of parseMetric(stdout, 'apiserver_watch_events_total')) add(`watch-event:${s.labels.resource ?? s.labels.kind ?? ''}`, s.value);
+  for (const s of parseMetric(stdout, 'apiserver_terminated_watchers_total')) add(`terminated-watchers:${s.labels.resource ?? ''}`, s.value);
   return m;
 }
 
