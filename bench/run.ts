@@ -519,16 +519,33 @@ async function dbLoad(url: string) {
       `SELECT xact_commit::float8 AS commits, (tup_returned + tup_fetched)::float8 AS rows_read, (tup_inserted + tup_updated + tup_deleted)::float8 AS rows_written
          FROM pg_stat_database WHERE datname = current_database()`,
     );
-    return r.rows[0] as { commits: number; rows_read: number; rows_written: number };
+    // Where the rows read come from: each table's sequential scans and index scans, and the rows each returned.
+    const t = await c.query<{ relname: string; seq_scan: number; seq_tup_read: number; idx_scan: number; idx_tup_fetch: number }>(
+      `SELECT relname, seq_scan::float8, seq_tup_read::float8, coalesce(idx_scan, 0)::float8 AS idx_scan, coalesce(idx_tup_fetch, 0)::float8 AS idx_tup_fetch
+         FROM pg_stat_user_tables`,
+    );
+    const byTable = Object.fromEntries(t.rows.map((x) => [x.relname, { seqScans: x.seq_scan, seqRows: x.seq_tup_read, idxScans: x.idx_scan, idxRows: x.idx_tup_fetch }]));
+    return { ...(r.rows[0] as { commits: number; rows_read: number; rows_written: number }), byTable };
   } finally {
     await c.end();
   }
 }
-const perInstanceLoad = (a: Awaited<ReturnType<typeof dbLoad>>, b: Awaited<ReturnType<typeof dbLoad>>, n: number) => ({
-  commits: Math.round(((a.commits - b.commits) / n) * 100) / 100,
-  rowsRead: Math.round(((a.rows_read - b.rows_read) / n) * 100) / 100,
-  rowsWritten: Math.round(((a.rows_written - b.rows_written) / n) * 100) / 100,
-});
+const perInstanceLoad = (a: Awaited<ReturnType<typeof dbLoad>>, b: Awaited<ReturnType<typeof dbLoad>>, n: number) => {
+  const per = (x: number) => Math.round((x / n) * 100) / 100;
+  const byTable: Record<string, Record<string, number>> = {};
+  for (const [rel, after] of Object.entries(a.byTable)) {
+    const before = b.byTable[rel] ?? { seqScans: 0, seqRows: 0, idxScans: 0, idxRows: 0 };
+    const d = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, per(v - before[k as keyof typeof before])]));
+    if (Object.values(d).some((v) => v !== 0)) byTable[rel] = d;
+  }
+  return {
+    commits: per(a.commits - b.commits),
+    rowsRead: per(a.rows_read - b.rows_read),
+    rowsWritten: per(a.rows_written - b.rows_written),
+    /** Per instance, by table: sequential scans and the rows they read, index scans and the rows they fetched. */
+    byTable,
+  };
+};
 
 /** Log lines by message and what they name (a watch problem's context and error), counted; lines that are not JSON by their first 200 characters. */
 function summariseLog(lines: string[]): Record<string, number> {
@@ -623,6 +640,10 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   await sleep(1000); // let the last observations' calls land in /metrics, and PostgreSQL's statistics
   rec.economy = { createToRunning: perInstance(diffCalls(await kubeCalls(s.metricsUrl), before), n) };
   rec.database = { createToRunning: perInstanceLoad(await dbLoad(dbUrl), loadBefore, n) };
+  const tables = Object.entries(rec.database.createToRunning.byTable as Record<string, { seqScans: number; seqRows: number; idxScans: number; idxRows: number }>)
+    .sort(([, x], [, y]) => y.seqRows + y.idxRows - (x.seqRows + x.idxRows))
+    .slice(0, 6);
+  report.progress(`${key}: rows read per instance, most first: ${tables.map(([rel, x]) => `${rel} ${x.seqRows} in ${x.seqScans} seq scans, ${x.idxRows} in ${x.idxScans} index scans`).join('; ')}`);
   const targets: string[] = [];
   if (o.ratioTarget !== undefined) targets.push(target(p, `${n} ${kind === 'vm' ? 'VMs' : 'containers'} within ${o.ratioTarget}× ceiling`, rec.ratio <= o.ratioTarget, `${fmt(rec.ratio, 2)}×`));
   if (kind === 'container' && n === 100) targets.push(target(p, '100 containers running < 30 s', rec.seconds < 30, `${fmt(rec.seconds)} s`));
