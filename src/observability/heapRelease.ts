@@ -18,12 +18,6 @@
 // requests (5 s under 10 % busy), and comes at most once a minute. Waiting
 // longer would keep a burst's peak resident for longer than the burst: what
 // an HPA scaling on memory, or a node under pressure, sees.
-// The growth it judges leaves out V8's young generation. Serving requests
-// grows it to its most at once, and a release shrinks it: counted, every
-// pause in bursty traffic (10 s of requests, 10 s of none) was a release, the
-// next burst grew the young generation back, and each release cost the
-// requests after it CPU (code dropped and compiled again, the young
-// generation grown again).
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import { getHeapSpaceStatistics } from 'node:v8';
 
@@ -39,12 +33,11 @@ export const RELEASE_QUIET_FOR_MS = 5_000;
 export const RELEASE_MIN_INTERVAL_MS = 60_000;
 
 /**
- * The resident set (but for the young generation) the last release left, the
- * most it has been since, when that release was, and since when the event loop
- * has been quiet (null: busy).
+ * The resident set the last release left, the most it has been since, when
+ * that release was, and since when the event loop has been quiet (null: busy).
  */
 export type ReleaseState = { floorBytes: number; peakBytes: number; lastAtMs: number; quietSinceMs: number | null };
-/** A check: the resident set (but for the young generation), the event loop's busy share since the previous check (made at sinceMs), the time. */
+/** A check: the resident set, the event loop's busy share since the previous check (made at sinceMs), the time. */
 export type HeapSample = { rssBytes: number; busyShare: number; sinceMs: number; atMs: number };
 
 export type ReleaseLimits = { growthBytes: number; quietBelow: number; quietForMs: number; minIntervalMs: number };
@@ -75,13 +68,6 @@ export type Release = { rssBeforeBytes: number; rssAfterBytes: number; ms: numbe
 
 type GcFunction = (o: { type: 'major'; execution: 'sync'; flavor?: 'last-resort' }) => void;
 
-/** What V8's young generation (new space, new large objects) holds from the system. */
-function youngGenerationBytes(): number {
-  let n = 0;
-  for (const x of getHeapSpaceStatistics()) if (x.space_name === 'new_space' || x.space_name === 'new_large_object_space') n += x.space_size;
-  return n;
-}
-
 /** V8's collector when the process runs with --expose-gc, else null. */
 function exposedGc(): GcFunction | null {
   const gc = (globalThis as { gc?: unknown }).gc;
@@ -96,9 +82,7 @@ export function startHeapRelease(o: { onRelease: (r: Release) => void; checkMs?:
   const gc = exposedGc();
   if (!gc) return null;
   const rss = () => process.memoryUsage.rss();
-  // What growth is judged by: the resident set but for the young generation.
-  const judged = () => rss() - youngGenerationBytes();
-  const startBytes = judged();
+  const startBytes = rss();
   let state: ReleaseState = { floorBytes: startBytes, peakBytes: startBytes, lastAtMs: performance.now(), quietSinceMs: null };
   let elu: EventLoopUtilization = performance.eventLoopUtilization();
   let lastCheckMs = performance.now();
@@ -108,17 +92,16 @@ export function startHeapRelease(o: { onRelease: (r: Release) => void; checkMs?:
     elu = now;
     const sinceMs = lastCheckMs;
     lastCheckMs = performance.now();
-    const j = judgeRelease(state, { rssBytes: judged(), busyShare, sinceMs, atMs: lastCheckMs }, o.limits);
-    state = j.state;
-    if (!j.release) return;
     const rssBeforeBytes = rss();
+    const judged = judgeRelease(state, { rssBytes: rssBeforeBytes, busyShare, sinceMs, atMs: lastCheckMs }, o.limits);
+    state = judged.state;
+    if (!judged.release) return;
     const started = performance.now();
     gc({ type: 'major', execution: 'sync', flavor: 'last-resort' });
     const ms = performance.now() - started;
     const rssAfterBytes = rss();
     lastCheckMs = performance.now();
-    const floorBytes = judged();
-    state = { floorBytes, peakBytes: floorBytes, lastAtMs: lastCheckMs, quietSinceMs: null };
+    state = { floorBytes: rssAfterBytes, peakBytes: rssAfterBytes, lastAtMs: lastCheckMs, quietSinceMs: null };
     // The collection's own time is not the application's: the next check measures from here.
     elu = performance.eventLoopUtilization();
     o.onRelease({ rssBeforeBytes, rssAfterBytes, ms });

@@ -1,9 +1,6 @@
 // Run by heapRelease.test.ts in a process of its own (`node [--expose-gc]
 // --import tsx`): a burst of short-lived objects, as a convergence makes, then
 // quiet; prints what the release did (or that none could start) as one JSON line.
-// With the argument `young`, the burst keeps nothing (as serving requests
-// does: only the young generation grows) and the line says whether a release
-// came within a few quiet seconds.
 import { RELEASE_LIMITS, startHeapRelease, type Release } from '../../src/observability/heapRelease.ts';
 
 const rssMiB = () => process.memoryUsage.rss() / 1048576;
@@ -24,25 +21,17 @@ const released = new Promise<Release>((resolve) => {
   }
 });
 
-const youngOnly = process.argv[2] === 'young';
-const QUIET_WAIT_MS = 3_000;
-
 // The burst: some of it kept for a while, so the heap grows in both generations.
 let kept: unknown[][] = [];
 const until = performance.now() + 2_000;
 while (performance.now() < until) {
   const batch: unknown[] = [];
   for (let i = 0; i < 1_000; i++) batch.push({ i, name: `object-${i}`, pair: [i, i] });
-  if (!youngOnly && Math.random() < 0.01) kept.push(batch);
+  if (Math.random() < 0.01) kept.push(batch);
   if (kept.length > 200) kept.shift();
 }
 const rssAfterBurstMiB = rssMiB();
 kept = [];
-if (youngOnly) {
-  const outcome = await Promise.race([released.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), QUIET_WAIT_MS))]);
-  process.stdout.write(`${JSON.stringify({ started: true, rssAfterBurstMiB, released: outcome })}\n`);
-  process.exit(0);
-}
 const r = await released;
 clearInterval(alive);
 process.stdout.write(
