@@ -99,16 +99,20 @@ export async function findInstance(
 }
 
 /**
- * The instances `where` names, locked in id order: every statement that locks
- * several rows of instances locks them in this order (the observation and
- * status batches too), so two transactions never wait on each other in a
- * cycle. An UPDATE … WHERE id IN (…) alone locks in whatever order its plan
- * yields (a hash of the ids, say), and PostgreSQL ends one side of such a
- * cycle with a deadlock error.
+ * The rows of `table` that `where` names, locked in id order: every statement
+ * that locks several rows of instances (or of clusters) locks them in this
+ * order (the observation and status batches too, and a replica's renewal of
+ * its claims), so two transactions never wait on each other in a cycle. An
+ * UPDATE … WHERE id IN (…) or … FROM a join alone locks in whatever order its
+ * plan yields (a hash of the ids, the order of a list), and PostgreSQL ends
+ * one side of such a cycle with a deadlock error.
  */
-export function instancesLockedInIdOrder(where: string): string {
-  return `SELECT id FROM instances WHERE ${where} ORDER BY id FOR UPDATE`;
+export function lockedInIdOrder(table: 'instances' | 'clusters', where: string): string {
+  return `SELECT id FROM ${table} WHERE ${where} ORDER BY id FOR UPDATE`;
 }
+
+/** The instances `where` names, locked in id order (lockedInIdOrder). */
+export const instancesLockedInIdOrder = (where: string): string => lockedInIdOrder('instances', where);
 
 /** Rows to be written one by one in a transaction, in the order their locks must be taken (instancesLockedInIdOrder). */
 export function inIdOrder<T extends { id: number }>(rows: T[]): T[] {

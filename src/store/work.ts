@@ -8,7 +8,7 @@
 // whose row was claimed again since changes nothing (the write matches no row).
 import type { Queryable } from './db.ts';
 import type { ClusterRow } from './clusters.ts';
-import type { InstanceRow } from './instances.ts';
+import { lockedInIdOrder, type InstanceRow } from './instances.ts';
 import type { ObservedRow } from './observations.ts';
 
 export const DEFAULT_LEASE_SECONDS = 30;
@@ -79,12 +79,12 @@ export async function claimDueInstances(q: Queryable, worker: string, limit: num
  */
 export async function renewClaims(q: Queryable, table: WorkTable, worker: string, leaseSeconds: number, held: { id: number; epoch: number }[]): Promise<number[]> {
   if (held.length === 0) return [];
-  // The rows locked in id order first, as every statement that locks several
-  // does (an UPDATE … FROM locks them in its join's order): else a renewal and
-  // an observation batch could each wait for a row the other holds.
+  // The rows locked in id order first (an UPDATE … FROM locks them in its
+  // join's order, the order the claims were listed): else a renewal and an
+  // observation batch could each wait for a row the other holds.
+  const locked = lockedInIdOrder(table, 'claimed_by = $1 AND (id, claim_epoch) IN (SELECT h.id, h.epoch FROM unnest($3::int[], $4::int[]) AS h(id, epoch))');
   const rows = await q.query<{ id: number }>(
-    `WITH lk AS (SELECT t.id FROM ${table} t JOIN unnest($3::int[], $4::int[]) AS h(id, epoch) ON t.id = h.id AND t.claim_epoch = h.epoch
-                  WHERE t.claimed_by = $1 ORDER BY t.id FOR UPDATE OF t)
+    `WITH lk AS (${locked})
      UPDATE ${table} t SET claimed_until = now() + make_interval(secs => $2)
        FROM lk WHERE t.id = lk.id
       RETURNING t.id`,
