@@ -511,6 +511,10 @@ function planeDifferences(ours: Record<string, number>, direct: Record<string, n
 }
 
 /** What a database did so far: transactions committed and rows read and written (pg_stat_database; the bench's own reads count too, a few per poll). */
+/** One table's scans: sequential scans and the rows they read, index scans and the rows they fetched. */
+type TableReads = { seqScans: number; seqRows: number; idxScans: number; idxRows: number };
+const NO_READS: TableReads = { seqScans: 0, seqRows: 0, idxScans: 0, idxRows: 0 };
+
 async function dbLoad(url: string) {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
@@ -524,7 +528,9 @@ async function dbLoad(url: string) {
       `SELECT relname, seq_scan::float8, seq_tup_read::float8, coalesce(idx_scan, 0)::float8 AS idx_scan, coalesce(idx_tup_fetch, 0)::float8 AS idx_tup_fetch
          FROM pg_stat_user_tables`,
     );
-    const byTable = Object.fromEntries(t.rows.map((x) => [x.relname, { seqScans: x.seq_scan, seqRows: x.seq_tup_read, idxScans: x.idx_scan, idxRows: x.idx_tup_fetch }]));
+    const byTable: Record<string, TableReads> = Object.fromEntries(
+      t.rows.map((x) => [x.relname, { seqScans: x.seq_scan, seqRows: x.seq_tup_read, idxScans: x.idx_scan, idxRows: x.idx_tup_fetch }]),
+    );
     return { ...(r.rows[0] as { commits: number; rows_read: number; rows_written: number }), byTable };
   } finally {
     await c.end();
@@ -532,17 +538,22 @@ async function dbLoad(url: string) {
 }
 const perInstanceLoad = (a: Awaited<ReturnType<typeof dbLoad>>, b: Awaited<ReturnType<typeof dbLoad>>, n: number) => {
   const per = (x: number) => Math.round((x / n) * 100) / 100;
-  const byTable: Record<string, Record<string, number>> = {};
+  const byTable: Record<string, TableReads> = {};
   for (const [rel, after] of Object.entries(a.byTable)) {
-    const before = b.byTable[rel] ?? { seqScans: 0, seqRows: 0, idxScans: 0, idxRows: 0 };
-    const d = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, per(v - before[k as keyof typeof before])]));
+    const before = b.byTable[rel] ?? NO_READS;
+    const d: TableReads = {
+      seqScans: per(after.seqScans - before.seqScans),
+      seqRows: per(after.seqRows - before.seqRows),
+      idxScans: per(after.idxScans - before.idxScans),
+      idxRows: per(after.idxRows - before.idxRows),
+    };
     if (Object.values(d).some((v) => v !== 0)) byTable[rel] = d;
   }
   return {
     commits: per(a.commits - b.commits),
     rowsRead: per(a.rows_read - b.rows_read),
     rowsWritten: per(a.rows_written - b.rows_written),
-    /** Per instance, by table: sequential scans and the rows they read, index scans and the rows they fetched. */
+    /** Per instance, by table. */
     byTable,
   };
 };
@@ -640,7 +651,7 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   await sleep(1000); // let the last observations' calls land in /metrics, and PostgreSQL's statistics
   rec.economy = { createToRunning: perInstance(diffCalls(await kubeCalls(s.metricsUrl), before), n) };
   rec.database = { createToRunning: perInstanceLoad(await dbLoad(dbUrl), loadBefore, n) };
-  const tables = Object.entries(rec.database.createToRunning.byTable as Record<string, { seqScans: number; seqRows: number; idxScans: number; idxRows: number }>)
+  const tables = Object.entries(rec.database.createToRunning.byTable as Record<string, TableReads>)
     .sort(([, x], [, y]) => y.seqRows + y.idxRows - (x.seqRows + x.idxRows))
     .slice(0, 6);
   report.progress(`${key}: rows read per instance, most first: ${tables.map(([rel, x]) => `${rel} ${x.seqRows} in ${x.seqScans} seq scans, ${x.idxRows} in ${x.idxScans} index scans`).join('; ')}`);
