@@ -140,7 +140,7 @@ export function createMetrics(sources: MetricSources) {
   });
   const listCollections = new client.Counter({
     name: 'kubekloud_list_collections_total',
-    help: "Full collections this process ran between the pages of Kubernetes lists, V8's old space having grown by 8 MiB",
+    help: "Full collections this process ran between the pages of Kubernetes lists, V8's old space having grown by 4 MiB",
     registers: [registry],
   });
   const listCollectionSeconds = new client.Counter({
