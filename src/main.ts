@@ -15,7 +15,7 @@ import { Reconciler } from './reconciler/reconciler.ts';
 import { bootstrapAdmin } from './service/bootstrap.ts';
 import { startNotifications } from './service/notifications.ts';
 import { createReadiness } from './service/readiness.ts';
-import { openPglite, openPostgres, type Db } from './store/db.ts';
+import { LEASES_POOL_SIZE, openPglite, openPostgres, type Db } from './store/db.ts';
 import { migrate } from './store/migrate.ts';
 import { queueDepth } from './store/work.ts';
 
@@ -83,7 +83,7 @@ export async function startServer(config: Config): Promise<Server> {
   log = app.log;
   const redirectApp = config.tls ? await buildRedirectApp({ publicPort: config.tls.publicPort }) : null;
   // Leases are renewed on a connection of their own, not behind the work they guard.
-  const leases = config.reconcilerEnabled && config.databaseUrl ? openPostgres(config.databaseUrl, { max: 1, applicationName: 'kubekloud-leases' }) : null;
+  const leases = config.reconcilerEnabled && config.databaseUrl ? openPostgres(config.databaseUrl, { max: LEASES_POOL_SIZE, applicationName: 'kubekloud-leases' }) : null;
   if (config.reconcilerEnabled) {
     reconciler = new Reconciler({
       db,

@@ -88,12 +88,16 @@ const isStalePlan = (err: unknown): boolean =>
 
 /** The connections of a replica's main pool (requests and reconciler work). */
 export const POOL_SIZE = 20;
+/** The pool that renews leases and claims, apart from the work they guard (src/main.ts). */
+export const LEASES_POOL_SIZE = 1;
+/** The connection each `listen` holds open (one channel per replica: src/service/notifications.ts). */
+export const LISTENER_CONNECTIONS = 1;
 /**
- * What one API replica may hold open at once: the main pool, the connection
- * that listens for notifications and the one that renews leases. PostgreSQL's
+ * What one API replica may hold open at once: the main pool, the one that
+ * renews leases and the one that listens for notifications. PostgreSQL's
  * `max_connections` is sized from it (k8s manifests).
  */
-export const CONNECTIONS_PER_REPLICA = POOL_SIZE + 2;
+export const CONNECTIONS_PER_REPLICA = POOL_SIZE + LEASES_POOL_SIZE + LISTENER_CONNECTIONS;
 
 export function openPostgres(url: string, opts: { max?: number; applicationName?: string } = {}): Db {
   const pool = new pg.Pool({
