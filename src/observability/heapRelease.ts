@@ -121,10 +121,10 @@ export function startHeapRelease(o: { onRelease: (r: Release) => void; checkMs?:
 // (not the memory-reducing one above: pages stay pooled for reuse, and nothing
 // compiled is dropped) whenever the old space has grown LIST_OLD_SPACE_GROWTH_BYTES
 // above the least it has been since the last such collection keeps it there.
-// 4 MiB: with 8 the 10,000-VM resync still took the resident set to 201 MiB
-// (old space 45 → 53 MiB, 11 collections of about 60 ms); each collection
-// costs about that whatever the step, so half the step is about twice the
-// pauses for about half the growth.
+// 4 MiB: with 8 a 10,000-VM resync still took the resident set's anonymous
+// part 12 MiB up (to 201 MiB in all; 11 collections of about 60 ms); with 4
+// it did not rise at 5,000 or 10,000 VMs, for 14 and 22 collections (0.8 and
+// 1.7 s of pauses over the resync). BENCHMARKS.md, Changed on the way.
 
 /** Growth of V8's old space during lists after which the server collects before the next page. */
 export const LIST_OLD_SPACE_GROWTH_BYTES = 4 * 1024 * 1024;

@@ -4,7 +4,7 @@
 // scraped (the database pool, the work queue) comes from the functions given
 // here, so this module depends on nothing else in src/.
 import client from 'prom-client';
-import type { ListCollection, Release } from './heapRelease.ts';
+import { LIST_OLD_SPACE_GROWTH_BYTES, type ListCollection, type Release } from './heapRelease.ts';
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
@@ -140,7 +140,7 @@ export function createMetrics(sources: MetricSources) {
   });
   const listCollections = new client.Counter({
     name: 'kubekloud_list_collections_total',
-    help: "Full collections this process ran between the pages of Kubernetes lists, V8's old space having grown by 4 MiB",
+    help: `Full collections this process ran between the pages of Kubernetes lists, V8's old space having grown by ${LIST_OLD_SPACE_GROWTH_BYTES / 2 ** 20} MiB`,
     registers: [registry],
   });
   const listCollectionSeconds = new client.Counter({
