@@ -510,11 +510,11 @@ function planeDifferences(ours: Record<string, number>, direct: Record<string, n
   return diffs.map(([k, a, b]) => `${k} ${fmt(a, 2)}/${fmt(b, 2)}`).join(', ') || 'none';
 }
 
-/** What a database did so far: transactions committed and rows read and written (pg_stat_database; the bench's own reads count too, a few per poll). */
 /** One table's scans: sequential scans and the rows they read, index scans and the rows they fetched. */
 type TableReads = { seqScans: number; seqRows: number; idxScans: number; idxRows: number };
 const NO_READS: TableReads = { seqScans: 0, seqRows: 0, idxScans: 0, idxRows: 0 };
 
+/** What a database did so far: transactions committed and rows read and written (pg_stat_database; the bench's own reads count too, a few per poll). */
 async function dbLoad(url: string) {
   const c = new pg.Client({ connectionString: url });
   await c.connect();

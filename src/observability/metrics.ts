@@ -2,7 +2,8 @@
 // run several). The HTTP layer, the Kubernetes client, the reconciler and the
 // event streams report through the observe* functions; what is read only when
 // scraped (the database pool, the work queue) comes from the functions given
-// here, so this module depends on nothing else in src/.
+// here, so this module depends on nothing in src/ outside this folder (the
+// list collector's step, for a counter's help, from heapRelease.ts).
 import client from 'prom-client';
 import { LIST_OLD_SPACE_GROWTH_BYTES, type ListCollection, type Release } from './heapRelease.ts';
 
