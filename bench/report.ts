@@ -285,6 +285,7 @@ function scaleSection(f: ResultFile): string {
     `${num(r.seconds)} s`,
     `${num(r.direct?.seconds)} s`,
     fixed(r.ratio, 2),
+    r.ratioOfPairs ? `${fixed(r.ratioOfPairs.median, 2)} (${r.pairs.length}: ${fixed(r.ratioOfPairs.min, 2)}–${fixed(r.ratioOfPairs.max, 2)})` : '—',
     num(r.instancesPerSecond),
     fixed(r.serverCpuMsPerInstance, 1),
     `${num(r.teardown?.seconds)} s`,
@@ -359,6 +360,14 @@ function scaleSection(f: ResultFile): string {
     ? "\n\nWhat the plane's API server served per instance from create to all running, every client together (the plane's own controllers, kwok and stand-ins included; its `apiserver_request_total` and `apiserver_watch_events_total`), KubeKloud's side / the ceiling's.\n\n" +
       table(['size', 'requests / instance', 'watch events sent / instance'], planeRows, ['l', 'r', 'r'])
     : '';
+  // The pairs after a size's first, where the run had them: time only, the order swapped from one to the next.
+  const pairRows = runs.filter((r) => r.pairs).flatMap((r) =>
+    (r.pairs as { order: string; ours: number; ceiling: number; ratio: number }[]).map((x, i) => [what(r), String(i + 1), x.order, `${num(x.ours)} s`, `${num(x.ceiling)} s`, fixed(x.ratio, 2)]),
+  );
+  const pairsTable = pairRows.length
+    ? "\n\nEvery ours/ceiling pair at the sizes run more than once (the first is the one above, with every other figure; the rest are time only, KubeKloud's teardown and the ceiling's namespaces gone before the other side starts). Where a size has pairs, its ratio is judged on their median.\n\n" +
+      table(['size', 'pair', 'order', 'POST → all running', 'ceiling', 'KubeKloud / ceiling'], pairRows, ['l', 'r', 'l', 'r', 'r', 'r'])
+    : '';
   const idle = sc.idle ? `Idle, with the reconciler on and nothing to do: ${num(sc.idle.rssMiB)} MiB resident, V8 heap ${num(sc.idle.heap?.usedMiB)} MiB used.` : '';
   return [
     provenance(f, d.plane ? ` Fake nodes ${d.plane.nodesBefore} → ${d.plane.nodesAfter}.` : ''),
@@ -367,7 +376,7 @@ function scaleSection(f: ResultFile): string {
       `${c.postsAtOnce} POSTs at a time, then GET until all are running; the ceiling applies the same objects directly, at the same concurrency, just before.` +
       `${c.pollPause ? ` Both sides' waits pause ${c.pollPause} between asks.` : ' Both sides\' waits pause 250 ms between asks.'} ${idle}${notMeasured}`,
     '',
-    table(['size', 'POST → all running', 'ceiling', 'KubeKloud / ceiling', 'instances/s', 'server CPU ms / instance', 'teardown', 'quota after'], time, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l']),
+    table(['size', 'POST → all running', 'ceiling', 'KubeKloud / ceiling', 'median of pairs (pairs: spread)', 'instances/s', 'server CPU ms / instance', 'teardown', 'quota after'], time, ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l']) + pairsTable,
     '',
     table(
       ['size', `resident MiB: before / peak / all running / after teardown${runs.some((r) => r.memory?.rssMinuteAfterTeardownMiB !== undefined) ? ' (10 s, 60 s)' : ''}`, 'V8 heap used, all running (MiB)', 'DB commits / instance', 'DB rows written / instance', 'DB rows read / instance', 'Kubernetes writes / instance, create (KubeKloud / ceiling)', 'Kubernetes writes / instance, delete'],
