@@ -577,30 +577,24 @@ function summariseLog(lines: string[]): Record<string, number> {
   return out;
 }
 
-/**
- * n instances in clusters of 10: the same objects applied directly (the
- * ceiling), then through KubeKloud (POST, then GET until all running), then
- * torn down. Records time, Kubernetes calls, database load and the server's
- * resident memory (before, peak while converging, all running, after the teardown).
- */
 /** The ceiling's namespaces: one prefix, its namespaces gone before the next direct apply. */
-const directPrefix = () => `${label}d`;
+const DIRECT_PREFIX = `${label}d`;
 
 /** The ceiling's side of a pair: n instances in clusters of 10, applied directly, timed until all run. */
 function applyDirectly(kind: 'container' | 'vm', n: number) {
   report.progress(`${kind}-${n}: direct server-side apply of the same objects (${n / 10} namespaces, ${n} ${kind === 'vm' ? 'VMs' : 'StatefulSets'})`);
   return directApply(
     kc,
-    { installation: `${label}-direct`, prefix: directPrefix(), kind, clusters: n / 10, size: 10, concurrency: CONCURRENCY, cpuMilli: CPU * 1000, memoryMib: MEMORY * 1024, image: kind === 'vm' ? 'quay.io/containerdisks/ubuntu:24.04' : IMAGE },
+    { installation: `${label}-direct`, prefix: DIRECT_PREFIX, kind, clusters: n / 10, size: 10, concurrency: CONCURRENCY, cpuMilli: CPU * 1000, memoryMib: MEMORY * 1024, image: kind === 'vm' ? 'quay.io/containerdisks/ubuntu:24.04' : IMAGE },
     (m) => report.tick('direct', m),
   );
 }
 
 /** The ceiling's objects deleted; `meanwhile` runs while their namespaces go, which this waits for. */
 async function removeDirect<T>(n: number, meanwhile: () => Promise<T>): Promise<T> {
-  await deleteNamespaces(kc, await namespacesWithPrefix(kc, directPrefix()));
+  await deleteNamespaces(kc, await namespacesWithPrefix(kc, DIRECT_PREFIX));
   const out = await meanwhile();
-  await waitNamespacesGone(kc, directPrefix(), Math.max(300_000, n * 60));
+  await waitNamespacesGone(kc, DIRECT_PREFIX, Math.max(300_000, n * 60));
   return out;
 }
 
@@ -613,6 +607,11 @@ async function postClusters(t: Tenant, kind: 'container' | 'vm', n: number, post
     postLat.push(now() - a);
     if (r.status !== 201) throw new Error(`create: ${r.status} ${JSON.stringify(r.body)}`);
   });
+}
+
+/** Until every one of the tenant's n / 10 clusters reads running (each poll's answer time to `polls`): when that was. */
+function allRunning(t: Tenant, kind: 'container' | 'vm', n: number, polls?: number[]): Promise<number> {
+  return waitClusters(t.client, n / 10, 'running', `${kind}-${n}`, Math.max(600_000, n * 120), polls);
 }
 
 /**
@@ -633,7 +632,7 @@ async function morePairs(s: BenchServer, kind: 'container' | 'vm', n: number, fi
     const t = await newTenant(s, n, CPU, MEMORY);
     const t0 = now();
     await postClusters(t, kind, n, []);
-    const seconds = ((await waitClusters(t.client, n / 10, 'running', key, Math.max(600_000, n * 120))) - t0) / 1000;
+    const seconds = ((await allRunning(t, kind, n)) - t0) / 1000;
     const td = await teardown(s, t, `${key} teardown`);
     if (!td.quotaZero) throw new Error(`${key}: quota not zero after a teardown`);
     return seconds;
@@ -649,6 +648,13 @@ async function morePairs(s: BenchServer, kind: 'container' | 'vm', n: number, fi
   return out;
 }
 
+/**
+ * n instances in clusters of 10: the same objects applied directly (the
+ * ceiling), then through KubeKloud (POST, then GET until all running), then
+ * torn down. Records time, Kubernetes calls, database load and the server's
+ * resident memory (before, peak while converging, all running, after the teardown).
+ * With `pairs` above one, that many pairs in all (morePairs), the ratio judged on their median.
+ */
 async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'container' | 'vm', n: number, o: { operate: boolean; teardownTarget: boolean; ratioTarget?: number; resync?: boolean; settle?: boolean; pairs?: number }) {
   const clusters = n / 10;
   const key = `${kind}-${n}`;
@@ -679,7 +685,7 @@ async function convergence(p: Part, s: BenchServer, dbUrl: string, kind: 'contai
   rec.postsAcceptedSeconds = (now() - t0) / 1000;
   rec.postLatencyMs = summarise(postLat);
   const polls: number[] = [];
-  const done = await waitClusters(t.client, clusters, 'running', key, Math.max(600_000, n * 120), polls);
+  const done = await allRunning(t, kind, n, polls);
   rec.cpu = cpuSpent(machineBefore, cpuByProcess(s.pid), n, (done - t0) / 1000);
   const planeCalls = diffCalls(await planeRequests(), planeBefore).byKey;
   rec.planeRequests = perInstanceCounts(planeCalls, n);
