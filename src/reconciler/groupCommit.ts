@@ -16,6 +16,9 @@
 /** The observer's window: an observation waits at most this long for company (ms). */
 export const OBSERVER_LINGER_MS = 20;
 
+/** The reconciler's window: an instance reconciled waits at most this long to be marked synced with others (ms). */
+export const RECONCILER_LINGER_MS = 20;
+
 type Waiting<T, R> = { item: T; resolve: (r: R) => void; reject: (err: unknown) => void };
 
 export type GroupCommitOptions = {

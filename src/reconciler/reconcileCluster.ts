@@ -4,7 +4,7 @@ import { renderClusterObjects } from '../domain/render.ts';
 import type { Kube } from '../kube/client.ts';
 import { KubeError } from '../kube/errors.ts';
 import type { Db } from '../store/db.ts';
-import { deleteClaimedRow, markClusterSynced, requeue, type ClaimedCluster } from '../store/work.ts';
+import { deleteClaimedRow, markClusterSynced, requeue, type ClaimedCluster, type SyncedMark } from '../store/work.ts';
 import { backoffMs } from './backoff.ts';
 import { LostClaim, type Claim } from './claims.ts';
 import { ensureObject } from './ensure.ts';
@@ -25,6 +25,8 @@ export type ReconcileContext = {
   installation: string;
   /** While a deleted cluster's namespace terminates: when to look again, unless the observer sees it go first and wakes the row (default 10 s). */
   namespacePollMs?: number;
+  /** Marks one reconciled instance synced with others that finish at about the same time (`markSynced`); answers whether its claim held. Unset: alone. */
+  markSynced?: (mark: SyncedMark) => Promise<boolean>;
 };
 
 const held = (ok: boolean, claim: Claim, what: string) => {

@@ -4,8 +4,9 @@
 import { renderInstanceObjects, renderVmDataVolume } from '../domain/render.ts';
 import { KubeError } from '../kube/errors.ts';
 import { findCluster } from '../store/clusters.ts';
-import { refreshStatus, storeStatusOf } from '../service/status.ts';
-import { deleteClaimedRow, markInstanceSynced, releaseClaim, requeue, type ClaimedInstance } from '../store/work.ts';
+import { refreshStatus, storeStatusesOf } from '../service/status.ts';
+import type { Db } from '../store/db.ts';
+import { deleteClaimedRow, markInstancesSynced, releaseClaim, requeue, type ClaimedInstance, type SyncedMark } from '../store/work.ts';
 import { backoffMs } from './backoff.ts';
 import { LostClaim, type Claim } from './claims.ts';
 import { ensureObject } from './ensure.ts';
@@ -68,13 +69,9 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
       return;
     }
     // A restore that just finished asked for the instance as it was: the row stays due for that.
-    // Marked synced and its status stored in one transaction: a status left behind
-    // by a failure in between would stay wrong until the instance is observed again.
-    await db.transaction(async (tx) => {
-      const synced = await markInstanceSynced(tx, row.id, claim, row.claimed_gen, row.restart_count);
-      if (!synced) throw new LostClaim('instances', row.id, 'marking it synced matched no row it held');
-      await storeStatusOf(tx, synced);
-    });
+    const mark = { id: row.id, claim, gen: row.claimed_gen, appliedRestartCount: row.restart_count };
+    const held = ctx.markSynced ? await ctx.markSynced(mark) : (await markSynced(db, [mark]))[0];
+    if (!held) throw new LostClaim('instances', row.id, 'marking it synced matched no row it held');
   } catch (err) {
     // A lost claim is dropped; a database failure leaves the claim to run out and the row to be tried again.
     if (!(err instanceof KubeError)) throw err;
@@ -92,4 +89,19 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
     });
     throw err;
   }
+}
+
+/**
+ * Marks reconciled instances synced and stores their statuses, in one
+ * transaction: a status left behind by a failure in between would stay wrong
+ * until the instance is observed again. Two statements however many instances
+ * (the reconciler joins those that finish together: `ReconcileContext.markSynced`).
+ * Answers, for each, whether its claim still held.
+ */
+export async function markSynced(db: Db, marks: SyncedMark[]): Promise<boolean[]> {
+  return db.transaction(async (tx) => {
+    const rows = await markInstancesSynced(tx, marks);
+    await storeStatusesOf(tx, [...rows.values()]);
+    return marks.map((m) => rows.has(m.id));
+  });
 }

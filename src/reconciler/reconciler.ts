@@ -6,13 +6,14 @@ import type { Kube } from '../kube/client.ts';
 import { KubeError, toKubeError } from '../kube/errors.ts';
 import type { RelistReason } from '../kube/listWatch.ts';
 import type { Db } from '../store/db.ts';
-import { claimDueClusters, claimDueInstances, DEFAULT_LEASE_SECONDS, retryWaitingOnKube } from '../store/work.ts';
+import { claimDueClusters, claimDueInstances, DEFAULT_LEASE_SECONDS, retryWaitingOnKube, type SyncedMark } from '../store/work.ts';
 import { ClaimKeeper, LostClaim, type Claim } from './claims.ts';
 import { Election } from './election.ts';
 import { startObserver, type ObserverEvent } from './observer.ts';
 import { startScheduler } from './scheduler.ts';
 import { reconcileCluster } from './reconcileCluster.ts';
-import { reconcileInstance } from './reconcileInstance.ts';
+import { markSynced, reconcileInstance } from './reconcileInstance.ts';
+import { groupCommit, RECONCILER_LINGER_MS } from './groupCommit.ts';
 import { advanceRollouts } from '../service/rollouts.ts';
 import { pruneRetention } from '../service/audit.ts';
 import type { ChangeNotifier } from '../service/changes.ts';
@@ -82,8 +83,11 @@ export class Reconciler {
   private probe: { done: Promise<void>; cancel: () => void } | null = null;
   private readonly claims: ClaimKeeper;
   private readonly election: Election;
+  /** Instances that finish at about the same time are marked synced together. */
+  private readonly markSynced: (mark: SyncedMark) => Promise<boolean>;
 
   constructor(private readonly o: ReconcilerOptions) {
+    this.markSynced = groupCommit((marks: SyncedMark[]) => markSynced(o.db, marks), { lingerMs: RECONCILER_LINGER_MS });
     this.claims = new ClaimKeeper(o.leases ?? o.db, o.workerId, this.leaseSeconds, (c) => o.log.warn({ table: c.table, id: c.id }, 'claim lost while its work ran; its result will be dropped'));
     this.election = new Election({
       db: o.leases ?? o.db,
@@ -216,7 +220,13 @@ export class Reconciler {
   private async claimAndDispatch(): Promise<number> {
     let free = this.o.concurrency - this.inFlight;
     if (free <= 0) return 0;
-    const ctx = { db: this.o.db, kube: this.o.kube, installation: this.o.installation, namespacePollMs: this.o.namespacePollSeconds && this.o.namespacePollSeconds * 1000 };
+    const ctx = {
+      db: this.o.db,
+      kube: this.o.kube,
+      installation: this.o.installation,
+      namespacePollMs: this.o.namespacePollSeconds && this.o.namespacePollSeconds * 1000,
+      markSynced: this.markSynced,
+    };
     let sentAt = performance.now();
     const clusters = await claimDueClusters(this.o.db, this.o.workerId, free, this.leaseSeconds);
     const clusterClaims = this.claims.take('clusters', clusters, sentAt);

@@ -77,13 +77,14 @@ function movedStatus(row: ObservedRow): StatusUpdate | null {
 }
 
 /**
- * Stores the status `row` derives, with its history entry, when it moved:
- * `row` is as this transaction's own write left it, locked until it ends (a
- * row the reconciler just marked synced), so one statement does it.
+ * Stores the statuses `rows` derive, with their history entries, where they
+ * moved: `rows` are as this transaction's own write left them, locked until it
+ * ends (rows the reconciler just marked synced), so one statement does it.
  */
-export async function storeStatusOf(tx: Tx, row: ObservedRow): Promise<void> {
-  const moved = movedStatus(row);
-  if (moved && !(await setStatusesIfUnchanged(tx, [moved])).has(row.id)) await refreshStatus(tx, row.id);
+export async function storeStatusesOf(tx: Tx, rows: ObservedRow[]): Promise<void> {
+  const moved = rows.map(movedStatus).filter((m): m is StatusUpdate => m !== null);
+  const stored = await setStatusesIfUnchanged(tx, moved);
+  for (const m of moved) if (!stored.has(m.row.id)) await refreshStatus(tx, m.row.id);
 }
 
 /**

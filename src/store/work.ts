@@ -104,24 +104,37 @@ export async function markClusterSynced(q: Queryable, id: number, claim: ClaimRe
   return rows.length > 0;
 }
 
+/** An instance whose claimed generation is in Kubernetes, restarts included, and the claim it was reconciled under. */
+export type SyncedMark = { id: number; claim: ClaimRef; gen: number; appliedRestartCount: number };
+
 /**
- * The claimed generation of an instance is in Kubernetes, restarts included.
- * Answers the row as it left it, with what its status derives from (in a
- * transaction, locked until it ends); null: the claim was lost.
+ * Marks claimed instances synced, all in one statement, under their rows'
+ * locks (taken in id order, as every statement that locks several instances
+ * takes them). Answers each row it marked as it left it, with what its status
+ * derives from (in a transaction, locked until it ends); an instance missing
+ * from the answer was not held under that claim (the claim was lost).
  */
-export async function markInstanceSynced(q: Queryable, id: number, claim: ClaimRef, gen: number, appliedRestartCount: number): Promise<ObservedRow | null> {
+export async function markInstancesSynced(q: Queryable, marks: SyncedMark[]): Promise<Map<number, ObservedRow>> {
+  if (marks.length === 0) return new Map();
+  const held = 'i.id = m.id AND i.claimed_by = m.worker AND i.claim_epoch = m.epoch';
   const rows = await q.query<ObservedRow>(
-    `UPDATE instances i SET synced_gen = GREATEST(i.synced_gen, $4), attempts = 0, claimed_by = NULL, claimed_until = NULL,
+    `WITH m AS (SELECT * FROM unnest($1::int[], $2::text[], $3::int[], $4::int[], $5::int[]) AS m(id, worker, epoch, gen, restarts)),
+     lk AS (SELECT i.id FROM instances i JOIN m ON ${held} ORDER BY i.id FOR UPDATE OF i)
+     UPDATE instances i SET synced_gen = GREATEST(i.synced_gen, m.gen), attempts = 0, claimed_by = NULL, claimed_until = NULL,
             message = NULL, drift = NULL, waiting_on_kube = false, applied = true, failure = NULL,
-            applied_restart_count = GREATEST(i.applied_restart_count, $5), synced_at = now(), updated_at = now()
-       FROM clusters c
-      WHERE i.id = $1 AND c.id = i.cluster_id AND ${fenceOn('i')}
+            applied_restart_count = GREATEST(i.applied_restart_count, m.restarts), synced_at = now(), updated_at = now()
+       FROM m, clusters c
+      WHERE ${held} AND i.id IN (SELECT id FROM lk) AND c.id = i.cluster_id
       RETURNING i.*, c.instance_type, i.xmin::text AS row_version`,
-    [id, claim.worker, claim.epoch, gen, appliedRestartCount],
+    [marks.map((m) => m.id), marks.map((m) => m.claim.worker), marks.map((m) => m.claim.epoch), marks.map((m) => m.gen), marks.map((m) => m.appliedRestartCount)],
   );
-  return rows[0] ?? null;
+  return new Map(rows.map((r) => [r.id, r]));
 }
 
+/** One instance marked synced (markInstancesSynced); null: the claim was lost. */
+export async function markInstanceSynced(q: Queryable, id: number, claim: ClaimRef, gen: number, appliedRestartCount: number): Promise<ObservedRow | null> {
+  return (await markInstancesSynced(q, [{ id, claim, gen, appliedRestartCount }])).get(id) ?? null;
+}
 
 /** Puts a claimed row back to be tried again after `delayMs` (failure or waiting). False: the claim was lost. */
 export async function requeue(

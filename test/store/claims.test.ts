@@ -10,6 +10,7 @@ import {
   deleteClaimedRow,
   markClusterSynced,
   markInstanceSynced,
+  markInstancesSynced,
   releaseClaim,
   renewClaims,
   requestRepair,
@@ -70,6 +71,23 @@ describe.each(BACKENDS)('claims on %s', (backend) => {
       expect(second!.claim_epoch).toBe(first!.claim_epoch + 1);
       expect(await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: first!.claim_epoch }, 1, 0)).toBeNull();
       expect(await markInstanceSynced(s.db, id, { worker: 'worker-a', epoch: second!.claim_epoch }, 1, 0)).not.toBeNull();
+    });
+    it('marks a batch in one statement: the instances still held are synced, a lost claim among them changes nothing', async () => {
+      const { id: lost, a, b } = await takenOver();
+      const { instanceIds } = await seedCluster(s.db, await seedUser(s.db), 3);
+      const claimed = await claimDueInstances(s.db, 'worker-a', 10);
+      expect(claimed.map((c) => c.id).sort((x, y) => x - y)).toEqual(instanceIds);
+      const before = await rowOf(s.db, 'instances', lost);
+      // Out of id order, with different epochs and generations, and worker A's stale claim of the row B holds.
+      const marks = [...claimed].reverse().map((c, k) => ({ id: c.id, claim: { worker: 'worker-a', epoch: c.claim_epoch }, gen: c.claimed_gen, appliedRestartCount: k }));
+      const synced = await markInstancesSynced(s.db, [...marks, { id: lost, claim: a, gen: 1, appliedRestartCount: 0 }]);
+      expect([...synced.keys()].sort((x, y) => x - y)).toEqual(instanceIds);
+      for (const m of marks) {
+        expect(synced.get(m.id)).toMatchObject({ id: m.id, synced_gen: 1, applied: true, claimed_by: null, applied_restart_count: m.appliedRestartCount, instance_type: 'container' });
+        expect(await rowOf(s.db, 'instances', m.id)).toMatchObject({ synced_gen: 1, applied: true, claimed_by: null, applied_restart_count: m.appliedRestartCount });
+      }
+      expect(await rowOf(s.db, 'instances', lost)).toEqual(before);
+      expect((await markInstancesSynced(s.db, [{ id: lost, claim: b, gen: 1, appliedRestartCount: 0 }])).has(lost)).toBe(true);
     });
     it('fences cluster claims the same way', async () => {
       const user = await seedUser(s.db);

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Tx } from '../../src/store/db.ts';
 import { transitionEntry } from '../../src/service/history.ts';
-import { recordObservation, recordObservations, recordVmiObservation, refreshStatus, storeStatusOf } from '../../src/service/status.ts';
+import { recordObservation, recordObservations, recordVmiObservation, refreshStatus, storeStatusesOf } from '../../src/service/status.ts';
 import { setStatusesIfUnchanged, writeObservation, type ObservedRow } from '../../src/store/observations.ts';
 import { claimDueInstances, markInstanceSynced, requestRepair } from '../../src/store/work.ts';
 import { BACKENDS, gate, lockWaiters, rowOf, seedCluster, seedUser, until, useStore } from '../support/stores.ts';
@@ -185,7 +185,7 @@ describe.each(BACKENDS)('instance status on %s', (backend) => {
     await s.db.transaction(async (tx) => {
       const synced = await markInstanceSynced(tx, id, claim, 1, 0);
       expect(synced).toMatchObject({ status: 'pending', synced_gen: 1 }); // as marking it synced left it
-      await storeStatusOf(tx, synced!);
+      await storeStatusesOf(tx, [synced!]);
     });
     expect(await rowOf(s.db, 'instances', id)).toMatchObject({ status: 'starting', synced_gen: 1, applied: true, claimed_by: null });
     const history = await s.db.query<{ message: string }>("SELECT message FROM cluster_history WHERE id > $1 AND kind = 'status'", [last]);
