@@ -35,7 +35,7 @@ export type ListWatchOptions = {
 };
 
 /** Handlers of one watch running at once (each of a different object). */
-export const HANDLERS_AT_ONCE = 40;
+export const HANDLERS_AT_ONCE = 16;
 
 /** Runs what it is given, at most HANDLERS_AT_ONCE at a time, the rest in the order they came. */
 function slots() {
