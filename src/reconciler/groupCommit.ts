@@ -14,7 +14,7 @@
 // kind per window; when idle (nothing flushed for a window), at once.
 
 /** The observer's window: an observation waits at most this long for company (ms). */
-export const OBSERVER_LINGER_MS = 50;
+export const OBSERVER_LINGER_MS = 20;
 
 /** The reconciler's window: an instance reconciled waits at most this long to be marked synced with others (ms). */
 export const RECONCILER_LINGER_MS = 20;
