@@ -64,9 +64,14 @@ export async function refreshStatus(tx: Tx, id: number): Promise<InstanceStatus 
  * did write is derived again under its lock in a transaction.
  */
 export async function settleStatuses(db: Db, rows: ObservedRow[]): Promise<void> {
+  await storeMoved(db, rows, (id) => db.transaction((tx) => refreshStatus(tx, id)));
+}
+
+/** Stores the statuses of `rows` that moved, in one statement; a row written since is handed to `deriveAgain`. */
+async function storeMoved(q: Db | Tx, rows: ObservedRow[], deriveAgain: (id: number) => Promise<unknown>): Promise<void> {
   const moved = rows.map(movedStatus).filter((m): m is StatusUpdate => m !== null);
-  const stored = await setStatusesIfUnchanged(db, moved);
-  for (const m of moved) if (!stored.has(m.row.id)) await db.transaction((tx) => refreshStatus(tx, m.row.id));
+  const stored = await setStatusesIfUnchanged(q, moved);
+  for (const m of moved) if (!stored.has(m.row.id)) await deriveAgain(m.row.id);
 }
 
 /** The status a row derives and its history entry, when it is not the one stored (null: it is). */
@@ -82,9 +87,7 @@ function movedStatus(row: ObservedRow): StatusUpdate | null {
  * ends (rows the reconciler just marked synced), so one statement does it.
  */
 export async function storeStatusesOf(tx: Tx, rows: ObservedRow[]): Promise<void> {
-  const moved = rows.map(movedStatus).filter((m): m is StatusUpdate => m !== null);
-  const stored = await setStatusesIfUnchanged(tx, moved);
-  for (const m of moved) if (!stored.has(m.row.id)) await refreshStatus(tx, m.row.id);
+  await storeMoved(tx, rows, (id) => refreshStatus(tx, id));
 }
 
 /**
