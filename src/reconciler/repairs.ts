@@ -207,11 +207,13 @@ export function createRepairs(d: RepairDeps) {
     const waiting = deferred.get(clusterId);
     if (!waiting || !d.leading()) return;
     const rows = await rowsFor({ cluster: clusterId, instance: null });
+    // Every object whose work is done leaves the count at once, before any is acted on: one repair may put back
+    // several (an instance's reconcile applies all it renders), and the count must not lag behind what it did.
     // A snapshot: judged again, an object may be deferred anew (seen at the next look).
-    for (const [key, w] of [...waiting]) {
-      if (workPendingOn(key, w.instance, rows, d.installation)) continue;
-      waiting.delete(key);
-      reportDeferred();
+    const settled = [...waiting].filter(([key, w]) => !workPendingOn(key, w.instance, rows, d.installation));
+    for (const [key] of settled) waiting.delete(key);
+    if (settled.length > 0) reportDeferred();
+    for (const [i, [key, w]] of settled.entries()) {
       try {
         const fresh = await d.kube.get(w.ref);
         if (fresh) {
@@ -221,10 +223,9 @@ export function createRepairs(d: RepairDeps) {
         const e = rows.cluster && expectedObjects(rows.cluster, rows.instances, d.installation).get(key);
         if (e) await confirmMissing(e);
       } catch (err) {
-        if (!waiting.has(key)) {
-          waiting.set(key, w);
-          reportDeferred();
-        }
+        // This one and those not yet looked at wait again, unless deferred anew meanwhile.
+        for (const [k, v] of settled.slice(i)) if (!waiting.has(k)) waiting.set(k, v);
+        reportDeferred();
         throw err;
       }
     }
