@@ -1,11 +1,11 @@
 // The KubeVirt stand-in on the local plane (docs/LOCAL-CLUSTER.md): VMIs of
-// running VMs, virt-api's console, vnc, pause and unpause behind the real API
+// running VMs, virt-api's console, vnc, pause, unpause and restart behind the real API
 // server's aggregation layer and RBAC, and LoadBalancer addresses.
 import { request } from 'node:https';
 import { CoreV1Api, CustomObjectsApi, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readState } from '../../testenv/harness/plane.ts';
-import { openSubresource, putSubresource, subresourcePath } from '../support/kubevirt.ts';
+import { openSubresource, putSubresource, restartPath, subresourcePath } from '../support/kubevirt.ts';
 import { createTestNamespace, deleteNamespace, eventually, impersonating, loadTestKubeConfig, serviceAccountUser } from '../support/kube.ts';
 
 const kc = loadTestKubeConfig();
@@ -57,7 +57,7 @@ beforeAll(async () => {
       metadata: { name: 'vm-console' },
       rules: [
         { apiGroups: ['subresources.kubevirt.io'], resources: ['virtualmachineinstances/console', 'virtualmachineinstances/vnc'], verbs: ['get'] },
-        { apiGroups: ['subresources.kubevirt.io'], resources: ['virtualmachineinstances/pause', 'virtualmachineinstances/unpause'], verbs: ['update'] },
+        { apiGroups: ['subresources.kubevirt.io'], resources: ['virtualmachineinstances/pause', 'virtualmachineinstances/unpause', 'virtualmachines/restart'], verbs: ['update'] },
       ],
     },
   });
@@ -120,6 +120,7 @@ describe('virt-api stand-in behind the aggregation layer', () => {
       'virtualmachineinstances/vnc:get',
       'virtualmachineinstances/pause:update',
       'virtualmachineinstances/unpause:update',
+      'virtualmachines/restart:update',
     ]);
   });
 
@@ -205,8 +206,50 @@ describe('virt-api stand-in behind the aggregation layer', () => {
     expect(JSON.parse(r.body).message).toContain('VMI is not running');
   });
 
+  it("restart: a Stop of the running VMI and a Start on the VM's status, played by the controller; the next VMI comes from the VM's template as it is", async () => {
+    await createVm('vm-restart');
+    const before = await runningVmi('vm-restart');
+    // The template changes, then the restart is asked for at once: the next VMI must carry the change.
+    await custom.patchNamespacedCustomObject({
+      ...kv,
+      namespace: ns,
+      plural: 'virtualmachines',
+      name: 'vm-restart',
+      body: [{ op: 'replace', path: '/spec/template/metadata/annotations', value: { note: 'changed' } }],
+    });
+    const r = await putSubresource(asTenant(), restartPath(ns, 'vm-restart'));
+    expect(r.status, r.body).toBe(202);
+    const after = await eventually(async () => {
+      const vmi = await getVmi('vm-restart').catch(() => null);
+      return vmi && vmi.metadata.uid !== before.metadata.uid && vmi.status?.phase === 'Running' ? vmi : undefined;
+    }, 30_000, 'a new VMI Running');
+    expect(after.metadata.annotations).toEqual({ note: 'changed' });
+    // The requests are taken off once played.
+    await eventually(async () => (await getVm('vm-restart')).status?.stateChangeRequests === undefined, 30_000, 'the requests played');
+    await custom.deleteNamespacedCustomObject({ ...kv, namespace: ns, plural: 'virtualmachines', name: 'vm-restart' });
+  });
+
+  it('restart: a VM without a VMI or one that does not run is 409, one that does not exist 404, a grace period other than 0 is 400', async () => {
+    await createVm('vm-stopped', 'Halted');
+    const notRunning = await putSubresource(asTenant(), restartPath(ns, 'vm-stopped'));
+    expect(notRunning.status).toBe(409);
+    expect(JSON.parse(notRunning.body).message).toContain('does not support manual restart requests');
+    await createVm('vm-manual', 'Manual');
+    const noVmi = await putSubresource(asTenant(), restartPath(ns, 'vm-manual'));
+    expect(noVmi.status).toBe(409);
+    expect(JSON.parse(noVmi.body).message).toContain('VM is not running');
+    expect((await putSubresource(asTenant(), restartPath(ns, 'no-such-vm'))).status).toBe(404);
+    const grace = await putSubresource(asTenant(), restartPath(ns, 'vm-a'), '{"gracePeriodSeconds":30}');
+    expect(grace.status).toBe(400);
+    expect(JSON.parse(grace.body).message).toContain('gracePeriodSeconds');
+    expect((await getVm('vm-a')).status?.stateChangeRequests).toBeUndefined();
+  });
+
   it('an identity without RBAC for the subresources is refused by the API server (403)', async () => {
     const nobody = asNobody();
+    const restart = await putSubresource(nobody, restartPath(ns, 'vm-a'));
+    expect(restart.status).toBe(403);
+    expect((await getVm('vm-a')).status?.stateChangeRequests).toBeUndefined();
     const r = await putSubresource(nobody, subresourcePath(ns, 'vm-a', 'pause'));
     expect(r.status).toBe(403);
     expect(JSON.parse(r.body).message).toContain(`system:serviceaccount:${ns}:nobody`);

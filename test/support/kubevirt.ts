@@ -7,7 +7,9 @@ import WebSocket from 'ws';
 export const subresourcePath = (namespace: string, vmi: string, sub: 'console' | 'vnc' | 'pause' | 'unpause') =>
   `/apis/subresources.kubevirt.io/v1/namespaces/${namespace}/virtualmachineinstances/${vmi}/${sub}`;
 
-/** PUT a subresource (pause, unpause) as kc's user: status code and body. */
+export const restartPath = (namespace: string, vm: string) => `/apis/subresources.kubevirt.io/v1/namespaces/${namespace}/virtualmachines/${vm}/restart`;
+
+/** PUT a subresource (pause, unpause, restart) as kc's user: status code and body. */
 export async function putSubresource(kc: KubeConfig, path: string, body = '{}'): Promise<{ status: number; body: string }> {
   const url = new URL(kc.getCurrentCluster()!.server + path);
   const opts: Record<string, any> = { method: 'PUT', headers: { 'Content-Type': 'application/json' } };

@@ -7,17 +7,20 @@ package main
 //   - virt-api's subresource server (subresources.kubevirt.io/v1), registered
 //     with the real kube-apiserver through an APIService, so authentication,
 //     authorization (RBAC on virtualmachineinstances/console, /vnc, /pause,
-//     /unpause) and proxying stay the API server's own. It trusts the
+//     /unpause and virtualmachines/restart) and proxying stay the API server's own. It trusts the
 //     aggregator's identity headers only from a client certificate signed by
 //     the front-proxy CA (requestheader), as an aggregated API server must.
 //     console: a simulated serial line (login prompt, echo); vnc: an RFB 3.8
 //     server with security type None and a small framebuffer; pause/unpause:
-//     the VMI's Paused condition, written through the API server.
+//     the VMI's Paused condition, written through the API server; restart: a
+//     Stop and a Start request in the VM's status.stateChangeRequests.
 //   - the part of virt-controller that turns a VirtualMachine into a
 //     VirtualMachineInstance: a VM whose runStrategy runs it gets a VMI of the
 //     same name (labels and annotations of its template, owned by the VM),
 //     reported Running on one of the fake nodes with an address; Halted or
-//     Manual deletes it. A deleted VMI of a running VM is created again.
+//     Manual deletes it. A deleted VMI of a running VM is created again. A
+//     VM's stop and start requests are played in order: the VMI a Stop names
+//     is deleted, a Start makes the next from the VM that carries it.
 //     The DataVolumes of a VM's dataVolumeTemplates are created first, and
 //     the VM gets no VMI until they have all Succeeded.
 //
@@ -176,7 +179,7 @@ func runKubevirt(args []string) int {
 
 // --- HTTP: discovery, authentication, subresources ---------------------------
 
-var subresourcePath = regexp.MustCompile(`^/apis/subresources\.kubevirt\.io/v1/namespaces/([a-z0-9][-a-z0-9]*)/virtualmachineinstances/([a-z0-9][-a-z0-9.]*)/(console|vnc|pause|unpause)$`)
+var subresourcePath = regexp.MustCompile(`^/apis/subresources\.kubevirt\.io/v1/namespaces/([a-z0-9][-a-z0-9]*)/(virtualmachineinstances|virtualmachines)/([a-z0-9][-a-z0-9.]*)/(console|vnc|pause|unpause|restart)$`)
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -195,6 +198,7 @@ var discoveryResources = []metav1.APIResource{
 	{Name: "virtualmachineinstances/vnc", Namespaced: true, Kind: "VirtualMachineInstance", Verbs: []string{"get"}},
 	{Name: "virtualmachineinstances/pause", Namespaced: true, Kind: "VirtualMachineInstance", Verbs: []string{"update"}},
 	{Name: "virtualmachineinstances/unpause", Namespaced: true, Kind: "VirtualMachineInstance", Verbs: []string{"update"}},
+	{Name: "virtualmachines/restart", Namespaced: true, Kind: "VirtualMachine", Verbs: []string{"update"}},
 }
 
 func (s *kubevirtSim) routes() http.Handler {
@@ -239,14 +243,19 @@ func (s *kubevirtSim) routes() http.Handler {
 			writeStatus(w, apierrors.NewUnauthorized("the request did not come through the API server's aggregation layer"))
 			return
 		}
-		ns, name, sub := m[1], m[2], m[3]
+		ns, resource, name, sub := m[1], m[2], m[3], m[4]
+		vmi := resource == "virtualmachineinstances"
 		switch {
-		case (sub == "console" || sub == "vnc") && r.Method == http.MethodGet:
+		case vmi && (sub == "console" || sub == "vnc") && r.Method == http.MethodGet:
 			s.stream(w, r, ns, name, sub, user)
-		case (sub == "pause" || sub == "unpause") && r.Method == http.MethodPut:
+		case vmi && (sub == "pause" || sub == "unpause") && r.Method == http.MethodPut:
 			s.pause(w, r, ns, name, sub == "pause", user)
+		case !vmi && sub == "restart" && r.Method == http.MethodPut:
+			s.restart(w, r, ns, name, user)
+		case vmi != (sub != "restart"):
+			writeStatus(w, apierrors.NewNotFound(schema.GroupResource{Group: subresourceGroup}, r.URL.Path))
 		default:
-			writeStatus(w, apierrors.NewMethodNotSupported(schema.GroupResource{Group: subresourceGroup, Resource: "virtualmachineinstances/" + sub}, r.Method))
+			writeStatus(w, apierrors.NewMethodNotSupported(schema.GroupResource{Group: subresourceGroup, Resource: resource + "/" + sub}, r.Method))
 		}
 	})
 }
@@ -361,6 +370,93 @@ func (s *kubevirtSim) pause(w http.ResponseWriter, r *http.Request, ns, name str
 	s.setVMPrintable(r.Context(), ns, name, printable)
 	log.Printf("%s %s/%s for %s", map[bool]string{true: "paused", false: "unpaused"}[pause], ns, name, user)
 	w.WriteHeader(http.StatusOK)
+}
+
+// restart asks for a restart of a running VM as virt-api does: a Stop request
+// naming the VMI it runs (by UID) and a Start request, written to the VM's
+// status.stateChangeRequests with its resourceVersion. The VM controller
+// (syncVM) then deletes that VMI and makes the next one from the VM as it saw
+// it with the requests. 202; 404 without the VM; 409 for a runStrategy that
+// does not run it, without a VMI ("VM is not running"), or with a stop or start
+// already under way; 400 for a grace period other than 0.
+func (s *kubevirtSim) restart(w http.ResponseWriter, r *http.Request, ns, name, user string) {
+	var opts struct {
+		DryRun             []string `json:"dryRun"`
+		GracePeriodSeconds *int64   `json:"gracePeriodSeconds"`
+	}
+	if body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<16)); len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &opts); err != nil {
+			writeStatus(w, apierrors.NewBadRequest(fmt.Sprintf("Can not unmarshal Request body to struct, error: %v", err)))
+			return
+		}
+	}
+	if opts.GracePeriodSeconds != nil && *opts.GracePeriodSeconds != 0 {
+		writeStatus(w, apierrors.NewBadRequest("gracePeriodSeconds: only 0 (a forced restart) is supported"))
+		return
+	}
+	vmConflict := func(msg string) *apierrors.StatusError {
+		return apierrors.NewConflict(schema.GroupResource{Group: "kubevirt.io", Resource: "virtualmachine"}, name, errors.New(msg))
+	}
+	for attempt := 0; ; attempt++ {
+		vm, err := s.client.Resource(vmGVR).Namespace(ns).Get(r.Context(), name, metav1.GetOptions{})
+		if err != nil {
+			var se *apierrors.StatusError
+			if !errors.As(err, &se) {
+				se = apierrors.NewInternalError(err)
+			}
+			writeStatus(w, se)
+			return
+		}
+		if strategy, _, _ := unstructured.NestedString(vm.Object, "spec", "runStrategy"); strategy == "Halted" || strategy == "Once" {
+			writeStatus(w, vmConflict(fmt.Sprintf("RunStrategy %s does not support manual restart requests", strategy)))
+			return
+		}
+		vmi, se := s.getVMI(r.Context(), ns, name)
+		if se != nil && apierrors.IsNotFound(se) {
+			writeStatus(w, vmConflict("VM is not running"))
+			return
+		}
+		if se != nil {
+			writeStatus(w, se)
+			return
+		}
+		if len(stateChangeRequests(vm)) > 0 {
+			writeStatus(w, vmConflict("unable to complete request: stop/start already underway"))
+			return
+		}
+		if slices.Contains(opts.DryRun, metav1.DryRunAll) {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		requests := []any{map[string]any{"action": "Stop", "uid": string(vmi.GetUID())}, map[string]any{"action": "Start"}}
+		_ = unstructured.SetNestedSlice(vm.Object, requests, "status", "stateChangeRequests")
+		_, err = s.client.Resource(vmGVR).Namespace(ns).UpdateStatus(r.Context(), vm, metav1.UpdateOptions{})
+		if apierrors.IsConflict(err) && attempt < 5 {
+			continue // the VM changed meanwhile: judge it again
+		}
+		if err != nil {
+			writeStatus(w, apierrors.NewInternalError(err))
+			return
+		}
+		break
+	}
+	log.Printf("restart of %s/%s asked by %s", ns, name, user)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// stateChangeRequests are the VM's pending stop and start requests, oldest first.
+func stateChangeRequests(vm *unstructured.Unstructured) []map[string]any {
+	if vm == nil {
+		return nil
+	}
+	raw, _, _ := unstructured.NestedSlice(vm.Object, "status", "stateChangeRequests")
+	out := make([]map[string]any, 0, len(raw))
+	for _, r := range raw {
+		if m, ok := r.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 func (s *kubevirtSim) setVMPrintable(ctx context.Context, ns, name, printable string) {
@@ -638,6 +734,9 @@ func (s *kubevirtSim) syncVM(ctx context.Context, key string) (time.Duration, er
 			return 0, err
 		}
 	}
+	if requests := stateChangeRequests(vm); len(requests) > 0 && vm.GetDeletionTimestamp() == nil { // none without a VM
+		return 0, s.playStateChange(ctx, vm, vmi, requests[0], run && ready)
+	}
 	switch {
 	case run && vmi == nil && !ready:
 		return 0, nil // waiting for the DataVolumes: no VMI yet
@@ -653,6 +752,50 @@ func (s *kubevirtSim) syncVM(ctx context.Context, key string) (time.Duration, er
 		return 0, err
 	}
 	return 0, nil
+}
+
+// playStateChange plays the oldest of a VM's stop and start requests (a
+// restart asks for both), as virt-controller does: a Stop deletes the VMI it
+// names and is done once that VMI is gone; a Start makes a VMI from this VM,
+// the version that carries the request, so never from a template older than
+// the one the VM had when the restart was asked for. Each request done is
+// taken off the VM's status; the update brings the VM back here for the next.
+func (s *kubevirtSim) playStateChange(ctx context.Context, vm, vmi *unstructured.Unstructured, req map[string]any, canRun bool) error {
+	switch req["action"] {
+	case "Stop":
+		uid, _ := req["uid"].(string)
+		if vmi != nil && (uid == "" || string(vmi.GetUID()) == uid) {
+			if vmi.GetDeletionTimestamp() != nil {
+				return nil // its deletion event brings the VM back here
+			}
+			err := s.client.Resource(vmiGVR).Namespace(vm.GetNamespace()).Delete(ctx, vmi.GetName(), metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: ptr(vmi.GetUID())}})
+			if apierrors.IsNotFound(err) || apierrors.IsConflict(err) {
+				return nil
+			}
+			return err
+		}
+	case "Start":
+		if vmi == nil {
+			if !canRun {
+				return nil // waiting for its DataVolumes (or a runStrategy that runs it)
+			}
+			if err := s.createVMI(ctx, vm); err != nil {
+				return err
+			}
+		}
+	}
+	next := vm.DeepCopy()
+	rest, _, _ := unstructured.NestedSlice(next.Object, "status", "stateChangeRequests")
+	if len(rest) <= 1 {
+		unstructured.RemoveNestedField(next.Object, "status", "stateChangeRequests")
+	} else {
+		_ = unstructured.SetNestedSlice(next.Object, rest[1:], "status", "stateChangeRequests")
+	}
+	_, err := s.client.Resource(vmGVR).Namespace(vm.GetNamespace()).UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err // a conflict: the informer brings the newer VM and it is looked at again
 }
 
 func ptr[T any](v T) *T { return &v }
