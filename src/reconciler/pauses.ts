@@ -9,7 +9,7 @@ import { vmiAddress, vmiPauseState, vmiRestartCount } from '../domain/observatio
 import type { LiveObject } from '../domain/drift.ts';
 import type { Kube } from '../kube/client.ts';
 import { KubeError } from '../kube/errors.ts';
-import { putVmiSubresource } from '../kube/vmiPause.ts';
+import { putVmiSubresource } from '../kube/virtApi.ts';
 import type { Db } from '../store/db.ts';
 import { requestRepair } from '../store/work.ts';
 import { refreshStatus } from '../service/status.ts';

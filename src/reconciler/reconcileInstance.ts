@@ -1,8 +1,10 @@
 // Converges one instance: its workload (StatefulSet or VirtualMachine), its
 // Service and data volume, its snapshots and a restore under way
 // (src/reconciler/snapshots.ts), or their removal on scale-in.
+import { vmShouldRun } from '../domain/lifecycle.ts';
 import { renderInstanceObjects, renderVmDataVolume } from '../domain/render.ts';
 import { KubeError } from '../kube/errors.ts';
+import { restartVm } from '../kube/virtApi.ts';
 import { findCluster } from '../store/clusters.ts';
 import { refreshStatus, storeStatusesOf } from '../service/status.ts';
 import type { Db } from '../store/db.ts';
@@ -48,12 +50,11 @@ export async function reconcileInstance(ctx: ReconcileContext, row: ClaimedInsta
       if (volume) await ensureObject(kube, volume, claim);
       for (const obj of objects) await ensureObject(kube, obj, claim);
       if (cluster.kind === 'vm') await settlePause(kube, cluster.namespace, row, claim.timeoutMs());
-      if (cluster.kind === 'vm' && row.restart_count > row.applied_restart_count) {
-        // Without virt-api, a VM restarts by deleting its instance; runStrategy Always brings it back.
-        await kube.remove(
-          { apiVersion: 'kubevirt.io/v1', kind: 'VirtualMachineInstance', metadata: { name: row.name, namespace: cluster.namespace } },
-          { timeoutMs: claim.timeoutMs() },
-        );
+      if (cluster.kind === 'vm' && vmShouldRun(row.desired) && row.restart_count > row.applied_restart_count) {
+        // KubeVirt's restart, not a delete of the VMI: the VM's controller makes the next VMI from the VM it
+        // saw with the request, so from the template just applied (after a delete it may use an older copy).
+        // A VM that runs no VMI starts on the template as applied.
+        await restartVm(kube.config, cluster.namespace, row.name, claim.timeoutMs());
       }
     }
     if (row.snapshot_work) await settleSnapshots(ctx, cluster, instance, claim);

@@ -251,6 +251,9 @@ describe('the API ServiceAccount (kubekloud-api-sa)', () => {
     // KubeVirt's subresources: pause/unpause (suspend, resume), console and vnc, and nothing else of virt-api.
     const vmi = (verb: string, subresource: string) => can({ verb, resource: 'virtualmachineinstances', subresource, group: 'subresources.kubevirt.io', namespace: tenantNs });
     for (const sub of ['pause', 'unpause']) expect(await vmi('update', sub), `update ${sub}`).toBe(true);
+    const vm = (verb: string, subresource: string) => can({ verb, resource: 'virtualmachines', subresource, group: 'subresources.kubevirt.io', namespace: tenantNs });
+    expect(await vm('update', 'restart'), 'update restart').toBe(true);
+    for (const sub of ['start', 'stop', 'migrate', 'expand-spec']) expect(await vm('update', sub), `update ${sub}`).toBe(false);
     for (const sub of ['console', 'vnc']) expect(await vmi('get', sub), `get ${sub}`).toBe(true);
     for (const [verb, sub] of [['get', 'pause'], ['update', 'console'], ['get', 'portforward'], ['update', 'migrate'], ['update', 'freeze'], ['get', 'guestosinfo'], ['get', 'usbredir']]) {
       expect(await vmi(verb!, sub!), `${verb} ${sub}`).toBe(false);

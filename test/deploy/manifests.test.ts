@@ -271,11 +271,15 @@ describe('the rendered system', () => {
     expect(crb.subjects).toEqual([{ kind: 'ServiceAccount', name: 'kubekloud-api-sa', namespace: 'kubekloud-api' }]);
   });
 
-  it("grants exactly KubeVirt's pause and unpause (update) and console and vnc (get), no other subresource of virt-api", () => {
+  it("grants exactly KubeVirt's pause, unpause and restart (update) and console and vnc (get), no other subresource of virt-api", () => {
     const role = find(objs(), 'ClusterRole', 'kubekloud-api-role');
     const kubevirt = role.rules.filter((r: any) => r.apiGroups.includes('subresources.kubevirt.io'));
     expect(kubevirt).toEqual([
-      { apiGroups: ['subresources.kubevirt.io'], resources: ['virtualmachineinstances/pause', 'virtualmachineinstances/unpause'], verbs: ['update'] },
+      {
+        apiGroups: ['subresources.kubevirt.io'],
+        resources: ['virtualmachineinstances/pause', 'virtualmachineinstances/unpause', 'virtualmachines/restart'],
+        verbs: ['update'],
+      },
       { apiGroups: ['subresources.kubevirt.io'], resources: ['virtualmachineinstances/console', 'virtualmachineinstances/vnc'], verbs: ['get'] },
     ]);
   });
