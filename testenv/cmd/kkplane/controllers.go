@@ -221,6 +221,10 @@ func findCondition(conds []any, typ string) map[string]any {
 	return nil
 }
 
+// vmCacheLagAnnotation on a namespace holds its VMs' changes back from the
+// controller's cache (see runController).
+const vmCacheLagAnnotation = "kkplane.kubekloud.io/vm-cache-lag"
+
 // runController starts the informers and every controller, and returns when ctx ends.
 func (s *kubevirtSim) runController(ctx context.Context) {
 	dyn := dynamicinformer.NewDynamicSharedInformerFactory(s.client, 10*time.Minute)
@@ -230,6 +234,23 @@ func (s *kubevirtSim) runController(ctx context.Context) {
 		return i.Informer(), i.Lister()
 	}
 	vmInf, vms := informer(vmGVR)
+	nsInf := kf.Core().V1().Namespaces()
+	namespaces := nsInf.Lister()
+	// A busy virt-controller's copy of a VM can trail the API server (its VM
+	// and VMI watches are separate streams). In a namespace annotated with
+	// vmCacheLagAnnotation (a Go duration), every change of a VM reaches this
+	// controller's cache that much later: a VMI deleted meanwhile is made again
+	// from the older VM, as KubeVirt would. Tests use it to show what depends on that order.
+	_ = vmInf.SetTransform(func(o any) (any, error) {
+		if m, ok := o.(metav1.Object); ok {
+			if ns, err := namespaces.Get(m.GetNamespace()); err == nil {
+				if lag, err := time.ParseDuration(ns.GetAnnotations()[vmCacheLagAnnotation]); err == nil && lag > 0 && lag <= 10*time.Second {
+					time.Sleep(lag)
+				}
+			}
+		}
+		return o, nil
+	})
 	vmiInf, vmis := informer(vmiGVR)
 	dvInf, dvs := informer(dataVolumeGVR)
 	vsInf, vss := informer(volumeSnapshotGVR)
@@ -329,6 +350,7 @@ func (s *kubevirtSim) runController(ctx context.Context) {
 	synced := []cache.InformerSynced{
 		vmInf.HasSynced, vmiInf.HasSynced, dvInf.HasSynced, vsInf.HasSynced, vscInf.HasSynced, vsClassInf.HasSynced,
 		vmSnapInf.HasSynced, vmRestoreInf.HasSynced, pvcInf.Informer().HasSynced, pvInf.Informer().HasSynced, scInf.Informer().HasSynced,
+		nsInf.Informer().HasSynced,
 	}
 	for !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		if ctx.Err() != nil {
