@@ -259,6 +259,9 @@ func (s *kubevirtSim) runController(ctx context.Context) {
 	vmSnapInf, vmSnaps := informer(vmSnapshotGVR)
 	vmRestoreInf, vmRestores := informer(vmRestoreGVR)
 	pvcInf := kf.Core().V1().PersistentVolumeClaims()
+	podInf := kf.Core().V1().Pods()
+	nodeInf := kf.Core().V1().Nodes()
+	pods, nodes := podInf.Lister(), nodeInf.Lister()
 	pvInf := kf.Core().V1().PersistentVolumes()
 	scInf := kf.Storage().V1().StorageClasses()
 	s.vms, s.vmis, s.dvs, s.vss, s.vscs, s.vsClasses, s.vmSnaps, s.vmRestores = vms, vmis, dvs, vss, vscs, vsClasses, vmSnaps, vmRestores
@@ -350,7 +353,7 @@ func (s *kubevirtSim) runController(ctx context.Context) {
 	synced := []cache.InformerSynced{
 		vmInf.HasSynced, vmiInf.HasSynced, dvInf.HasSynced, vsInf.HasSynced, vscInf.HasSynced, vsClassInf.HasSynced,
 		vmSnapInf.HasSynced, vmRestoreInf.HasSynced, pvcInf.Informer().HasSynced, pvInf.Informer().HasSynced, scInf.Informer().HasSynced,
-		nsInf.Informer().HasSynced,
+		nsInf.Informer().HasSynced, podInf.Informer().HasSynced, nodeInf.Informer().HasSynced,
 	}
 	for !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		if ctx.Err() != nil {
@@ -364,6 +367,7 @@ func (s *kubevirtSim) runController(ctx context.Context) {
 		}
 	}()
 	go provisioner.Run(ctx)
+	go s.reapPods(ctx, pods, nodes)
 	var wg sync.WaitGroup
 	vmLoop.run(ctx, 4, &wg)
 	dvLoop.run(ctx, 4, &wg)

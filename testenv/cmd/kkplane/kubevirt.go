@@ -27,7 +27,8 @@ package main
 // Beside KubeVirt it plays the storage side a VM's disks need: a dynamic
 // volume provisioner (storage.go), CDI's DataVolume import (cdi.go), the CSI
 // snapshot controller (snapshots.go) and KubeVirt's VM snapshots and restores
-// (vmsnapshots.go); controllers.go starts them all.
+// (vmsnapshots.go), and the kubelet's persistence in deleting a terminating
+// pod, which kwok lacks (podreaper.go); controllers.go starts them all.
 //
 // Everything it writes goes through the API server with the admin kubeconfig.
 
