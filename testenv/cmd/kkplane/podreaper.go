@@ -6,7 +6,9 @@ package main
 // restarts, say), the pod stays terminating for good. A kubelet keeps
 // reconciling until the pod is gone. So, for pods on kwok's nodes: one whose
 // deletion was asked for more than podReapAfter ago and that has no finalizer
-// left is deleted again, at once (grace period 0, only that UID).
+// left is deleted again, at once (grace period 0, only that UID). The wait is
+// longer than kwok's node leases (10 s): a kwok that was down and came back
+// takes its nodes over and deletes what was asked meanwhile itself first.
 
 import (
 	"context"
@@ -21,7 +23,7 @@ import (
 )
 
 const (
-	podReapAfter = 5 * time.Second
+	podReapAfter = 15 * time.Second
 	podReapEvery = 2 * time.Second
 )
 
