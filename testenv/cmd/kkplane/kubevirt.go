@@ -194,6 +194,13 @@ func writeStatus(w http.ResponseWriter, err *apierrors.StatusError) {
 	writeJSON(w, int(s.Code), s)
 }
 
+// subresourceOf names the resource each subresource served here belongs to.
+var subresourceOf = map[string]string{
+	"console": "virtualmachineinstances", "vnc": "virtualmachineinstances",
+	"pause": "virtualmachineinstances", "unpause": "virtualmachineinstances",
+	"restart": "virtualmachines",
+}
+
 var discoveryResources = []metav1.APIResource{
 	{Name: "virtualmachineinstances/console", Namespaced: true, Kind: "VirtualMachineInstance", Verbs: []string{"get"}},
 	{Name: "virtualmachineinstances/vnc", Namespaced: true, Kind: "VirtualMachineInstance", Verbs: []string{"get"}},
@@ -235,7 +242,7 @@ func (s *kubevirtSim) routes() http.Handler {
 			return
 		}
 		m := subresourcePath.FindStringSubmatch(r.URL.Path)
-		if m == nil {
+		if m == nil || subresourceOf[m[4]] != m[2] {
 			writeStatus(w, apierrors.NewNotFound(schema.GroupResource{Group: subresourceGroup}, r.URL.Path))
 			return
 		}
@@ -245,16 +252,13 @@ func (s *kubevirtSim) routes() http.Handler {
 			return
 		}
 		ns, resource, name, sub := m[1], m[2], m[3], m[4]
-		vmi := resource == "virtualmachineinstances"
 		switch {
-		case vmi && (sub == "console" || sub == "vnc") && r.Method == http.MethodGet:
+		case (sub == "console" || sub == "vnc") && r.Method == http.MethodGet:
 			s.stream(w, r, ns, name, sub, user)
-		case vmi && (sub == "pause" || sub == "unpause") && r.Method == http.MethodPut:
+		case (sub == "pause" || sub == "unpause") && r.Method == http.MethodPut:
 			s.pause(w, r, ns, name, sub == "pause", user)
-		case !vmi && sub == "restart" && r.Method == http.MethodPut:
+		case sub == "restart" && r.Method == http.MethodPut:
 			s.restart(w, r, ns, name, user)
-		case vmi != (sub != "restart"):
-			writeStatus(w, apierrors.NewNotFound(schema.GroupResource{Group: subresourceGroup}, r.URL.Path))
 		default:
 			writeStatus(w, apierrors.NewMethodNotSupported(schema.GroupResource{Group: subresourceGroup, Resource: resource + "/" + sub}, r.Method))
 		}
@@ -274,8 +278,9 @@ func (s *kubevirtSim) authenticate(r *http.Request) (string, bool) {
 	return user, user != ""
 }
 
-func (s *kubevirtSim) getVMI(ctx context.Context, ns, name string) (*unstructured.Unstructured, *apierrors.StatusError) {
-	vmi, err := s.client.Resource(vmiGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+// fetch reads an object from the API server, its error as the status to answer with.
+func (s *kubevirtSim) fetch(ctx context.Context, gvr schema.GroupVersionResource, ns, name string) (*unstructured.Unstructured, *apierrors.StatusError) {
+	obj, err := s.client.Resource(gvr).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		var se *apierrors.StatusError
 		if errors.As(err, &se) {
@@ -283,7 +288,11 @@ func (s *kubevirtSim) getVMI(ctx context.Context, ns, name string) (*unstructure
 		}
 		return nil, apierrors.NewInternalError(err)
 	}
-	return vmi, nil
+	return obj, nil
+}
+
+func (s *kubevirtSim) getVMI(ctx context.Context, ns, name string) (*unstructured.Unstructured, *apierrors.StatusError) {
+	return s.fetch(ctx, vmiGVR, ns, name)
 }
 
 func vmiRunning(vmi *unstructured.Unstructured) bool {
@@ -291,8 +300,9 @@ func vmiRunning(vmi *unstructured.Unstructured) bool {
 	return phase == "Running"
 }
 
-func conflict(name, msg string) *apierrors.StatusError {
-	return apierrors.NewConflict(schema.GroupResource{Group: "kubevirt.io", Resource: "virtualmachineinstance"}, name, errors.New(msg))
+// conflict is virt-api's 409 about a virtualmachineinstance or a virtualmachine.
+func conflict(resource, name, msg string) *apierrors.StatusError {
+	return apierrors.NewConflict(schema.GroupResource{Group: "kubevirt.io", Resource: resource}, name, errors.New(msg))
 }
 
 func pausedCondition(vmi *unstructured.Unstructured) ([]any, bool) {
@@ -325,16 +335,16 @@ func (s *kubevirtSim) pause(w http.ResponseWriter, r *http.Request, ns, name str
 			return
 		}
 		if !vmiRunning(vmi) {
-			writeStatus(w, conflict(name, "VMI is not running"))
+			writeStatus(w, conflict("virtualmachineinstance", name, "VMI is not running"))
 			return
 		}
 		conds, paused := pausedCondition(vmi)
 		if pause && paused {
-			writeStatus(w, conflict(name, "VMI is already paused"))
+			writeStatus(w, conflict("virtualmachineinstance", name, "VMI is already paused"))
 			return
 		}
 		if !pause && !paused {
-			writeStatus(w, conflict(name, "VMI is not paused"))
+			writeStatus(w, conflict("virtualmachineinstance", name, "VMI is not paused"))
 			return
 		}
 		if slices.Contains(opts.DryRun, metav1.DryRunAll) {
@@ -395,16 +405,10 @@ func (s *kubevirtSim) restart(w http.ResponseWriter, r *http.Request, ns, name, 
 		writeStatus(w, apierrors.NewBadRequest("gracePeriodSeconds: only 0 (a forced restart) is supported"))
 		return
 	}
-	vmConflict := func(msg string) *apierrors.StatusError {
-		return apierrors.NewConflict(schema.GroupResource{Group: "kubevirt.io", Resource: "virtualmachine"}, name, errors.New(msg))
-	}
+	vmConflict := func(msg string) *apierrors.StatusError { return conflict("virtualmachine", name, msg) }
 	for attempt := 0; ; attempt++ {
-		vm, err := s.client.Resource(vmGVR).Namespace(ns).Get(r.Context(), name, metav1.GetOptions{})
-		if err != nil {
-			var se *apierrors.StatusError
-			if !errors.As(err, &se) {
-				se = apierrors.NewInternalError(err)
-			}
+		vm, se := s.fetch(r.Context(), vmGVR, ns, name)
+		if se != nil {
 			writeStatus(w, se)
 			return
 		}
@@ -431,7 +435,7 @@ func (s *kubevirtSim) restart(w http.ResponseWriter, r *http.Request, ns, name, 
 		}
 		requests := []any{map[string]any{"action": "Stop", "uid": string(vmi.GetUID())}, map[string]any{"action": "Start"}}
 		_ = unstructured.SetNestedSlice(vm.Object, requests, "status", "stateChangeRequests")
-		_, err = s.client.Resource(vmGVR).Namespace(ns).UpdateStatus(r.Context(), vm, metav1.UpdateOptions{})
+		_, err := s.client.Resource(vmGVR).Namespace(ns).UpdateStatus(r.Context(), vm, metav1.UpdateOptions{})
 		if apierrors.IsConflict(err) && attempt < 5 {
 			continue // the VM changed meanwhile: judge it again
 		}

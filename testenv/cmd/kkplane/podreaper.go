@@ -38,7 +38,6 @@ func deletionAskedAt(p *corev1.Pod) time.Time {
 }
 
 func (s *kubevirtSim) reapPods(ctx context.Context, pods corelisters.PodLister, nodes corelisters.NodeLister) {
-	kwokNodes := labels.SelectorFromSet(labels.Set{"type": "kwok"})
 	t := time.NewTicker(podReapEvery)
 	defer t.Stop()
 	for {
@@ -47,19 +46,16 @@ func (s *kubevirtSim) reapPods(ctx context.Context, pods corelisters.PodLister, 
 			return
 		case <-t.C:
 		}
-		managed := map[string]bool{}
-		if ns, err := nodes.List(kwokNodes); err == nil {
-			for _, n := range ns {
-				managed[n.Name] = true
-			}
-		}
 		all, err := pods.List(labels.Everything())
 		if err != nil {
 			continue
 		}
 		for _, p := range all {
-			if p.DeletionTimestamp == nil || len(p.Finalizers) > 0 || !managed[p.Spec.NodeName] || time.Since(deletionAskedAt(p)) < podReapAfter {
+			if p.DeletionTimestamp == nil || len(p.Finalizers) > 0 || time.Since(deletionAskedAt(p)) < podReapAfter {
 				continue
+			}
+			if n, err := nodes.Get(p.Spec.NodeName); err != nil || n.Labels["type"] != "kwok" {
+				continue // not on a node kwok plays the kubelet of
 			}
 			err := s.kube.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{
 				GracePeriodSeconds: ptr(int64(0)),
