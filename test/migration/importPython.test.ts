@@ -129,7 +129,7 @@ async function seedPython() {
   }
   for (const n of vmNames) {
     await custom.createNamespacedCustomObject({ group: 'kubevirt.io', version: 'v1', namespace: `${vmCluster}-ns`, plural: 'virtualmachines', body: pythonVm(n, `${vmCluster}-ns`) });
-    // KubeVirt would run it: its status says so (the local plane's stages only read runStrategy).
+    // KubeVirt would run it: its status says so (the local plane only plays a VM with a runStrategy).
     await custom.patchNamespacedCustomObjectStatus(
       { group: 'kubevirt.io', version: 'v1', namespace: `${vmCluster}-ns`, plural: 'virtualmachines', name: n, body: [{ op: 'add', path: '/status', value: { printableStatus: 'Running', ready: true, created: true } }] },
     );

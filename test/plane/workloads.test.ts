@@ -152,12 +152,12 @@ describe('workloads on the local control plane', () => {
     await custom.createNamespacedCustomObject({ ...vmRef, namespace: ns, body: virtualMachine('vm-flip', 'Always') });
     const read = async () => (await custom.getNamespacedCustomObject({ ...vmRef, namespace: ns, name: 'vm-flip' })) as any;
     await eventually(async () => (await read()).status?.printableStatus === 'Running', 30_000, 'VirtualMachine Running');
-    // Halted and at once Always again, as a restore that finds the VMI gone can do within kk-vm-stopped's delay.
+    // Halted and at once Always again, as a restore that finds the VMI gone can do before a stop is shown.
     const strategy = (value: string) =>
       custom.patchNamespacedCustomObject({ ...vmRef, namespace: ns, name: 'vm-flip', body: [{ op: 'replace', path: '/spec/runStrategy', value }] });
     await strategy('Halted');
     await strategy('Always');
-    // kk-vm-stopped plays at most 2 s after it was planned (its delay and jitter): watched past that, the VM never reads Stopped.
+    // A stop is shown at most 1.5 s after it was first needed: watched past that, the VM never reads Stopped.
     const seen = new Set<string>();
     const until = Date.now() + 3_000;
     while (Date.now() < until) {

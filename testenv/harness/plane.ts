@@ -1,5 +1,5 @@
 // The local control plane: etcd, kube-apiserver, kube-controller-manager,
-// kube-scheduler, kwok (fake nodes, pods and VirtualMachine status) and the
+// kube-scheduler, kwok (fake nodes, pods, Service load balancers) and the
 // KubeVirt stand-in (virt-api's subresources behind a real APIService, VMIs of
 // running VMs, and the storage of VM disks: a volume provisioner, DataVolume
 // imports, volume and VM snapshots, restores), all run from one cached
@@ -480,8 +480,8 @@ async function startPlane(binary: string, nodeCount: number | undefined, log: (l
       request(`${apiURL}${path}`, { method, body, token, ca, contentType });
 
     // The CRDs (KubeVirt's, CDI's DataVolume, the volume snapshot API), all at
-    // once and before kwok starts (its stages need them in discovery and
-    // OpenAPI), and the fake nodes for kwok to manage (no taint: ordinary
+    // once and before kwok and the stand-in start (their watches need them in
+    // discovery), and the fake nodes for kwok to manage (no taint: ordinary
     // pods schedule on them).
     const crds: string[] = [];
     const nodes = Array.from({ length: shape.count }, (_, i) => {

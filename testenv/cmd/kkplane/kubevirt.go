@@ -22,7 +22,9 @@ package main
 //     VM's stop and start requests are played in order: the VMI a Stop names
 //     is deleted, a Start makes the next from the VM that carries it.
 //     The DataVolumes of a VM's dataVolumeTemplates are created first, and
-//     the VM gets no VMI until they have all Succeeded.
+//     the VM gets no VMI until they have all Succeeded. The VM's status
+//     shows its run state as virt-controller's does (reportRunState):
+//     Running or Stopped, 0.5–1.5 s after the change was first needed.
 //
 // Beside KubeVirt it plays the storage side a VM's disks need: a dynamic
 // volume provisioner (storage.go), CDI's DataVolume import (cdi.go), the CSI
@@ -46,6 +48,7 @@ import (
 	"io"
 	"log"
 	"maps"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/signal"
@@ -55,6 +58,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -93,6 +97,8 @@ type kubevirtSim struct {
 	snapshotDelay time.Duration
 	listers
 	pace pacer
+	// runState plans the run state each VM's status is to show (reportRunState).
+	runState runStatePlans
 }
 
 func runKubevirt(args []string) int {
@@ -731,11 +737,12 @@ func (s *kubevirtSim) syncVM(ctx context.Context, key string) (time.Duration, er
 	if vmi != nil && !ownedBy(vmi, vm) {
 		return 0, nil // a VMI nobody's VM controls (made by hand): left alone
 	}
-	ready := true
+	ready, wrote := true, false
 	if vm != nil && vm.GetDeletionTimestamp() == nil {
 		dv := s.dataVolumesOf(vm)
 		ready = dv.ready
-		if err := s.reportDataVolumes(ctx, vm, vmi, dv, run); err != nil {
+		var err error
+		if wrote, err = s.reportDataVolumes(ctx, vm, vmi, dv, run); err != nil {
 			return 0, err
 		}
 	}
@@ -744,7 +751,7 @@ func (s *kubevirtSim) syncVM(ctx context.Context, key string) (time.Duration, er
 	}
 	switch {
 	case run && vmi == nil && !ready:
-		return 0, nil // waiting for the DataVolumes: no VMI yet
+		// waiting for the DataVolumes: no VMI yet
 	case run && vmi == nil:
 		return 0, s.createVMI(ctx, vm)
 	case run && vmi.GetDeletionTimestamp() == nil && phaseOf(vmi) == "Pending":
@@ -756,7 +763,104 @@ func (s *kubevirtSim) syncVM(ctx context.Context, key string) (time.Duration, er
 		}
 		return 0, err
 	}
-	return 0, nil
+	if wrote {
+		return 0, nil // the VM written comes back here
+	}
+	return s.reportRunState(ctx, key, vm, run, ready)
+}
+
+// runStatePlans holds, per VM, the run state its status is to show and when
+// (in memory: after a restart a VM is planned again from its first look).
+type runStatePlans struct {
+	mu    sync.Mutex
+	plans map[string]runStatePlan
+}
+
+type runStatePlan struct {
+	want string
+	due  time.Time
+}
+
+// wait is how long until the VM's status shows want, planned now if it was
+// not planned for want already; 0 when want is "" (any plan dropped) or due.
+func (p *runStatePlans) wait(key, want string) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if want == "" {
+		delete(p.plans, key)
+		return 0
+	}
+	if p.plans == nil {
+		p.plans = map[string]runStatePlan{}
+	}
+	plan, ok := p.plans[key]
+	if !ok || plan.want != want {
+		plan = runStatePlan{want: want, due: time.Now().Add(runStateDelayMin + rand.N(runStateDelayMax-runStateDelayMin))}
+		p.plans[key] = plan
+	}
+	return max(time.Until(plan.due), 0)
+}
+
+func (p *runStatePlans) forget(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.plans, key)
+}
+
+// A VM's status shows a change of its run state this long after it was
+// first seen to need it (a boot or a shutdown), drawn anew for each change.
+const (
+	runStateDelayMin = 500 * time.Millisecond
+	runStateDelayMax = 1500 * time.Millisecond
+)
+
+// reportRunState plays virt-controller's part in a VM's status: a VM whose
+// runStrategy runs it (its DataVolumes ready) shows Running, ready and
+// created, with condition Ready True; one that does not shows Stopped, not
+// ready, with Ready False (VMINotExists). A Paused VM stays Paused. Each
+// change is shown runStateDelayMin–Max after it was first needed, and a plan
+// no longer needed is dropped: a VM halted and run again within that time
+// never reads Stopped while it runs, as with virt-controller.
+func (s *kubevirtSim) reportRunState(ctx context.Context, key string, vm *unstructured.Unstructured, run, ready bool) (time.Duration, error) {
+	want := ""
+	// A VM without a runStrategy (spec.running, the older field) is not reported, as it gets no VMI either.
+	if vm != nil && vm.GetDeletionTimestamp() == nil && ready && str(vm, "spec", "runStrategy") != "" {
+		printable := str(vm, "status", "printableStatus")
+		shown, _, _ := unstructured.NestedBool(vm.Object, "status", "ready")
+		switch {
+		case run && !((printable == "Running" || printable == "Paused") && shown):
+			want = "Running"
+		case !run && printable != "Stopped":
+			want = "Stopped"
+		}
+	}
+	if wait := s.runState.wait(key, want); want == "" || wait > 0 {
+		return wait, nil
+	}
+	next := vm.DeepCopy()
+	printable, ready, reason, message, condition := want, want == "Running", "", "", "True"
+	if want == "Running" && str(vm, "status", "printableStatus") == "Paused" {
+		printable = "Paused"
+	}
+	if want == "Stopped" {
+		reason, message, condition = "VMINotExists", "VMI does not exist", "False"
+	}
+	conds := []any{map[string]any{
+		"type": "Ready", "status": condition, "reason": reason, "message": message,
+		"lastProbeTime": nil, "lastTransitionTime": time.Now().UTC().Format(time.RFC3339),
+	}}
+	if dv := conditionOf(vm, "DataVolumesReady"); dv != nil {
+		conds = append(conds, dv)
+	}
+	for field, v := range map[string]any{"printableStatus": printable, "ready": ready, "created": ready, "runStrategy": str(vm, "spec", "runStrategy"), "conditions": conds} {
+		_ = unstructured.SetNestedField(next.Object, v, "status", field)
+	}
+	_, err := s.client.Resource(vmGVR).Namespace(vm.GetNamespace()).UpdateStatus(ctx, next, metav1.UpdateOptions{})
+	if err == nil || apierrors.IsNotFound(err) {
+		s.runState.forget(key)
+		return 0, nil
+	}
+	return 0, err // a conflict: the newer VM is looked at again, the plan kept
 }
 
 // playStateChange plays the oldest of a VM's stop and start requests (a
@@ -996,11 +1100,12 @@ func (s *kubevirtSim) dataVolumesOf(vm *unstructured.Unstructured) dvState {
 // reportDataVolumes shows a VM's DataVolumes in its status as virt-controller
 // does: the condition DataVolumesReady and, while they are not ready and no
 // VMI runs, printableStatus Provisioning (DataVolumeError when one failed).
-// kwok's VM stages leave a VM alone while the condition is False; once it
-// turns True a VM that runs shows Starting until kwok reports it Running.
-func (s *kubevirtSim) reportDataVolumes(ctx context.Context, vm, vmi *unstructured.Unstructured, st dvState, run bool) error {
+// Its run state is not reported while the condition is False; once it turns
+// True a VM that runs shows Starting until reportRunState shows it Running.
+// It tells whether it wrote the VM.
+func (s *kubevirtSim) reportDataVolumes(ctx context.Context, vm, vmi *unstructured.Unstructured, st dvState, run bool) (bool, error) {
 	if !st.tracked {
-		return nil
+		return false, nil
 	}
 	status, reason, message := "True", "AllDVsReady", "All of the VMI's DVs are bound and ready"
 	if !st.ready {
@@ -1022,17 +1127,17 @@ func (s *kubevirtSim) reportDataVolumes(ctx context.Context, vm, vmi *unstructur
 	}
 	old, _, _ := unstructured.NestedSlice(vm.Object, "status", "conditions")
 	if want == printable && reflect.DeepEqual(old, conds) {
-		return nil
+		return false, nil
 	}
 	updated := vm.DeepCopy()
 	_ = unstructured.SetNestedSlice(updated.Object, conds, "status", "conditions")
 	_ = unstructured.SetNestedField(updated.Object, want, "status", "printableStatus")
 	_, err := s.client.Resource(vmGVR).Namespace(vm.GetNamespace()).UpdateStatus(ctx, updated, metav1.UpdateOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil
+		return false, nil
 	}
 	if err == nil && want != printable {
 		log.Printf("VM %s/%s: %s (DataVolumesReady %s)", vm.GetNamespace(), vm.GetName(), want, status)
 	}
-	return err
+	return err == nil, err
 }
