@@ -351,14 +351,23 @@ function scaleSection(f: ResultFile): string {
   // The plane's API server, every client together (runs before this was recorded have none).
   const served = (m: Record<string, number> | undefined, events: boolean) =>
     m ? Object.entries(m).filter(([k]) => k.startsWith('watch-event:') === events).reduce((a, [, v]) => a + v, 0) : NaN;
+  // The watchers the plane's API server ended for falling behind (apiserver_terminated_watchers_total), by resource: each then lists again.
+  const ended = (m: Record<string, number> | undefined) => {
+    const byResource = Object.entries(m ?? {}).filter(([k, v]) => k.startsWith('terminated-watchers:') && v > 0);
+    return byResource.length ? byResource.map(([k, v]) => `${num(v, 0)} ${k.slice('terminated-watchers:'.length)}`).join(', ') : '0';
+  };
+  const withEnded = runs.some((r) => r.planeWatches && r.direct?.planeWatches);
   const planeRows = runs.filter((r) => r.planeRequests && r.direct?.planeRequests).map((r) => [
     what(r),
     `${fixed(served(r.planeRequests, false), 2)} / ${fixed(served(r.direct.planeRequests, false), 2)}`,
     `${fixed(served(r.planeRequests, true), 2)} / ${fixed(served(r.direct.planeRequests, true), 2)}`,
+    ...(withEnded ? [r.planeWatches && r.direct?.planeWatches ? `${ended(r.planeWatches)} / ${ended(r.direct.planeWatches)}` : '—'] : []),
   ]);
   const planeTable = planeRows.length
-    ? "\n\nWhat the plane's API server served per instance from create to all running, every client together (the plane's own controllers, kwok and stand-ins included; its `apiserver_request_total` and `apiserver_watch_events_total`), KubeKloud's side / the ceiling's.\n\n" +
-      table(['size', 'requests / instance', 'watch events sent / instance'], planeRows, ['l', 'r', 'r'])
+    ? "\n\nWhat the plane's API server served per instance from create to all running, every client together (the plane's own controllers, kwok and stand-ins included; its `apiserver_request_total` and `apiserver_watch_events_total`), KubeKloud's side / the ceiling's" +
+      (withEnded ? ", and the watchers it ended meanwhile for falling behind (`apiserver_terminated_watchers_total`; each such client lists again, so a size with any measures the plane's relists as well)" : '') +
+      '.\n\n' +
+      table(['size', 'requests / instance', 'watch events sent / instance', ...(withEnded ? ['watchers ended'] : [])], planeRows, ['l', 'r', 'r', ...(withEnded ? (['r'] as const) : [])])
     : '';
   // The pairs after a size's first, where the run had them: time only, the order swapped from one to the next.
   const pairRows = runs.filter((r) => r.pairs).flatMap((r) =>
