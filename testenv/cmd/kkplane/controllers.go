@@ -265,7 +265,7 @@ func (s *kubevirtSim) runController(ctx context.Context) {
 	pvInf := kf.Core().V1().PersistentVolumes()
 	scInf := kf.Storage().V1().StorageClasses()
 	s.vms, s.vmis, s.dvs, s.vss, s.vscs, s.vsClasses, s.vmSnaps, s.vmRestores = vms, vmis, dvs, vss, vscs, vsClasses, vmSnaps, vmRestores
-	s.pvcs, s.pvs, s.classes = pvcInf.Lister(), pvInf.Lister(), scInf.Lister()
+	s.pvcs, s.pvs, s.classes, s.nodes = pvcInf.Lister(), pvInf.Lister(), scInf.Lister(), nodes
 
 	vmLoop := newLoop("vm", s.syncVM)
 	dvLoop := newLoop("datavolume", s.syncDataVolume)
@@ -369,7 +369,10 @@ func (s *kubevirtSim) runController(ctx context.Context) {
 	go provisioner.Run(ctx)
 	go s.reapPods(ctx, pods, nodes)
 	var wg sync.WaitGroup
-	vmLoop.run(ctx, 4, &wg)
+	// VMs sixteen at a time: each takes a VMI's create and status write, then
+	// the VM's own status write, and with four the loop itself paced a
+	// convergence of thousands of VMs.
+	vmLoop.run(ctx, 16, &wg)
 	dvLoop.run(ctx, 4, &wg)
 	vsLoop.run(ctx, 2, &wg)
 	vscLoop.run(ctx, 2, &wg)
@@ -384,4 +387,5 @@ type listers struct {
 	pvcs                                                      corelisters.PersistentVolumeClaimLister
 	pvs                                                       corelisters.PersistentVolumeLister
 	classes                                                   storagelisters.StorageClassLister
+	nodes                                                     corelisters.NodeLister
 }

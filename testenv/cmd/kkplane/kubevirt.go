@@ -66,6 +66,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
@@ -75,9 +76,8 @@ import (
 )
 
 var (
-	vmGVR   = schema.GroupVersionResource{Group: "kubevirt.io", Version: "v1", Resource: "virtualmachines"}
-	vmiGVR  = schema.GroupVersionResource{Group: "kubevirt.io", Version: "v1", Resource: "virtualmachineinstances"}
-	nodeGVR = schema.GroupVersionResource{Version: "v1", Resource: "nodes"}
+	vmGVR  = schema.GroupVersionResource{Group: "kubevirt.io", Version: "v1", Resource: "virtualmachines"}
+	vmiGVR = schema.GroupVersionResource{Group: "kubevirt.io", Version: "v1", Resource: "virtualmachineinstances"}
 )
 
 const (
@@ -953,12 +953,12 @@ func (s *kubevirtSim) createVMI(ctx context.Context, vm *unstructured.Unstructur
 // startVMI reports a VMI Running on a fake node (chosen from its UID) with an
 // address from 10.244.128.0/17, derived from its UID too.
 func (s *kubevirtSim) startVMI(ctx context.Context, vmi *unstructured.Unstructured) error {
-	nodes, err := s.client.Resource(nodeGVR).List(ctx, metav1.ListOptions{LabelSelector: "type=kwok"})
+	nodes, err := s.nodes.List(labels.SelectorFromSet(labels.Set{"type": "kwok"}))
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(nodes.Items))
-	for _, n := range nodes.Items {
+	names := make([]string, 0, len(nodes))
+	for _, n := range nodes {
 		names = append(names, n.GetName())
 	}
 	sort.Strings(names)
