@@ -165,9 +165,14 @@ export async function advanceRollouts(db: Db, timeoutMs: number): Promise<number
   return rolled;
 }
 
-/** For ?wait on a live change: converged once its roll is done, failed when it failed. */
+/**
+ * For ?wait on a live change: converged once its roll is done and the
+ * cluster's generation that ends it (the namespace quota back from the roll's
+ * peak to the spec's) is in Kubernetes; failed when the roll failed.
+ */
 export async function rolloutConverged(s: Services, id: number): Promise<Convergence> {
   const row = await clusters.findCluster(s.db, id, null);
   if (!row || row.rollout_state === 'failed') return 'failed';
-  return row.rollout_state === 'rolling' ? 'waiting' : 'converged';
+  if (row.rollout_state === 'rolling') return 'waiting';
+  return row.synced_gen >= row.desired_gen ? 'converged' : 'waiting';
 }

@@ -7,6 +7,7 @@
 // A 2-VM roll restarts one VM at a time, each on a VMI made for the change,
 // even where KubeVirt's copy of a VM trails the API server.
 import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, Watch, type V1StatefulSet } from '@kubernetes/client-node';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ApiClient } from '../support/api.ts';
 import { loadTestKubeConfig } from '../support/kube.ts';
@@ -20,12 +21,16 @@ const apps = kc.makeApiClient(AppsV1Api);
 const core = kc.makeApiClient(CoreV1Api);
 let server: ServerProcess;
 let client: ApiClient;
+let db: pg.Client;
 
 beforeAll(async () => {
   server = await startServer();
   client = (await createTenant(server.admin, { cpu: 2, memory: 4, instances: 4 })).client;
+  db = new pg.Client({ connectionString: server.env.DATABASE_URL });
+  await db.connect();
 });
 afterAll(async () => {
+  await db?.end();
   await server?.stop();
 });
 
@@ -77,6 +82,9 @@ describe('a live change of a running cluster', () => {
       expect(patched.body.detail).toEqual({ spec_generation: 2, instances_to_roll: 3 });
       expect(patched.body.rollout).toEqual({ generation: 2, updated: 3, total: 3, state: 'done', message: null });
       expect(patched.body.image).toBe(NEW);
+      // Converged means the cluster's last generation too (the quota back from the roll's peak) is in Kubernetes.
+      const row = await db.query('SELECT synced_gen, desired_gen FROM clusters WHERE id = $1', [id]);
+      expect(row.rows[0].synced_gen).toBeGreaterThanOrEqual(row.rows[0].desired_gen);
     } finally {
       forward.stop();
     }
