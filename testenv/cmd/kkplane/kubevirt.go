@@ -822,10 +822,10 @@ const (
 // no longer needed is dropped: a VM halted and run again within that time
 // never reads Stopped while it runs, as with virt-controller.
 func (s *kubevirtSim) reportRunState(ctx context.Context, key string, vm *unstructured.Unstructured, run, ready bool) (time.Duration, error) {
+	printable, strategy := str(vm, "status", "printableStatus"), str(vm, "spec", "runStrategy")
 	want := ""
 	// A VM without a runStrategy (spec.running, the older field) is not reported, as it gets no VMI either.
-	if vm != nil && vm.GetDeletionTimestamp() == nil && ready && str(vm, "spec", "runStrategy") != "" {
-		printable := str(vm, "status", "printableStatus")
+	if vm != nil && vm.GetDeletionTimestamp() == nil && ready && strategy != "" {
 		shown, _, _ := unstructured.NestedBool(vm.Object, "status", "ready")
 		switch {
 		case run && !((printable == "Running" || printable == "Paused") && shown):
@@ -838,11 +838,12 @@ func (s *kubevirtSim) reportRunState(ctx context.Context, key string, vm *unstru
 		return wait, nil
 	}
 	next := vm.DeepCopy()
-	printable, ready, reason, message, condition := want, want == "Running", "", "", "True"
-	if want == "Running" && str(vm, "status", "printableStatus") == "Paused" {
-		printable = "Paused"
+	running := want == "Running"
+	shows, reason, message, condition := want, "", "", "True"
+	if running && printable == "Paused" {
+		shows = "Paused"
 	}
-	if want == "Stopped" {
+	if !running {
 		reason, message, condition = "VMINotExists", "VMI does not exist", "False"
 	}
 	conds := []any{map[string]any{
@@ -852,7 +853,7 @@ func (s *kubevirtSim) reportRunState(ctx context.Context, key string, vm *unstru
 	if dv := conditionOf(vm, "DataVolumesReady"); dv != nil {
 		conds = append(conds, dv)
 	}
-	for field, v := range map[string]any{"printableStatus": printable, "ready": ready, "created": ready, "runStrategy": str(vm, "spec", "runStrategy"), "conditions": conds} {
+	for field, v := range map[string]any{"printableStatus": shows, "ready": running, "created": running, "runStrategy": strategy, "conditions": conds} {
 		_ = unstructured.SetNestedField(next.Object, v, "status", field)
 	}
 	_, err := s.client.Resource(vmGVR).Namespace(vm.GetNamespace()).UpdateStatus(ctx, next, metav1.UpdateOptions{})
