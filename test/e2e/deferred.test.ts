@@ -100,7 +100,8 @@ describe('drift made while work was pending on its instance', () => {
 
     await markSynced();
     await bothRepaired(view, server.installation, () => server.output().slice(-2000));
-    expect(await metricOf(server, 'kubekloud_observer_deferred_objects')).toBe(0);
+    // The repair's own events can be deferred in their turn while its row is pending; none stays so.
+    await eventually(async () => (await metricOf(server, 'kubekloud_observer_deferred_objects')) === 0, 15_000, 'nothing left deferred');
     // One repair of the instance puts back both (its reconcile applies all it renders).
     const repairs = (await client.get(`/api/v1/clusters/${view.id}/history?kind=repair`)).body as { items: { message: string }[] };
     expect(repairs.items.map((e) => e.message)).toEqual([expect.stringMatching(/^Repaired (VirtualMachine: .*runStrategy|Service: .*deleted outside KubeKloud)/)]);
@@ -154,6 +155,7 @@ describe('drift made while work was pending, changes not heard', () => {
 
     await markSynced();
     await bothRepaired(view, server.installation, () => warnings.join('\n'));
-    expect(deferred.at(-1)).toBe(0);
+    // The repair's own events can be deferred in their turn while its row is pending; none stays so.
+    await eventually(async () => deferred.at(-1) === 0, 15_000, 'nothing left deferred');
   });
 });
