@@ -3,8 +3,7 @@
 //
 // Two parts, each rebuilt only when stale:
 //   server   esbuild bundles src/main.ts and everything it imports from src/
-//            into one ES module, dist/main.mjs (packages left to node_modules,
-//            except the Kubernetes client: see BUNDLED_PACKAGES),
+//            into one ES module, dist/main.mjs (packages left to node_modules),
 //            and copies the SQL migrations to dist/migrations/. Production runs
 //            this file, not the TypeScript sources: it starts faster and holds
 //            less memory than compiling on load. The `kubekloud` CLI is
@@ -17,7 +16,7 @@
 // times: a checkout, a copy or a COPY into an image changes times, not code.
 //
 // `npm run build -- --force` rebuilds both. Prints what it built or skipped.
-import { build as esbuild, type Plugin } from 'esbuild';
+import { build as esbuild } from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -82,7 +81,7 @@ const PARTS: Record<Part, PartSpec> = {
       const migrations = join(root, 'dist', 'migrations');
       rmSync(migrations, { recursive: true, force: true });
       mkdirSync(migrations, { recursive: true });
-      await bundle(join(root, 'src', 'main.ts'), SERVER_ENTRY, { including: BUNDLED_PACKAGES });
+      await bundle(join(root, 'src', 'main.ts'), SERVER_ENTRY);
       // The CLI from the same sources: started in a tenth of the time the TypeScript sources take.
       await bundle(join(root, 'src', 'cli', 'main.ts'), CLI_ENTRY);
       cpSync(join(root, 'src', 'store', 'migrations'), migrations, { recursive: true });
@@ -104,36 +103,8 @@ const PARTS: Record<Part, PartSpec> = {
   },
 };
 
-/**
- * Packages the server bundle takes in, with what they import, rather than
- * loading from node_modules. The Kubernetes client's entry point loads every
- * API and model it has (about 80 MiB resident, of which the server uses a
- * configuration loader, one API and the watch); bundled, only what is used is
- * kept (about 30 MiB).
- */
-export const BUNDLED_PACKAGES = ['@kubernetes/client-node'];
-
-/** Leaves every package our sources import in node_modules, except `names` (and all they import). */
-function packagesExternalExcept(names: string[]): Plugin {
-  const ours = (importer: string) => !importer.split(sep).includes('node_modules');
-  return {
-    name: 'packages-external-except',
-    setup(b) {
-      b.onResolve({ filter: /^[^./]/ }, (args) => {
-        if (!ours(args.importer)) return undefined; // inside a bundled package: bundled with it
-        if (names.some((n) => args.path === n || args.path.startsWith(`${n}/`))) return undefined;
-        return { path: args.path, external: true };
-      });
-    },
-  };
-}
-
-/**
- * One entry point and what it imports from the repository as a single ES
- * module; packages stay in node_modules, except those named in `including`.
- */
-export async function bundle(entry: string, outfile: string, o: { including?: string[] } = {}): Promise<void> {
-  const including = o.including ?? [];
+/** One entry point and what it imports from the repository as a single ES module; packages stay in node_modules. */
+export async function bundle(entry: string, outfile: string): Promise<void> {
   await esbuild({
     entryPoints: [entry],
     outfile,
@@ -141,22 +112,14 @@ export async function bundle(entry: string, outfile: string, o: { including?: st
     platform: 'node',
     target: 'node24',
     format: 'esm',
-    ...(including.length > 0
-      ? {
-          plugins: [packagesExternalExcept(including)],
-          // The bundled packages' CommonJS parts require Node's modules (and their optional peers) at run time.
-          banner: { js: "import { createRequire as __kkCreateRequire } from 'node:module'; const require = __kkCreateRequire(import.meta.url);" },
-        }
-      : { packages: 'external' as const }),
+    packages: 'external',
     // Whitespace and comments dropped, and only ASCII kept (non-ASCII characters escaped):
     // V8 keeps a module's source text for as long as the module lives, and one
     // character outside Latin-1 anywhere (a comment's "’", say) makes it store
     // the whole text at two bytes a character. Names stay as they are, so a stack
     // trace still names its functions; the linked source map gives the lines.
-    // The packages' licence comments go to <bundle>.LEGAL.txt beside it.
     minifyWhitespace: true,
     charset: 'ascii',
-    legalComments: 'linked',
     sourcemap: 'linked',
     logLevel: 'warning',
   });

@@ -2,11 +2,11 @@
 // manager, get, delete, paginated lists, watch, and a JSON patch of an object's
 // managedFields (to take back fields others set in what we own). Every call is
 // timed for /metrics and every failure comes back as a KubeError.
-import * as k8s from '@kubernetes/client-node';
+import { loadClusterAccess, type ClusterAccess } from './config.ts';
 import type { LiveObject, ManagedFieldsEntry } from '../domain/drift.ts';
 import type { KubeObject } from '../domain/render.ts';
 import { KubeError, toKubeError } from './errors.ts';
-import { apiServerReady, deleteObject, getObject, jsonPatch, listPage, serverSideApply, type ListPage, type RequestOptions } from './rest.ts';
+import { apiServerReady, deleteObject, getObject, jsonPatch, listPage, serverSideApply, serverVersion, watchRequest, type ListPage, type RequestOptions, type WatchedObject } from './rest.ts';
 
 export const FIELD_MANAGER = 'kubekloud';
 /**
@@ -18,7 +18,7 @@ export const FIELD_MANAGER = 'kubekloud';
 export const LIST_PAGE_SIZE = 100;
 
 export type ObjectRef = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string } };
-export type { ListPage, RequestOptions };
+export type { ClusterAccess, ListPage, RequestOptions, WatchedObject };
 export type CallObserver = (verb: string, kind: string, seconds: number, ok: boolean) => void;
 
 export interface Kube {
@@ -40,35 +40,34 @@ export interface Kube {
   watch(
     path: string,
     params: Record<string, string | boolean>,
-    onEvent: (type: string, obj: k8s.KubernetesObject & Record<string, unknown>) => void,
+    onEvent: (type: string, obj: WatchedObject) => void,
     onDone: (err: unknown) => void,
   ): Promise<AbortController>;
   ping(): Promise<void>;
   /** Resolves when the API server reports itself ready (storage reachable), rejects otherwise. */
   ready(): Promise<void>;
-  readonly config: k8s.KubeConfig;
+  readonly config: ClusterAccess;
 }
 
-export function loadKubeConfig(): k8s.KubeConfig {
-  const kc = new k8s.KubeConfig();
-  kc.loadFromDefault();
-  return kc;
+/** The kubeconfig kubectl would use here, or the pod's service account (src/kube/config.ts). */
+export function loadKubeConfig(): ClusterAccess {
+  return loadClusterAccess();
 }
+
+/** How long a watch may stay silent before the client ends it (30 s, as the Kubernetes client's Watch). */
+export const WATCH_IDLE_TIMEOUT_MS = 30_000;
 
 export type KubeOptions = {
   /**
-   * How long a watch may stay silent before the client ends it (the client's
-   * default, 30 s). A quiet watch ending this way is resumed at once from its
+   * How long a watch may stay silent before the client ends it
+   * (WATCH_IDLE_TIMEOUT_MS). A quiet watch ending this way is resumed at once from its
    * last resourceVersion by startListWatch; tests shorten it to see that.
    */
   watchIdleTimeoutMs?: number;
 };
 
-export function createKube(kc: k8s.KubeConfig, observe: CallObserver = () => {}, opts: KubeOptions = {}): Kube {
-  const version = kc.makeApiClient(k8s.VersionApi);
-  const watcher = new k8s.Watch(kc);
-  // The field is private in the typings but is the only way to set the idle timeout.
-  if (opts.watchIdleTimeoutMs) (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = opts.watchIdleTimeoutMs;
+export function createKube(kc: ClusterAccess, observe: CallObserver = () => {}, opts: KubeOptions = {}): Kube {
+  const watchIdleMs = opts.watchIdleTimeoutMs ?? WATCH_IDLE_TIMEOUT_MS;
 
   async function timed<T>(verb: string, kind: string, fn: () => Promise<T>): Promise<T> {
     const started = performance.now();
@@ -140,10 +139,10 @@ export function createKube(kc: k8s.KubeConfig, observe: CallObserver = () => {},
       return items;
     },
     watch(path, params, onEvent, onDone) {
-      return watcher.watch(path, params, onEvent, onDone);
+      return watchRequest(kc, path, params, onEvent, onDone, watchIdleMs);
     },
     async ping() {
-      await timed('get', 'Version', () => version.getCode());
+      await timed('get', 'Version', () => serverVersion(kc));
     },
     async ready() {
       await timed('get', 'readyz', () => apiServerReady(kc));

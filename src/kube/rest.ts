@@ -6,7 +6,7 @@
 // render.
 import * as http from 'node:http';
 import * as https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from './config.ts';
 import type { KubeObject } from '../domain/render.ts';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
@@ -30,7 +30,7 @@ export type RawError = { code: number; body: string };
 export type RequestOptions = { timeoutMs?: number };
 
 /** Server-side apply, forced; returns the object as it is afterwards. */
-export async function serverSideApply(kc: KubeConfig, obj: KubeObject, fieldManager: string, o: RequestOptions = {}): Promise<unknown> {
+export async function serverSideApply(kc: ClusterAccess, obj: KubeObject, fieldManager: string, o: RequestOptions = {}): Promise<unknown> {
   const text = await rawRequest(kc, 'PATCH', objectPath(obj), {
     query: { fieldManager, force: 'true' },
     contentType: 'application/apply-patch+yaml',
@@ -40,12 +40,12 @@ export async function serverSideApply(kc: KubeConfig, obj: KubeObject, fieldMana
   return JSON.parse(text);
 }
 
-export async function getObject(kc: KubeConfig, ref: Ref, o: RequestOptions = {}): Promise<unknown> {
+export async function getObject(kc: ClusterAccess, ref: Ref, o: RequestOptions = {}): Promise<unknown> {
   return JSON.parse(await rawRequest(kc, 'GET', objectPath(ref), { timeoutMs: o.timeoutMs }));
 }
 
 /** Deletes; with `uid`, only that very object (not one recreated under its name since). */
-export async function deleteObject(kc: KubeConfig, ref: Ref, propagationPolicy: 'Background' | 'Foreground' | 'Orphan', o: RequestOptions & { uid?: string } = {}): Promise<void> {
+export async function deleteObject(kc: ClusterAccess, ref: Ref, propagationPolicy: 'Background' | 'Foreground' | 'Orphan', o: RequestOptions & { uid?: string } = {}): Promise<void> {
   await rawRequest(kc, 'DELETE', objectPath(ref), {
     contentType: 'application/json',
     body: JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy, ...(o.uid ? { preconditions: { uid: o.uid } } : {}) }),
@@ -54,7 +54,7 @@ export async function deleteObject(kc: KubeConfig, ref: Ref, propagationPolicy: 
 }
 
 /** A JSON patch (RFC 6902); a failed `test` operation rejects it whole. */
-export async function jsonPatch(kc: KubeConfig, ref: Ref, ops: unknown[], o: RequestOptions = {}): Promise<unknown> {
+export async function jsonPatch(kc: ClusterAccess, ref: Ref, ops: unknown[], o: RequestOptions = {}): Promise<unknown> {
   return JSON.parse(await rawRequest(kc, 'PATCH', objectPath(ref), { contentType: 'application/json-patch+json', body: JSON.stringify(ops), timeoutMs: o.timeoutMs }));
 }
 
@@ -62,7 +62,7 @@ export type ListPage = { items: unknown[]; resourceVersion: string; continue: st
 
 /** One page of a list across all namespaces (or in `namespace`); `cont` continues the same snapshot. */
 export async function listPage(
-  kc: KubeConfig,
+  kc: ClusterAccess,
   apiVersion: string,
   kind: string,
   q: { labelSelector: string; limit: number; cont?: string | null; namespace?: string },
@@ -77,8 +77,13 @@ export async function listPage(
   return { items: body.items ?? [], resourceVersion: body.metadata?.resourceVersion ?? '', continue: body.metadata?.continue || null };
 }
 
+/** The API server's version (GET /version): that it answers, and who it says it is. */
+export async function serverVersion(kc: ClusterAccess, o: RequestOptions = {}): Promise<{ gitVersion?: string }> {
+  return JSON.parse(await rawRequest(kc, 'GET', '/version', { timeoutMs: o.timeoutMs })) as { gitVersion?: string };
+}
+
 /** Whether the API server says it is ready to serve (its storage included): GET /readyz. */
-export async function apiServerReady(kc: KubeConfig): Promise<void> {
+export async function apiServerReady(kc: ClusterAccess): Promise<void> {
   await rawRequest(kc, 'GET', '/readyz', { timeoutMs: 5_000 });
 }
 
@@ -93,7 +98,7 @@ const keptAlive = new WeakMap<https.Agent, https.Agent>();
  * settings instead. Proxy agents are used as they are.
  */
 function keepingAlive(agent: https.RequestOptions['agent']): https.RequestOptions['agent'] {
-  if (!(agent instanceof https.Agent) || agent.constructor !== https.Agent) return agent;
+  if (!(agent instanceof https.Agent) || agent.constructor !== https.Agent || agent.options.keepAlive) return agent;
   let twin = keptAlive.get(agent);
   if (!twin) {
     twin = new https.Agent({ ...agent.options, keepAlive: true });
@@ -107,13 +112,14 @@ function keepingAlive(agent: https.RequestOptions['agent']): https.RequestOption
  * its TLS settings (CA, client certificate, proxy) and the authentication headers
  * (bearer token, exec or auth-provider plugin, basic auth), lower-cased.
  */
-export async function requestCredentials(kc: KubeConfig): Promise<{ agent: http.Agent | undefined; headers: Record<string, string> }> {
+export async function requestCredentials(kc: ClusterAccess): Promise<{ agent: http.Agent | undefined; headers: Record<string, string | string[]> }> {
   const opts: https.RequestOptions = {};
   await kc.applyToHTTPSOptions(opts);
   opts.agent = keepingAlive(opts.agent);
-  const headers: Record<string, string> = {};
+  const headers: Record<string, string | string[]> = {};
+  // A header given several values (Impersonate-Group) goes as that many lines: the API server reads each as one value.
   for (const [key, value] of Object.entries(opts.headers ?? {})) {
-    if (value !== undefined) headers[key.toLowerCase()] = Array.isArray(value) ? value.join(', ') : String(value);
+    if (value !== undefined) headers[key.toLowerCase()] = Array.isArray(value) ? value.map(String) : String(value);
   }
   if (opts.auth) headers.authorization = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
   return { agent: opts.agent instanceof http.Agent ? opts.agent : undefined, headers };
@@ -121,7 +127,7 @@ export async function requestCredentials(kc: KubeConfig): Promise<{ agent: http.
 
 /** One request to the API server with the kubeconfig's credentials; rejects with { code, body } on a non-2xx answer. */
 async function rawRequest(
-  kc: KubeConfig,
+  kc: ClusterAccess,
   method: string,
   path: string,
   o: { query?: Record<string, string>; contentType?: string; body?: string; timeoutMs?: number } = {},
@@ -131,7 +137,7 @@ async function rawRequest(
   const url = new URL(`${cluster.server.replace(/\/$/, '')}${path}`);
   for (const [k, v] of Object.entries(o.query ?? {})) url.searchParams.set(k, v);
   const credentials = await requestCredentials(kc);
-  const headers: Record<string, string> = { accept: 'application/json', ...(o.contentType ? { 'content-type': o.contentType } : {}), ...credentials.headers };
+  const headers: Record<string, string | string[]> = { accept: 'application/json', ...(o.contentType ? { 'content-type': o.contentType } : {}), ...credentials.headers };
   // Node sends the body of a DELETE without chunked encoding: without its length the API server reads no
   // body, and the DeleteOptions (propagation policy, uid precondition) would be silently dropped.
   if (o.body !== undefined) headers['content-length'] = String(Buffer.byteLength(o.body));
@@ -158,4 +164,101 @@ async function rawRequest(
     req.on('error', reject);
     req.end(o.body);
   });
+}
+
+/** An object as a watch event carries it. */
+export type WatchedObject = { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string; uid?: string; resourceVersion?: string } } & Record<
+  string,
+  unknown
+>;
+
+/** A watch that ended because nothing came for its idle time: `name` is 'TimeoutError', as the platform's own timeouts. */
+export class WatchIdle extends Error {
+  override name = 'TimeoutError';
+}
+
+/**
+ * A watch of `path` (`watch=true` and `params` added): each event's type and
+ * object to `onEvent` as its line arrives, and `onDone` once when it ends: null
+ * when the API server closed it, else why (an answer other than 200 carries its
+ * `statusCode`; WatchIdle when nothing, not even a bookmark, came for `idleMs`,
+ * from the request on). Resolves once the request is sent; abort the returned
+ * controller to end it.
+ */
+export async function watchRequest(
+  kc: ClusterAccess,
+  path: string,
+  params: Record<string, string | boolean>,
+  onEvent: (type: string, obj: WatchedObject) => void,
+  onDone: (err: unknown) => void,
+  idleMs: number,
+): Promise<AbortController> {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig has no current cluster');
+  const url = new URL(`${cluster.server.replace(/\/$/, '')}${path}`);
+  url.searchParams.set('watch', 'true');
+  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, String(v));
+  const credentials = await requestCredentials(kc);
+  const controller = new AbortController();
+  const transport = url.protocol === 'https:' ? https : http;
+  let ended = false;
+  let idle: NodeJS.Timeout | undefined;
+  const end = (err: unknown) => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(idle);
+    req.destroy();
+    onDone(err);
+  };
+  const stillAlive = () => {
+    clearTimeout(idle);
+    idle = setTimeout(() => end(new WatchIdle(`the watch sent nothing for ${idleMs} ms`)), idleMs);
+    idle.unref();
+  };
+  const req = transport.request(url, { method: 'GET', agent: credentials.agent, headers: { accept: 'application/json', ...credentials.headers } }, (res) => {
+    res.setEncoding('utf8');
+    if (res.statusCode !== 200) {
+      let body = '';
+      res.on('data', (c: string) => (body = (body + c).slice(0, 4096)));
+      res.on('end', () => {
+        let message = http.STATUS_CODES[res.statusCode ?? 0] ?? `HTTP ${res.statusCode}`;
+        try {
+          message = (JSON.parse(body) as { message?: string }).message ?? message;
+        } catch {
+          /* not a Status object */
+        }
+        end(Object.assign(new Error(message), { statusCode: res.statusCode }));
+      });
+      return;
+    }
+    stillAlive();
+    // One event a line; a line can span chunks, and a chunk hold many lines.
+    let rest = '';
+    res.on('data', (chunk: string) => {
+      stillAlive();
+      let text = rest + chunk;
+      let at: number;
+      while (!ended && (at = text.indexOf('\n')) >= 0) {
+        const line = text.slice(0, at);
+        text = text.slice(at + 1);
+        if (line.trim() === '') continue;
+        let event: { type: string; object: WatchedObject };
+        try {
+          event = JSON.parse(line) as typeof event;
+        } catch {
+          continue; // not an event: skipped, as the Kubernetes client skips it
+        }
+        onEvent(event.type, event.object);
+      }
+      rest = text;
+    });
+    res.on('end', () => end(null));
+    res.on('error', end);
+    res.on('close', () => end(null));
+  });
+  req.on('error', end);
+  controller.signal.addEventListener('abort', () => end(Object.assign(new Error('the watch was stopped'), { name: 'AbortError' })), { once: true });
+  stillAlive();
+  req.end();
+  return controller;
 }

@@ -5,14 +5,14 @@
 // /unpause and virtualmachines/restart) and proxies it to virt-api.
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from './config.ts';
 import { KubeError, toKubeError } from './errors.ts';
 import { requestCredentials } from './rest.ts';
 
 export type PauseVerb = 'pause' | 'unpause';
 
 /** PUTs `{}` to one subresource; the answer's status code, body and message. */
-async function putSubresource(kc: KubeConfig, namespace: string, resource: string, name: string, verb: string, timeoutMs: number) {
+async function putSubresource(kc: ClusterAccess, namespace: string, resource: string, name: string, verb: string, timeoutMs: number) {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('kubeconfig has no current cluster');
   const url = new URL(
@@ -61,7 +61,7 @@ const failure = (r: { code: number; text: string }) => toKubeError({ code: r.cod
  * when there is nothing to act on. Anything else rejects with a KubeError.
  */
 export async function putVmiSubresource(
-  kc: KubeConfig,
+  kc: ClusterAccess,
   namespace: string,
   name: string,
   verb: PauseVerb,
@@ -84,7 +84,7 @@ export async function putVmiSubresource(
  * way is a transient conflict (tried again once it is over). Anything else
  * rejects with a KubeError.
  */
-export async function restartVm(kc: KubeConfig, namespace: string, name: string, timeoutMs = 30_000): Promise<'done' | 'not running'> {
+export async function restartVm(kc: ClusterAccess, namespace: string, name: string, timeoutMs = 30_000): Promise<'done' | 'not running'> {
   const r = await putSubresource(kc, namespace, 'virtualmachines', name, 'restart', timeoutMs);
   if (r.code >= 200 && r.code < 300) return 'done';
   if (r.code === 409 && /not running/i.test(r.message)) return 'not running';

@@ -5,7 +5,7 @@
 // subresources.kubevirt.io) and proxies it to virt-api. KubeVirt's protocol:
 // subprotocol plain.kubevirt.io, binary frames carrying raw bytes (the serial
 // line's characters; RFB for VNC).
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from './config.ts';
 import WebSocket from 'ws';
 import { busy, DomainError } from '../domain/errors.ts';
 import { capMessage } from '../domain/untrusted.ts';
@@ -28,7 +28,7 @@ const reasonOf = (code: number): KubeReason =>
  * the API server's (or virt-api's) status and message when it refused the
  * upgrade, `unreachable` when it could not be reached within `timeoutMs`.
  */
-export async function openVmiStream(kc: KubeConfig, namespace: string, name: string, stream: VmiStream, timeoutMs = 15_000): Promise<WebSocket> {
+export async function openVmiStream(kc: ClusterAccess, namespace: string, name: string, stream: VmiStream, timeoutMs = 15_000): Promise<WebSocket> {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new KubeError('unreachable', 'kubeconfig has no current cluster');
   const url = `${cluster.server.replace(/\/$/, '').replace(/^http/, 'ws')}${vmiStreamPath(namespace, name, stream)}`;
