@@ -125,6 +125,15 @@ export async function requestCredentials(kc: ClusterAccess): Promise<{ agent: ht
   return { agent: opts.agent instanceof http.Agent ? opts.agent : undefined, headers };
 }
 
+/** The URL of `path` on the current cluster, with `query` set. */
+function apiUrl(kc: ClusterAccess, path: string, query: Record<string, string | boolean>): URL {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig has no current cluster');
+  const url = new URL(`${cluster.server.replace(/\/$/, '')}${path}`);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, String(v));
+  return url;
+}
+
 /** One request to the API server with the kubeconfig's credentials; rejects with { code, body } on a non-2xx answer. */
 async function rawRequest(
   kc: ClusterAccess,
@@ -132,10 +141,7 @@ async function rawRequest(
   path: string,
   o: { query?: Record<string, string>; contentType?: string; body?: string; timeoutMs?: number } = {},
 ): Promise<string> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('kubeconfig has no current cluster');
-  const url = new URL(`${cluster.server.replace(/\/$/, '')}${path}`);
-  for (const [k, v] of Object.entries(o.query ?? {})) url.searchParams.set(k, v);
+  const url = apiUrl(kc, path, o.query ?? {});
   const credentials = await requestCredentials(kc);
   const headers: Record<string, string | string[]> = { accept: 'application/json', ...(o.contentType ? { 'content-type': o.contentType } : {}), ...credentials.headers };
   // Node sends the body of a DELETE without chunked encoding: without its length the API server reads no
@@ -193,11 +199,7 @@ export async function watchRequest(
   onDone: (err: unknown) => void,
   idleMs: number,
 ): Promise<AbortController> {
-  const cluster = kc.getCurrentCluster();
-  if (!cluster) throw new Error('kubeconfig has no current cluster');
-  const url = new URL(`${cluster.server.replace(/\/$/, '')}${path}`);
-  url.searchParams.set('watch', 'true');
-  for (const [k, v] of Object.entries(params)) url.searchParams.set(k, String(v));
+  const url = apiUrl(kc, path, { watch: 'true', ...params });
   const credentials = await requestCredentials(kc);
   const controller = new AbortController();
   const transport = url.protocol === 'https:' ? https : http;
